@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libuvm: utility VMs for Linux container runtimes.
+ *
+ * The API of hcsshim's internal/uvm (v0.7.13) in C, on QEMU driven over QMP and a guest agent
+ * (the GCS) inside the VM. Every function that can fail returns 0 on success or a negative code:
+ * -errno for system errors or a UVM_E_* value (all <= -1000). uvm_last_error() gives the full
+ * message of the calling thread's last failure; uvm_strerror() the short text of a code.
+ *
+ * A struct uvm may be used from many threads at once.
+ */
+#ifndef LIBUVM_UVM_H
+#define LIBUVM_UVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UVM_MAX_VPMEM 128
+#define UVM_DEFAULT_VPMEM 64
+
+/* Error codes. The first six are hcsshim's sentinel errors, with its texts. */
+enum uvm_error_code {
+    UVM_E_NO_AVAILABLE_LOCATION = -1000,      /* "no available location" */
+    UVM_E_NOT_ATTACHED = -1001,               /* "not attached" */
+    UVM_E_ALREADY_ATTACHED = -1002,           /* "already attached" */
+    UVM_E_NO_SCSI_CONTROLLERS = -1003,        /* "no SCSI controllers configured for this utility VM" */
+    UVM_E_TOO_MANY_ATTACHMENTS = -1004,       /* "too many SCSI attachments" */
+    UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED = -1005, /* "SCSI attached layers are not supported for WCOW" */
+    UVM_E_NOT_SUPPORTED = -1006,              /* "not supported" */
+    UVM_E_INVALID_ARGUMENT = -1007,           /* an option or argument is invalid */
+    UVM_E_INVALID_STATE = -1008,              /* the VM is not in a state that allows the call */
+    UVM_E_CLOSED = -1009,                     /* the object was closed */
+    UVM_E_TIMEOUT = -1010,                    /* a deadline passed */
+    UVM_E_HYPERVISOR = -1011,                 /* QEMU or QMP failed */
+    UVM_E_GUEST = -1012,                      /* the guest agent refused or failed a request */
+    UVM_E_UNEXPECTED_EXIT = -1013,            /* the VM exited while we were waiting on it */
+    UVM_E_NOT_FOUND = -1014,                  /* a file, process or object does not exist */
+    UVM_E_PROTOCOL = -1015,                   /* the guest sent a malformed message */
+    UVM_E_ALREADY_EXISTS = -1016,             /* e.g. a live VM already has this ID */
+};
+
+/* Short text of a code (UVM_E_* or -errno). Never NULL. */
+const char *uvm_strerror(int code);
+/* Full message of the calling thread's last failure, e.g. "kernel '/x/kernel' not found".
+ * "" when none. Valid until the next failing libuvm call in this thread. */
+const char *uvm_last_error(void);
+
+/* Logging. The library never prints; it hands lines to this handler (process-wide). */
+enum uvm_log_level { UVM_LOG_ERROR = 0, UVM_LOG_WARNING, UVM_LOG_INFO, UVM_LOG_DEBUG };
+typedef void (*uvm_log_fn)(void *opaque, enum uvm_log_level level, const char *vm_id,
+                           const char *message);
+/* fn NULL: discard. max_level: lines above it are not even formatted. Guest agent log lines are
+ * forwarded with vm_id set and the message prefixed by "guest: ". */
+void uvm_set_log_handler(uvm_log_fn fn, void *opaque, enum uvm_log_level max_level);
+
+enum uvm_rootfs_type { UVM_ROOTFS_INITRD = 0, UVM_ROOTFS_VHD = 1 };
+enum uvm_memory_backing {
+    UVM_MEMORY_VIRTUAL = 0,
+    UVM_MEMORY_VIRTUAL_DEFERRED = 1,
+    UVM_MEMORY_PHYSICAL = 2,
+};
+
+struct uvm_options {              /* zero-initialised == all defaults */
+    const char *id;               /* NULL: generated GUID */
+    const char *owner;            /* NULL: program name */
+    const char *operating_system; /* "linux" or "windows" (NULL: "linux") */
+    uint64_t memory_mb;           /* 0: 1024 (Resources.Memory) */
+    uint32_t processor_count;     /* 0: 2, or 1 on a 1-CPU host (Resources.CPU.Count) */
+    const char *additional_hcs_document_json; /* deep-merged over the VM document */
+    const char *const *layer_folders;         /* windows only: RO layers top->base, then scratch */
+    size_t layer_folder_count;
+    const char *boot_files_path; /* NULL: $UVM_BOOT_FILES_PATH, else the installed default */
+    const char *kernel_file;     /* NULL: "kernel" */
+    const char *rootfs_file;     /* NULL: "initrd.img" or "rootfs.vhd" */
+    bool has_preferred_rootfs_type;
+    enum uvm_rootfs_type preferred_rootfs_type;
+    const char *kernel_boot_options;
+    bool enable_graphics_console;
+    const char *console_pipe; /* path: the serial console is written there */
+    bool has_vpmem_device_count;
+    int32_t vpmem_device_count; /* default 64, 0..128 */
+    bool has_scsi_controller_count;
+    int scsi_controller_count; /* default 1; 0..4 */
+    bool has_memory_backing_type;
+    enum uvm_memory_backing memory_backing_type;
+    /* libuvm additions */
+    uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000 */
+};
+
+struct uvm;
+struct uvm_system;
+struct uvm_process;
+
+/* Validate the options, claim the ID (runtime directory), build the VM document and the QEMU
+ * command line. Nothing is started. *out is set only on success. */
+int uvm_create(const struct uvm_options *opts, struct uvm **out);
+/* Boot the VM; returns once the guest agent has negotiated the protocol. */
+int uvm_start(struct uvm *vm);
+/* Block until QEMU exits. Any number of threads may wait. 0 on a clean guest exit or after
+ * uvm_terminate, UVM_E_UNEXPECTED_EXIT when QEMU died otherwise. */
+int uvm_wait(struct uvm *vm);
+/* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
+int uvm_terminate(struct uvm *vm);
+/* Terminates if needed, releases everything and frees vm. NULL is fine. */
+void uvm_close(struct uvm *vm);
+
+const char *uvm_id(const struct uvm *vm);
+const char *uvm_os(const struct uvm *vm);
+/* Per-VM, atomic: 1, 2, 3, ... (for /run/gcs/c/<N> layouts). */
+uint64_t uvm_container_counter(struct uvm *vm);
+/* The compute system behind the VM (QEMU + QMP + agent bridge); owned by vm. */
+struct uvm_system *uvm_compute_system(struct uvm *vm);
+/* Apply a ModifySettingRequest: {"ResourcePath","RequestType","Settings","GuestRequest"}. */
+int uvm_modify(struct uvm *vm, const char *modify_request_json);
+
+/* The VM document (JSON) and QEMU command line built by uvm_create. Owned by vm. */
+const char *uvm_document(const struct uvm *vm);
+const char *const *uvm_qemu_argv(const struct uvm *vm);
+
+/* Boot timings of the last uvm_start, in microseconds since uvm_start was entered. A field is 0
+ * when not reached. */
+struct uvm_timings {
+    uint64_t spawn_us;       /* QEMU process created */
+    uint64_t qmp_ready_us;   /* QMP greeting read and capabilities negotiated */
+    uint64_t guest_init_us;  /* guest agent (PID 1) started, from the guest's uptime */
+    uint64_t agent_ready_us; /* protocol negotiated: uvm_start returns */
+};
+int uvm_get_timings(struct uvm *vm, struct uvm_timings *t);
+
+struct uvm_process_config {
+    const char *const *argv; /* argv[0] is looked up in the guest PATH */
+    const char *const *env;  /* "K=V" strings, NULL-terminated; NULL: a sane default */
+    const char *working_dir; /* NULL: "/" */
+    bool create_stdin, create_stdout, create_stderr;
+};
+/* Start a process in the guest. */
+int uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out);
+/* Hand the host ends of the stdio pipes to the caller, who owns and must close them (close
+ * in_fd to send end-of-file). -1 where not created. A second call gives -1 for all. */
+int uvm_process_stdio(struct uvm_process *p, int *in_fd, int *out_fd, int *err_fd);
+int uvm_process_signal(struct uvm_process *p, int signal);
+/* Block until the process has exited and its output has been delivered. exit_code is the exit
+ * status, or 128 + signal number for a process killed by a signal. */
+int uvm_process_wait(struct uvm_process *p, int *exit_code);
+/* Pid of the process inside the guest. */
+int uvm_process_pid(const struct uvm_process *p);
+void uvm_process_close(struct uvm_process *p);
+
+struct uvm_guest_connection_info {
+    uint32_t protocol_version;
+    bool namespace_add_request_supported, signal_process_supported;
+};
+int uvm_system_guest_connection(struct uvm_system *sys, struct uvm_guest_connection_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

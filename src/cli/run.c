@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * uvmctl run: boot a VM, run one command in it, stream its output, tear the VM down.
+ *
+ * Every blocking libuvm call (uvm_start, uvm_exec, uvm_process_wait) runs on a helper thread
+ * while this thread polls one event pipe that receives signals (self-pipe), "call finished" and
+ * "VM exited", plus the command's stdio. A signal or an unexpected VM exit calls uvm_terminate(),
+ * which makes the pending call fail; the VM is closed on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define RUN_BUF_SIZE 65536
+#define RUN_DRAIN_GRACE_MS 5000 /* after the process is reaped, wait this long for EOF at most */
+
+/* Event bytes on the event pipe besides signal numbers (1..64). */
+enum { EV_CALL_DONE = 0xfe, EV_VM_EXIT = 0xff };
+
+enum run_step { STEP_START, STEP_EXEC, STEP_WAIT };
+
+struct run {
+    const struct cli_global *g;
+    bool interactive, timings;
+    struct uvm_options opts;
+    char **cmd;
+
+    struct uvm *vm;
+    struct uvm_process *proc;
+    int in_fd, out_fd, err_fd;
+    bool stdin_eof;
+    size_t in_len, in_off;
+    char *in_buf;
+    bool stdout_dead, stderr_dead;
+
+    /* the helper thread running the current blocking call */
+    bool call_running;
+    pthread_t call_thread;
+    enum run_step step;
+    int call_rc;
+    char call_err[1024];
+    int exit_code;
+    struct timespec call_end;
+
+    /* the thread blocked in uvm_wait() once the VM runs */
+    bool watcher_running;
+    pthread_t watcher;
+    bool vm_exited, terminated;
+
+    bool start_attempted, have_timings, have_exit;
+    struct uvm_timings boot;
+    struct timespec t0, t_exec, t_exit;
+};
+
+static int ev_pipe[2] = {-1, -1};
+static volatile sig_atomic_t got_signal;
+
+static void
+post_event(unsigned char ev)
+{
+    int saved = errno;
+    while (write(ev_pipe[1], &ev, 1) < 0 && errno == EINTR)
+        ;
+    errno = saved;
+}
+
+static void
+on_signal(int sig)
+{
+    if (!got_signal)
+        got_signal = sig;
+    post_event((unsigned char)sig);
+}
+
+static int
+setup_signals(void)
+{
+    if (pipe2(ev_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (sigaction(sigs[i], &sa, NULL) < 0)
+            return -1;
+    /* A closed stdout (uvmctl run ... | head) or a process that closed its stdin: EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static double
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* ---- helper threads ---------------------------------------------------------------------- */
+
+static void *
+call_main(void *opaque)
+{
+    struct run *r = opaque;
+    const char *const *argv = (const char *const *)r->cmd;
+    struct uvm_process_config cfg = {
+        .argv = argv,
+        .create_stdin = r->interactive,
+        .create_stdout = true,
+        .create_stderr = true,
+    };
+    int rc = 0;
+
+    switch (r->step) {
+    case STEP_START:
+        rc = uvm_start(r->vm);
+        break;
+    case STEP_EXEC:
+        rc = uvm_exec(r->vm, &cfg, &r->proc);
+        break;
+    case STEP_WAIT:
+        rc = uvm_process_wait(r->proc, &r->exit_code);
+        break;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &r->call_end);
+    r->call_rc = rc;
+    if (rc < 0) { /* uvm_last_error() is per thread: keep it for the main thread */
+        const char *msg = uvm_last_error();
+        snprintf(r->call_err, sizeof(r->call_err), "%s", msg && *msg ? msg : uvm_strerror(rc));
+    }
+    post_event(EV_CALL_DONE);
+    return NULL;
+}
+
+static int
+call_begin(struct run *r, enum run_step step)
+{
+    r->step = step;
+    r->call_rc = 0;
+    r->call_err[0] = '\0';
+    int err = pthread_create(&r->call_thread, NULL, call_main, r);
+    if (err) {
+        fprintf(stderr, "uvmctl: cannot create a thread: %s\n", strerror(err));
+        return -1;
+    }
+    r->call_running = true;
+    return 0;
+}
+
+static void *
+watcher_main(void *opaque)
+{
+    struct run *r = opaque;
+    uvm_wait(r->vm);
+    post_event(EV_VM_EXIT);
+    return NULL;
+}
+
+/* Hard-stop the VM (idempotent); pending libuvm calls then fail and the watcher wakes. */
+static void
+run_terminate(struct run *r)
+{
+    if (r->vm && !r->terminated) {
+        r->terminated = true;
+        uvm_terminate(r->vm);
+    }
+}
+
+/* Read the event pipe. Returns true when the running call has finished (thread joined). */
+static bool
+run_events(struct run *r)
+{
+    unsigned char ev[64];
+    bool done = false;
+    ssize_t n;
+
+    while ((n = read(ev_pipe[0], ev, sizeof(ev))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (ev[i] == EV_CALL_DONE)
+                done = true;
+            else if (ev[i] == EV_VM_EXIT)
+                r->vm_exited = true;
+        }
+    }
+    if (got_signal || r->vm_exited)
+        run_terminate(r);
+    if (done && r->call_running) {
+        pthread_join(r->call_thread, NULL);
+        r->call_running = false;
+    }
+    return done;
+}
+
+/* ---- stdio --------------------------------------------------------------------------------- */
+
+static void
+close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Write all of buf to fd (our stdout/stderr, maybe non-blocking). False when fd is gone. */
+static bool
+write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                poll(&p, 1, -1);
+                continue;
+            }
+            return false;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Copy what is readable on *from to `to`; closes *from at EOF or on error. */
+static void
+pump_output(int *from, int to, bool *to_dead)
+{
+    char buf[RUN_BUF_SIZE];
+    ssize_t n = read(*from, buf, sizeof(buf));
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        close_fd(from);
+        return;
+    }
+    if (!*to_dead && !write_all(to, buf, (size_t)n))
+        *to_dead = true; /* keep draining so the guest never blocks on a full pipe */
+}
+
+static void
+pump_stdin_read(struct run *r)
+{
+    ssize_t n = read(STDIN_FILENO, r->in_buf, RUN_BUF_SIZE);
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        r->stdin_eof = true;
+        return;
+    }
+    r->in_len = (size_t)n;
+    r->in_off = 0;
+}
+
+static void
+pump_stdin_write(struct run *r)
+{
+    ssize_t n = write(r->in_fd, r->in_buf + r->in_off, r->in_len - r->in_off);
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n < 0) { /* EPIPE: the process closed its stdin; stop copying */
+        r->stdin_eof = true;
+        r->in_len = r->in_off = 0;
+        close_fd(&r->in_fd);
+        return;
+    }
+    r->in_off += (size_t)n;
+    if (r->in_off == r->in_len)
+        r->in_len = r->in_off = 0;
+}
+
+/*
+ * Poll the event pipe, and with stdio the process's streams, until the running call has
+ * finished and, when it succeeded, its output has been copied out. Returns 0 (r->call_rc tells
+ * how the call went), or -1 when interrupted by a signal (the VM is terminated by then).
+ */
+static int
+run_loop(struct run *r, bool stdio)
+{
+    bool done = false;
+
+    for (;;) {
+        if (r->in_fd >= 0 && r->stdin_eof && r->in_len == 0)
+            close_fd(&r->in_fd); /* end-of-file for the process */
+        if (done && (!stdio || got_signal || r->call_rc < 0 || (r->out_fd < 0 && r->err_fd < 0)))
+            break;
+
+        struct pollfd p[5];
+        int n = 0, i_out = -1, i_err = -1, i_stdin = -1, i_in = -1;
+        p[n++] = (struct pollfd){.fd = ev_pipe[0], .events = POLLIN};
+        if (stdio && !got_signal) {
+            if (r->out_fd >= 0) {
+                i_out = n;
+                p[n++] = (struct pollfd){.fd = r->out_fd, .events = POLLIN};
+            }
+            if (r->err_fd >= 0) {
+                i_err = n;
+                p[n++] = (struct pollfd){.fd = r->err_fd, .events = POLLIN};
+            }
+            if (r->in_fd >= 0 && r->in_len > 0) {
+                i_in = n;
+                p[n++] = (struct pollfd){.fd = r->in_fd, .events = POLLOUT};
+            } else if (r->in_fd >= 0 && !r->stdin_eof) {
+                i_stdin = n;
+                p[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+            }
+        }
+
+        int ready = poll(p, (nfds_t)n, done ? RUN_DRAIN_GRACE_MS : -1);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0) {
+            fprintf(stderr, "uvmctl: poll: %s\n", strerror(errno));
+            run_terminate(r);
+            stdio = false;
+            continue;
+        }
+        if (ready == 0) { /* reaped, but a stream never reached EOF: stop waiting for it */
+            fprintf(stderr, "uvmctl: warning: output of the command did not end\n");
+            break;
+        }
+        if (p[0].revents && run_events(r))
+            done = true;
+        if (got_signal)
+            continue;
+        if (i_out >= 0 && p[i_out].revents)
+            pump_output(&r->out_fd, STDOUT_FILENO, &r->stdout_dead);
+        if (i_err >= 0 && p[i_err].revents)
+            pump_output(&r->err_fd, STDERR_FILENO, &r->stderr_dead);
+        if (i_stdin >= 0 && p[i_stdin].revents)
+            pump_stdin_read(r);
+        if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP)))
+            pump_stdin_write(r);
+    }
+    return got_signal ? -1 : 0;
+}
+
+/* ---- the verb ------------------------------------------------------------------------------ */
+
+static void
+print_timings(const struct run *r, const struct timespec *t_end)
+{
+    const struct uvm_timings *b = &r->boot;
+    const struct {
+        const char *name;
+        uint64_t us;
+    } boot[] = {
+        {"spawn", b->spawn_us},
+        {"qmp ready", b->qmp_ready_us},
+        {"guest init", b->guest_init_us},
+        {"agent ready", b->agent_ready_us},
+    };
+
+    fprintf(stderr, "uvmctl: timings in ms (boot steps since uvm_start):\n");
+    for (size_t i = 0; i < sizeof(boot) / sizeof(boot[0]); i++) {
+        if (r->have_timings && boot[i].us)
+            fprintf(stderr, "  %-12s %10.1f\n", boot[i].name, (double)boot[i].us / 1e3);
+        else
+            fprintf(stderr, "  %-12s %10s\n", boot[i].name, "-");
+    }
+    if (r->have_exit)
+        fprintf(stderr, "  %-12s %10.1f\n", "command", ms_between(&r->t_exec, &r->t_exit));
+    else
+        fprintf(stderr, "  %-12s %10s\n", "command", "-");
+    fprintf(stderr, "  %-12s %10.1f\n", "total", ms_between(&r->t0, t_end));
+}
+
+/* Exit status for a failed uvm_exec: 127/126 like a shell when the guest says why. */
+static int
+exec_failure_status(int rc, const char *msg)
+{
+    if (rc == UVM_E_NOT_FOUND || rc == -ENOENT || strstr(msg, "No such file or directory"))
+        return CLI_EXIT_NOT_FOUND;
+    if (rc == -EACCES || strstr(msg, "Permission denied"))
+        return CLI_EXIT_CANNOT_EXEC;
+    return CLI_EXIT_FAILURE;
+}
+
+static int
+run_body(struct run *r)
+{
+    int rc;
+
+    if (setup_signals() < 0) {
+        fprintf(stderr, "uvmctl: cannot set up signal handling: %s\n", strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    if (r->interactive && !(r->in_buf = malloc(RUN_BUF_SIZE))) {
+        fprintf(stderr, "uvmctl: out of memory\n");
+        return CLI_EXIT_FAILURE;
+    }
+
+    rc = uvm_create(&r->opts, &r->vm);
+    if (rc < 0) {
+        cli_print_error(rc);
+        return CLI_EXIT_FAILURE;
+    }
+
+    /* boot */
+    if (got_signal)
+        return -1;
+    r->start_attempted = true;
+    if (call_begin(r, STEP_START) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, false) < 0)
+        return -1;
+    r->have_timings = uvm_get_timings(r->vm, &r->boot) == 0;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return CLI_EXIT_FAILURE;
+    }
+    int err = pthread_create(&r->watcher, NULL, watcher_main, r);
+    if (err) {
+        fprintf(stderr, "uvmctl: cannot create a thread: %s\n", strerror(err));
+        return CLI_EXIT_FAILURE;
+    }
+    r->watcher_running = true;
+
+    /* exec */
+    clock_gettime(CLOCK_MONOTONIC, &r->t_exec);
+    if (call_begin(r, STEP_EXEC) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, false) < 0)
+        return -1;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return exec_failure_status(r->call_rc, r->call_err);
+    }
+    rc = uvm_process_stdio(r->proc, &r->in_fd, &r->out_fd, &r->err_fd);
+    if (rc < 0) {
+        cli_print_error(rc);
+        return CLI_EXIT_FAILURE;
+    }
+    if (r->in_fd >= 0)
+        fcntl(r->in_fd, F_SETFL, fcntl(r->in_fd, F_GETFL) | O_NONBLOCK);
+
+    /* stream until the process has exited and its output is out */
+    if (call_begin(r, STEP_WAIT) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, true) < 0)
+        return -1;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return CLI_EXIT_FAILURE;
+    }
+    r->t_exit = r->call_end;
+    r->have_exit = true;
+    return r->exit_code;
+}
+
+/* Close everything run_body may have left open, in dependency order. */
+static void
+run_teardown(struct run *r)
+{
+    if (r->call_running) { /* only after an internal error: make the call return, then join */
+        run_terminate(r);
+        pthread_join(r->call_thread, NULL);
+        r->call_running = false;
+    }
+    close_fd(&r->in_fd);
+    close_fd(&r->out_fd);
+    close_fd(&r->err_fd);
+    if (r->proc) {
+        uvm_process_close(r->proc);
+        r->proc = NULL;
+    }
+    if (r->vm) {
+        if (r->watcher_running) {
+            run_terminate(r); /* wakes the watcher's uvm_wait() */
+            pthread_join(r->watcher, NULL);
+            r->watcher_running = false;
+        }
+        uvm_close(r->vm);
+        r->vm = NULL;
+    }
+    free(r->in_buf);
+    r->in_buf = NULL;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: uvmctl run [OPTION]... [--] COMMAND [ARG]...\n"
+               "Boot a utility VM, run COMMAND in it with its stdout and stderr streamed to ours,\n"
+               "then tear the VM down. COMMAND is looked up in the guest's PATH.\n"
+               "\n");
+    fputs(cli_vm_options_help, f);
+    fprintf(f, "\n"
+               "Run options:\n"
+               "  -i, --interactive       copy our standard input to COMMAND's\n"
+               "  -v, --verbose           print a timing breakdown on stderr (boot steps,\n"
+               "                          command = exec to exit, total)\n"
+               "  -h, --help              this help\n"
+               "\n"
+               "Exit status: COMMAND's (128+N if a signal N killed it); 125 uvmctl failed;\n"
+               "126 COMMAND could not be executed; 127 COMMAND not found; 2 usage error;\n"
+               "130/143/129 uvmctl got SIGINT/SIGTERM/SIGHUP (the VM is torn down first).\n");
+}
+
+int
+cli_run_main(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        CLI_VM_LONG_OPTIONS,
+        {"interactive", no_argument, NULL, 'i'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct run r = {.g = g, .in_fd = -1, .out_fd = -1, .err_fd = -1};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "+ivh", long_options, NULL)) != -1) {
+        int applied = cli_vm_option(argv[0], c, optarg, &r.opts);
+        if (applied < 0)
+            return cli_usage_error(argv[0]);
+        if (applied)
+            continue;
+        switch (c) {
+        case 'i':
+            r.interactive = true;
+            break;
+        case 'v':
+            r.timings = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_usage_error(argv[0]);
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "%s: no command given\n", argv[0]);
+        return cli_usage_error(argv[0]);
+    }
+    r.cmd = argv + optind; /* NULL-terminated like argv */
+
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    int status = run_body(&r);
+    run_teardown(&r);
+    if (got_signal) /* the VM is down: exit like a shell killed by that signal */
+        status = 128 + got_signal;
+
+    if (r.timings && r.start_attempted) {
+        struct timespec t_end;
+        clock_gettime(CLOCK_MONOTONIC, &t_end);
+        print_timings(&r, &t_end);
+    }
+    return status;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "modify.h"
+#include "modules.h"
+
+/* One entry per resource kind, added by the device issues (SCSI, VPMem, Plan9, network). */
+static const struct modify_handler handlers[] = {
+    {NULL, NULL},
+};
+
+static const char *const request_types[] = {
+    [MODIFY_ADD] = "Add",
+    [MODIFY_REMOVE] = "Remove",
+    [MODIFY_UPDATE] = "Update",
+};
+
+struct deferred {
+    struct deferred *next;
+    struct request *req;
+};
+
+static struct deferred *waiting_head, **waiting_tail = &waiting_head;
+
+struct parsed {
+    const struct modify_handler *handler;
+    enum modify_request_type type;
+    json_t *settings;
+};
+
+static int
+parse(struct request *req, struct parsed *out)
+{
+    json_t *r = NULL;
+    const char *resource = NULL, *type = NULL;
+    int rc = req_object(req, req->body, "Request", true, &r);
+    if (rc == 0)
+        rc = req_string(req, r, "ResourceType", true, &resource);
+    if (rc == 0)
+        rc = req_string(req, r, "RequestType", true, &type);
+    if (rc < 0)
+        return rc;
+    out->settings = json_object_get(r, "Settings");
+    if (out->settings && json_is_null(out->settings))
+        out->settings = NULL;
+    if (out->settings && !json_is_object(out->settings))
+        return request_fail(req, "invalid request: field \"Settings\" must be an object");
+    unsigned i;
+    for (i = 0; i < ARRAY_SIZE(request_types); i++)
+        if (!strcmp(type, request_types[i]))
+            break;
+    if (i == ARRAY_SIZE(request_types))
+        return request_fail(req, "the request type \"%s\" is not supported", type);
+    out->type = (enum modify_request_type)i;
+    for (const struct modify_handler *h = handlers; h->resource_type; h++) {
+        if (!strcmp(h->resource_type, resource)) {
+            out->handler = h;
+            return 0;
+        }
+    }
+    return request_fail(req, "the resource type \"%s\" is not supported", resource);
+}
+
+static int
+run(struct bridge *b, struct request *req, const struct parsed *p)
+{
+    log_debug("modify %s %s", p->handler->resource_type, request_types[p->type]);
+    return p->handler->fn(b, req, p->type, p->settings);
+}
+
+int
+modify_handle(struct bridge *b, struct request *req)
+{
+    struct parsed p = {0};
+    int rc = parse(req, &p);
+    if (rc < 0)
+        return rc;
+    if (modules_late_done())
+        return run(b, req, &p);
+    log_debug("modify %s: waiting for the late modules", p.handler->resource_type);
+    struct deferred *d = xcalloc(1, sizeof(*d));
+    d->req = req;
+    *waiting_tail = d;
+    waiting_tail = &d->next;
+    return BRIDGE_DEFERRED;
+}
+
+void
+modify_late_ready(struct bridge *b)
+{
+    struct deferred *d = waiting_head;
+    waiting_head = NULL;
+    waiting_tail = &waiting_head;
+    while (d) {
+        struct deferred *next = d->next;
+        struct parsed p = {0};
+        int rc = parse(d->req, &p); /* same body: cannot fail now */
+        if (rc == 0)
+            rc = run(b, d->req, &p);
+        if (rc != BRIDGE_DEFERRED)
+            bridge_reply(b, d->req, rc);
+        free(d);
+        d = next;
+    }
+}

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "process.h"
+#include "proto.h"
+#include "stream.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_SIGNAL 64 /* SIGRTMAX on Linux */
+
+struct waiter {
+    struct waiter *next;
+    struct request *req;
+    int64_t deadline_ms; /* -1: none */
+};
+
+struct process {
+    struct process *next;
+    pid_t pid;
+    uint32_t handle; /* StdioHandle, 0 without streams */
+    char *cmdline;
+    bool exited;
+    int exit_code;
+    struct stream *streams[3];
+    unsigned open_outputs; /* stdout/stderr not yet at end-of-stream */
+    struct waiter *waiters;
+};
+
+struct exec_args {
+    const char **argv; /* borrowed from the request JSON */
+    char **envp;       /* owned */
+    const char *cwd;
+    bool pipes[3];
+    uint32_t handle;
+};
+
+/* What a child that could not exec tells its parent through a CLOEXEC pipe. */
+enum child_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+struct child_error {
+    int stage;
+    int err;
+};
+
+static struct process *procs;
+
+static struct process *
+find_pid(uint64_t pid)
+{
+    for (struct process *p = procs; p; p = p->next)
+        if ((uint64_t)p->pid == pid)
+            return p;
+    return NULL;
+}
+
+static void
+process_remove(struct process *p)
+{
+    for (struct process **pp = &procs; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    for (unsigned i = 0; i < 3; i++)
+        stream_free(p->streams[i]);
+    while (p->waiters) {
+        struct waiter *w = p->waiters;
+        p->waiters = w->next;
+        request_free(w->req);
+        free(w);
+    }
+    free(p->cmdline);
+    free(p);
+}
+
+static bool
+process_done(const struct process *p)
+{
+    return p->exited && p->open_outputs == 0;
+}
+
+static json_t *
+exit_result(const struct process *p)
+{
+    return json_pack("{s:i}", "ExitCode", p->exit_code);
+}
+
+/* Answer the waiters of a finished process and forget it. */
+static void
+maybe_complete(struct bridge *b, struct process *p)
+{
+    if (!process_done(p) || !p->waiters)
+        return;
+    while (p->waiters) {
+        struct waiter *w = p->waiters;
+        p->waiters = w->next;
+        w->req->result = exit_result(p);
+        bridge_reply(b, w->req, 0);
+        free(w);
+    }
+    process_remove(p);
+}
+
+static void
+on_output_end(struct bridge *b, void *ctx)
+{
+    struct process *p = ctx;
+    p->open_outputs--;
+    maybe_complete(b, p);
+}
+
+void
+process_exited(struct bridge *b, pid_t pid, int status)
+{
+    struct process *p = find_pid((uint64_t)pid);
+    if (!p || p->exited) {
+        log_debug("reaped pid %d (status 0x%x)", (int)pid, status);
+        return;
+    }
+    p->exited = true;
+    if (WIFEXITED(status))
+        p->exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        p->exit_code = 128 + WTERMSIG(status);
+    else
+        p->exit_code = 255;
+    log_debug("process %d (%s) exited: %d", (int)pid, p->cmdline, p->exit_code);
+    maybe_complete(b, p);
+}
+
+static void
+free_strv(char **v)
+{
+    for (char **s = v; s && *s; s++)
+        free(*s);
+    free(v);
+}
+
+static void
+exec_args_release(struct exec_args *a)
+{
+    free(a->argv);
+    free_strv(a->envp);
+}
+
+static int
+parse_argv(struct request *req, json_t *params, struct exec_args *a)
+{
+    json_t *args = json_object_get(params, "CommandArgs");
+    if (!json_is_array(args) || json_array_size(args) == 0)
+        return request_fail(req, "invalid request: \"CommandArgs\" must be a non-empty array "
+                                 "of strings");
+    size_t n = json_array_size(args);
+    a->argv = xcalloc(n + 1, sizeof(*a->argv));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(args, i);
+        if (!json_is_string(v))
+            return request_fail(req, "invalid request: \"CommandArgs\"[%zu] is not a string", i);
+        a->argv[i] = json_string_value(v);
+    }
+    if (!a->argv[0][0])
+        return request_fail(req, "invalid request: \"CommandArgs\"[0] is empty");
+    return 0;
+}
+
+static int
+parse_env(struct request *req, json_t *params, struct exec_args *a)
+{
+    json_t *env = NULL;
+    int rc = req_object(req, params, "Environment", false, &env);
+    if (rc < 0)
+        return rc;
+    size_t n = env ? json_object_size(env) : 0;
+    a->envp = xcalloc(n + 2, sizeof(*a->envp));
+    size_t i = 0;
+    bool has_path = false;
+    const char *key;
+    json_t *val;
+    if (env) {
+        json_object_foreach(env, key, val) {
+            if (!key[0] || strchr(key, '='))
+                return request_fail(req, "invalid request: bad environment variable name "
+                                         "\"%s\"", key);
+            if (!json_is_string(val))
+                return request_fail(req, "invalid request: environment variable \"%s\" must "
+                                         "be a string", key);
+            a->envp[i++] = xasprintf("%s=%s", key, json_string_value(val));
+            if (!strcmp(key, "PATH"))
+                has_path = true;
+        }
+    }
+    if (!has_path)
+        a->envp[i++] = xstrdup(DEFAULT_PATH);
+    return 0;
+}
+
+static int
+parse_exec(struct request *req, struct exec_args *a)
+{
+    json_t *settings = NULL, *params = NULL;
+    int rc = req_object(req, req->body, "Settings", true, &settings);
+    if (rc == 0)
+        rc = req_object(req, settings, "ProcessParameters", true, &params);
+    if (rc == 0)
+        rc = parse_argv(req, params, a);
+    if (rc == 0)
+        rc = parse_env(req, params, a);
+    a->cwd = "/";
+    if (rc == 0)
+        rc = req_string(req, params, "WorkingDirectory", false, &a->cwd);
+    static const char *const pipe_keys[3] = {"CreateStdInPipe", "CreateStdOutPipe",
+                                             "CreateStdErrPipe"};
+    for (unsigned i = 0; i < 3 && rc == 0; i++)
+        rc = req_bool(req, params, pipe_keys[i], false, &a->pipes[i]);
+    uint64_t handle = 0;
+    if (rc == 0)
+        rc = req_uint(req, settings, "StdioHandle", false, 1, UINT32_MAX, &handle);
+    if (rc < 0)
+        return rc;
+    if (!a->cwd[0])
+        a->cwd = "/";
+    a->handle = (uint32_t)handle;
+    if ((a->pipes[0] || a->pipes[1] || a->pipes[2]) && !a->handle)
+        return request_fail(req, "invalid request: \"StdioHandle\" is required with stdio pipes");
+    for (struct process *p = procs; p && a->handle; p = p->next)
+        if (p->handle == a->handle)
+            return request_fail(req, "stdio handle %u is already in use by process %d",
+                                a->handle, (int)p->pid);
+    return 0;
+}
+
+static void __attribute__((noreturn))
+child_main(const struct exec_args *a, const int fds[3], int errfd)
+{
+    struct child_error ce = {.stage = STAGE_SETUP};
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (setsid() < 0)
+        goto fail;
+    for (int i = 0; i < 3; i++) {
+        int fd = fds[i];
+        if (fd < 0)
+            fd = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, i) < 0)
+            goto fail;
+    }
+    ce.stage = STAGE_CHDIR;
+    if (chdir(a->cwd) < 0)
+        goto fail;
+    ce.stage = STAGE_EXEC;
+    environ = a->envp;
+    execvp(a->argv[0], (char *const *)a->argv);
+fail:
+    ce.err = errno;
+    ssize_t w = write(errfd, &ce, sizeof(ce));
+    (void)w;
+    _exit(127);
+}
+
+static void
+close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (p[i] >= 0)
+            close(p[i]);
+        p[i] = -1;
+    }
+}
+
+/* Fork and exec; on success *pid is set and parent_fds[i] are the host-side pipe ends. */
+static int
+spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds[3])
+{
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int errp[2] = {-1, -1};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (a->pipes[i] && pipe2(pipes[i], O_CLOEXEC) < 0)
+            rc = request_fail(req, "exec \"%s\": pipe: %s", a->argv[0], strerror(errno));
+    if (rc == 0 && pipe2(errp, O_CLOEXEC) < 0)
+        rc = request_fail(req, "exec \"%s\": pipe: %s", a->argv[0], strerror(errno));
+    if (rc < 0)
+        goto out;
+
+    /* child ends: stdin reads pipes[0][0], stdout/stderr write pipes[i][1] */
+    int child_fds[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
+    *pid = fork();
+    if (*pid < 0) {
+        rc = request_fail(req, "exec \"%s\": fork: %s", a->argv[0], strerror(errno));
+        goto out;
+    }
+    if (*pid == 0)
+        child_main(a, child_fds, errp[1]);
+
+    close(errp[1]);
+    errp[1] = -1;
+    struct child_error ce;
+    ssize_t n;
+    do
+        n = read(errp[0], &ce, sizeof(ce));
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(ce)) {
+        if (ce.stage == STAGE_EXEC)
+            rc = request_fail(req, "exec \"%s\": %s", a->argv[0], strerror(ce.err));
+        else if (ce.stage == STAGE_CHDIR)
+            rc = request_fail(req, "exec \"%s\": chdir \"%s\": %s", a->argv[0], a->cwd,
+                              strerror(ce.err));
+        else
+            rc = request_fail(req, "exec \"%s\": child setup: %s", a->argv[0],
+                              strerror(ce.err));
+        goto out; /* the child exits; it is reaped as an unknown pid */
+    }
+    int keep[3] = {1, 0, 0}; /* index of the parent's end in each pipe */
+    for (int i = 0; i < 3; i++) {
+        parent_fds[i] = -1;
+        if (!a->pipes[i])
+            continue;
+        parent_fds[i] = pipes[i][keep[i]];
+        pipes[i][keep[i]] = -1;
+        fcntl(parent_fds[i], F_SETFL, O_NONBLOCK);
+    }
+out:
+    for (int i = 0; i < 3; i++)
+        close_pair(pipes[i]);
+    close_pair(errp);
+    return rc;
+}
+
+static char *
+join_args(const char **argv)
+{
+    size_t len = 1;
+    for (const char **s = argv; *s; s++)
+        len += strlen(*s) + 1;
+    char *out = xmalloc(len), *o = out;
+    for (const char **s = argv; *s; s++) {
+        if (o != out)
+            *o++ = ' ';
+        size_t n = strlen(*s);
+        memcpy(o, *s, n);
+        o += n;
+    }
+    *o = '\0';
+    return out;
+}
+
+int
+process_handle_execute(struct bridge *b, struct request *req)
+{
+    struct exec_args a = {0};
+    int rc = parse_exec(req, &a);
+    pid_t pid = -1;
+    int fds[3] = {-1, -1, -1};
+    if (rc == 0)
+        rc = spawn(req, &a, &pid, fds);
+    if (rc < 0) {
+        exec_args_release(&a);
+        return rc;
+    }
+    struct process *p = xcalloc(1, sizeof(*p));
+    p->pid = pid;
+    p->handle = a.handle;
+    p->cmdline = join_args(a.argv);
+    if (fds[0] >= 0)
+        p->streams[0] = stream_new_input(PROTO_STREAM_ID(a.handle, PROTO_STDIN), fds[0]);
+    for (int i = 1; i < 3; i++) {
+        if (fds[i] < 0)
+            continue;
+        p->streams[i] = stream_new_output(PROTO_STREAM_ID(a.handle, i), fds[i], on_output_end, p);
+        p->open_outputs++;
+    }
+    p->next = procs;
+    procs = p;
+    log_debug("exec \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, a.handle);
+    exec_args_release(&a);
+    req->result = json_pack("{s:i}", "ProcessId", (int)pid);
+    return 0;
+}
+
+int
+process_handle_wait(struct bridge *b, struct request *req)
+{
+    uint64_t pid = 0, timeout = UINT32_MAX;
+    int rc = req_uint(req, req->body, "ProcessId", true, 1, INT32_MAX, &pid);
+    if (rc == 0)
+        rc = req_uint(req, req->body, "TimeoutInMs", false, 0, UINT32_MAX, &timeout);
+    if (rc < 0)
+        return rc;
+    struct process *p = find_pid(pid);
+    if (!p)
+        return request_fail(req, "wait: process %llu not found", (unsigned long long)pid);
+    if (process_done(p)) {
+        req->result = exit_result(p);
+        if (!p->waiters)
+            process_remove(p);
+        return 0;
+    }
+    if (timeout == 0)
+        return request_fail(req, "wait: timed out waiting for process %llu",
+                            (unsigned long long)pid);
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->req = req;
+    w->deadline_ms = timeout == UINT32_MAX ? -1 : monotonic_ms() + (int64_t)timeout;
+    w->next = p->waiters;
+    p->waiters = w;
+    return BRIDGE_DEFERRED;
+}
+
+int
+process_handle_signal(struct bridge *b, struct request *req)
+{
+    uint64_t pid = 0, sig = 0;
+    json_t *opts = NULL;
+    int rc = req_uint(req, req->body, "ProcessId", true, 1, INT32_MAX, &pid);
+    if (rc == 0)
+        rc = req_object(req, req->body, "Options", true, &opts);
+    if (rc == 0)
+        rc = req_uint(req, opts, "Signal", true, 0, MAX_SIGNAL, &sig);
+    if (rc < 0)
+        return rc;
+    struct process *p = find_pid(pid);
+    if (!p)
+        return request_fail(req, "signal: process %llu not found", (unsigned long long)pid);
+    if (p->exited)
+        return request_fail(req, "signal: process %llu has exited", (unsigned long long)pid);
+    if (kill(p->pid, (int)sig) < 0)
+        return request_fail(req, "signal %llu to process %llu: %s", (unsigned long long)sig,
+                            (unsigned long long)pid, strerror(errno));
+    log_debug("signal %d sent to process %d", (int)sig, (int)p->pid);
+    return 0;
+}
+
+static json_t *
+process_list(void)
+{
+    json_t *list = json_array();
+    for (struct process *p = procs; p; p = p->next) {
+        if (p->exited)
+            continue;
+        json_array_append_new(list, json_pack("{s:i, s:s}", "ProcessId", (int)p->pid,
+                                              "CommandLine", p->cmdline));
+    }
+    return list;
+}
+
+int
+process_handle_get_properties(struct bridge *b, struct request *req)
+{
+    json_t *query = NULL, *props = json_object();
+    req->result = json_pack("{s:o}", "Properties", props);
+    int rc = req_object(req, req->body, "Query", false, &query);
+    if (rc < 0 || !query)
+        return rc;
+    json_t *types = json_object_get(query, "PropertyTypes");
+    if (types && !json_is_array(types))
+        return request_fail(req, "invalid request: \"PropertyTypes\" must be an array");
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) {
+        if (!json_is_string(t))
+            return request_fail(req, "invalid request: \"PropertyTypes\"[%zu] is not a string",
+                                i);
+        const char *name = json_string_value(t);
+        if (!strcmp(name, "ProcessList"))
+            json_object_set_new(props, "ProcessList", process_list());
+        else
+            return request_fail(req, "the property type \"%s\" is not supported", name);
+    }
+    return 0;
+}
+
+int
+process_next_timeout(void)
+{
+    int64_t next = -1, now = monotonic_ms();
+    for (struct process *p = procs; p; p = p->next) {
+        for (struct waiter *w = p->waiters; w; w = w->next) {
+            if (w->deadline_ms < 0)
+                continue;
+            int64_t left = w->deadline_ms > now ? w->deadline_ms - now : 0;
+            if (next < 0 || left < next)
+                next = left;
+        }
+    }
+    return next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+void
+process_expire(struct bridge *b)
+{
+    int64_t now = monotonic_ms();
+    for (struct process *p = procs; p; p = p->next) {
+        for (struct waiter **wp = &p->waiters; *wp;) {
+            struct waiter *w = *wp;
+            if (w->deadline_ms < 0 || w->deadline_ms > now) {
+                wp = &w->next;
+                continue;
+            }
+            *wp = w->next;
+            request_fail(w->req, "wait: timed out waiting for process %d", (int)p->pid);
+            bridge_reply(b, w->req, -ETIMEDOUT);
+            free(w);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "argv.h"
+#include "cleanup.h"
+#include "error.h"
+
+struct argv_buf {
+    char **v;
+    size_t n, cap;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+add(struct argv_buf *a, const char *fmt, ...)
+{
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = xrealloc(a->v, a->cap * sizeof(char *));
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = xstrdup("");
+    va_end(ap);
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+void
+argv_free(char **argv)
+{
+    if (!argv)
+        return;
+    for (char **p = argv; *p; p++)
+        free(*p);
+    free(argv);
+}
+
+/* Fetch a field by a dotted path, for error messages naming it. */
+static json_t *
+field(json_t *doc, const char *path)
+{
+    cleanup_free char *copy = xstrdup(path);
+    json_t *cur = doc;
+    for (char *save = NULL, *tok = strtok_r(copy, ".", &save); tok && cur;
+         tok = strtok_r(NULL, ".", &save))
+        cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
+    return cur;
+}
+
+static int
+get_uint(json_t *doc, const char *path, json_int_t min, json_int_t max, json_int_t *out)
+{
+    json_t *v = field(doc, path);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "document: %s must be an integer between %lld and %lld", path,
+                         (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int
+get_string(json_t *doc, const char *path, bool required, const char **out)
+{
+    json_t *v = field(doc, path);
+    if (!v && !required) {
+        *out = NULL;
+        return 0;
+    }
+    if (!json_is_string(v) || strchr(json_string_value(v), '\n'))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "document: %s must be a string", path);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* QEMU option values use ',' as separator; a literal ',' is written ',,'. */
+static char *
+qemu_escape(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p == ',' ? 2 : 1;
+    char *out = xmalloc(n + 1), *o = out;
+    for (const char *p = s; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    *o = '\0';
+    return out;
+}
+
+int
+argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
+{
+    json_int_t mem, cpus;
+    const char *kernel, *initrd, *cmdline, *backing, *console_pipe;
+    int rc;
+    if ((rc = get_uint(doc, "VirtualMachine.ComputeTopology.Memory.SizeInMB", 128, 1 << 22,
+                       &mem)) < 0 ||
+        (rc = get_uint(doc, "VirtualMachine.ComputeTopology.Processor.Count", 1, 255, &cpus)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.ComputeTopology.Memory.Backing", false, &backing)) <
+            0 ||
+        (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.KernelFilePath", true,
+                         &kernel)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.InitRdPath", false,
+                         &initrd)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.KernelCmdLine", true,
+                         &cmdline)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.Devices.ComPorts.0.NamedPipe", false,
+                         &console_pipe)) < 0)
+        return rc;
+    if (backing && strcmp(backing, "Virtual") && strcmp(backing, "Physical"))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "document: VirtualMachine.ComputeTopology.Memory.Backing '%s' is not "
+                         "Virtual or Physical",
+                         backing);
+    if (strlen(cmdline) > 2047)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "document: the kernel command line is %zu bytes, the limit is 2047",
+                         strlen(cmdline));
+    json_t *scsi = field(doc, "VirtualMachine.Devices.Scsi");
+    size_t nscsi = json_is_object(scsi) ? json_object_size(scsi) : 0;
+    if (nscsi > 4)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "document: %zu SCSI controllers, at most 4",
+                         nscsi);
+    bool graphics = field(doc, "VirtualMachine.Devices.VideoMonitor") != NULL;
+
+    struct argv_buf a = {0};
+    cleanup_free char *k = qemu_escape(kernel);
+    add(&a, "%s", ctx->qemu);
+    add(&a, "-name");
+    add(&a, "guest=%s,debug-threads=on", ctx->name);
+    add(&a, "-machine");
+    add(&a, "q35,memory-backend=mem");
+    add(&a, "-accel");
+    add(&a, "%s", ctx->accel);
+    if (!strcmp(ctx->accel, "kvm")) {
+        add(&a, "-cpu");
+        add(&a, "host");
+    }
+    if (ctx->bios) {
+        add(&a, "-bios");
+        add(&a, "%s", ctx->bios);
+    }
+    add(&a, "-m");
+    add(&a, "%lldM", (long long)mem);
+    add(&a, "-object");
+    add(&a, "memory-backend-ram,id=mem,size=%lldM%s", (long long)mem,
+        backing && !strcmp(backing, "Physical") ? ",prealloc=on" : "");
+    add(&a, "-smp");
+    add(&a, "%lld", (long long)cpus);
+    add(&a, "-nodefaults");
+    add(&a, "-no-user-config");
+    add(&a, "-no-reboot");
+    add(&a, "-display");
+    add(&a, "none");
+    add(&a, "-kernel");
+    add(&a, "%s", kernel);
+    if (initrd) {
+        add(&a, "-initrd");
+        add(&a, "%s", initrd);
+    }
+    add(&a, "-append");
+    add(&a, "%s", cmdline);
+
+    /* One PCIe root port per PCI device: the agent's serial controller, each SCSI controller,
+     * and spare ports for hot-plugged devices. */
+    size_t nports = 1 + nscsi + ARGV_SPARE_ROOT_PORTS;
+    for (size_t i = 0; i < nports; i++) {
+        add(&a, "-device");
+        add(&a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);
+    }
+    add(&a, "-device");
+    add(&a, "virtio-serial-pci,id=vser0,bus=rp0,max_ports=32");
+    add(&a, "-chardev");
+    add(&a, "socket,id=gcs,fd=%d,server=on,wait=off", ARGV_AGENT_FD);
+    add(&a, "-device");
+    add(&a, "virtserialport,id=gcsport,bus=vser0.0,nr=1,chardev=gcs,name=gcs");
+    for (size_t i = 0; i < nscsi; i++) {
+        add(&a, "-device");
+        add(&a, "virtio-scsi-pci,id=scsi%zu,bus=rp%zu", i, i + 1);
+    }
+    add(&a, "-chardev");
+    add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);
+    add(&a, "-mon");
+    add(&a, "chardev=qmp,mode=control");
+    cleanup_free char *con = qemu_escape(console_pipe ? console_pipe : ctx->console);
+    add(&a, "-chardev");
+    add(&a, "file,id=serial0,path=%s", con);
+    add(&a, "-serial");
+    add(&a, "chardev:serial0");
+    if (graphics) {
+        cleanup_free char *rd = qemu_escape(ctx->rundir);
+        add(&a, "-device");
+        add(&a, "VGA");
+        add(&a, "-vnc");
+        add(&a, "unix:%s/vnc.sock", rd);
+    }
+    *out = a.v;
+    return 0;
+}
+
+static bool
+needs_quote(const char *s)
+{
+    if (!*s)
+        return true;
+    for (; *s; s++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,@+%", *s))
+            return true;
+    return false;
+}
+
+char *
+argv_join(const char *const *argv)
+{
+    size_t cap = 256, len = 0;
+    char *out = xmalloc(cap);
+    out[0] = '\0';
+    for (size_t i = 0; argv[i]; i++) {
+        const char *s = argv[i];
+        size_t need = len + 4 * strlen(s) + 4;
+        if (need > cap) {
+            cap = need * 2;
+            out = xrealloc(out, cap);
+        }
+        if (i)
+            out[len++] = ' ';
+        if (!needs_quote(s)) {
+            len += (size_t)sprintf(out + len, "%s", s);
+            continue;
+        }
+        out[len++] = '\'';
+        for (; *s; s++) {
+            if (*s == '\'') {
+                memcpy(out + len, "'\\''", 4);
+                len += 4;
+            } else {
+                out[len++] = *s;
+            }
+        }
+        out[len++] = '\'';
+        out[len] = '\0';
+    }
+    return out;
+}
+
+static const char *detected;
+
+static void
+detect(void)
+{
+    detected = "tcg";
+    /* kvm_pvm (software nested virtualisation) accepts KVM_CREATE_VM but cannot run ordinary
+     * guests; real KVM needs vmx or svm. */
+    if (access("/sys/module/kvm_pvm", F_OK) == 0)
+        return;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    close(fd);
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    if (!f)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "flags", 5))
+            continue;
+        if (strstr(line, " vmx") || strstr(line, " svm"))
+            detected = "kvm";
+        break;
+    }
+    fclose(f);
+}
+
+const char *
+argv_detect_accel(void)
+{
+    const char *env = getenv("UVM_ACCEL");
+    if (env && (!strcmp(env, "kvm") || !strcmp(env, "tcg")))
+        return env;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, detect);
+    return detected;
+}

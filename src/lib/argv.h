@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The QEMU command line of a (linux) VM document. */
+#ifndef UVM_LIB_ARGV_H
+#define UVM_LIB_ARGV_H
+
+#include <jansson.h>
+
+#define ARGV_QMP_FD 3   /* listening QMP socket, as numbered in the QEMU process */
+#define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
+#define ARGV_SPARE_ROOT_PORTS 4
+
+struct argv_ctx {
+    const char *qemu;    /* argv[0] */
+    const char *accel;   /* "kvm" or "tcg" */
+    const char *bios;    /* NULL: QEMU's default firmware */
+    const char *name;    /* VM id */
+    const char *console; /* file receiving the serial console */
+    const char *rundir;  /* runtime directory (vnc socket) */
+};
+
+/* Build a NULL-terminated argv from the document. Values are validated (the document may have
+ * been changed by additional JSON): a missing or mistyped field gives UVM_E_INVALID_ARGUMENT
+ * naming the field. */
+int argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out);
+void argv_free(char **argv);
+/* One shell-quoted line (owned). */
+char *argv_join(const char *const *argv);
+
+/* "kvm" when /dev/kvm is usable on real hardware virtualisation, else "tcg"; $UVM_ACCEL
+ * (kvm|tcg) overrides. Cheap: never boots anything. */
+const char *argv_detect_accel(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Host side of the guest agent protocol (docs/protocol.md): one I/O thread per VM owns the
+ * channel fd and the host ends of every process's stdio; callers queue requests and wait for
+ * their responses with a deadline. The VM lock is never held here.
+ */
+#ifndef UVM_LIB_BRIDGE_H
+#define UVM_LIB_BRIDGE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct bridge;
+
+#define BRIDGE_MAX_OUTQ (8u << 20) /* bytes queued to a guest that does not read: broken */
+
+/* Take ownership of a connected stream fd and start the I/O thread. */
+int bridge_new(int fd, const char *vm_id, struct bridge **out);
+/* Stop the thread, fail pending calls, close every fd, free. NULL is fine. */
+void bridge_free(struct bridge *b);
+/* Fail all pending and future calls with code and message (the VM exited). First call wins. */
+void bridge_shutdown(struct bridge *b, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Send a request (req consumed; ContainerId and ActivityId are added) and wait for its response
+ * until deadline (DEADLINE_NEVER allowed: the call then ends with the VM at the latest).
+ * 0 and *resp (new reference, may be NULL) on Result 0; UVM_E_GUEST with the guest's message on
+ * a failed Result; UVM_E_PROTOCOL on a malformed response; UVM_E_TIMEOUT; the shutdown code. */
+int bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline);
+
+/* A new stdio handle (unique per bridge, > 0). */
+uint32_t bridge_new_handle(struct bridge *b);
+/* Attach the host ends of a process's stdio to handle: fds[0] is read and sent as stdin,
+ * fds[1]/fds[2] receive stdout/stderr; -1 where absent. The fds are taken (non-blocking). */
+void bridge_stream_add(struct bridge *b, uint32_t handle, const int fds[3]);
+/* Detach and close the host ends of handle (data arriving later is acknowledged and dropped). */
+void bridge_stream_remove(struct bridge *b, uint32_t handle);
+
+#endif

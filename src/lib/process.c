@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Processes inside the guest: exec, stdio, signal, wait. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "cleanup.h"
+#include "error.h"
+#include "proto.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+#define MAX_ARGS 4096
+
+static const char *const default_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "TERM=xterm",
+    NULL,
+};
+
+struct uvm_process {
+    struct uvm *vm;
+    struct bridge *bridge;
+    uint32_t handle;
+    int pid;
+    int user_fds[3];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool waiting; /* one thread has a WaitForProcess on the wire */
+    bool exited;
+    int exit_code;
+    int wait_rc;
+    char *wait_msg;
+};
+
+static json_t *
+exec_request(const struct uvm_process_config *cfg, uint32_t handle)
+{
+    json_t *args = json_array();
+    for (size_t i = 0; cfg->argv[i]; i++)
+        json_array_append_new(args, json_string(cfg->argv[i]));
+    json_t *env = json_object();
+    for (const char *const *e = cfg->env ? cfg->env : default_env; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        cleanup_free char *key = strndup(*e, (size_t)(eq - *e));
+        json_object_set_new(env, key, json_string(eq + 1));
+    }
+    json_t *params = json_pack("{s:o, s:o, s:s, s:b, s:b, s:b}", "CommandArgs", args,
+                               "Environment", env, "WorkingDirectory",
+                               cfg->working_dir ? cfg->working_dir : "/", "CreateStdInPipe",
+                               cfg->create_stdin, "CreateStdOutPipe", cfg->create_stdout,
+                               "CreateStdErrPipe", cfg->create_stderr);
+    return json_pack("{s:{s:o, s:i}}", "Settings", "ProcessParameters", params, "StdioHandle",
+                     (int)handle);
+}
+
+static int
+validate(const struct uvm_process_config *cfg)
+{
+    if (!cfg || !cfg->argv || !cfg->argv[0] || !cfg->argv[0][0])
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: argv must name a command");
+    size_t n = 0;
+    for (; cfg->argv[n]; n++)
+        if (n >= MAX_ARGS || !json_string(cfg->argv[n]))
+            return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: too many or non-UTF-8 arguments");
+    for (const char *const *e = cfg->env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || eq == *e)
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "exec: environment entry '%s' is not KEY=VALUE", *e);
+    }
+    if (cfg->working_dir && cfg->working_dir[0] != '/')
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: working directory '%s' is not absolute",
+                         cfg->working_dir);
+    return 0;
+}
+
+static void
+close_fds(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+        fds[i] = -1;
+    }
+}
+
+int
+uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out)
+{
+    if (!vm || !out)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: NULL argument");
+    *out = NULL;
+    int rc = validate(cfg);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&vm->lock);
+    rc = uvm_check_running(vm, "exec");
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+    if (rc < 0)
+        return rc;
+
+    /* Socket pairs: the user gets ordinary blocking fds; writes to a user who went away give
+     * EPIPE without SIGPIPE on our side. */
+    int ours[3] = {-1, -1, -1}, users[3] = {-1, -1, -1};
+    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
+    for (unsigned i = 0; i < 3; i++) {
+        if (!want[i])
+            continue;
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+            rc = uvm_error_errno(-errno, "exec '%s': socketpair", cfg->argv[0]);
+            close_fds(ours, 3);
+            close_fds(users, 3);
+            return rc;
+        }
+        ours[i] = sp[0];
+        users[i] = sp[1];
+        shutdown(sp[0], i == PROTO_STDIN ? SHUT_WR : SHUT_RD);
+        shutdown(sp[1], i == PROTO_STDIN ? SHUT_RD : SHUT_WR);
+    }
+    uint32_t handle = bridge_new_handle(b);
+    bridge_stream_add(b, handle, ours); /* before the request: no output can be lost */
+
+    json_t *resp = NULL;
+    rc = bridge_call(b, PROTO_REQ_EXECUTE_PROCESS, exec_request(cfg, handle), &resp,
+                     deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    json_t *pid = json_object_get(resp, "ProcessId");
+    if (rc == 0 && (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+                    json_integer_value(pid) > 0x7fffffff))
+        rc = uvm_error(UVM_E_PROTOCOL, "exec '%s': the guest agent answered without a pid",
+                       cfg->argv[0]);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        json_decref(resp);
+        bridge_stream_remove(b, handle);
+        close_fds(users, 3);
+        return uvm_error(rc, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
+    }
+    struct uvm_process *p = xcalloc(1, sizeof(*p));
+    p->vm = vm;
+    p->bridge = b;
+    p->handle = handle;
+    p->pid = (int)json_integer_value(pid);
+    memcpy(p->user_fds, users, sizeof(users));
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    json_decref(resp);
+    *out = p;
+    return 0;
+}
+
+int
+uvm_process_stdio(struct uvm_process *p, int *in_fd, int *out_fd, int *err_fd)
+{
+    if (!p)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "process stdio: NULL process");
+    pthread_mutex_lock(&p->lock);
+    int *dst[3] = {in_fd, out_fd, err_fd};
+    for (unsigned i = 0; i < 3; i++) {
+        if (dst[i]) {
+            *dst[i] = p->user_fds[i];
+            p->user_fds[i] = -1;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int
+uvm_process_pid(const struct uvm_process *p)
+{
+    return p ? p->pid : -1;
+}
+
+int
+uvm_process_signal(struct uvm_process *p, int sig)
+{
+    if (!p)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: NULL process");
+    if (sig <= 0 || sig >= 65)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: %d is not a signal number", sig);
+    pthread_mutex_lock(&p->lock);
+    bool exited = p->exited;
+    pthread_mutex_unlock(&p->lock);
+    if (exited)
+        return uvm_error(UVM_E_INVALID_STATE, "signal: process %d has exited", p->pid);
+    int rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
+                         json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid, "Options", "Signal", sig),
+                         NULL, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    if (rc < 0)
+        return uvm_error_wrap(rc, "signal %d to process %d", sig, p->pid);
+    return 0;
+}
+
+int
+uvm_process_wait(struct uvm_process *p, int *exit_code)
+{
+    if (!p)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "wait: NULL process");
+    pthread_mutex_lock(&p->lock);
+    while (p->waiting)
+        pthread_cond_wait(&p->cond, &p->lock);
+    if (!p->exited && p->wait_rc == 0) {
+        p->waiting = true;
+        pthread_mutex_unlock(&p->lock);
+        /* Answered when the process has exited; ends with the VM at the latest. */
+        json_t *resp = NULL;
+        int rc = bridge_call(p->bridge, PROTO_REQ_WAIT_PROCESS,
+                             json_pack("{s:i, s:I}", "ProcessId", p->pid, "TimeoutInMs",
+                                       (json_int_t)0xffffffffu),
+                             &resp, DEADLINE_NEVER);
+        json_t *code = json_object_get(resp, "ExitCode");
+        if (rc == 0 && !json_is_integer(code))
+            rc = uvm_error(UVM_E_PROTOCOL, "the guest agent answered without an exit code");
+        pthread_mutex_lock(&p->lock);
+        p->waiting = false;
+        if (rc == 0) {
+            p->exited = true;
+            p->exit_code = (int)json_integer_value(code);
+        } else {
+            p->wait_rc = rc;
+            p->wait_msg = xasprintf("wait for process %d: %s", p->pid, uvm_last_error());
+        }
+        json_decref(resp);
+        pthread_cond_broadcast(&p->cond);
+    }
+    int rc = p->exited ? 0 : p->wait_rc;
+    if (rc == 0 && exit_code)
+        *exit_code = p->exit_code;
+    if (rc < 0)
+        uvm_error(rc, "%s", p->wait_msg);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void
+uvm_process_close(struct uvm_process *p)
+{
+    if (!p)
+        return;
+    bridge_stream_remove(p->bridge, p->handle);
+    close_fds(p->user_fds, 3);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    free(p->wait_msg);
+    free(p);
+}

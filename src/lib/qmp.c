@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * QMP client transport.
+ *
+ * Locking. `lock` guards the state below it and is only held for short, non-blocking sections.
+ * Two roles are handed out under it:
+ *   - the exchange (`busy`): one command is on the wire at a time. Its owner writes the command
+ *     and waits for the reply with the matching id; the role is held for exactly one exchange.
+ *   - the reader (`reading`): one thread at a time reads the socket, without holding `lock`,
+ *     and dispatches each line under it (reply -> the exchange's slot, event -> the queue).
+ * A thread waiting for something that only a line from the peer can bring (the greeting, its
+ * reply, an event) becomes the reader when nobody is, otherwise it sleeps on `cond`, which is
+ * broadcast after every dispatched line and whenever a role is released. A thread waiting for
+ * its turn never reads (a reader blocked in poll() would not see the turn being released); the
+ * exchange owner guarantees progress by reading itself when nobody else does. So a thread
+ * waiting for an event never blocks commands from other threads, and a reply read by the event
+ * waiter is handed to the command's owner.
+ *
+ * Once broken (hang-up, garbage, oversized line), every later call fails at once with the
+ * message of the first failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "qmp.h"
+
+#define QMP_READ_CHUNK (64u * 1024u)
+
+struct qmp {
+    int fd;
+    char *vm_id;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on every state change */
+
+    /* guarded by lock */
+    bool broken;
+    char *broken_msg; /* full message repeated by every call once broken */
+    bool greeted;
+    bool reading;        /* a thread owns the read side (buf) */
+    bool busy;           /* a command exchange is in progress */
+    char pending_id[32]; /* id of the command on the wire; "" when none */
+    json_t *reply;       /* its reply, once dispatched */
+    uint64_t next_id;
+    json_t *events[QMP_MAX_EVENTS]; /* whole event objects, oldest first */
+    size_t n_events;
+
+    /* owned by the thread holding the reader role */
+    char *buf;
+    size_t buf_len, buf_cap, buf_scan;
+};
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+qmp_deadline(unsigned timeout_ms)
+{
+    return now_us() + (int64_t)timeout_ms * 1000;
+}
+
+/* Milliseconds left for poll(), rounded up; 0 once the deadline has passed. */
+static int
+poll_timeout(int64_t deadline)
+{
+    int64_t left = deadline - now_us();
+    if (left <= 0)
+        return 0;
+    int64_t ms = (left + 999) / 1000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+struct qmp *
+qmp_new(int fd, const char *vm_id)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        uvm_error_errno(-errno, "QMP '%s': cannot make the socket non-blocking", vm_id);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+
+    struct qmp *q = xcalloc(1, sizeof(*q));
+    q->fd = fd;
+    q->vm_id = xstrdup(vm_id);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return q;
+}
+
+void
+qmp_free(struct qmp *q)
+{
+    if (!q)
+        return;
+    if (q->fd >= 0)
+        close(q->fd);
+    for (size_t i = 0; i < q->n_events; i++)
+        json_decref(q->events[i]);
+    if (q->reply)
+        json_decref(q->reply);
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->lock);
+    free(q->broken_msg);
+    free(q->buf);
+    free(q->vm_id);
+    free(q);
+}
+
+bool
+qmp_broken(struct qmp *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool b = q->broken;
+    pthread_mutex_unlock(&q->lock);
+    return b;
+}
+
+/* With lock held. The first reason wins; waiters are woken to see it. */
+static void __attribute__((format(printf, 2, 3)))
+set_broken(struct qmp *q, const char *fmt, ...)
+{
+    if (q->broken)
+        return;
+    cleanup_free char *why = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&why, fmt, ap) < 0)
+        why = NULL;
+    va_end(ap);
+    q->broken = true;
+    q->broken_msg = xasprintf("QMP '%s': %s", q->vm_id, why ? why : "protocol failure");
+    uvm_log(UVM_LOG_WARNING, q->vm_id, "%s", q->broken_msg);
+    pthread_cond_broadcast(&q->cond);
+}
+
+static void
+cond_wait_until(struct qmp *q, int64_t deadline)
+{
+    struct timespec ts = {
+        .tv_sec = (time_t)(deadline / 1000000),
+        .tv_nsec = (long)(deadline % 1000000) * 1000,
+    };
+    pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+}
+
+/*
+ * Reader role, called without lock. Returns 1 with *line (owned, NUL-terminated, line end
+ * stripped), 0 on timeout, or -1 with *why (owned) when the stream is unusable.
+ */
+static int
+read_line(struct qmp *q, int64_t deadline, char **line, size_t *len, char **why)
+{
+    for (;;) {
+        char *nl = q->buf_len > q->buf_scan
+                       ? memchr(q->buf + q->buf_scan, '\n', q->buf_len - q->buf_scan)
+                       : NULL;
+        if (nl) {
+            size_t end = (size_t)(nl - q->buf);
+            size_t n = end > 0 && q->buf[end - 1] == '\r' ? end - 1 : end;
+            if (n > QMP_MAX_LINE) {
+                *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
+                return -1;
+            }
+            char *l = xmalloc(n + 1);
+            memcpy(l, q->buf, n);
+            l[n] = '\0';
+            q->buf_len -= end + 1;
+            memmove(q->buf, nl + 1, q->buf_len);
+            q->buf_scan = 0;
+            *line = l;
+            *len = n;
+            return 1;
+        }
+        q->buf_scan = q->buf_len;
+        /* room for QMP_MAX_LINE bytes plus "\r" means no newline yet is already too long */
+        if (q->buf_len > (size_t)QMP_MAX_LINE + 1) {
+            *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
+            return -1;
+        }
+
+        struct pollfd pfd = {.fd = q->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, poll_timeout(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *why = xasprintf("poll: %s", strerror(errno));
+            return -1;
+        }
+        if (r == 0)
+            return 0;
+
+        if (q->buf_cap - q->buf_len < QMP_READ_CHUNK) {
+            q->buf_cap = q->buf_len + QMP_READ_CHUNK;
+            q->buf = xrealloc(q->buf, q->buf_cap);
+        }
+        ssize_t got = recv(q->fd, q->buf + q->buf_len, q->buf_cap - q->buf_len, 0);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (got < 0 && errno != ECONNRESET) {
+            *why = xasprintf("read: %s", strerror(errno));
+            return -1;
+        }
+        if (got <= 0) {
+            *why = xstrdup("connection closed");
+            return -1;
+        }
+        q->buf_len += (size_t)got;
+    }
+}
+
+static bool
+event_matches(json_t *ev, const char *event, json_t *match)
+{
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    if (!name || strcmp(name, event) != 0)
+        return false;
+    if (!match)
+        return true;
+    json_t *data = json_object_get(ev, "data");
+    const char *key;
+    json_t *want;
+    json_object_foreach(match, key, want)
+    {
+        json_t *have = json_object_get(data, key);
+        if (!have || !json_equal(have, want))
+            return false;
+    }
+    return true;
+}
+
+/* With lock held; takes the reference to ev. */
+static void
+queue_event(struct qmp *q, json_t *ev)
+{
+    if (q->n_events == QMP_MAX_EVENTS) {
+        json_t *old = q->events[0];
+        uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': event queue full, dropping %s", q->vm_id,
+                json_string_value(json_object_get(old, "event")));
+        json_decref(old);
+        memmove(&q->events[0], &q->events[1], (q->n_events - 1) * sizeof(q->events[0]));
+        q->n_events--;
+    }
+    q->events[q->n_events++] = ev;
+}
+
+/* With lock held: one line read from the peer; msg (owned, may be NULL when not JSON). */
+static void
+dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
+{
+    cleanup_json json_t *m = msg;
+
+    if (!q->greeted) {
+        if (!json_is_object(m) || !json_is_object(json_object_get(m, "QMP"))) {
+            set_broken(q, "unexpected greeting (not a JSON object with \"QMP\")");
+            return;
+        }
+        json_t *v = json_object_get(json_object_get(json_object_get(m, "QMP"), "version"), "qemu");
+        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP greeting from QEMU %" JSON_INTEGER_FORMAT
+                ".%" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT,
+                json_integer_value(json_object_get(v, "major")),
+                json_integer_value(json_object_get(v, "minor")),
+                json_integer_value(json_object_get(v, "micro")));
+        q->greeted = true;
+        return;
+    }
+    if (!m) {
+        set_broken(q, "protocol error: invalid JSON from QEMU (%s)", err->text);
+        return;
+    }
+    if (!json_is_object(m)) {
+        set_broken(q, "protocol error: message from QEMU is not a JSON object");
+        return;
+    }
+
+    if (json_is_string(json_object_get(m, "event"))) {
+        queue_event(q, steal_ptr(&m));
+        return;
+    }
+    if (json_object_get(m, "return") || json_is_object(json_object_get(m, "error"))) {
+        json_t *id = json_object_get(m, "id");
+        if (q->pending_id[0] && !q->reply &&
+            (!id || (json_is_string(id) && strcmp(json_string_value(id), q->pending_id) == 0))) {
+            /* QEMU omits the id only when it could not parse the command: that is ours. */
+            q->reply = steal_ptr(&m);
+            return;
+        }
+        cleanup_free char *s = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+        uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping reply with unknown id %s",
+                q->vm_id, s ? s : "(none)");
+        return;
+    }
+    uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping unexpected message", q->vm_id);
+}
+
+/*
+ * With lock held (released while reading). Returns 0 once ready(q, opaque) is true,
+ * UVM_E_HYPERVISOR with the message set once the client is broken, or UVM_E_TIMEOUT without a
+ * message (the caller says what it was waiting for).
+ */
+static int
+pump(struct qmp *q, bool (*ready)(struct qmp *, void *), void *opaque, int64_t deadline)
+{
+    for (;;) {
+        if (ready(q, opaque))
+            return 0;
+        if (q->broken)
+            return uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg);
+        if (now_us() >= deadline)
+            return UVM_E_TIMEOUT;
+        if (q->reading) {
+            cond_wait_until(q, deadline);
+            continue;
+        }
+
+        q->reading = true;
+        pthread_mutex_unlock(&q->lock);
+        char *line = NULL, *why = NULL;
+        size_t len = 0;
+        json_t *msg = NULL;
+        json_error_t err = {0};
+        int r = read_line(q, deadline, &line, &len, &why);
+        if (r > 0) {
+            uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP recv: %s", line);
+            msg = json_loadb(line, len, 0, &err);
+        }
+        pthread_mutex_lock(&q->lock);
+        q->reading = false;
+        if (r > 0)
+            dispatch(q, msg, &err);
+        else if (r < 0)
+            set_broken(q, "%s", why);
+        pthread_cond_broadcast(&q->cond);
+        free(line);
+        free(why);
+    }
+}
+
+/* Exchange owner, without lock. 0, UVM_E_TIMEOUT (nothing sent: the stream is intact) or
+ * UVM_E_HYPERVISOR (broken). */
+static int
+write_all(struct qmp *q, const char *data, size_t len, int64_t deadline)
+{
+    size_t off = 0;
+    while (off < len) {
+        struct pollfd pfd = {.fd = q->fd, .events = POLLOUT};
+        int r = poll(&pfd, 1, poll_timeout(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0 && off == 0)
+            return UVM_E_TIMEOUT;
+        if (r <= 0) {
+            pthread_mutex_lock(&q->lock);
+            set_broken(q, r == 0 ? "timed out in the middle of sending a command"
+                                 : "poll failed while sending a command");
+            int ret = uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg);
+            pthread_mutex_unlock(&q->lock);
+            return ret;
+        }
+        ssize_t n = send(q->fd, data + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (n < 0) {
+            int e = errno;
+            pthread_mutex_lock(&q->lock);
+            if (e == EPIPE || e == ECONNRESET)
+                set_broken(q, "connection closed");
+            else
+                set_broken(q, "send: %s", strerror(e));
+            int ret = uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg);
+            pthread_mutex_unlock(&q->lock);
+            return ret;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+static bool
+ready_greeted(struct qmp *q, void *opaque)
+{
+    return q->greeted;
+}
+
+/* With lock held: wait, without reading, until no exchange is in progress. */
+static int
+wait_turn(struct qmp *q, int64_t deadline)
+{
+    for (;;) {
+        if (q->broken)
+            return uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg);
+        if (!q->busy)
+            return 0;
+        if (now_us() >= deadline)
+            return UVM_E_TIMEOUT;
+        cond_wait_until(q, deadline);
+    }
+}
+
+static bool
+ready_reply(struct qmp *q, void *opaque)
+{
+    return q->reply != NULL;
+}
+
+int
+qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, int64_t deadline)
+{
+    if (reply)
+        *reply = NULL;
+    if (args && !json_is_object(args))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "QMP '%s': %s: arguments must be an object",
+                         q->vm_id, command);
+
+    char id[sizeof(q->pending_id)];
+    pthread_mutex_lock(&q->lock);
+    int r = wait_turn(q, deadline);
+    if (r < 0) {
+        pthread_mutex_unlock(&q->lock);
+        if (r == UVM_E_TIMEOUT)
+            return uvm_error(r, "QMP '%s': %s: timed out waiting for the previous command",
+                             q->vm_id, command);
+        return r;
+    }
+    q->busy = true;
+    snprintf(q->pending_id, sizeof(q->pending_id), "uvm-%" PRIu64, ++q->next_id);
+    memcpy(id, q->pending_id, sizeof(id));
+    pthread_mutex_unlock(&q->lock);
+
+    cleanup_json json_t *cmd = json_pack("{s:s, s:s}", "execute", command, "id", id);
+    if (!cmd)
+        abort(); /* only fails on allocation */
+    if (args)
+        json_object_set(cmd, "arguments", args);
+    cleanup_free char *text = json_dumps(cmd, JSON_COMPACT);
+    if (!text)
+        abort();
+    uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP send: %s", text);
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 3);
+    memcpy(text + len, "\r\n", 3);
+
+    r = write_all(q, text, len + 2, deadline);
+
+    pthread_mutex_lock(&q->lock);
+    if (r == 0)
+        r = pump(q, ready_reply, NULL, deadline);
+    cleanup_json json_t *resp = steal_ptr(&q->reply);
+    q->pending_id[0] = '\0';
+    q->busy = false;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+
+    if (r == UVM_E_TIMEOUT)
+        return uvm_error(r, "QMP '%s': %s: timed out waiting for the reply", q->vm_id, command);
+    if (r < 0)
+        return r;
+
+    json_t *error = json_object_get(resp, "error");
+    if (error) {
+        const char *cls = json_string_value(json_object_get(error, "class"));
+        const char *desc = json_string_value(json_object_get(error, "desc"));
+        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP '%s': %s failed with class %s", q->vm_id, command,
+                cls ? cls : "(none)");
+        return uvm_error(UVM_E_HYPERVISOR, "QMP '%s': %s: %s", q->vm_id, command,
+                         desc ? desc : "unknown error");
+    }
+    if (reply)
+        *reply = json_incref(json_object_get(resp, "return"));
+    return 0;
+}
+
+/* With lock held. */
+static int
+check_broken(struct qmp *q)
+{
+    return q->broken ? uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg) : 0;
+}
+
+int
+qmp_handshake(struct qmp *q, int64_t deadline)
+{
+    pthread_mutex_lock(&q->lock);
+    int r = check_broken(q);
+    if (r == 0)
+        r = pump(q, ready_greeted, NULL, deadline);
+    pthread_mutex_unlock(&q->lock);
+    if (r == UVM_E_TIMEOUT)
+        return uvm_error(r, "QMP '%s': timed out waiting for the greeting", q->vm_id);
+    if (r < 0)
+        return r;
+    return qmp_execute(q, "qmp_capabilities", NULL, NULL, deadline);
+}
+
+struct event_wait {
+    const char *event;
+    json_t *match;
+    json_t *data;
+};
+
+static bool
+ready_event(struct qmp *q, void *opaque)
+{
+    struct event_wait *w = opaque;
+    for (size_t i = 0; i < q->n_events; i++) {
+        json_t *ev = q->events[i];
+        if (!event_matches(ev, w->event, w->match))
+            continue;
+        json_t *data = json_object_get(ev, "data");
+        w->data = data ? json_incref(data) : json_object();
+        json_decref(ev);
+        memmove(&q->events[i], &q->events[i + 1], (q->n_events - i - 1) * sizeof(q->events[0]));
+        q->n_events--;
+        return true;
+    }
+    return false;
+}
+
+int
+qmp_wait_event(struct qmp *q, const char *event, json_t *match, json_t **data, int64_t deadline)
+{
+    if (data)
+        *data = NULL;
+    if (match && !json_is_object(match))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "QMP '%s': event %s: match must be an object",
+                         q->vm_id, event);
+
+    struct event_wait w = {.event = event, .match = match};
+    pthread_mutex_lock(&q->lock);
+    int r = check_broken(q);
+    if (r == 0)
+        r = pump(q, ready_event, &w, deadline);
+    pthread_mutex_unlock(&q->lock);
+    if (r == UVM_E_TIMEOUT)
+        return uvm_error(r, "QMP '%s': timed out waiting for event %s", q->vm_id, event);
+    if (r < 0)
+        return r;
+    if (data)
+        *data = w.data;
+    else
+        json_decref(w.data);
+    return 0;
+}

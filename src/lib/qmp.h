@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * QMP client: transport (greeting, capabilities, command ids, replies, event queue).
+ *
+ * Synchronous and thread-safe: commands are serialised by the client's own lock, which is held
+ * only while one command is on the wire. Events read while waiting for a reply are queued and
+ * handed out by qmp_wait_event(). Every call takes an absolute deadline (CLOCK_MONOTONIC, in
+ * microseconds, see qmp_deadline()).
+ */
+#ifndef UVM_LIB_QMP_H
+#define UVM_LIB_QMP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct qmp;
+
+#define QMP_MAX_LINE (1u << 20) /* a reply or event longer than this is a protocol error */
+#define QMP_MAX_EVENTS 256u     /* queued events beyond this drop the oldest */
+
+/* Now + timeout_ms on CLOCK_MONOTONIC, in microseconds. */
+int64_t qmp_deadline(unsigned timeout_ms);
+
+/* Take ownership of a connected stream socket fd (closed by qmp_free). vm_id is used in
+ * messages and logs. */
+struct qmp *qmp_new(int fd, const char *vm_id);
+void qmp_free(struct qmp *q);
+
+/* Read the greeting and send qmp_capabilities. 0 or UVM_E_TIMEOUT / UVM_E_HYPERVISOR
+ * (message set with uvm_error). */
+int qmp_handshake(struct qmp *q, int64_t deadline);
+
+/* Run one command. args may be NULL; it is borrowed. On success *reply (if non-NULL) gets the
+ * "return" value (new reference). A QMP error reply gives UVM_E_HYPERVISOR with the message
+ * "<command>: <error.desc>" (the class goes to the debug log); a closed connection gives
+ * UVM_E_HYPERVISOR "QMP connection closed"; the deadline UVM_E_TIMEOUT. */
+int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply,
+                int64_t deadline);
+
+/* Wait for an event named `event` whose data contains every key/value of `match` (may be NULL;
+ * borrowed). Already-queued events are searched first. On success *data (if non-NULL) gets the
+ * event's "data" (new reference) and the event is removed from the queue. */
+int qmp_wait_event(struct qmp *q, const char *event, json_t *match, json_t **data,
+                   int64_t deadline);
+
+/* True once the peer has hung up or sent garbage. */
+bool qmp_broken(struct qmp *q);
+
+#endif

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "rundir.h"
+
+#define TAIL_BYTES 8192
+
+static const char *
+base_dir(void)
+{
+    const char *b = getenv("UVM_RUNTIME_DIR");
+    return b && *b ? b : RUNDIR_DEFAULT_BASE;
+}
+
+static int
+mkdir_parents(const char *path)
+{
+    cleanup_free char *tmp = xstrdup(path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Remove everything but the lock file. Only plain entries are expected here. */
+static void
+clean_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "lock"))
+            continue;
+        unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+int
+rundir_claim(const char *id, struct rundir *rd)
+{
+    rd->path = NULL;
+    rd->lock_fd = -1;
+    const char *base = base_dir();
+    int rc = mkdir_parents(base);
+    if (rc < 0)
+        return uvm_error_errno(rc, "create runtime directory '%s'", base);
+    cleanup_free char *path = xasprintf("%s/%s", base, id);
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return uvm_error_errno(-errno, "create runtime directory '%s'", path);
+    cleanup_free char *lock = xasprintf("%s/lock", path);
+    cleanup_close int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return uvm_error_errno(-errno, "open '%s'", lock);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            return uvm_error(UVM_E_ALREADY_EXISTS,
+                             "utility VM '%s' already exists (runtime directory '%s' is held by a "
+                             "live VM)",
+                             id, path);
+        return uvm_error_errno(-errno, "lock '%s'", lock);
+    }
+    /* The directory may have been removed between our mkdir and the lock by its last owner. */
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_nlink == 0)
+        return uvm_error(UVM_E_ALREADY_EXISTS, "utility VM '%s' is being torn down; retry", id);
+    chmod(path, 0700);
+    clean_dir(path); /* leftovers of a process that died */
+    rd->path = steal_ptr(&path);
+    rd->lock_fd = steal_fd(&fd);
+    return 0;
+}
+
+void
+rundir_release(struct rundir *rd)
+{
+    if (!rd->path)
+        return;
+    clean_dir(rd->path);
+    cleanup_free char *lock = xasprintf("%s/lock", rd->path);
+    unlink(lock);
+    rmdir(rd->path);
+    if (rd->lock_fd >= 0)
+        close(rd->lock_fd);
+    rd->lock_fd = -1;
+    free(rd->path);
+    rd->path = NULL;
+}
+
+char *
+rundir_file(const struct rundir *rd, const char *name)
+{
+    return xasprintf("%s/%s", rd->path, name);
+}
+
+static int
+sock_addr(const struct rundir *rd, const char *name, struct sockaddr_un *sa)
+{
+    cleanup_free char *p = rundir_file(rd, name);
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(p) >= sizeof(sa->sun_path))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "socket path '%s' is longer than %zu bytes; use a shorter "
+                         "UVM_RUNTIME_DIR",
+                         p, sizeof(sa->sun_path) - 1);
+    strcpy(sa->sun_path, p);
+    return 0;
+}
+
+int
+rundir_listen(const struct rundir *rd, const char *name, int *out)
+{
+    struct sockaddr_un sa;
+    int rc = sock_addr(rd, name, &sa);
+    if (rc < 0)
+        return rc;
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return uvm_error_errno(-errno, "socket for '%s'", sa.sun_path);
+    unlink(sa.sun_path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+        return uvm_error_errno(-errno, "listen on '%s'", sa.sun_path);
+    *out = steal_fd(&fd);
+    return 0;
+}
+
+int
+rundir_connect(const struct rundir *rd, const char *name, int *out)
+{
+    struct sockaddr_un sa;
+    int rc = sock_addr(rd, name, &sa);
+    if (rc < 0)
+        return rc;
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return uvm_error_errno(-errno, "socket for '%s'", sa.sun_path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return uvm_error_errno(-errno, "connect to '%s'", sa.sun_path);
+    *out = steal_fd(&fd);
+    return 0;
+}
+
+char *
+rundir_tail(const struct rundir *rd, const char *name, unsigned lines)
+{
+    cleanup_free char *p = name[0] == '/' || !rd->path ? xstrdup(name) : rundir_file(rd, name);
+    cleanup_close int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return xstrdup("");
+    off_t off = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
+    char buf[TAIL_BYTES + 1];
+    ssize_t n = pread(fd, buf, TAIL_BYTES, off);
+    if (n <= 0)
+        return xstrdup("");
+    buf[n] = '\0';
+    /* Printable text only: the guest writes this file. */
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\r' || buf[i] == '\0' || ((unsigned char)buf[i] < 0x20 && buf[i] != '\n'))
+            buf[i] = ' ';
+    size_t len = (size_t)n;
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    unsigned seen = 0;
+    char *start = buf;
+    for (size_t i = len; i > 0; i--) {
+        if (buf[i - 1] == '\n' && ++seen == lines) {
+            start = buf + i;
+            break;
+        }
+    }
+    return xstrdup(start);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* struct uvm and what the per-concern files of the core share. */
+#ifndef UVM_LIB_UVM_INTERNAL_H
+#define UVM_LIB_UVM_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "options.h"
+#include "rundir.h"
+#include "uvm.h"
+
+#define UVM_AGENT_TIMEOUT_MS 30000u /* one agent request */
+#define UVM_QMP_TIMEOUT_MS 10000u   /* one QMP command */
+#define UVM_EXIT_TIMEOUT_MS 10000u  /* QEMU gone after SIGKILL */
+#define UVM_CONSOLE_TAIL_LINES 8
+
+enum uvm_state {
+    UVM_STATE_CREATED,    /* created, not started (or a start failed and was undone) */
+    UVM_STATE_STARTING,   /* uvm_start in progress */
+    UVM_STATE_RUNNING,    /* agent negotiated */
+    UVM_STATE_STOPPED,    /* QEMU exited on its own */
+    UVM_STATE_TERMINATED, /* uvm_terminate done: the ID is released */
+};
+
+struct uvm_system {
+    struct uvm *vm;
+};
+
+struct vmm;
+struct qmp;
+struct bridge;
+
+struct uvm {
+    pthread_mutex_t lock; /* guards everything below that is not immutable */
+    pthread_cond_t cond;  /* state changes (exit) */
+    struct uvm_config cfg; /* immutable after create */
+    char *document;        /* immutable after create */
+    char **argv;           /* immutable after create; NULL for windows */
+    struct rundir rd;
+    enum uvm_state state;
+    bool terminating;
+    /* Valid from start until close; the objects outlive terminate so that concurrent callers
+     * never see them freed. */
+    struct vmm *vmm;
+    struct qmp *qmp;
+    struct bridge *bridge;
+    bool exited;
+    int exit_code; /* 0 or UVM_E_UNEXPECTED_EXIT */
+    char *exit_msg;
+    struct uvm_guest_connection_info conn;
+    struct uvm_timings timings;
+    _Atomic uint64_t container_counter;
+    struct uvm_system sys;
+};
+
+/* Lock held by the caller. 0 when calls that need a running VM may proceed. */
+int uvm_check_running(struct uvm *vm, const char *what);
+
+#endif

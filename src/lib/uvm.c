@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Lifecycle of a utility VM: create, start, wait, terminate, close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "argv.h"
+#include "bridge.h"
+#include "cleanup.h"
+#include "document.h"
+#include "error.h"
+#include "proto.h"
+#include "qmp.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+#include "vmm.h"
+
+#define QBOOT_ROM "/usr/share/qemu/qboot.rom"
+#define QEMU_BINARY "qemu-system-x86_64"
+
+static const char *const state_names[] = {
+    [UVM_STATE_CREATED] = "created",   [UVM_STATE_STARTING] = "starting",
+    [UVM_STATE_RUNNING] = "running",   [UVM_STATE_STOPPED] = "stopped",
+    [UVM_STATE_TERMINATED] = "terminated",
+};
+
+int
+uvm_check_running(struct uvm *vm, const char *what)
+{
+    if (vm->state == UVM_STATE_RUNNING)
+        return 0;
+    return uvm_error(UVM_E_INVALID_STATE, "%s '%s': the utility VM is %s", what, vm->cfg.id,
+                     state_names[vm->state]);
+}
+
+static const char *
+console_path(struct uvm *vm, char **owned)
+{
+    if (vm->cfg.console_pipe)
+        return vm->cfg.console_pipe;
+    *owned = rundir_file(&vm->rd, "console.log");
+    return *owned;
+}
+
+static int
+build_argv(struct uvm *vm, json_t *doc)
+{
+    if (vm->cfg.windows)
+        return 0;
+    cleanup_free char *con_owned = NULL;
+    struct argv_ctx ctx = {
+        .qemu = QEMU_BINARY,
+        .accel = argv_detect_accel(),
+        .bios = access(QBOOT_ROM, R_OK) == 0 ? QBOOT_ROM : NULL,
+        .name = vm->cfg.id,
+        .console = console_path(vm, &con_owned),
+        .rundir = vm->rd.path,
+    };
+    return argv_build(doc, &ctx, &vm->argv);
+}
+
+static void
+uvm_free(struct uvm *vm)
+{
+    vmm_free(vm->vmm);
+    bridge_free(vm->bridge);
+    qmp_free(vm->qmp);
+    rundir_release(&vm->rd);
+    argv_free(vm->argv);
+    free(vm->document);
+    free(vm->exit_msg);
+    config_release(&vm->cfg);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+    free(vm);
+}
+
+int
+uvm_create(const struct uvm_options *opts, struct uvm **out)
+{
+    if (!out)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "create: out is NULL");
+    *out = NULL;
+    struct uvm *vm = xcalloc(1, sizeof(*vm));
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&vm->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    vm->rd.lock_fd = -1;
+    vm->sys.vm = vm;
+    int rc = options_resolve(opts, &vm->cfg);
+    if (rc < 0)
+        goto fail;
+    json_t *doc = document_build(&vm->cfg);
+    rc = document_merge(doc, vm->cfg.additional_json);
+    if (rc == 0)
+        rc = rundir_claim(vm->cfg.id, &vm->rd);
+    if (rc == 0)
+        rc = build_argv(vm, doc);
+    if (rc == 0)
+        vm->document = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (rc < 0)
+        goto fail;
+    vm->state = UVM_STATE_CREATED;
+    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "created (%s)", vm->cfg.windows ? "windows" : "linux");
+    *out = vm;
+    return 0;
+fail:
+    uvm_free(vm);
+    return rc;
+}
+
+/* Watcher thread: QEMU is gone. */
+static void
+on_exit_cb(void *opaque, int status)
+{
+    struct uvm *vm = opaque;
+    pthread_mutex_lock(&vm->lock);
+    vm->exited = true;
+    free(vm->exit_msg);
+    vm->exit_msg = NULL;
+    if (vm->terminating || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        vm->exit_code = 0;
+    } else {
+        cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
+        vm->exit_code = UVM_E_UNEXPECTED_EXIT;
+        if (WIFSIGNALED(status))
+            vm->exit_msg = xasprintf("utility VM '%s': QEMU was killed by signal %d (%s)",
+                                     vm->cfg.id, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            vm->exit_msg = xasprintf("utility VM '%s': QEMU exited with status %d%s%s", vm->cfg.id,
+                                     WEXITSTATUS(status), *qlog ? ": " : "", qlog);
+    }
+    if (vm->bridge)
+        bridge_shutdown(vm->bridge, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
+    if (vm->state == UVM_STATE_RUNNING) {
+        vm->state = UVM_STATE_STOPPED;
+        rundir_release(&vm->rd); /* no socket or directory outlives the VM */
+    }
+    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU exited (status 0x%x)", status);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static uint64_t
+since(int64_t t0)
+{
+    int64_t d = now_us() - t0;
+    return d > 0 ? (uint64_t)d : 1;
+}
+
+static int
+parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
+{
+    json_t *ver = json_object_get(resp, "Version");
+    json_t *caps = json_object_get(json_object_get(resp, "Capabilities"),
+                                   "GuestDefinedCapabilities");
+    if (!json_is_integer(ver) || json_integer_value(ver) != PROTO_VERSION ||
+        (caps && !json_is_object(caps)))
+        return uvm_error(UVM_E_PROTOCOL,
+                         "start '%s': the guest agent negotiated an unsupported protocol",
+                         vm->cfg.id);
+    json_t *ns = json_object_get(caps, "NamespaceAddRequestSupported");
+    json_t *sig = json_object_get(caps, "SignalProcessSupported");
+    pthread_mutex_lock(&vm->lock);
+    vm->conn.protocol_version = (uint32_t)json_integer_value(ver);
+    vm->conn.namespace_add_request_supported = json_is_true(ns);
+    vm->conn.signal_process_supported = json_is_true(sig);
+    vm->timings.agent_ready_us = since(t0);
+    json_t *gt = json_object_get(resp, "GuestTimes");
+    json_t *init = json_object_get(gt, "InitStartUs"), *ready = json_object_get(gt, "ReadyUs");
+    if (json_is_integer(init) && json_is_integer(ready) &&
+        json_integer_value(ready) >= json_integer_value(init)) {
+        uint64_t in_guest = (uint64_t)(json_integer_value(ready) - json_integer_value(init));
+        if (in_guest < vm->timings.agent_ready_us)
+            vm->timings.guest_init_us = vm->timings.agent_ready_us - in_guest;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+/* Explain a failed start with the ends of the QEMU log and the guest console. */
+static int
+start_failure(struct uvm *vm, int rc)
+{
+    cleanup_free char *why = xstrdup(uvm_last_error());
+    cleanup_free char *con_owned = NULL;
+    const char *con = console_path(vm, &con_owned);
+    cleanup_free char *console = rundir_tail(&vm->rd, con, UVM_CONSOLE_TAIL_LINES);
+    cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
+    pthread_mutex_lock(&vm->lock);
+    if (vm->exited && vm->exit_code < 0 && rc != UVM_E_TIMEOUT) {
+        rc = UVM_E_UNEXPECTED_EXIT;
+        free(why);
+        why = xstrdup(vm->exit_msg);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return uvm_error(rc, "start '%s': %s%s%s%s%s", vm->cfg.id, why, *qlog ? "; QEMU: " : "",
+                     qlog, *console ? "; guest console: " : "", console);
+}
+
+static int
+do_start(struct uvm *vm, int64_t t0)
+{
+    int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
+    cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
+    cleanup_free char *qlog = rundir_file(&vm->rd, "qemu.log");
+    cleanup_free char *con_owned = NULL;
+    const char *con = console_path(vm, &con_owned);
+    unlink(qlog);
+    if (!vm->cfg.console_pipe) {
+        /* Start each boot with an empty console log. */
+        int fd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
+    int rc;
+    if ((rc = rundir_listen(&vm->rd, "qmp.sock", &qmp_listen)) < 0 ||
+        (rc = rundir_listen(&vm->rd, "gcs.sock", &agent_listen)) < 0)
+        return rc;
+    struct vmm *vmm = NULL;
+    rc = vmm_spawn(vm->argv, qmp_listen, agent_listen, qlog, on_exit_cb, vm, &vmm);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&vm->lock);
+    vm->vmm = vmm;
+    vm->timings.spawn_us = since(t0);
+    bool terminating = vm->terminating;
+    pthread_mutex_unlock(&vm->lock);
+    if (terminating)
+        return uvm_error(UVM_E_INVALID_STATE, "terminated while starting");
+    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU pid %d", (int)vmm_pid(vmm));
+
+    /* QEMU holds the listening sockets: connecting succeeds at once, no polling. */
+    if ((rc = rundir_connect(&vm->rd, "qmp.sock", &qmp_fd)) < 0 ||
+        (rc = rundir_connect(&vm->rd, "gcs.sock", &agent_fd)) < 0)
+        return rc;
+    struct qmp *q = qmp_new(steal_fd(&qmp_fd), vm->cfg.id);
+    struct bridge *b = NULL;
+    rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, &b);
+    pthread_mutex_lock(&vm->lock);
+    vm->qmp = q;
+    vm->bridge = b;
+    if (b && vm->exited)
+        bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
+    pthread_mutex_unlock(&vm->lock);
+    if (rc < 0)
+        return rc;
+
+    /* The agent needs seconds to boot; the QMP greeting comes first. */
+    rc = qmp_handshake(q, deadline);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&vm->lock);
+    vm->timings.qmp_ready_us = since(t0);
+    pthread_mutex_unlock(&vm->lock);
+
+    json_t *resp = NULL;
+    rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
+                     json_pack("{s:i, s:i}", "MinimumVersion", PROTO_VERSION, "MaximumVersion",
+                               PROTO_VERSION),
+                     &resp, deadline);
+    if (rc == UVM_E_TIMEOUT)
+        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
+                       vm->cfg.start_timeout_ms);
+    if (rc < 0)
+        return rc;
+    rc = parse_negotiate(vm, resp, t0);
+    json_decref(resp);
+    return rc;
+}
+
+/* Undo a failed start: QEMU killed and reaped, channels closed, sockets removed. */
+static void
+undo_start(struct uvm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    struct vmm *vmm = vm->vmm;
+    struct bridge *b = vm->bridge;
+    struct qmp *q = vm->qmp;
+    vm->vmm = NULL;
+    vm->bridge = NULL;
+    vm->qmp = NULL;
+    pthread_mutex_unlock(&vm->lock);
+    vmm_free(vmm); /* kills and joins: the exit callback has run */
+    bridge_free(b);
+    qmp_free(q);
+    cleanup_free char *s1 = rundir_file(&vm->rd, "qmp.sock");
+    cleanup_free char *s2 = rundir_file(&vm->rd, "gcs.sock");
+    unlink(s1);
+    unlink(s2);
+}
+
+int
+uvm_start(struct uvm *vm)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "start: vm is NULL");
+    pthread_mutex_lock(&vm->lock);
+    int rc = 0;
+    if (vm->state != UVM_STATE_CREATED)
+        rc = uvm_error(UVM_E_INVALID_STATE, "start '%s': the utility VM is %s", vm->cfg.id,
+                       state_names[vm->state]);
+    else if (vm->cfg.windows)
+        rc = uvm_error(UVM_E_NOT_SUPPORTED,
+                       "start '%s': windows utility VMs cannot boot here (QEMU has no Hyper-V "
+                       "guest support for them); create, validation and scratch work",
+                       vm->cfg.id);
+    else if (vm->cfg.rootfs_type == UVM_ROOTFS_VHD)
+        rc = uvm_error(UVM_E_NOT_SUPPORTED,
+                       "start '%s': booting from a VHD root filesystem needs VPMEM support, which "
+                       "is not built yet",
+                       vm->cfg.id);
+    if (rc < 0) {
+        pthread_mutex_unlock(&vm->lock);
+        return rc;
+    }
+    vm->state = UVM_STATE_STARTING;
+    vm->exited = false;
+    vm->exit_code = 0;
+    memset(&vm->timings, 0, sizeof(vm->timings));
+    pthread_mutex_unlock(&vm->lock);
+
+    int64_t t0 = now_us();
+    rc = do_start(vm, t0);
+    if (rc < 0) {
+        rc = start_failure(vm, rc);
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        undo_start(vm);
+        pthread_mutex_lock(&vm->lock);
+        if (vm->terminating) {
+            rundir_release(&vm->rd);
+            vm->state = UVM_STATE_TERMINATED;
+        } else {
+            vm->state = UVM_STATE_CREATED;
+        }
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "start failed: %s", msg);
+        return uvm_error(rc, "%s", msg);
+    }
+    pthread_mutex_lock(&vm->lock);
+    if (vm->exited) {
+        /* QEMU died right after answering: report it like any exit. */
+        vm->state = UVM_STATE_STOPPED;
+        rundir_release(&vm->rd);
+    } else {
+        vm->state = UVM_STATE_RUNNING;
+    }
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    uvm_log(UVM_LOG_INFO, vm->cfg.id, "started in %.1f ms",
+            (double)vm->timings.agent_ready_us / 1000.0);
+    return 0;
+}
+
+int
+uvm_wait(struct uvm *vm)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "wait: vm is NULL");
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state == UVM_STATE_CREATED && !vm->exited) {
+        pthread_mutex_unlock(&vm->lock);
+        return uvm_error(UVM_E_INVALID_STATE, "wait '%s': the utility VM was not started",
+                         vm->cfg.id);
+    }
+    while (!vm->exited && vm->state != UVM_STATE_TERMINATED)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    int rc = vm->exited ? vm->exit_code : 0;
+    if (rc < 0)
+        uvm_error(rc, "%s", vm->exit_msg ? vm->exit_msg : "utility VM exited unexpectedly");
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int
+uvm_terminate(struct uvm *vm)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "terminate: vm is NULL");
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state == UVM_STATE_TERMINATED) {
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+    }
+    vm->terminating = true;
+    if (vm->vmm)
+        vmm_kill(vm->vmm, SIGKILL);
+    /* A concurrent start ends quickly once QEMU is dead; it then undoes itself. */
+    while (vm->state == UVM_STATE_STARTING)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    int rc = 0;
+    if (vm->vmm) {
+        struct timespec ts = deadline_timespec(deadline_after_ms(UVM_EXIT_TIMEOUT_MS));
+        while (!vm->exited && rc == 0)
+            if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
+                rc = uvm_error(UVM_E_TIMEOUT, "terminate '%s': QEMU pid %d did not exit",
+                               vm->cfg.id, (int)vmm_pid(vm->vmm));
+    }
+    if (rc == 0 && vm->state != UVM_STATE_TERMINATED) {
+        if (vm->bridge)
+            bridge_shutdown(vm->bridge, UVM_E_INVALID_STATE, "utility VM '%s' was terminated",
+                            vm->cfg.id);
+        rundir_release(&vm->rd);
+        vm->state = UVM_STATE_TERMINATED;
+        pthread_cond_broadcast(&vm->cond);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+void
+uvm_close(struct uvm *vm)
+{
+    if (!vm)
+        return;
+    uvm_terminate(vm);
+    uvm_free(vm);
+}
+
+const char *
+uvm_id(const struct uvm *vm)
+{
+    return vm ? vm->cfg.id : NULL;
+}
+
+const char *
+uvm_os(const struct uvm *vm)
+{
+    return vm ? (vm->cfg.windows ? "windows" : "linux") : NULL;
+}
+
+uint64_t
+uvm_container_counter(struct uvm *vm)
+{
+    return atomic_fetch_add(&vm->container_counter, 1) + 1;
+}
+
+struct uvm_system *
+uvm_compute_system(struct uvm *vm)
+{
+    return vm ? &vm->sys : NULL;
+}
+
+const char *
+uvm_document(const struct uvm *vm)
+{
+    return vm ? vm->document : NULL;
+}
+
+const char *const *
+uvm_qemu_argv(const struct uvm *vm)
+{
+    return vm ? (const char *const *)vm->argv : NULL;
+}
+
+int
+uvm_get_timings(struct uvm *vm, struct uvm_timings *t)
+{
+    if (!vm || !t)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "timings: NULL argument");
+    pthread_mutex_lock(&vm->lock);
+    *t = vm->timings;
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+int
+uvm_system_guest_connection(struct uvm_system *sys, struct uvm_guest_connection_info *info)
+{
+    if (!sys || !info)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "guest connection: NULL argument");
+    struct uvm *vm = sys->vm;
+    pthread_mutex_lock(&vm->lock);
+    int rc = uvm_check_running(vm, "guest connection");
+    if (rc == 0)
+        *info = vm->conn;
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
