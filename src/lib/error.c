@@ -57,7 +57,7 @@ uvm_error_clear(void)
     errbuf[0] = '\0';
 }
 
-static void
+static void __attribute__((format(printf, 1, 0)))
 set_msg(const char *fmt, va_list ap)
 {
     char tmp[ERRBUF_SIZE];

@@ -255,11 +255,9 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
         c->kernel_boot_options = xstrdup(o->kernel_boot_options);
     }
     if (!empty(o->console_pipe)) {
-        if (o->console_pipe[0] != '/' || has_control_chars(o->console_pipe) ||
-            strchr(o->console_pipe, ','))
+        if (o->console_pipe[0] != '/' || has_control_chars(o->console_pipe))
             return uvm_error(UVM_E_INVALID_ARGUMENT,
-                             "console pipe '%s' must be an absolute path without ','",
-                             o->console_pipe);
+                             "console pipe '%s' must be an absolute path", o->console_pipe);
         c->console_pipe = xstrdup(o->console_pipe);
     }
     c->graphics_console = o->enable_graphics_console;

@@ -242,8 +242,7 @@ event_matches(json_t *ev, const char *event, json_t *match)
     json_t *data = json_object_get(ev, "data");
     const char *key;
     json_t *want;
-    json_object_foreach(match, key, want)
-    {
+    json_object_foreach (match, key, want) {
         json_t *have = json_object_get(data, key);
         if (!have || !json_equal(have, want))
             return false;
@@ -278,8 +277,9 @@ dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
             return;
         }
         json_t *v = json_object_get(json_object_get(json_object_get(m, "QMP"), "version"), "qemu");
-        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP greeting from QEMU %" JSON_INTEGER_FORMAT
-                ".%" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT,
+        uvm_log(UVM_LOG_DEBUG, q->vm_id,
+                "QMP greeting from QEMU %" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT
+                ".%" JSON_INTEGER_FORMAT,
                 json_integer_value(json_object_get(v, "major")),
                 json_integer_value(json_object_get(v, "minor")),
                 json_integer_value(json_object_get(v, "micro")));
@@ -308,8 +308,8 @@ dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
             return;
         }
         cleanup_free char *s = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
-        uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping reply with unknown id %s",
-                q->vm_id, s ? s : "(none)");
+        uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping reply with unknown id %s", q->vm_id,
+                s ? s : "(none)");
         return;
     }
     uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping unexpected message", q->vm_id);

@@ -22,8 +22,9 @@ struct qmp;
 /* Now + timeout_ms on CLOCK_MONOTONIC, in microseconds. */
 int64_t qmp_deadline(unsigned timeout_ms);
 
-/* Take ownership of a connected stream socket fd (closed by qmp_free). vm_id is used in
- * messages and logs. */
+/* Take ownership of a connected stream socket fd (closed by qmp_free, or here on failure).
+ * vm_id is used in messages and logs. NULL with the message set if fd is unusable.
+ * qmp_free must not race with calls in other threads. */
 struct qmp *qmp_new(int fd, const char *vm_id);
 void qmp_free(struct qmp *q);
 
@@ -33,8 +34,9 @@ int qmp_handshake(struct qmp *q, int64_t deadline);
 
 /* Run one command. args may be NULL; it is borrowed. On success *reply (if non-NULL) gets the
  * "return" value (new reference). A QMP error reply gives UVM_E_HYPERVISOR with the message
- * "<command>: <error.desc>" (the class goes to the debug log); a closed connection gives
- * UVM_E_HYPERVISOR "QMP connection closed"; the deadline UVM_E_TIMEOUT. */
+ * "QMP '<vm_id>': <command>: <error.desc>" (the class goes to the debug log); a closed
+ * connection gives UVM_E_HYPERVISOR "QMP '<vm_id>': connection closed"; the deadline
+ * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id). */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply,
                 int64_t deadline);
 
@@ -44,7 +46,8 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply
 int qmp_wait_event(struct qmp *q, const char *event, json_t *match, json_t **data,
                    int64_t deadline);
 
-/* True once the peer has hung up or sent garbage. */
+/* True once the peer has hung up or sent garbage (invalid JSON, a line over QMP_MAX_LINE).
+ * From then on every call fails at once with UVM_E_HYPERVISOR and the first failure's message. */
 bool qmp_broken(struct qmp *q);
 
 #endif

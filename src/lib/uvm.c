@@ -227,6 +227,9 @@ do_start(struct uvm *vm, int64_t t0)
         return rc;
     struct vmm *vmm = NULL;
     rc = vmm_spawn(vm->argv, qmp_listen, agent_listen, qlog, on_exit_cb, vm, &vmm);
+    /* Only QEMU holds the listening sockets from here: if it dies, connects fail at once. */
+    close(steal_fd(&qmp_listen));
+    close(steal_fd(&agent_listen));
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&vm->lock);

@@ -16,7 +16,7 @@
 #include "fake-qmp.h"
 
 #define FAKE_QMP_DEFAULT_GREETING                                                                  \
-    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "             \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "              \
     "\"package\": \"fake-qmp\"}, \"capabilities\": [\"oob\"]}}"
 
 struct step {
@@ -141,7 +141,8 @@ send_all(struct fake_qmp *f, const char *data, size_t len)
     while (off < len) {
         if (f->fd < 0)
             return -1;
-        struct pollfd p[2] = {{.fd = f->fd, .events = POLLOUT}, {.fd = f->stop[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = f->fd, .events = POLLOUT},
+                              {.fd = f->stop[0], .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -195,7 +196,8 @@ read_line(struct fake_qmp *f, char **line)
         if (f->fd < 0)
             return 0;
         /* once stopped, only take what the client has already sent */
-        struct pollfd p[2] = {{.fd = f->fd, .events = POLLIN}, {.fd = f->stop[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = f->fd, .events = POLLIN},
+                              {.fd = f->stop[0], .events = POLLIN}};
         int r = poll(p, f->stopping ? 1 : 2, f->stopping ? 0 : -1);
         if (r < 0 && errno == EINTR)
             continue;
@@ -230,7 +232,7 @@ read_command(struct fake_qmp *f, json_t **cmd, json_t **id, const char **why)
 {
     cleanup_free char *line = NULL;
     if (read_line(f, &line) == 0) {
-        *why = f->fd < 0       ? "the script hung up"
+        *why = f->fd < 0     ? "the script hung up"
                : f->stopping ? "the test finished"
                              : "the client closed the connection";
         return 0;
@@ -451,9 +453,9 @@ fake_qmp_start(const struct fake_qmp_step *steps, size_t n, int *client_fd)
         case FAKE_QMP_STEP_EVENT:
             s->json = parse_text("event", in->text);
             if (!json_object_get(s->json, "timestamp")) /* as QEMU does */
-                json_object_set_new(s->json, "timestamp",
-                                    json_pack("{s:i, s:i}", "seconds", 1700000000,
-                                              "microseconds", 0));
+                json_object_set_new(
+                    s->json, "timestamp",
+                    json_pack("{s:i, s:i}", "seconds", 1700000000, "microseconds", 0));
             break;
         case FAKE_QMP_STEP_RAW:
             s->raw = xmalloc(in->raw_len);

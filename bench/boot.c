@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench/boot: median create -> start -> agent-ready of libuvm over N boots, side by side with
+ * the median of a bare qemu-system-x86_64 boot of the same kernel + initrd to /init (the agent
+ * powers off as soon as it runs: `-poweroff-at-start`), their ratio, and the RSS of QEMU for an
+ * idle 256 MiB UVM. Prints figures; asserts nothing about time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uvm.h"
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The same QEMU command line libuvm runs, minus our devices, and /init powering off at once. */
+static double
+bare_boot(const char *const *uvm_argv)
+{
+    const char *argv[64];
+    char append[4096];
+    int n = 0;
+    for (int i = 0; uvm_argv[i] && n < 60; i++) {
+        const char *a = uvm_argv[i];
+        if (!strcmp(a, "-device") || !strcmp(a, "-chardev") || !strcmp(a, "-mon") ||
+            !strcmp(a, "-serial") || !strcmp(a, "-name")) {
+            i++; /* drop the option and its value */
+            continue;
+        }
+        if (!strcmp(a, "-append") && uvm_argv[i + 1]) {
+            snprintf(append, sizeof(append), "%s -poweroff-at-start", uvm_argv[i + 1]);
+            argv[n++] = a;
+            argv[n++] = append;
+            i++;
+            continue;
+        }
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    double t = now_ms() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bare boot failed (status 0x%x)\n", status);
+        exit(1);
+    }
+    return t;
+}
+
+static long
+rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kib = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static int
+qemu_pid(const char *id)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "pgrep -f 'guest=%s,' | head -1", id);
+    FILE *p = popen(cmd, "r");
+    int pid = -1;
+    if (p && fscanf(p, "%d", &pid) != 1)
+        pid = -1;
+    if (p)
+        pclose(p);
+    return pid;
+}
+
+int
+main(int argc, char **argv)
+{
+    int runs = argc > 1 ? atoi(argv[1]) : 5;
+    if (runs < 1)
+        runs = 5;
+    if (!getenv("UVM_BOOT_FILES_PATH")) {
+        fprintf(stderr, "set UVM_BOOT_FILES_PATH\n");
+        return 77;
+    }
+    double ours[64], bare[64], spawn[64], qmp[64], init[64];
+    long rss = -1;
+    const char *const *qargv = NULL;
+    struct uvm *keep = NULL;
+    for (int i = 0; i < runs && i < 64; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "bench-boot-%d", i);
+        struct uvm_options o = {.id = id, .memory_mb = 256};
+        struct uvm *vm = NULL;
+        double t0 = now_ms();
+        if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0) {
+            fprintf(stderr, "boot failed: %s\n", uvm_last_error());
+            return 1;
+        }
+        ours[i] = now_ms() - t0;
+        struct uvm_timings t;
+        uvm_get_timings(vm, &t);
+        spawn[i] = t.spawn_us / 1e3;
+        qmp[i] = t.qmp_ready_us / 1e3;
+        init[i] = t.guest_init_us / 1e3;
+        if (i == 0) {
+            /* Idle RSS of a 256 MiB UVM, one second after it is ready. */
+            sleep(1);
+            rss = rss_kib(qemu_pid(id));
+            keep = vm;
+            qargv = uvm_qemu_argv(vm);
+        } else {
+            uvm_close(vm);
+        }
+        /* Interleave so that machine noise hits both alike. */
+        bare[i] = bare_boot(qargv);
+    }
+    double m_ours = median(ours, runs), m_bare = median(bare, runs);
+    printf("libuvm boot benchmark (%d boots each, accel from UVM_ACCEL or detection, 256 MiB, "
+           "interleaved)\n",
+           runs);
+    printf("  libuvm create->start->agent-ready  median %8.1f ms\n", m_ours);
+    printf("    spawn %.1f ms, qmp ready %.1f ms, guest init %.1f ms (medians)\n",
+           median(spawn, runs), median(qmp, runs), median(init, runs));
+    printf("  bare qemu boot to /init (+poweroff) median %8.1f ms\n", m_bare);
+    printf("  ratio libuvm/bare                          %8.3f (target <= 1.10)\n",
+           m_ours / m_bare);
+    printf("  QEMU RSS of an idle 256 MiB UVM            %8.1f MiB\n", rss / 1024.0);
+    uvm_close(keep);
+    return 0;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+static char runtime_dir[64];
+
+const char *
+itest_runtime_dir(void)
+{
+    return runtime_dir;
+}
+
+static void
+log_to_stderr(void *opaque, enum uvm_log_level level, const char *vm_id, const char *msg)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "[%s] %s: %s\n", names[level], vm_id ? vm_id : "-", msg);
+}
+
+void
+itest_init(void)
+{
+    const char *boot = getenv("UVM_BOOT_FILES_PATH");
+    struct stat st;
+    if (!boot || stat(boot, &st) < 0) {
+        printf("SKIP: UVM_BOOT_FILES_PATH (%s) does not exist: build the boot files\n",
+               boot ? boot : "unset");
+        exit(77);
+    }
+    if (system("command -v qemu-system-x86_64 >/dev/null") != 0) {
+        printf("SKIP: qemu-system-x86_64 is not installed\n");
+        exit(77);
+    }
+    snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/uvm-itest-%d", (int)getpid());
+    setenv("UVM_RUNTIME_DIR", runtime_dir, 1);
+    signal(SIGPIPE, SIG_IGN);
+    uvm_set_log_handler(log_to_stderr, NULL,
+                        getenv("UVM_TEST_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
+}
+
+struct uvm *
+itest_boot(const char *id)
+{
+    struct uvm_options o = {.id = id, .memory_mb = 256};
+    struct uvm *vm = NULL;
+    int rc = uvm_create(&o, &vm);
+    if (rc < 0)
+        fail_msg("uvm_create: %s (%s)", uvm_last_error(), uvm_strerror(rc));
+    rc = uvm_start(vm);
+    if (rc < 0) {
+        char msg[4096];
+        snprintf(msg, sizeof(msg), "%s", uvm_last_error());
+        uvm_close(vm);
+        fail_msg("uvm_start: %s (%s)", msg, uvm_strerror(rc));
+    }
+    return vm;
+}
+
+static void
+append(char **buf, size_t *len, const char *data, size_t n)
+{
+    *buf = realloc(*buf, *len + n + 1);
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+int
+itest_run(struct uvm *vm, const char *const *argv, const char *in, struct itest_run *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->out = calloc(1, 1);
+    r->err = calloc(1, 1);
+    r->exit_code = -1;
+    struct uvm_process_config cfg = {
+        .argv = argv, .create_stdin = in != NULL, .create_stdout = true, .create_stderr = true};
+    struct uvm_process *p = NULL;
+    int rc = uvm_exec(vm, &cfg, &p);
+    if (rc < 0)
+        return rc;
+    int fds[3];
+    uvm_process_stdio(p, &fds[0], &fds[1], &fds[2]);
+    if (fds[0] >= 0) {
+        size_t n = strlen(in);
+        if (n && write(fds[0], in, n) != (ssize_t)n)
+            fail_msg("write stdin: %s", strerror(errno));
+        close(fds[0]);
+    }
+    while (fds[1] >= 0 || fds[2] >= 0) {
+        struct pollfd pf[2] = {{.fd = fds[1], .events = POLLIN}, {.fd = fds[2], .events = POLLIN}};
+        if (poll(pf, 2, 60000) <= 0)
+            fail_msg("no output within 60 s");
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || !pf[i].revents)
+                continue;
+            char buf[65536];
+            ssize_t n = read(pf[i].fd, buf, sizeof(buf));
+            if (n <= 0) {
+                close(fds[i + 1]);
+                fds[i + 1] = -1;
+            } else if (i == 0) {
+                append(&r->out, &r->out_len, buf, (size_t)n);
+            } else {
+                append(&r->err, &r->err_len, buf, (size_t)n);
+            }
+        }
+    }
+    rc = uvm_process_wait(p, &r->exit_code);
+    uvm_process_close(p);
+    return rc;
+}
+
+void
+itest_run_free(struct itest_run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+bool
+itest_pid_alive(int pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+int
+itest_qemu_pid(const char *id)
+{
+    char want[128];
+    snprintf(want, sizeof(want), "guest=%s,", id);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = -1;
+    while (d && (e = readdir(d)) && found < 0) {
+        char path[300], buf[8192];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        if (n > 0) {
+            buf[n] = '\0';
+            if (strstr(buf, "qemu-system") && strstr(buf, want))
+                found = atoi(e->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}

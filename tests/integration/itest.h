@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers for integration tests against real QEMU VMs booted from the project's boot files. */
+#ifndef UVM_TESTS_ITEST_H
+#define UVM_TESTS_ITEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "uvm.h"
+
+/* Exit 77 (skip) with a reason when the boot files or QEMU are missing; set up a private
+ * UVM_RUNTIME_DIR. Call first in main(). */
+void itest_init(void);
+/* Create + start a linux VM with default options and the given ID (NULL: generated). */
+struct uvm *itest_boot(const char *id);
+
+struct itest_run {
+    char *out, *err; /* NUL-terminated captured output */
+    size_t out_len, err_len;
+    int exit_code;
+};
+/* Run argv in vm; stdin gets `in` (NULL: no stdin pipe). Returns uvm_process_wait's code. */
+int itest_run(struct uvm *vm, const char *const *argv, const char *in, struct itest_run *r);
+void itest_run_free(struct itest_run *r);
+
+/* True when a process with this pid exists. */
+bool itest_pid_alive(int pid);
+/* Pid of the QEMU process of VM id (found by its -name guest=<id>), or -1. */
+int itest_qemu_pid(const char *id);
+/* Runtime directory base used by the tests. */
+const char *itest_runtime_dir(void);
+
+#endif

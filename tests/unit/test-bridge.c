@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Host side of the agent protocol against a scripted fake guest on a socketpair: framing,
+ * out-of-order responses, errors, truncated / oversized / garbage frames, streams. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "bridge.h"
+#include "proto.h"
+#include "timeutil.h"
+#include "uvm.h"
+
+struct fixture {
+    struct bridge *b;
+    int guest; /* the fake guest's end */
+};
+
+static int
+setup(void **state)
+{
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_int_equal(bridge_new(sp[0], "unit", &f->b), 0);
+    f->guest = sp[1];
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    bridge_free(f->b);
+    if (f->guest >= 0)
+        close(f->guest);
+    free(f);
+    return 0;
+}
+
+static void
+read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+}
+
+/* Read one frame from the host; returns the payload (NUL-terminated, caller frees). */
+static char *
+guest_read(int fd, struct proto_header *h)
+{
+    uint8_t hdr[PROTO_HEADER_SIZE];
+    read_full(fd, hdr, sizeof(hdr));
+    assert_int_equal(proto_header_decode(hdr, h), 0);
+    size_t len = h->size - PROTO_HEADER_SIZE;
+    char *payload = calloc(1, len + 1);
+    read_full(fd, payload, len);
+    return payload;
+}
+
+static void
+guest_write(int fd, uint32_t type, uint32_t size, uint64_t id, const void *data, size_t len)
+{
+    uint8_t hdr[PROTO_HEADER_SIZE];
+    struct proto_header h = {.type = type, .size = size, .id = id};
+    proto_header_encode(hdr, &h);
+    assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+    if (len)
+        assert_int_equal(write(fd, data, len), (ssize_t)len);
+}
+
+static void
+guest_reply(int fd, const struct proto_header *req, const char *json)
+{
+    size_t len = strlen(json);
+    guest_write(fd, PROTO_RESPONSE_OF(req->type), (uint32_t)(PROTO_HEADER_SIZE + len), req->id,
+                json, len);
+}
+
+struct call {
+    struct bridge *b;
+    uint32_t type;
+    unsigned timeout_ms;
+    int rc;
+    json_t *resp;
+    char msg[512];
+    pthread_t t;
+};
+
+static void *
+call_thread(void *arg)
+{
+    struct call *c = arg;
+    c->rc = bridge_call(c->b, c->type, json_pack("{s:i}", "X", 1), &c->resp,
+                        deadline_after_ms(c->timeout_ms));
+    snprintf(c->msg, sizeof(c->msg), "%s", uvm_last_error());
+    return NULL;
+}
+
+static void
+call_start(struct call *c, struct bridge *b, uint32_t type, unsigned timeout_ms)
+{
+    memset(c, 0, sizeof(*c));
+    c->b = b;
+    c->type = type;
+    c->timeout_ms = timeout_ms;
+    assert_int_equal(pthread_create(&c->t, NULL, call_thread, c), 0);
+}
+
+static void
+call_join(struct call *c)
+{
+    pthread_join(c->t, NULL);
+}
+
+static void
+test_call_ok(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    call_start(&c, f->b, PROTO_REQ_NEGOTIATE_PROTOCOL, 5000);
+    struct proto_header h;
+    char *req = guest_read(f->guest, &h);
+    assert_int_equal(h.type, PROTO_REQ_NEGOTIATE_PROTOCOL);
+    json_t *j = json_loads(req, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "ContainerId")), PROTO_NULL_CONTAINER);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "ActivityId"))), 36);
+    assert_int_equal(json_integer_value(json_object_get(j, "X")), 1);
+    json_decref(j);
+    free(req);
+    guest_reply(f->guest, &h, "{\"Result\":0,\"Version\":4}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(json_integer_value(json_object_get(c.resp, "Version")), 4);
+    json_decref(c.resp);
+}
+
+static void
+test_out_of_order(void **state)
+{
+    struct fixture *f = *state;
+    struct call a, b;
+    struct proto_header ha, hb;
+    call_start(&a, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &ha));
+    call_start(&b, f->b, PROTO_REQ_SIGNAL_PROCESS, 5000);
+    free(guest_read(f->guest, &hb));
+    assert_int_not_equal(ha.id, hb.id);
+    guest_reply(f->guest, &hb, "{\"Result\":0,\"Who\":\"b\"}");
+    guest_reply(f->guest, &ha, "{\"Result\":0,\"Who\":\"a\"}");
+    call_join(&a);
+    call_join(&b);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_string_equal(json_string_value(json_object_get(a.resp, "Who")), "a");
+    assert_string_equal(json_string_value(json_object_get(b.resp, "Who")), "b");
+    json_decref(a.resp);
+    json_decref(b.resp);
+}
+
+static void
+test_error_response(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_EXECUTE_PROCESS, 5000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h,
+                "{\"Result\":-2147467259,\"ErrorMessage\":\"exec \\\"x\\\": No such file\\u0007\"}");
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_GUEST);
+    assert_string_equal(c.msg, "guest: exec \"x\": No such file ");
+}
+
+static void
+test_malformed_response(void **state)
+{
+    struct fixture *f = *state;
+    const char *bad[] = {"{not json", "[1,2]", "{\"Result\":\"0\"}", "{}"};
+    for (size_t i = 0; i < 4; i++) {
+        struct call c;
+        struct proto_header h;
+        call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+        free(guest_read(f->guest, &h));
+        guest_reply(f->guest, &h, bad[i]);
+        call_join(&c);
+        assert_int_equal(c.rc, UVM_E_PROTOCOL);
+        assert_null(c.resp);
+    }
+    /* A response of the wrong type for the request is malformed too. */
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    h.type = PROTO_REQ_EXECUTE_PROCESS;
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_PROTOCOL);
+}
+
+static void
+test_unknown_id_ignored(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    struct proto_header other = h;
+    other.id = 987654;
+    guest_reply(f->guest, &other, "{\"Result\":0}");
+    guest_reply(f->guest, &h, "{\"Result\":0,\"Ok\":true}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    assert_true(json_is_true(json_object_get(c.resp, "Ok")));
+    json_decref(c.resp);
+}
+
+static void
+test_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 200);
+    free(guest_read(f->guest, &h));
+    call_join(&c); /* the guest never answers */
+    assert_int_equal(c.rc, UVM_E_TIMEOUT);
+    assert_non_null(strstr(c.msg, "GetProperties"));
+    /* A late answer is dropped; the channel keeps working. */
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    json_decref(c.resp);
+}
+
+static void
+check_channel_dead(struct fixture *f, int want)
+{
+    struct call c;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    call_join(&c);
+    assert_int_equal(c.rc, want);
+}
+
+static void
+test_garbage_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    const char garbage[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(f->guest, garbage, sizeof(garbage) - 1), (ssize_t)sizeof(garbage) - 1);
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_PROTOCOL);
+    check_channel_dead(f, UVM_E_PROTOCOL);
+}
+
+static void
+test_oversized_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    /* Announces 16 MiB: rejected from the header alone, nothing is buffered. */
+    guest_write(f->guest, PROTO_RESPONSE_OF(h.type), 16u << 20, h.id, "{", 1);
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_PROTOCOL);
+    assert_non_null(strstr(c.msg, "oversized"));
+    check_channel_dead(f, UVM_E_PROTOCOL);
+}
+
+static void
+test_undersized_frame(void **state)
+{
+    struct fixture *f = *state;
+    guest_write(f->guest, PROTO_NOTIFY_LOG, 8, 0, NULL, 0);
+    check_channel_dead(f, UVM_E_PROTOCOL);
+}
+
+static void
+test_truncated_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    /* Half a frame, then the guest is gone. */
+    guest_write(f->guest, PROTO_RESPONSE_OF(h.type), 100, h.id, "{\"Result\"", 9);
+    close(f->guest);
+    f->guest = -1;
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_UNEXPECTED_EXIT);
+    check_channel_dead(f, UVM_E_UNEXPECTED_EXIT);
+}
+
+static void
+test_shutdown_fails_pending(void **state)
+{
+    struct fixture *f = *state;
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_WAIT_PROCESS, 60000);
+    free(guest_read(f->guest, &h));
+    bridge_shutdown(f->b, UVM_E_UNEXPECTED_EXIT, "vm '%s' exited", "x");
+    call_join(&c);
+    assert_int_equal(c.rc, UVM_E_UNEXPECTED_EXIT);
+    assert_string_equal(c.msg, "vm 'x' exited");
+}
+
+static void
+test_streams(void **state)
+{
+    struct fixture *f = *state;
+    int in[2], out[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, in), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, out), 0);
+    uint32_t handle = bridge_new_handle(f->b);
+    int fds[3] = {in[0], out[0], -1};
+    bridge_stream_add(f->b, handle, fds);
+
+    /* stdout: two chunks, each acknowledged once delivered, then end of stream. */
+    uint64_t sid_out = PROTO_STREAM_ID(handle, PROTO_STDOUT);
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + 5, sid_out, "hello", 5);
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + 6, sid_out, " world", 6);
+    struct proto_header h;
+    for (int i = 0; i < 2; i++) {
+        free(guest_read(f->guest, &h));
+        assert_int_equal(h.type, PROTO_STREAM_ACK);
+        assert_int_equal(h.id, sid_out);
+    }
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE, sid_out, NULL, 0);
+    char buf[64] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(out[1], buf + got, sizeof(buf) - 1 - got)) > 0)
+        got += (size_t)n;
+    assert_string_equal(buf, "hello world"); /* then EOF */
+
+    /* stdin: what the user writes arrives as data frames; close gives an empty frame. */
+    assert_int_equal(write(in[1], "abc", 3), 3);
+    char *payload = guest_read(f->guest, &h);
+    assert_int_equal(h.type, PROTO_STREAM_DATA);
+    assert_int_equal(h.id, PROTO_STREAM_ID(handle, PROTO_STDIN));
+    assert_string_equal(payload, "abc");
+    free(payload);
+    guest_write(f->guest, PROTO_STREAM_ACK, PROTO_HEADER_SIZE, h.id, NULL, 0);
+    close(in[1]);
+    free(guest_read(f->guest, &h));
+    assert_int_equal(h.type, PROTO_STREAM_DATA);
+    assert_int_equal(h.size, PROTO_HEADER_SIZE);
+
+    /* Data for an unknown stream is acknowledged and dropped. */
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + 1, 999999, "z", 1);
+    free(guest_read(f->guest, &h));
+    assert_int_equal(h.type, PROTO_STREAM_ACK);
+    assert_int_equal(h.id, 999999);
+    bridge_stream_remove(f->b, handle);
+    close(out[1]);
+}
+
+static void
+test_window_overrun(void **state)
+{
+    struct fixture *f = *state;
+    int out[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, out), 0);
+    uint32_t handle = bridge_new_handle(f->b);
+    int fds[3] = {-1, out[0], -1};
+    /* Nobody reads out[1] and its buffer is tiny: chunks stay queued. */
+    int small = 4096;
+    setsockopt(out[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(out[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    bridge_stream_add(f->b, handle, fds);
+    uint64_t sid = PROTO_STREAM_ID(handle, PROTO_STDOUT);
+    static char chunk[PROTO_MAX_CHUNK];
+    memset(chunk, 'q', sizeof(chunk));
+    for (unsigned i = 0; i < PROTO_STREAM_WINDOW + 3; i++)
+        guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + sizeof(chunk), sid, chunk,
+                    sizeof(chunk));
+    /* A chunk bigger than allowed kills the channel; before that, the host is still healthy. */
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    do {
+        free(guest_read(f->guest, &h));
+    } while (h.type == PROTO_STREAM_ACK);
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    json_decref(c.resp);
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + PROTO_MAX_CHUNK + 1, sid, NULL, 0);
+    check_channel_dead(f, UVM_E_PROTOCOL);
+    close(out[1]);
+}
+
+static int logs_seen;
+static char last_log[256];
+
+static void
+log_fn(void *opaque, enum uvm_log_level level, const char *vm_id, const char *msg)
+{
+    if (strncmp(msg, "guest: ", 7))
+        return;
+    logs_seen++;
+    snprintf(last_log, sizeof(last_log), "%d %s %s", (int)level, vm_id, msg);
+}
+
+static void
+test_log_notification(void **state)
+{
+    struct fixture *f = *state;
+    uvm_set_log_handler(log_fn, NULL, UVM_LOG_DEBUG);
+    const char *bad = "{\"level\":7}";
+    guest_write(f->guest, PROTO_NOTIFY_LOG, PROTO_HEADER_SIZE + strlen(bad), 0, bad, strlen(bad));
+    const char *j = "{\"level\":\"warning\",\"msg\":\"disk\\nfull\"}";
+    guest_write(f->guest, PROTO_NOTIFY_LOG, PROTO_HEADER_SIZE + strlen(j), 0, j, strlen(j));
+    /* A round trip orders us after the notifications. */
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 5000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    json_decref(c.resp);
+    uvm_set_log_handler(NULL, NULL, UVM_LOG_INFO);
+    assert_int_equal(logs_seen, 1);
+    assert_string_equal(last_log, "1 unit guest: disk full");
+}
+
+static void
+test_header_decode(void **state)
+{
+    uint8_t buf[PROTO_HEADER_SIZE];
+    struct proto_header h = {.type = PROTO_REQ_EXECUTE_PROCESS, .size = 16, .id = 0x0102030405060708ull};
+    proto_header_encode(buf, &h);
+    assert_int_equal(buf[0], 0x01);
+    assert_int_equal(buf[3], 0x10);
+    assert_int_equal(buf[4], 16);
+    assert_int_equal(buf[8], 0x08);
+    assert_int_equal(buf[15], 0x01);
+    struct proto_header d;
+    assert_int_equal(proto_header_decode(buf, &d), 0);
+    assert_int_equal(d.id, h.id);
+    h.size = PROTO_MAX_MESSAGE + 1;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), -EMSGSIZE);
+    h.size = 15;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), -EMSGSIZE);
+    h.size = 16;
+    h.type = 0x10100f01;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), -EBADMSG);
+    h.type = 0x50000000;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), -EBADMSG);
+    h.type = PROTO_STREAM_ACK;
+    h.size = 17;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), -EMSGSIZE);
+    h.type = PROTO_RESPONSE_OF(PROTO_REQ_MODIFY_SETTINGS);
+    h.size = 100;
+    proto_header_encode(buf, &h);
+    assert_int_equal(proto_header_decode(buf, &d), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_decode),
+        T(test_call_ok),
+        T(test_out_of_order),
+        T(test_error_response),
+        T(test_malformed_response),
+        T(test_unknown_id_ignored),
+        T(test_timeout),
+        T(test_garbage_frame),
+        T(test_oversized_frame),
+        T(test_undersized_frame),
+        T(test_truncated_frame),
+        T(test_shutdown_fails_pending),
+        T(test_streams),
+        T(test_window_overrun),
+        T(test_log_notification),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
