@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -209,22 +210,26 @@ close_fd(int *fd)
     *fd = -1;
 }
 
-/* Write all of buf to fd (our stdout/stderr, maybe non-blocking). False when fd is gone. */
+/*
+ * Write all of buf to fd (our stdout/stderr). A slow reader must not make us deaf to signals:
+ * wait for room with a short poll (a signal may land on another thread), then write at most
+ * PIPE_BUF bytes, which does not block on a pipe that has room. False when fd is gone or on a
+ * signal.
+ */
 static bool
 write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                struct pollfd p = {.fd = fd, .events = POLLOUT};
-                poll(&p, 1, -1);
-                continue;
-            }
+        if (got_signal)
             return false;
-        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t n = write(fd, buf, len < PIPE_BUF ? len : PIPE_BUF);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            return false;
         buf += n;
         len -= (size_t)n;
     }
@@ -414,9 +419,10 @@ run_body(struct run *r)
     r->start_attempted = true;
     if (call_begin(r, STEP_START) < 0)
         return CLI_EXIT_FAILURE;
-    if (run_loop(r, false) < 0)
-        return -1;
+    int interrupted = run_loop(r, false);
     r->have_timings = uvm_get_timings(r->vm, &r->boot) == 0;
+    if (interrupted < 0)
+        return -1;
     if (r->call_rc < 0) {
         fprintf(stderr, "uvmctl: %s\n", r->call_err);
         return CLI_EXIT_FAILURE;
