@@ -64,10 +64,12 @@ validate(const struct uvm_process_config *cfg)
 {
     if (!cfg || !cfg->argv || !cfg->argv[0] || !cfg->argv[0][0])
         return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: argv must name a command");
-    size_t n = 0;
-    for (; cfg->argv[n]; n++)
-        if (n >= MAX_ARGS || !json_string(cfg->argv[n]))
+    for (size_t n = 0; cfg->argv[n]; n++) {
+        json_t *s = n < MAX_ARGS ? json_string(cfg->argv[n]) : NULL; /* NULL: not UTF-8 */
+        if (!s)
             return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: too many or non-UTF-8 arguments");
+        json_decref(s);
+    }
     for (const char *const *e = cfg->env; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq || eq == *e)
