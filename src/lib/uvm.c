@@ -196,6 +196,11 @@ start_failure(struct uvm *vm, int rc)
     cleanup_free char *console = rundir_tail(&vm->rd, con, UVM_CONSOLE_TAIL_LINES);
     cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
     pthread_mutex_lock(&vm->lock);
+    /* A closed channel usually means QEMU is exiting: give the watcher a moment to say why. */
+    struct timespec ts = deadline_timespec(deadline_after_ms(2000));
+    while (rc != UVM_E_TIMEOUT && vm->vmm && !vm->exited)
+        if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
+            break;
     if (vm->exited && vm->exit_code < 0 && rc != UVM_E_TIMEOUT) {
         rc = UVM_E_UNEXPECTED_EXIT;
         free(why);

@@ -268,6 +268,43 @@ test_qemu_killed(void **state)
     uvm_close(vm);
 }
 
+/* hcsshim TestLCOWUVMNoSCSINoVPMemInitrd: no SCSI controller, no VPMEM, initrd boot. */
+static void
+test_no_scsi_no_vpmem(void **state)
+{
+    struct uvm_options o = {.id = "uvm-noscsi", .memory_mb = 256, .has_vpmem_device_count = true,
+                            .vpmem_device_count = 0, .has_scsi_controller_count = true,
+                            .scsi_controller_count = 0};
+    struct uvm *vm = NULL;
+    assert_int_equal(uvm_create(&o, &vm), 0);
+    assert_int_equal(uvm_start(vm), 0);
+    struct itest_run r;
+    const char *argv[] = {"sh", "-c", "cat /proc/cmdline; ls /sys/class/scsi_host | wc -l", NULL};
+    assert_int_equal(itest_run(vm, argv, NULL, &r), 0);
+    assert_non_null(strstr(r.out, "initrd=/initrd.img"));
+    assert_non_null(strstr(r.out, "\n0\n"));
+    itest_run_free(&r);
+    uvm_close(vm);
+}
+
+/* hcsshim TestMemBackingTypeLCOW: every backing type boots. */
+static void
+test_memory_backing_types(void **state)
+{
+    static const char *const names[] = {"Virtual", "VirtualDeferred", "Physical"};
+    for (int t = UVM_MEMORY_VIRTUAL; t <= UVM_MEMORY_PHYSICAL; t++) {
+        char id[64];
+        snprintf(id, sizeof(id), "TestMemBackingTypeLCOW-%s", names[t]);
+        struct uvm_options o = {.id = id, .memory_mb = 256, .has_memory_backing_type = true,
+                                .memory_backing_type = (enum uvm_memory_backing)t};
+        struct uvm *vm = NULL;
+        assert_int_equal(uvm_create(&o, &vm), 0);
+        assert_int_equal(uvm_start(vm), 0);
+        assert_int_equal(uvm_terminate(vm), 0);
+        uvm_close(vm);
+    }
+}
+
 static void
 test_start_failure_explained(void **state)
 {
@@ -317,6 +354,8 @@ main(void)
         cmocka_unit_test(test_three_waiters),
         cmocka_unit_test(test_qemu_killed),
         cmocka_unit_test(test_start_failure_explained),
+        cmocka_unit_test(test_no_scsi_no_vpmem),
+        cmocka_unit_test(test_memory_backing_types),
     };
     int failed = cmocka_run_group_tests_name("shared-vm", shared, setup_shared, teardown_shared);
     failed += cmocka_run_group_tests_name("own-vm", own, NULL, NULL);
