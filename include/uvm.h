@@ -151,6 +151,17 @@ int uvm_process_wait(struct uvm_process *p, int *exit_code);
 int uvm_process_pid(const struct uvm_process *p);
 void uvm_process_close(struct uvm_process *p);
 
+/* SCSI (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI). Disks are raw, qcow2, VHD or VHDX,
+ * detected from their content. controller/lun (may be NULL) are set, or -1 on error. */
+/* A read-write disk at the first free (controller, LUN); mounted in the guest at uvm_path before
+ * returning (NULL: only attached). UVM_E_ALREADY_ATTACHED when the path is attached. */
+int uvm_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
+                 int32_t *lun);
+/* A read-only layer, mounted read-only at /tmp/S<controller>/<lun>; ref-counted per host path. */
+int uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun);
+/* Drop a reference; the last one unmounts, ejects in the guest and unplugs. */
+int uvm_remove_scsi(struct uvm *vm, const char *host_path);
+
 struct uvm_guest_connection_info {
     uint32_t protocol_version;
     bool namespace_add_request_supported, signal_process_supported;

@@ -9,6 +9,7 @@
 
 #include "options.h"
 #include "rundir.h"
+#include "scsi.h"
 #include "uvm.h"
 
 #define UVM_AGENT_TIMEOUT_MS 30000u /* one agent request */
@@ -51,6 +52,7 @@ struct uvm {
     char *exit_msg;
     struct uvm_guest_connection_info conn;
     struct uvm_timings timings;
+    struct scsi_slot scsi[UVM_MAX_SCSI_CONTROLLERS][UVM_SCSI_LUNS];
     _Atomic uint64_t container_counter;
     struct uvm_system sys;
 };

@@ -70,6 +70,7 @@ uvm_free(struct uvm *vm)
     bridge_free(vm->bridge);
     qmp_free(vm->qmp);
     rundir_release(&vm->rd);
+    scsi_release_all(vm);
     argv_free(vm->argv);
     free(vm->document);
     free(vm->exit_msg);
@@ -251,6 +252,8 @@ do_start(struct uvm *vm, int64_t t0)
         (rc = rundir_connect(&vm->rd, "gcs.sock", &agent_fd)) < 0)
         return rc;
     struct qmp *q = qmp_new(steal_fd(&qmp_fd), vm->cfg.id);
+    if (!q)
+        return UVM_E_HYPERVISOR; /* qmp_new said why */
     struct bridge *b = NULL;
     rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, &b);
     pthread_mutex_lock(&vm->lock);

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * SCSI disks and layers (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI).
+ *
+ * Add:    reserve a (controller, LUN) slot under the VM lock -> unlock -> blockdev-add ->
+ *         device_add scsi-hd -> guest MappedVirtualDisk Add (find by SCSI address, mount) ->
+ *         lock -> attached. Any failure undoes the steps already done, in reverse.
+ * Remove: mark removing -> unlock -> guest Remove (unmount, delete the SCSI device: the
+ *         guest-initiated eject of hcsshim PR #551) -> device_del + DEVICE_DELETED ->
+ *         blockdev-del -> lock -> free. A failure keeps the slot attached so a retry works.
+ * A slot being added or removed is busy: a second caller for the same path waits for it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "cleanup.h"
+#include "error.h"
+#include "image.h"
+#include "proto.h"
+#include "qmp.h"
+#include "scsi.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+#define DEVICE_DELETED_TIMEOUT_MS 10000u
+
+static void
+slot_clear(struct scsi_slot *s)
+{
+    free(s->host_path);
+    free(s->uvm_path);
+    memset(s, 0, sizeof(*s));
+}
+
+void
+scsi_release_all(struct uvm *vm)
+{
+    for (unsigned c = 0; c < UVM_MAX_SCSI_CONTROLLERS; c++)
+        for (unsigned l = 0; l < UVM_SCSI_LUNS; l++)
+            slot_clear(&vm->scsi[c][l]);
+}
+
+/* Lock held. */
+static struct scsi_slot *
+find(struct uvm *vm, const char *host_path, unsigned *c, unsigned *l)
+{
+    for (unsigned i = 0; i < vm->cfg.scsi_count; i++)
+        for (unsigned j = 0; j < UVM_SCSI_LUNS; j++)
+            if (vm->scsi[i][j].state != SLOT_FREE && !strcmp(vm->scsi[i][j].host_path, host_path)) {
+                *c = i;
+                *l = j;
+                return &vm->scsi[i][j];
+            }
+    return NULL;
+}
+
+/* Lock held: the first free (controller, LUN). */
+static struct scsi_slot *
+alloc_slot(struct uvm *vm, unsigned *c, unsigned *l)
+{
+    for (unsigned i = 0; i < vm->cfg.scsi_count; i++)
+        for (unsigned j = 0; j < UVM_SCSI_LUNS; j++)
+            if (vm->scsi[i][j].state == SLOT_FREE) {
+                *c = i;
+                *l = j;
+                return &vm->scsi[i][j];
+            }
+    return NULL;
+}
+
+void
+scsi_node_name(unsigned c, unsigned l, char out[32])
+{
+    snprintf(out, 32, "scsi%u-%u", c, l);
+}
+
+/* The host half of an add: blockdev-add then device_add; undone on failure. */
+static int
+host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
+            bool read_only)
+{
+    char node[32], bus[32];
+    scsi_node_name(c, l, node);
+    snprintf(bus, sizeof(bus), "scsi%u.0", c);
+    json_t *bargs = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:b}}", "driver", img->driver,
+                              "node-name", node, "read-only", read_only, "file", "driver", "file",
+                              "filename", img->path, "read-only", read_only);
+    int rc = qmp_execute(q, "blockdev-add", bargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(bargs);
+    if (rc < 0)
+        return rc;
+    json_t *dargs = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "driver", "scsi-hd", "id",
+                              node, "bus", bus, "channel", 0, "scsi-id", 0, "lun", (int)l,
+                              "drive", node);
+    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(dargs);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        json_t *del = json_pack("{s:s}", "node-name", node);
+        qmp_execute(q, "blockdev-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+        json_decref(del);
+        return uvm_error(rc, "%s", msg);
+    }
+    return 0;
+}
+
+/* The host half of a remove: device_del, wait for DEVICE_DELETED, blockdev-del. */
+static int
+host_detach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l)
+{
+    char node[32];
+    scsi_node_name(c, l, node);
+    json_t *args = json_pack("{s:s}", "id", node);
+    int rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(args);
+    if (rc < 0)
+        return rc;
+    json_t *match = json_pack("{s:s}", "device", node);
+    rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
+                        deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
+    json_decref(match);
+    if (rc < 0)
+        return rc;
+    args = json_pack("{s:s}", "node-name", node);
+    rc = qmp_execute(q, "blockdev-del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(args);
+    return rc;
+}
+
+static int
+guest_request(struct bridge *b, const char *request_type, const char *mount_path, unsigned c,
+              unsigned l, bool read_only)
+{
+    json_t *settings = json_pack("{s:s, s:i, s:i, s:b}", "MountPath", mount_path ? mount_path : "",
+                                 "Lun", (int)l, "Controller", (int)c, "ReadOnly", read_only);
+    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "MappedVirtualDisk",
+                            "RequestType", request_type, "Settings", settings);
+    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
+                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+static void
+set_out(int *controller, int32_t *lun, int c, int32_t l)
+{
+    if (controller)
+        *controller = c;
+    if (lun)
+        *lun = l;
+}
+
+static int
+add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int *controller,
+    int32_t *lun)
+{
+    set_out(controller, lun, -1, -1);
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add scsi: host path is empty");
+    const char *what = layer ? "add scsi layer" : "add scsi";
+    if (vm->cfg.windows && layer)
+        return uvm_error(UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED, "%s '%s': %s", what, host_path,
+                         uvm_strerror(UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED));
+    if (vm->cfg.scsi_count == 0)
+        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "%s '%s': %s", what, host_path,
+                         uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
+    if (uvm_path && *uvm_path && uvm_path[0] != '/')
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s '%s': guest path '%s' is not absolute", what,
+                         host_path, uvm_path);
+    cleanup_free char *mount = NULL;
+    struct image_info img;
+    int rc = image_probe(host_path, !layer, &img);
+    if (rc < 0)
+        return uvm_error_wrap(rc, "%s", what);
+
+    pthread_mutex_lock(&vm->lock);
+    unsigned c = 0, l = 0;
+    struct scsi_slot *s;
+    for (;;) {
+        rc = uvm_check_running(vm, what);
+        if (rc < 0)
+            goto out_unlock;
+        s = find(vm, img.path, &c, &l);
+        if (!s || (s->state != SLOT_ADDING && s->state != SLOT_REMOVING))
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock); /* someone else is adding or removing it */
+    }
+    if (s) {
+        if (layer && s->layer) {
+            s->refs++;
+            set_out(controller, lun, (int)c, (int32_t)l);
+            rc = 0;
+        } else {
+            rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': already attached at %u:%u", what,
+                           host_path, c, l);
+        }
+        goto out_unlock;
+    }
+    s = alloc_slot(vm, &c, &l);
+    if (!s) {
+        rc = uvm_error(UVM_E_TOO_MANY_ATTACHMENTS, "%s '%s': all %u LUNs of %u controller(s) are "
+                       "in use",
+                       what, host_path, vm->cfg.scsi_count * UVM_SCSI_LUNS, vm->cfg.scsi_count);
+        goto out_unlock;
+    }
+    s->state = SLOT_ADDING;
+    s->host_path = xstrdup(img.path);
+    s->layer = layer;
+    if (layer)
+        s->uvm_path = xasprintf("/tmp/S%u/%u", c, l);
+    else if (uvm_path && *uvm_path)
+        s->uvm_path = xstrdup(uvm_path);
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
+    pthread_mutex_unlock(&vm->lock);
+
+    rc = host_attach(vm, q, c, l, &img, layer);
+    if (rc == 0 && mount) {
+        rc = guest_request(b, "Add", mount, c, l, layer);
+        if (rc < 0) {
+            cleanup_free char *msg = xstrdup(uvm_last_error());
+            host_detach(vm, q, c, l);
+            uvm_error(rc, "%s", msg);
+        }
+    }
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(rc, "%s '%s' at %u:%u", what, host_path, c, l);
+        slot_clear(s);
+    } else {
+        s->state = SLOT_ATTACHED;
+        s->refs = 1;
+        set_out(controller, lun, (int)c, (int32_t)l);
+        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "scsi %u:%u attached '%s'%s%s", c, l, img.path,
+                mount ? " at " : "", mount ? mount : "");
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    image_info_release(&img);
+    return rc;
+}
+
+int
+uvm_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
+             int32_t *lun)
+{
+    return add(vm, host_path, uvm_path, false, controller, lun);
+}
+
+int
+uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
+{
+    return add(vm, host_path, NULL, true, controller, lun);
+}
+
+int
+uvm_remove_scsi(struct uvm *vm, const char *host_path)
+{
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: host path is empty");
+    if (vm->cfg.scsi_count == 0)
+        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "remove scsi '%s': %s", host_path,
+                         uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
+    char real[4096];
+    const char *key = realpath(host_path, real) ? real : host_path;
+    cleanup_free char *mount = NULL;
+
+    pthread_mutex_lock(&vm->lock);
+    unsigned c = 0, l = 0;
+    struct scsi_slot *s;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "remove scsi");
+        if (rc < 0)
+            goto out_unlock;
+        s = find(vm, key, &c, &l);
+        if (!s || (s->state != SLOT_ADDING && s->state != SLOT_REMOVING))
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (!s) {
+        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove scsi '%s': not attached", host_path);
+        goto out_unlock;
+    }
+    if (s->refs > 1) {
+        s->refs--;
+        rc = 0;
+        goto out_unlock;
+    }
+    s->state = SLOT_REMOVING;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
+    bool ro = s->layer;
+    pthread_mutex_unlock(&vm->lock);
+
+    /* The guest lets go first (unmount, delete the device), then the host unplugs. */
+    rc = guest_request(b, "Remove", mount, c, l, ro);
+    if (rc == 0)
+        rc = host_detach(vm, q, c, l);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(rc, "remove scsi '%s' at %u:%u (still attached)", host_path, c, l);
+        s->state = SLOT_ATTACHED; /* bookkeeping stays true: a retry works */
+    } else {
+        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "scsi %u:%u detached '%s'", c, l, s->host_path);
+        slot_clear(s);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
