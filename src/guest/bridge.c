@@ -27,8 +27,11 @@ struct bridge {
     int sigfd;
     struct proto_reader in;
     struct proto_outq out;
-    bool host_seen;  /* the host has sent bytes: a hang-up now means it is gone */
-    bool host_wait;  /* hang-up before that: the host has not connected yet, wait for SIGIO */
+    /* virtio_console reports POLLHUP (and reads return 0) while the host side of the port is
+     * not connected: before the host connects, and after it went away. Only a hang-up after the
+     * port was seen connected means the host is gone. */
+    bool host_up;   /* a poll reported the port without POLLHUP */
+    bool host_wait; /* hang-up before that: wait for SIGIO (the driver's connection change) */
     bool logging;    /* Log notifications enabled (after NegotiateProtocol) */
     bool negotiated;
     int64_t init_start_us;
@@ -226,11 +229,11 @@ set_async(struct bridge *b, bool on)
         log_warn("bridge port: O_ASYNC: %s", strerror(errno));
 }
 
-/* The port hung up: before the host ever spoke it has just not connected yet. */
+/* The port hung up: before it was ever seen connected, the host is just not there yet. */
 static int
 on_hangup(struct bridge *b)
 {
-    if (b->host_seen) {
+    if (b->host_up) {
         log_info("the host closed the bridge");
         return 1;
     }
@@ -244,8 +247,14 @@ on_hangup(struct bridge *b)
 static int
 bridge_events(struct bridge *b, short revents)
 {
-    if ((revents & POLLHUP) && b->host_seen)
+    if (!(revents & POLLHUP) && !b->host_up) {
+        b->host_up = true;
+        set_async(b, false); /* SIGIO was only needed to learn this */
+    }
+    if ((revents & POLLHUP) && b->host_up)
         return on_hangup(b);
+    if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+        return 0;
     for (int i = 0; i < READS_PER_WAKEUP && b->out.bytes <= OUTQ_HIGH; i++) {
         long n = proto_reader_fill(&b->in, b->fd);
         if (n == -EAGAIN || n == -EINTR)
@@ -256,10 +265,6 @@ bridge_events(struct bridge *b, short revents)
         }
         if (n == 0)
             return on_hangup(b);
-        if (!b->host_seen) {
-            b->host_seen = true;
-            set_async(b, false);
-        }
         int rc = handle_frames(b);
         if (rc < 0)
             return rc;
@@ -342,7 +347,7 @@ bridge_loop(struct bridge *b)
         }
         /* The bridge before signals: a SIGIO (host connected) read below must not be lost
          * to a hang-up seen in the same wake-up. */
-        if (n > 0 && bp->revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (n > 0 && bp->revents) {
             int rc = bridge_events(b, bp->revents);
             if (rc != 0)
                 return rc < 0 ? rc : 0;
