@@ -187,10 +187,31 @@ parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
     return 0;
 }
 
+/* A boot that did not finish: log where the vCPUs are, for a bug report. */
+static void
+log_cpu_state(struct uvm *vm)
+{
+    if (!vm->qmp || !uvm_log_enabled(UVM_LOG_WARNING))
+        return;
+    json_t *args = json_pack("{s:s}", "command-line", "info registers -a");
+    json_t *reply = NULL;
+    if (qmp_execute(vm->qmp, "human-monitor-command", args, &reply, deadline_after_ms(2000)) == 0 &&
+        json_is_string(reply)) {
+        const char *text = json_string_value(reply);
+        for (const char *p = strstr(text, "RIP="); p; p = strstr(p + 4, "RIP="))
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "boot timed out with a vCPU at %.*s",
+                    (int)strcspn(p, " \r\n"), p);
+    }
+    json_decref(args);
+    json_decref(reply);
+}
+
 /* Explain a failed start with the ends of the QEMU log and the guest console. */
 static int
 start_failure(struct uvm *vm, int rc)
 {
+    if (rc == UVM_E_TIMEOUT)
+        log_cpu_state(vm);
     cleanup_free char *why = xstrdup(uvm_last_error());
     cleanup_free char *con_owned = NULL;
     const char *con = console_path(vm, &con_owned);
