@@ -11,6 +11,7 @@
 
 #include "bridge.h"
 #include "cleanup.h"
+#include "devwait.h"
 #include "log.h"
 #include "modify.h"
 #include "modules.h"
@@ -21,6 +22,9 @@
 #define OUTQ_HIGH (8u << 20)     /* stop reading requests while this much output is queued */
 #define LOG_QUEUE_MAX (4u << 20) /* drop Log notifications beyond this */
 #define READS_PER_WAKEUP 64      /* then give the other fds a turn */
+/* Poll slots: 0 the bridge, 1 the signalfd, then the device waits, then the streams. */
+#define POLL_DEVWAIT 2
+#define POLL_STREAMS (POLL_DEVWAIT + DEVWAIT_POLLFDS)
 
 struct bridge {
     int fd;
@@ -330,7 +334,7 @@ bridge_loop(struct bridge *b)
                 return rc;
             }
         }
-        ensure_pollfds(b, 2 + stream_count());
+        ensure_pollfds(b, POLL_STREAMS + stream_count());
         struct pollfd *bp = &b->pfds[0];
         *bp = (struct pollfd){.fd = b->host_wait ? -1 : b->fd};
         if (b->out.bytes <= OUTQ_HIGH)
@@ -338,9 +342,10 @@ bridge_loop(struct bridge *b)
         if (!proto_outq_empty(&b->out))
             bp->events |= POLLOUT;
         b->pfds[1] = (struct pollfd){.fd = b->sigfd, .events = POLLIN};
-        size_t ns = stream_poll_fill(b->pfds + 2, b->keys, b->cap - 2);
+        devwait_poll_fill(b->pfds + POLL_DEVWAIT);
+        size_t ns = stream_poll_fill(b->pfds + POLL_STREAMS, b->keys, b->cap - POLL_STREAMS);
 
-        int n = poll(b->pfds, 2 + ns, process_next_timeout());
+        int n = poll(b->pfds, POLL_STREAMS + ns, process_next_timeout());
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return -errno;
@@ -354,8 +359,10 @@ bridge_loop(struct bridge *b)
         }
         if (n > 0 && b->pfds[1].revents)
             signal_events(b);
+        if (n > 0)
+            devwait_poll_handle(b, b->pfds + POLL_DEVWAIT);
         for (size_t i = 0; n > 0 && i < ns; i++)
-            stream_poll_handle(b, b->keys[i], b->pfds[2 + i].revents);
+            stream_poll_handle(b, b->keys[i], b->pfds[POLL_STREAMS + i].revents);
         process_expire(b);
     }
 }

@@ -5,9 +5,13 @@
 #include "log.h"
 #include "modify.h"
 #include "modules.h"
+#include "scsi.h"
+#include "vpmem.h"
 
 /* One entry per resource kind, added by the device issues (SCSI, VPMem, Plan9, network). */
 static const struct modify_handler handlers[] = {
+    {"MappedVirtualDisk", scsi_modify},
+    {"VPMemDevice", vpmem_modify},
     {NULL, NULL},
 };
 

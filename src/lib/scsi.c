@@ -3,7 +3,8 @@
  * SCSI disks and layers (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI).
  *
  * Add:    reserve a (controller, LUN) slot under the VM lock -> unlock -> blockdev-add ->
- *         device_add scsi-hd -> guest MappedVirtualDisk Add (find by SCSI address, mount) ->
+ *         device_add scsi-hd -> guest MappedVirtualDisk Add (find by SCSI address, mount if a
+ *         path was given) ->
  *         lock -> attached. Any failure undoes the steps already done, in reverse.
  * Remove: mark removing -> unlock -> guest Remove (unmount, delete the SCSI device: the
  *         guest-initiated eject of hcsshim PR #551) -> device_del + DEVICE_DELETED ->
@@ -216,7 +217,9 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     pthread_mutex_unlock(&vm->lock);
 
     rc = host_attach(vm, q, c, l, &img, layer);
-    if (rc == 0 && mount) {
+    if (rc == 0) {
+        /* Also for attach-only disks (empty mount path): the guest answers once it sees the
+         * disk, so the call returns with the disk usable. */
         rc = guest_request(b, "Add", mount, c, l, layer);
         if (rc < 0) {
             cleanup_free char *msg = xstrdup(uvm_last_error());

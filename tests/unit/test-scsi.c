@@ -229,8 +229,15 @@ test_attach_only(void **state)
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), 0);
     assert_int_equal(c, 0);
     assert_int_equal(l, 0);
-    /* Attach-only: no guest request. Re-adding is refused without touching QEMU. */
-    assert_int_equal(json_array_size(f->guest.requests), 0);
+    /* Attach-only: the guest only waits for the disk to show up (no mount path). */
+    assert_int_equal(json_array_size(f->guest.requests), 1);
+    json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
+                                  "\"Settings\":{\"MountPath\":\"\",\"Lun\":0,"
+                                  "\"Controller\":0,\"ReadOnly\":false}}",
+                                  0, NULL);
+    assert_true(json_equal(guest_request(f, 0), want_add));
+    json_decref(want_add);
+    /* Re-adding is refused without touching QEMU or the guest. */
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), UVM_E_ALREADY_ATTACHED);
     assert_int_equal(c, -1);
     assert_int_equal(l, -1);
