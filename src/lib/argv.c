@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "argv.h"
@@ -132,6 +133,23 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "document: %zu SCSI controllers, at most 4",
                          nscsi);
     bool graphics = field(doc, "VirtualMachine.Devices.VideoMonitor") != NULL;
+    /* VPMem device 0 present at boot: the VHD root filesystem. */
+    const char *pmem0 = NULL;
+    uint64_t pmem0_size = 0;
+    if ((rc = get_string(doc, "VirtualMachine.Devices.VirtualPMem.Devices.0.HostPath", false,
+                         &pmem0)) < 0)
+        return rc;
+    if (pmem0) {
+        struct stat st;
+        if (stat(pmem0, &st) < 0 || !S_ISREG(st.st_mode))
+            return uvm_error(UVM_E_NOT_FOUND, "VPMem device 0 image '%s' not found", pmem0);
+        pmem0_size = (uint64_t)st.st_size;
+        if (pmem0_size == 0 || pmem0_size % ARGV_PMEM_ALIGN)
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "VPMem device 0 image '%s' is %llu bytes, not a non-zero multiple of "
+                             "2 MiB",
+                             pmem0, (unsigned long long)pmem0_size);
+    }
 
     struct argv_buf a = {0};
     cleanup_free char *k = qemu_escape(kernel);
@@ -151,7 +169,11 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
         add(&a, "%s", ctx->bios);
     }
     add(&a, "-m");
-    add(&a, "%lldM", (long long)mem);
+    if (pmem0) /* room for the pmem region, 1 GiB aligned */
+        add(&a, "%lldM,slots=1,maxmem=%lluM", (long long)mem,
+            (unsigned long long)mem + ((pmem0_size + (1ull << 30) - 1) >> 30 << 10) + 1024);
+    else
+        add(&a, "%lldM", (long long)mem);
     add(&a, "-object");
     add(&a, "memory-backend-ram,id=mem,size=%lldM%s", (long long)mem,
         backing && !strcmp(backing, "Physical") ? ",prealloc=on" : "");
@@ -173,7 +195,7 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
 
     /* One PCIe root port per PCI device: the agent's serial controller, each SCSI controller,
      * and spare ports for hot-plugged devices. */
-    size_t nports = 1 + nscsi + ARGV_SPARE_ROOT_PORTS;
+    size_t nports = 1 + nscsi + (pmem0 ? 1 : 0) + ARGV_SPARE_ROOT_PORTS;
     for (size_t i = 0; i < nports; i++) {
         add(&a, "-device");
         add(&a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);
@@ -187,6 +209,14 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     for (size_t i = 0; i < nscsi; i++) {
         add(&a, "-device");
         add(&a, "virtio-scsi-pci,id=scsi%zu,bus=rp%zu", i, i + 1);
+    }
+    if (pmem0) {
+        cleanup_free char *img = qemu_escape(pmem0);
+        add(&a, "-object");
+        add(&a, "memory-backend-file,id=pmem0-mem,mem-path=%s,size=%llu,share=on,readonly=on",
+            img, (unsigned long long)pmem0_size);
+        add(&a, "-device");
+        add(&a, "virtio-pmem-pci,id=pmem0,memdev=pmem0-mem,bus=rp%zu", 1 + nscsi);
     }
     add(&a, "-chardev");
     add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);

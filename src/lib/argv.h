@@ -8,6 +8,7 @@
 #define ARGV_QMP_FD 3   /* listening QMP socket, as numbered in the QEMU process */
 #define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
 #define ARGV_SPARE_ROOT_PORTS 4
+#define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
 
 struct argv_ctx {
     const char *qemu;    /* argv[0] */

@@ -118,6 +118,8 @@ document_build(const struct uvm_config *c)
                                    cmdline);
         if (c->rootfs_type == UVM_ROOTFS_INITRD)
             json_object_set_new(direct, "InitRdPath", json_string(c->rootfs_path));
+        else if (c->vhd_initrd_path) /* loads the pmem drivers, then switches root */
+            json_object_set_new(direct, "InitRdPath", json_string(c->vhd_initrd_path));
         chipset = json_pack("{s:o}", "LinuxKernelDirect", direct);
     }
     json_t *vm = json_pack("{s:o, s:{s:o, s:{s:i}}}", "Chipset", chipset, "ComputeTopology",

@@ -35,6 +35,7 @@ config_release(struct uvm_config *c)
     free(c->kernel_path);
     free(c->rootfs_file);
     free(c->rootfs_path);
+    free(c->vhd_initrd_path);
     free(c->kernel_boot_options);
     free(c->console_pipe);
     memset(c, 0, sizeof(*c));
@@ -247,6 +248,14 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
     if (c->rootfs_type == UVM_ROOTFS_VHD && c->vpmem_count == 0)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "PreferredRootFSTypeVHD requires at least one VPMem device");
+    if (c->rootfs_type == UVM_ROOTFS_VHD) {
+        /* Debian's kernel has the pmem drivers as modules: the initrd loads them. */
+        char *initrd = path_join(c->boot_files_path, "initrd.img");
+        if (is_file(initrd))
+            c->vhd_initrd_path = initrd;
+        else
+            free(initrd);
+    }
     if (!empty(o->kernel_boot_options)) {
         if (has_control_chars(o->kernel_boot_options) || strstr(o->kernel_boot_options, "--"))
             return uvm_error(UVM_E_INVALID_ARGUMENT,

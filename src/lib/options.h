@@ -34,6 +34,7 @@ struct uvm_config {
     char *rootfs_file; /* file name as given or defaulted */
     char *rootfs_path;
     enum uvm_rootfs_type rootfs_type;
+    char *vhd_initrd_path; /* VHD boot: boot_files_path/initrd.img when present */
     char *kernel_boot_options; /* NULL when none */
     bool graphics_console;
     char *console_pipe; /* NULL when none */

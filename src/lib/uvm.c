@@ -345,11 +345,6 @@ uvm_start(struct uvm *vm)
                        "start '%s': windows utility VMs cannot boot here (QEMU has no Hyper-V "
                        "guest support for them); create, validation and scratch work",
                        vm->cfg.id);
-    else if (vm->cfg.rootfs_type == UVM_ROOTFS_VHD)
-        rc = uvm_error(UVM_E_NOT_SUPPORTED,
-                       "start '%s': booting from a VHD root filesystem needs VPMEM support, which "
-                       "is not built yet",
-                       vm->cfg.id);
     if (rc < 0) {
         pthread_mutex_unlock(&vm->lock);
         return rc;

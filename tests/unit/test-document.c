@@ -110,7 +110,7 @@ setup(void **state)
     if (!datadir)
         datadir = "tests/data";
     assert_int_equal(system("mkdir -p " BOOT " " WCOW "/base/UtilityVM " WCOW "/scratch && "
-                            "touch " BOOT "/kernel " BOOT "/initrd.img " BOOT "/rootfs.vhd && "
+                            "touch " BOOT "/kernel " BOOT "/initrd.img && truncate -s 4M " BOOT "/rootfs.vhd && "
                             "touch " WCOW "/scratch/sandbox.vhdx"),
                      0);
     return 0;
