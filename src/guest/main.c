@@ -5,15 +5,22 @@
  * host over it (bridge.c) while a child loads the remaining modules. When the host goes away
  * or on a fatal error it syncs and powers the VM off.
  *
+ * With "root=/dev/pmem0" on the kernel command line, the gcs of the initramfs mounts that device
+ * and runs the /init (gcs) of it instead (rootfs.c); that one serves the host.
+ *
  * Arguments (the kernel passes what follows " -- " on its command line):
  *   -loglevel debug|info|warning|error   (default info)
  *   -poweroff-at-start                   power off right after mounting /proc (boot benchmark);
  *                                        first writes 'I' to I/O port 0xe9 (QEMU's debugcon)
  *                                        so that the benchmark sees /init reached
+ *   -init-start-us N                     when this gcs was started (CLOCK_BOOTTIME) by the
+ *                                        initramfs' gcs switching root: GuestTimes.InitStartUs
+ *                                        is the first start
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -29,12 +36,15 @@
 #include "modules.h"
 #include "port.h"
 #include "proto.h"
+#include "rootfs.h"
+#include "vpmem.h"
 
 #define PORT_TIMEOUT_MS 30000
 
 struct options {
     enum log_level level;
     bool poweroff_at_start;
+    int64_t init_start_us; /* 0: not given */
 };
 
 static void __attribute__((noreturn))
@@ -59,6 +69,13 @@ parse_args(int argc, char **argv, struct options *o)
                 log_warn("unknown log level \"%s\" ignored", argv[i]);
         } else if (!strcmp(a, "-poweroff-at-start")) {
             o->poweroff_at_start = true;
+        } else if (!strcmp(a, "-init-start-us") && i + 1 < argc) {
+            char *end = NULL;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v <= 0)
+                log_warn("invalid -init-start-us \"%s\" ignored", argv[i]);
+            else
+                o->init_start_us = v;
         } else {
             log_warn("unknown argument \"%s\" ignored", argv[i]);
         }
@@ -132,6 +149,8 @@ main(int argc, char **argv)
     struct options opt = {.level = LOG_LEVEL_INFO};
     parse_args(argc, argv, &opt);
     log_set_level(opt.level);
+    if (opt.init_start_us > 0 && opt.init_start_us < init_start_us)
+        init_start_us = opt.init_start_us;
 
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         log_error("mount proc: %s", strerror(errno));
@@ -142,12 +161,21 @@ main(int argc, char **argv)
     }
     if (getpid() != 1)
         log_warn("not running as PID 1");
+    if (getpid() == 1 && rootfs_wanted()) {
+        int rc = rootfs_switch(argc, argv, init_start_us); /* returns only on failure */
+        log_error("root file system on %s: %s; going on from the initramfs", ROOTFS_DEVICE,
+                  strerror(-rc));
+        if (access("/proc/self", F_OK) < 0 &&
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            log_error("mount proc: %s", strerror(errno));
+    }
     /* Our own lines must not be rate-limited away (printk.devkmsg=ratelimit by default). */
     write_file("/proc/sys/kernel/printk_devkmsg", "on\n");
     mount_api_filesystems();
     log_open_kmsg();
     ensure_stdio();
     log_debug("init started at %lld us", (long long)init_start_us);
+    vpmem_check_root();
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -144,10 +144,8 @@ list_unclaimed(struct pmem_dev **out)
     return n;
 }
 
-/* A pmem device that holds the root file system (a VHD rootfs on VPMem) is device 0: the host
- * attaches it at boot and never sends an Add for it. */
-static void
-check_root(void)
+void
+vpmem_check_root(void)
 {
     if (root_checked)
         return;
@@ -312,7 +310,7 @@ vpmem_modify(struct bridge *b, struct request *req, enum modify_request_type typ
             request_fail(req, "VPMem device %u: %s", (unsigned)number, req->error);
         return rc;
     }
-    check_root();
+    vpmem_check_root();
     struct vpmem_op *op = xcalloc(1, sizeof(*op));
     op->req = req;
     op->number = (unsigned)number;

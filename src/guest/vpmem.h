@@ -19,4 +19,9 @@
 
 modify_fn vpmem_modify;
 
+/* A pmem device that holds the root file system (rootfs.vhd on VPMem, see rootfs.h) is device
+ * 0: the host attaches it at boot and never sends an Add for it. Claims it (logged) on the first
+ * call; later calls do nothing. Called at start and before each Add. */
+void vpmem_check_root(void);
+
 #endif
