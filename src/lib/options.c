@@ -242,6 +242,14 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
     c->kernel_path = path_join(boot, empty(o->kernel_file) ? "kernel" : o->kernel_file);
     if (!is_file(c->kernel_path))
         return uvm_error(UVM_E_NOT_FOUND, "kernel '%s' not found", c->kernel_path);
+    /* From here on absolute: QEMU and the document must not depend on our working directory. */
+    char real[PATH_MAX];
+    if (realpath(boot, real)) {
+        free(c->boot_files_path);
+        free(c->kernel_path);
+        c->boot_files_path = xstrdup(real);
+        c->kernel_path = path_join(real, empty(o->kernel_file) ? "kernel" : o->kernel_file);
+    }
     int rc = resolve_rootfs(o, c);
     if (rc < 0)
         return rc;
