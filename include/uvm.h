@@ -55,7 +55,10 @@ enum uvm_log_level { UVM_LOG_ERROR = 0, UVM_LOG_WARNING, UVM_LOG_INFO, UVM_LOG_D
 typedef void (*uvm_log_fn)(void *opaque, enum uvm_log_level level, const char *vm_id,
                            const char *message);
 /* fn NULL: discard. max_level: lines above it are not even formatted. Guest agent log lines are
- * forwarded with vm_id set and the message prefixed by "guest: ". */
+ * forwarded with vm_id set and the message prefixed by "guest: ". The handler is called from
+ * libuvm's threads (the agent I/O thread, the QEMU watcher) as well as the caller's; it should
+ * return quickly and must not call uvm_close or uvm_terminate (guest lines are handed over
+ * without any libuvm lock held; some QMP lines still are, so do not call into the same VM). */
 void uvm_set_log_handler(uvm_log_fn fn, void *opaque, enum uvm_log_level max_level);
 
 enum uvm_rootfs_type { UVM_ROOTFS_INITRD = 0, UVM_ROOTFS_VHD = 1 };
@@ -106,7 +109,8 @@ int uvm_start(struct uvm *vm);
 int uvm_wait(struct uvm *vm);
 /* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
 int uvm_terminate(struct uvm *vm);
-/* Terminates if needed, releases everything and frees vm. NULL is fine. */
+/* Terminates if needed, releases everything and frees vm. NULL is fine. Close the VM's
+ * processes (uvm_process_close) and let other threads' calls on it return first. */
 void uvm_close(struct uvm *vm);
 
 const char *uvm_id(const struct uvm *vm);

@@ -65,7 +65,68 @@ struct bridge {
     bool broken, stop;
     int broken_code;
     char *broken_msg;
+    /* Log lines made under the lock, handed to the log handler after unlocking: a slow
+     * handler must not stall the channel, and must be free to call into libuvm. */
+    struct deferred_log *logs, **logs_tail;
+    unsigned nlogs, dropped_logs;
 };
+
+struct deferred_log {
+    struct deferred_log *next;
+    enum uvm_log_level level;
+    char msg[];
+};
+
+#define MAX_DEFERRED_LOGS 256
+
+/* Lock held. */
+static void __attribute__((format(printf, 3, 4)))
+blog(struct bridge *b, enum uvm_log_level level, const char *fmt, ...)
+{
+    if (!uvm_log_enabled(level))
+        return;
+    if (b->nlogs >= MAX_DEFERRED_LOGS) {
+        b->dropped_logs++;
+        return;
+    }
+    char buf[MAX_GUEST_TEXT + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    struct deferred_log *l = xmalloc(sizeof(*l) + strlen(buf) + 1);
+    l->next = NULL;
+    l->level = level;
+    strcpy(l->msg, buf);
+    if (!b->logs_tail)
+        b->logs_tail = &b->logs;
+    *b->logs_tail = l;
+    b->logs_tail = &l->next;
+    b->nlogs++;
+}
+
+/* Lock not held. */
+static void
+flush_logs(struct bridge *b)
+{
+    pthread_mutex_lock(&b->lock);
+    struct deferred_log *l = b->logs;
+    unsigned dropped = b->dropped_logs;
+    b->logs = NULL;
+    b->logs_tail = &b->logs;
+    b->nlogs = 0;
+    b->dropped_logs = 0;
+    pthread_mutex_unlock(&b->lock);
+    while (l) {
+        struct deferred_log *n = l->next;
+        uvm_log(l->level, b->vm_id, "%s", l->msg);
+        free(l);
+        l = n;
+    }
+    if (dropped)
+        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: %u log lines dropped (too many at once)",
+                dropped);
+}
 
 static void
 wake(struct bridge *b)
@@ -108,7 +169,7 @@ shutdown_locked(struct bridge *b, int code, const char *msg)
     b->broken = true;
     b->broken_code = code;
     b->broken_msg = xstrdup(msg);
-    uvm_log(UVM_LOG_DEBUG, b->vm_id, "agent bridge down: %s", msg);
+    blog(b, UVM_LOG_DEBUG, "agent bridge down: %s", msg);
     fail_pending(b);
 }
 
@@ -124,6 +185,7 @@ bridge_shutdown(struct bridge *b, int code, const char *fmt, ...)
     shutdown_locked(b, code, msg);
     pthread_mutex_unlock(&b->lock);
     wake(b);
+    flush_logs(b);
 }
 
 static struct stream *
@@ -156,7 +218,7 @@ handle_response(struct bridge *b, const struct proto_header *h, const uint8_t *d
     while (p && p->id != h->id)
         p = p->next;
     if (!p || p->done) {
-        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: dropped a response with unknown id %llu",
+        blog(b, UVM_LOG_WARNING, "agent: dropped a response with unknown id %llu",
                 (unsigned long long)h->id);
         return;
     }
@@ -193,7 +255,7 @@ handle_log(struct bridge *b, const uint8_t *data, size_t len)
     const char *lvl = json_string_value(json_object_get(j, "level"));
     const char *msg = json_string_value(json_object_get(j, "msg"));
     if (!lvl || !msg) {
-        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: malformed log notification dropped");
+        blog(b, UVM_LOG_WARNING, "agent: malformed log notification dropped");
     } else {
         enum uvm_log_level level = UVM_LOG_INFO;
         if (!strcmp(lvl, "debug"))
@@ -203,7 +265,7 @@ handle_log(struct bridge *b, const uint8_t *data, size_t len)
         else if (!strcmp(lvl, "error") || !strcmp(lvl, "fatal"))
             level = UVM_LOG_ERROR;
         cleanup_free char *clean = sanitize(msg, MAX_GUEST_TEXT);
-        uvm_log(level, b->vm_id, "guest: %s", clean);
+        blog(b, level, "guest: %s", clean);
     }
     json_decref(j);
 }
@@ -219,7 +281,7 @@ handle_data(struct bridge *b, const struct proto_header *h, const uint8_t *data,
         return;
     }
     if (s->eof_received) {
-        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: data after end of stream %llu dropped",
+        blog(b, UVM_LOG_WARNING, "agent: data after end of stream %llu dropped",
                 (unsigned long long)h->id);
         return;
     }
@@ -232,7 +294,7 @@ handle_data(struct bridge *b, const struct proto_header *h, const uint8_t *data,
         return;
     }
     if (s->queued >= PROTO_STREAM_WINDOW) {
-        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: stream %llu overran its window; data dropped",
+        blog(b, UVM_LOG_WARNING, "agent: stream %llu overran its window; data dropped",
                 (unsigned long long)h->id);
         return;
     }
@@ -288,7 +350,7 @@ process_frames(struct bridge *b)
                 handle_ack(b, &h);
             break;
         default:
-            uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: unexpected request 0x%08x dropped",
+            blog(b, UVM_LOG_WARNING, "agent: unexpected request 0x%08x dropped",
                     h.type);
             break;
         }
@@ -408,8 +470,14 @@ io_thread(void *arg)
         }
         pthread_mutex_unlock(&b->lock);
 
-        if (poll(pfd, n, -1) < 0 && errno != EINTR)
+        if (poll(pfd, n, -1) < 0 && errno != EINTR) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "agent I/O thread: poll failed: %s", strerror(errno));
+            pthread_mutex_lock(&b->lock);
+            shutdown_locked(b, UVM_E_HYPERVISOR, msg);
+            pthread_mutex_unlock(&b->lock);
             break;
+        }
 
         pthread_mutex_lock(&b->lock);
         if (pfd[1].revents) {
@@ -450,6 +518,7 @@ io_thread(void *arg)
             }
         }
         pthread_mutex_unlock(&b->lock);
+        flush_logs(b);
     }
     /* Down: give every reader of stdout/stderr its end of file. */
     pthread_mutex_lock(&b->lock);
@@ -521,6 +590,11 @@ bridge_free(struct bridge *b)
         free(p->msg);
         free(p);
     }
+    while (b->logs) {
+        struct deferred_log *l = b->logs;
+        b->logs = l->next;
+        free(l);
+    }
     proto_outq_release(&b->outq);
     proto_reader_release(&b->rd);
     if (b->fd >= 0)
@@ -539,6 +613,10 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
 {
     if (resp)
         *resp = NULL;
+    if (!req)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "%s request could not be encoded (a string that is not UTF-8?)",
+                         proto_type_name(type));
     char activity[37];
     options_new_guid(activity);
     json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
@@ -546,7 +624,8 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (!text)
-        abort();
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s request could not be encoded",
+                         proto_type_name(type));
     size_t len = strlen(text);
     const char *what = proto_type_name(type);
 
@@ -569,8 +648,7 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     p->type = type;
     p->next = b->pending;
     b->pending = p;
-    uvm_log(UVM_LOG_DEBUG, b->vm_id, "agent <- %s #%llu %s", what, (unsigned long long)p->id,
-            text);
+    blog(b, UVM_LOG_DEBUG, "agent <- %s #%llu %.2000s", what, (unsigned long long)p->id, text);
     push_frame(b, type, p->id, text, len);
     free(text);
     wake(b);
@@ -591,6 +669,7 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
         pp = &(*pp)->next;
     *pp = p->next;
     pthread_mutex_unlock(&b->lock);
+    flush_logs(b);
 
     int rc = p->rc;
     if (rc < 0) {

@@ -64,6 +64,17 @@ image_probe(const char *path, bool writable, struct image_info *info)
         return uvm_error_errno(-errno, "image '%s' cannot be opened %s", path,
                                writable ? "for writing" : "for reading");
     info->driver = detect(fd, (uint64_t)st.st_size);
+    if (!strcmp(info->driver, "qcow2")) {
+        /* A qcow2 header can name other host files: its backing file is never opened (the
+         * block node gets "backing": null) and an external data file is refused. */
+        uint8_t h[80] = {0};
+        if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h)) {
+            uint32_t version = (uint32_t)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+            if (version >= 3 && (h[79] & 0x4))
+                return uvm_error(UVM_E_INVALID_ARGUMENT,
+                                 "qcow2 image '%s' uses an external data file: refused", path);
+        }
+    }
     info->size = (uint64_t)st.st_size;
     info->path = xstrdup(real);
     return 0;

@@ -72,12 +72,16 @@ validate(const struct uvm_process_config *cfg)
     }
     for (const char *const *e = cfg->env; e && *e; e++) {
         const char *eq = strchr(*e, '=');
-        if (!eq || eq == *e)
+        json_t *s = json_string(*e);
+        json_decref(s);
+        if (!eq || eq == *e || !s)
             return uvm_error(UVM_E_INVALID_ARGUMENT,
                              "exec: environment entry '%s' is not KEY=VALUE", *e);
     }
-    if (cfg->working_dir && cfg->working_dir[0] != '/')
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: working directory '%s' is not absolute",
+    json_t *wd = cfg->working_dir ? json_string(cfg->working_dir) : NULL;
+    json_decref(wd);
+    if (cfg->working_dir && (cfg->working_dir[0] != '/' || !wd))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: working directory '%s' is not an absolute UTF-8 path",
                          cfg->working_dir);
     return 0;
 }

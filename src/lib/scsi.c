@@ -49,7 +49,8 @@ find(struct uvm *vm, const char *host_path, unsigned *c, unsigned *l)
 {
     for (unsigned i = 0; i < vm->cfg.scsi_count; i++)
         for (unsigned j = 0; j < UVM_SCSI_LUNS; j++)
-            if (vm->scsi[i][j].state != SLOT_FREE && !strcmp(vm->scsi[i][j].host_path, host_path)) {
+            if (vm->scsi[i][j].state != SLOT_FREE && vm->scsi[i][j].state != SLOT_BROKEN &&
+                !strcmp(vm->scsi[i][j].host_path, host_path)) {
                 *c = i;
                 *l = j;
                 return &vm->scsi[i][j];
@@ -80,7 +81,7 @@ scsi_node_name(unsigned c, unsigned l, char out[32])
 /* The host half of an add: blockdev-add then device_add; undone on failure. */
 static int
 host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
-            bool read_only)
+            bool read_only, bool *dirty)
 {
     char node[32], bus[32];
     scsi_node_name(c, l, node);
@@ -88,6 +89,8 @@ host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct 
     json_t *bargs = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:b}}", "driver", img->driver,
                               "node-name", node, "read-only", read_only, "file", "driver", "file",
                               "filename", img->path, "read-only", read_only);
+    if (!strcmp(img->driver, "qcow2")) /* never follow a backing file named in the image */
+        json_object_set_new(bargs, "backing", json_null());
     int rc = qmp_execute(q, "blockdev-add", bargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     json_decref(bargs);
     if (rc < 0)
@@ -100,7 +103,11 @@ host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct 
     if (rc < 0) {
         cleanup_free char *msg = xstrdup(uvm_last_error());
         json_t *del = json_pack("{s:s}", "node-name", node);
-        qmp_execute(q, "blockdev-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+        if (qmp_execute(q, "blockdev-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
+                    uvm_last_error());
+            *dirty = true;
+        }
         json_decref(del);
         return uvm_error(rc, "%s", msg);
     }
@@ -165,7 +172,9 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     if (vm->cfg.scsi_count == 0)
         return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "%s '%s': %s", what, host_path,
                          uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
-    if (uvm_path && *uvm_path && uvm_path[0] != '/')
+    json_t *up = uvm_path ? json_string(uvm_path) : NULL;
+    json_decref(up);
+    if (uvm_path && *uvm_path && (uvm_path[0] != '/' || !up))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "%s '%s': guest path '%s' is not absolute", what,
                          host_path, uvm_path);
     cleanup_free char *mount = NULL;
@@ -216,14 +225,19 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
     pthread_mutex_unlock(&vm->lock);
 
-    rc = host_attach(vm, q, c, l, &img, layer);
+    bool dirty = false;
+    rc = host_attach(vm, q, c, l, &img, layer, &dirty);
     if (rc == 0) {
         /* Also for attach-only disks (empty mount path): the guest answers once it sees the
          * disk, so the call returns with the disk usable. */
         rc = guest_request(b, "Add", mount, c, l, layer);
         if (rc < 0) {
             cleanup_free char *msg = xstrdup(uvm_last_error());
-            host_detach(vm, q, c, l);
+            if (host_detach(vm, q, c, l) < 0) {
+                uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
+                        uvm_last_error());
+                dirty = true;
+            }
             uvm_error(rc, "%s", msg);
         }
     }
@@ -232,12 +246,12 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     if (rc < 0) {
         rc = uvm_error_wrap(rc, "%s '%s' at %u:%u", what, host_path, c, l);
         slot_clear(s);
+        if (dirty)
+            s->state = SLOT_BROKEN; /* QEMU may still hold scsi<c>-<l>: never reuse it */
     } else {
         s->state = SLOT_ATTACHED;
         s->refs = 1;
         set_out(controller, lun, (int)c, (int32_t)l);
-        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "scsi %u:%u attached '%s'%s%s", c, l, img.path,
-                mount ? " at " : "", mount ? mount : "");
     }
     pthread_cond_broadcast(&vm->cond);
 out_unlock:
@@ -310,7 +324,6 @@ uvm_remove_scsi(struct uvm *vm, const char *host_path)
         rc = uvm_error_wrap(rc, "remove scsi '%s' at %u:%u (still attached)", host_path, c, l);
         s->state = SLOT_ATTACHED; /* bookkeeping stays true: a retry works */
     } else {
-        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "scsi %u:%u detached '%s'", c, l, s->host_path);
         slot_clear(s);
     }
     pthread_cond_broadcast(&vm->cond);

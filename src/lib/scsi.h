@@ -7,7 +7,8 @@
 
 #define UVM_SCSI_LUNS 64 /* per controller, as hcsshim */
 
-enum slot_state { SLOT_FREE = 0, SLOT_ADDING, SLOT_ATTACHED, SLOT_REMOVING };
+/* BROKEN: a failed add could not be rolled back in QEMU; the slot is never handed out again. */
+enum slot_state { SLOT_FREE = 0, SLOT_ADDING, SLOT_ATTACHED, SLOT_REMOVING, SLOT_BROKEN };
 
 struct scsi_slot {
     enum slot_state state;

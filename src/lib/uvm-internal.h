@@ -42,6 +42,8 @@ struct uvm {
     struct rundir rd;
     enum uvm_state state;
     bool terminating;
+    bool undoing;            /* a failed start is killing its QEMU */
+    unsigned start_failures; /* wakes waiters of a start that did not happen */
     /* Valid from start until close; the objects outlive terminate so that concurrent callers
      * never see them freed. */
     struct vmm *vmm;

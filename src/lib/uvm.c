@@ -123,18 +123,41 @@ static void
 on_exit_cb(void *opaque, int status)
 {
     struct uvm *vm = opaque;
+    /* QEMU's last words: with -no-reboot a guest reset (kernel panic with panic=-1, or PID 1
+     * dying) also ends QEMU with status 0; the SHUTDOWN event tells it from a power-off. */
+    pthread_mutex_lock(&vm->lock);
+    struct qmp *q = vm->qmp;
+    pthread_mutex_unlock(&vm->lock);
+    char reason[64] = "";
+    json_t *data = NULL;
+    if (q && qmp_wait_event(q, "SHUTDOWN", NULL, &data, deadline_after_ms(200)) == 0) {
+        const char *r = json_string_value(json_object_get(data, "reason"));
+        snprintf(reason, sizeof(reason), "%s", r ? r : "");
+    }
+    json_decref(data);
     pthread_mutex_lock(&vm->lock);
     vm->exited = true;
     free(vm->exit_msg);
     vm->exit_msg = NULL;
-    if (vm->terminating || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    if (vm->undoing) {
+        vm->exit_code = UVM_E_UNEXPECTED_EXIT;
+        vm->exit_msg = xasprintf("utility VM '%s' did not start", vm->cfg.id);
+    } else if (vm->terminating) {
+        vm->exit_code = 0;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !strcmp(reason, "guest-reset")) {
+        vm->exit_code = UVM_E_UNEXPECTED_EXIT;
+        vm->exit_msg = xasprintf("utility VM '%s': the guest reset itself (a kernel panic, or its "
+                                 "agent died)",
+                                 vm->cfg.id);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         vm->exit_code = 0;
     } else {
         cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
         vm->exit_code = UVM_E_UNEXPECTED_EXIT;
         if (WIFSIGNALED(status))
-            vm->exit_msg = xasprintf("utility VM '%s': QEMU was killed by signal %d (%s)",
-                                     vm->cfg.id, WTERMSIG(status), strsignal(WTERMSIG(status)));
+            vm->exit_msg = xasprintf("utility VM '%s': QEMU was killed by signal %d (%s)%s%s",
+                                     vm->cfg.id, WTERMSIG(status), strsignal(WTERMSIG(status)),
+                                     *qlog ? ": " : "", qlog);
         else
             vm->exit_msg = xasprintf("utility VM '%s': QEMU exited with status %d%s%s", vm->cfg.id,
                                      WEXITSTATUS(status), *qlog ? ": " : "", qlog);
@@ -145,9 +168,10 @@ on_exit_cb(void *opaque, int status)
         vm->state = UVM_STATE_STOPPED;
         rundir_release(&vm->rd); /* no socket or directory outlives the VM */
     }
-    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU exited (status 0x%x)", status);
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
+    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU exited (status 0x%x%s%s)", status,
+            *reason ? ", " : "", reason);
 }
 
 static uint64_t
@@ -220,7 +244,7 @@ start_failure(struct uvm *vm, int rc)
     pthread_mutex_lock(&vm->lock);
     /* A closed channel usually means QEMU is exiting: give the watcher a moment to say why. */
     struct timespec ts = deadline_timespec(deadline_after_ms(2000));
-    while (rc != UVM_E_TIMEOUT && vm->vmm && !vm->exited)
+    while (rc != UVM_E_TIMEOUT && vm->vmm && !vm->exited && !vm->terminating)
         if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
             break;
     if (vm->exited && vm->exit_code < 0 && rc != UVM_E_TIMEOUT) {
@@ -320,6 +344,7 @@ undo_start(struct uvm *vm)
     vm->vmm = NULL;
     vm->bridge = NULL;
     vm->qmp = NULL;
+    vm->undoing = true;
     pthread_mutex_unlock(&vm->lock);
     vmm_free(vmm); /* kills and joins: the exit callback has run */
     bridge_free(b);
@@ -362,6 +387,9 @@ uvm_start(struct uvm *vm)
         cleanup_free char *msg = xstrdup(uvm_last_error());
         undo_start(vm);
         pthread_mutex_lock(&vm->lock);
+        vm->undoing = false;
+        vm->exited = false; /* no QEMU any more: the VM is as created */
+        vm->start_failures++;
         if (vm->terminating) {
             rundir_release(&vm->rd);
             vm->state = UVM_STATE_TERMINATED;
@@ -399,10 +427,14 @@ uvm_wait(struct uvm *vm)
         return uvm_error(UVM_E_INVALID_STATE, "wait '%s': the utility VM was not started",
                          vm->cfg.id);
     }
-    while (!vm->exited && vm->state != UVM_STATE_TERMINATED)
+    unsigned failures = vm->start_failures;
+    while (!vm->exited && vm->state != UVM_STATE_TERMINATED && vm->start_failures == failures)
         pthread_cond_wait(&vm->cond, &vm->lock);
     int rc = vm->exited ? vm->exit_code : 0;
-    if (rc < 0)
+    if (!vm->exited && vm->state != UVM_STATE_TERMINATED && vm->start_failures != failures)
+        rc = uvm_error(UVM_E_UNEXPECTED_EXIT, "wait '%s': the utility VM did not start",
+                       vm->cfg.id);
+    else if (rc < 0)
         uvm_error(rc, "%s", vm->exit_msg ? vm->exit_msg : "utility VM exited unexpectedly");
     pthread_mutex_unlock(&vm->lock);
     return rc;
@@ -419,6 +451,9 @@ uvm_terminate(struct uvm *vm)
         return 0;
     }
     vm->terminating = true;
+    if (vm->bridge) /* calls in flight learn why, before QEMU's death says "exited" */
+        bridge_shutdown(vm->bridge, UVM_E_INVALID_STATE, "utility VM '%s' was terminated",
+                        vm->cfg.id);
     if (vm->vmm)
         vmm_kill(vm->vmm, SIGKILL);
     /* A concurrent start ends quickly once QEMU is dead; it then undoes itself. */

@@ -26,6 +26,7 @@ struct vmm {
     /* spawn inputs */
     char *const *argv;
     int qmp_fd, agent_fd, log_fd;
+    int max_fd; /* fallback bound for closing inherited fds */
     vmm_exit_fn fn;
     void *opaque;
     /* spawn result */
@@ -48,10 +49,12 @@ child(struct vmm *v, pid_t parent, int errfd)
     /* Only async-signal-safe calls from here on. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
         _exit(127);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
     setsid();
     int devnull = open("/dev/null", O_RDONLY);
     int q = fcntl(v->qmp_fd, F_DUPFD, 10);
@@ -63,7 +66,9 @@ child(struct vmm *v, pid_t parent, int errfd)
         goto fail;
     if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
         goto fail;
-    syscall(SYS_close_range, 6, ~0U, 0);
+    if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
+        for (int fd = 6; fd < v->max_fd; fd++)
+            close(fd);
     execvp(v->argv[0], v->argv);
 fail:;
     int err = errno;
@@ -156,6 +161,8 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, const char *log_path, vmm
     v->qmp_fd = qmp_fd;
     v->agent_fd = agent_fd;
     v->log_fd = log_fd;
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    v->max_fd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
     v->fn = fn;
     v->opaque = opaque;
     v->pid = -1;

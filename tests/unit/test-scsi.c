@@ -518,6 +518,17 @@ test_image_formats(void **state)
         assert_string_equal(info.path, path);
         image_info_release(&info);
     }
+    /* A qcow2 image with an external data file (incompatible feature bit 2) is refused. */
+    char ext[200];
+    snprintf(ext, sizeof(ext), "%s/external.qcow2", dir);
+    FILE *xf = fopen(ext, "w");
+    unsigned char hdr[104] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 3};
+    hdr[79] = 0x4;
+    fwrite(hdr, 1, sizeof(hdr), xf);
+    fclose(xf);
+    struct image_info bad;
+    assert_int_equal(image_probe(ext, false, &bad), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "external data file"));
     /* Paths are canonical: a symlink and ".." resolve to the same image. */
     char link[200], dotted[200];
     snprintf(link, sizeof(link), "%s/link.img", dir);
