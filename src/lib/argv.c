@@ -222,9 +222,15 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);
     add(&a, "-mon");
     add(&a, "chardev=qmp,mode=control");
-    cleanup_free char *con = qemu_escape(console_pipe ? console_pipe : ctx->console);
+    /* The console goes to the caller's file when asked; otherwise to us through a socket, into
+     * a bounded ring (a guest must not be able to fill the host's disk or /run). */
     add(&a, "-chardev");
-    add(&a, "file,id=serial0,path=%s", con);
+    if (console_pipe) {
+        cleanup_free char *con = qemu_escape(console_pipe);
+        add(&a, "file,id=serial0,path=%s", con);
+    } else {
+        add(&a, "socket,id=serial0,fd=%d", ARGV_CONSOLE_FD);
+    }
     add(&a, "-serial");
     add(&a, "chardev:serial0");
     if (graphics) {

@@ -7,6 +7,7 @@
 
 #define ARGV_QMP_FD 3   /* listening QMP socket, as numbered in the QEMU process */
 #define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
+#define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console (no console_pipe) */
 #define ARGV_SPARE_ROOT_PORTS 4
 #define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
 
@@ -15,7 +16,6 @@ struct argv_ctx {
     const char *accel;   /* "kvm" or "tcg" */
     const char *bios;    /* NULL: QEMU's default firmware */
     const char *name;    /* VM id */
-    const char *console; /* file receiving the serial console */
     const char *rundir;  /* runtime directory (vnc socket) */
 };
 

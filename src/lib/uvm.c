@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,27 +38,16 @@ uvm_check_running(struct uvm *vm, const char *what)
                      state_names[vm->state]);
 }
 
-static const char *
-console_path(struct uvm *vm, char **owned)
-{
-    if (vm->cfg.console_pipe)
-        return vm->cfg.console_pipe;
-    *owned = rundir_file(&vm->rd, "console.log");
-    return *owned;
-}
-
 static int
 build_argv(struct uvm *vm, json_t *doc)
 {
     if (vm->cfg.windows)
         return 0;
-    cleanup_free char *con_owned = NULL;
     struct argv_ctx ctx = {
         .qemu = QEMU_BINARY,
         .accel = argv_detect_accel(),
         .bios = access(QBOOT_ROM, R_OK) == 0 ? QBOOT_ROM : NULL,
         .name = vm->cfg.id,
-        .console = console_path(vm, &con_owned),
         .rundir = vm->rd.path,
     };
     return argv_build(doc, &ctx, &vm->argv);
@@ -237,9 +227,12 @@ start_failure(struct uvm *vm, int rc)
     if (rc == UVM_E_TIMEOUT)
         log_cpu_state(vm);
     cleanup_free char *why = xstrdup(uvm_last_error());
-    cleanup_free char *con_owned = NULL;
-    const char *con = console_path(vm, &con_owned);
-    cleanup_free char *console = rundir_tail(&vm->rd, con, UVM_CONSOLE_TAIL_LINES);
+    pthread_mutex_lock(&vm->lock);
+    char *console = vm->cfg.console_pipe
+                        ? rundir_tail(&vm->rd, vm->cfg.console_pipe, UVM_CONSOLE_TAIL_LINES)
+                        : vm->vmm ? vmm_console_tail(vm->vmm, UVM_CONSOLE_TAIL_LINES)
+                                  : xstrdup("");
+    pthread_mutex_unlock(&vm->lock);
     cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
     pthread_mutex_lock(&vm->lock);
     /* A closed channel usually means QEMU is exiting: give the watcher a moment to say why. */
@@ -253,8 +246,10 @@ start_failure(struct uvm *vm, int rc)
         why = xstrdup(vm->exit_msg);
     }
     pthread_mutex_unlock(&vm->lock);
-    return uvm_error(rc, "start '%s': %s%s%s%s%s", vm->cfg.id, why, *qlog ? "; QEMU: " : "",
-                     qlog, *console ? "; guest console: " : "", console);
+    rc = uvm_error(rc, "start '%s': %s%s%s%s%s", vm->cfg.id, why, *qlog ? "; QEMU: " : "",
+                   qlog, *console ? "; guest console: " : "", console);
+    free(console);
+    return rc;
 }
 
 static int
@@ -263,21 +258,24 @@ do_start(struct uvm *vm, int64_t t0)
     int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
     cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
     cleanup_free char *qlog = rundir_file(&vm->rd, "qemu.log");
-    cleanup_free char *con_owned = NULL;
-    const char *con = console_path(vm, &con_owned);
     unlink(qlog);
+    cleanup_close int con_qemu = -1, con_ours = -1;
     if (!vm->cfg.console_pipe) {
-        /* Start each boot with an empty console log. */
-        int fd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+            return uvm_error_errno(-errno, "console socket pair");
+        con_ours = sp[0];
+        con_qemu = sp[1];
+        shutdown(con_ours, SHUT_WR);
     }
     int rc;
     if ((rc = rundir_listen(&vm->rd, "qmp.sock", &qmp_listen)) < 0 ||
         (rc = rundir_listen(&vm->rd, "gcs.sock", &agent_listen)) < 0)
         return rc;
     struct vmm *vmm = NULL;
-    rc = vmm_spawn(vm->argv, qmp_listen, agent_listen, qlog, on_exit_cb, vm, &vmm);
+    rc = vmm_spawn(vm->argv, qmp_listen, agent_listen, con_qemu, steal_fd(&con_ours), qlog,
+                   on_exit_cb, vm, &vmm);
+    close(steal_fd(&con_qemu));
     /* Only QEMU holds the listening sockets from here: if it dies, connects fail at once. */
     close(steal_fd(&qmp_listen));
     close(steal_fd(&agent_listen));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -25,7 +26,9 @@ struct vmm {
     pthread_cond_t cond;
     /* spawn inputs */
     char *const *argv;
-    int qmp_fd, agent_fd, log_fd;
+    int qmp_fd, agent_fd, log_fd, console_fd, console_reader;
+    char ring[VMM_CONSOLE_RING];
+    size_t ring_head, ring_len;
     int max_fd; /* fallback bound for closing inherited fds */
     vmm_exit_fn fn;
     void *opaque;
@@ -35,6 +38,7 @@ struct vmm {
     pid_t pid;
     int pidfd;
     bool exited;
+    bool console_reader_eof;
 };
 
 static int
@@ -59,22 +63,73 @@ child(struct vmm *v, pid_t parent, int errfd)
     int devnull = open("/dev/null", O_RDONLY);
     int q = fcntl(v->qmp_fd, F_DUPFD, 10);
     int a = fcntl(v->agent_fd, F_DUPFD, 10);
+    int c = v->console_fd >= 0 ? fcntl(v->console_fd, F_DUPFD, 10) : -1;
     int e = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
-    if (devnull < 0 || q < 0 || a < 0 || e < 0 || dup2(devnull, 0) < 0 ||
-        dup2(v->log_fd, 1) < 0 || dup2(v->log_fd, 2) < 0 || dup2(q, ARGV_QMP_FD) < 0 ||
-        dup2(a, ARGV_AGENT_FD) < 0 || dup2(e, 5) < 0)
+    if (devnull < 0 || q < 0 || a < 0 || e < 0 || (v->console_fd >= 0 && c < 0) ||
+        dup2(devnull, 0) < 0 || dup2(v->log_fd, 1) < 0 || dup2(v->log_fd, 2) < 0 ||
+        dup2(q, ARGV_QMP_FD) < 0 || dup2(a, ARGV_AGENT_FD) < 0 ||
+        (c >= 0 && dup2(c, ARGV_CONSOLE_FD) < 0) || dup2(e, 6) < 0)
         goto fail;
-    if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
+    if (fcntl(6, F_SETFD, FD_CLOEXEC) < 0)
         goto fail;
-    if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
-        for (int fd = 6; fd < v->max_fd; fd++)
+    if (syscall(SYS_close_range, 7, ~0U, 0) < 0)
+        for (int fd = 7; fd < v->max_fd; fd++)
             close(fd);
     execvp(v->argv[0], v->argv);
 fail:;
     int err = errno;
-    ssize_t r = write(5, &err, sizeof(err));
+    ssize_t r = write(6, &err, sizeof(err));
     (void)r;
     _exit(127);
+}
+
+/* Append what the console has to the ring; false at end of file. */
+static bool
+console_read(struct vmm *v)
+{
+    char buf[4096];
+    ssize_t n = read(v->console_reader, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (n <= 0)
+        return false;
+    pthread_mutex_lock(&v->lock);
+    for (ssize_t i = 0; i < n; i++) {
+        v->ring[(v->ring_head + v->ring_len) % VMM_CONSOLE_RING] = buf[i];
+        if (v->ring_len < VMM_CONSOLE_RING)
+            v->ring_len++;
+        else
+            v->ring_head = (v->ring_head + 1) % VMM_CONSOLE_RING;
+    }
+    pthread_mutex_unlock(&v->lock);
+    return true;
+}
+
+char *
+vmm_console_tail(struct vmm *v, unsigned lines)
+{
+    pthread_mutex_lock(&v->lock);
+    size_t len = v->ring_len;
+    char *text = xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        char ch = v->ring[(v->ring_head + i) % VMM_CONSOLE_RING];
+        /* Printable text only: the guest wrote this. */
+        text[i] = (ch == '\n' || ((unsigned char)ch >= 0x20 && ch != 0x7f)) ? ch : ' ';
+    }
+    text[len] = '\0';
+    pthread_mutex_unlock(&v->lock);
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    char *start = text;
+    unsigned seen = 0;
+    for (size_t i = len; i > 0; i--)
+        if (text[i - 1] == '\n' && ++seen == lines) {
+            start = text + i;
+            break;
+        }
+    char *out = xstrdup(start);
+    free(text);
+    return out;
 }
 
 static void *
@@ -123,6 +178,22 @@ watcher(void *arg)
     if (err)
         return NULL;
 
+    /* Keep the console's tail until QEMU exits (pidfd readable). */
+    if (v->console_reader >= 0 && pidfd >= 0) {
+        for (;;) {
+            struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN},
+                                  {.fd = v->console_reader, .events = POLLIN}};
+            int n = poll(p, v->console_reader >= 0 ? 2 : 1, -1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 || p[0].revents)
+                break;
+            if (p[1].revents && !console_read(v))
+                v->console_reader_eof = true;
+            if (v->console_reader_eof)
+                break;
+        }
+    }
     int status = 0;
     siginfo_t info;
     for (;;) {
@@ -148,9 +219,10 @@ watcher(void *arg)
 }
 
 int
-vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, const char *log_path, vmm_exit_fn fn,
-          void *opaque, struct vmm **out)
+vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, int console_fd, int console_reader,
+          const char *log_path, vmm_exit_fn fn, void *opaque, struct vmm **out)
 {
+    cleanup_close int reader = console_reader;
     cleanup_close int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)
         return uvm_error_errno(-errno, "open QEMU log '%s'", log_path);
@@ -160,6 +232,8 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, const char *log_path, vmm
     v->argv = argv;
     v->qmp_fd = qmp_fd;
     v->agent_fd = agent_fd;
+    v->console_fd = console_fd;
+    v->console_reader = steal_fd(&reader);
     v->log_fd = log_fd;
     long maxfd = sysconf(_SC_OPEN_MAX);
     v->max_fd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
@@ -175,6 +249,8 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, const char *log_path, vmm
     int rc = pthread_create(&v->thread, NULL, watcher, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
+        if (v->console_reader >= 0)
+            close(v->console_reader);
         free(v);
         return uvm_error_errno(-rc, "create QEMU watcher thread");
     }
@@ -185,6 +261,8 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, const char *log_path, vmm
     pthread_mutex_unlock(&v->lock);
     if (err) {
         pthread_join(v->thread, NULL);
+        if (v->console_reader >= 0)
+            close(v->console_reader);
         free(v);
         return uvm_error_errno(err, "spawn '%s'", argv[0]);
     }
@@ -223,6 +301,8 @@ vmm_free(struct vmm *v)
     pthread_join(v->thread, NULL);
     if (v->pidfd >= 0)
         close(v->pidfd);
+    if (v->console_reader >= 0)
+        close(v->console_reader);
     pthread_mutex_destroy(&v->lock);
     pthread_cond_destroy(&v->cond);
     free(v);

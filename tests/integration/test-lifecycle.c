@@ -239,6 +239,22 @@ test_three_waiters(void **state)
     uvm_close(vm);
 }
 
+/* A guest kernel panic (panic=-1 resets, -no-reboot ends QEMU with status 0) is not a clean
+ * exit. */
+static void
+test_guest_panic(void **state)
+{
+    struct uvm *vm = itest_boot("itest-panic");
+    const char *argv[] = {"sh", "-c", "sleep 1; echo c > /proc/sysrq-trigger", NULL};
+    struct uvm_process_config cfg = {.argv = argv};
+    struct uvm_process *p = NULL;
+    assert_int_equal(uvm_exec(vm, &cfg, &p), 0);
+    assert_int_equal(uvm_wait(vm), UVM_E_UNEXPECTED_EXIT);
+    assert_non_null(strstr(uvm_last_error(), "reset"));
+    uvm_process_close(p);
+    uvm_close(vm);
+}
+
 static void
 test_qemu_killed(void **state)
 {
@@ -353,6 +369,7 @@ main(void)
         cmocka_unit_test(test_two_vms),
         cmocka_unit_test(test_three_waiters),
         cmocka_unit_test(test_qemu_killed),
+        cmocka_unit_test(test_guest_panic),
         cmocka_unit_test(test_start_failure_explained),
         cmocka_unit_test(test_no_scsi_no_vpmem),
         cmocka_unit_test(test_memory_backing_types),

@@ -86,7 +86,6 @@ check_case(const char *name, const struct uvm_options *o)
                                .accel = "tcg",
                                .bios = "/usr/share/qemu/qboot.rom",
                                .name = c.id,
-                               .console = "/run/uvm/golden/console.log",
                                .rundir = "/run/uvm/golden"};
         char **argv = NULL;
         assert_int_equal(argv_build(doc, &ctx, &argv), 0);
@@ -235,7 +234,7 @@ test_merge(void **state)
 static void
 test_argv_rejects_bad_document(void **state)
 {
-    struct argv_ctx ctx = {.qemu = "q", .accel = "tcg", .name = "x", .console = "/c", .rundir = "/r"};
+    struct argv_ctx ctx = {.qemu = "q", .accel = "tcg", .name = "x", .rundir = "/r"};
     const char *bad[] = {
         "{}",
         "{\"VirtualMachine\":{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":\"1024\"},"
