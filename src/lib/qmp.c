@@ -152,7 +152,7 @@ set_broken(struct qmp *q, const char *fmt, ...)
     va_end(ap);
     q->broken = true;
     q->broken_msg = xasprintf("QMP '%s': %s", q->vm_id, why ? why : "protocol failure");
-    uvm_log(UVM_LOG_WARNING, q->vm_id, "%s", q->broken_msg);
+    uvm_log(UVM_LOG_DEBUG, q->vm_id, "%s", q->broken_msg); /* callers get it as their error */
     pthread_cond_broadcast(&q->cond);
 }
 
