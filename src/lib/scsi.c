@@ -244,7 +244,7 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
-        rc = uvm_error_wrap(rc, "%s '%s' at %u:%u", what, host_path, c, l);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s '%s' at %u:%u", what, host_path, c, l);
         slot_clear(s);
         if (dirty)
             s->state = SLOT_BROKEN; /* QEMU may still hold scsi<c>-<l>: never reuse it */
@@ -321,7 +321,8 @@ uvm_remove_scsi(struct uvm *vm, const char *host_path)
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
-        rc = uvm_error_wrap(rc, "remove scsi '%s' at %u:%u (still attached)", host_path, c, l);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove scsi '%s' at %u:%u (still attached)",
+                            host_path, c, l);
         s->state = SLOT_ATTACHED; /* bookkeeping stays true: a retry works */
     } else {
         slot_clear(s);

@@ -61,5 +61,8 @@ struct uvm {
 
 /* Lock held by the caller. 0 when calls that need a running VM may proceed. */
 int uvm_check_running(struct uvm *vm, const char *what);
+/* Lock held. The code a failed operation reports: a QMP or agent failure caused by the VM
+ * being terminated (UVM_E_INVALID_STATE) or having exited (UVM_E_UNEXPECTED_EXIT) says so. */
+int uvm_failure_code(struct uvm *vm, int rc);
 
 #endif

@@ -30,10 +30,23 @@ static const char *const state_names[] = {
 };
 
 int
+uvm_failure_code(struct uvm *vm, int rc)
+{
+    if (vm->terminating)
+        return UVM_E_INVALID_STATE;
+    if (vm->exited)
+        return UVM_E_UNEXPECTED_EXIT;
+    return rc;
+}
+
+int
 uvm_check_running(struct uvm *vm, const char *what)
 {
-    if (vm->state == UVM_STATE_RUNNING)
+    if (vm->state == UVM_STATE_RUNNING && !vm->terminating)
         return 0;
+    if (vm->terminating && vm->state != UVM_STATE_TERMINATED)
+        return uvm_error(UVM_E_INVALID_STATE, "%s '%s': the utility VM is being terminated", what,
+                         vm->cfg.id);
     return uvm_error(UVM_E_INVALID_STATE, "%s '%s': the utility VM is %s", what, vm->cfg.id,
                      state_names[vm->state]);
 }

@@ -239,6 +239,86 @@ test_three_waiters(void **state)
     uvm_close(vm);
 }
 
+struct hammer {
+    struct uvm *vm;
+    const char *disk;
+    int ok, failed, bad_code;
+    bool scsi;
+    char first_error[512];
+};
+
+static void *
+hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    for (int i = 0; i < 400; i++) {
+        int rc;
+        if (h->scsi) {
+            rc = uvm_add_scsi(h->vm, h->disk, NULL, NULL, NULL);
+            if (rc == 0)
+                rc = uvm_remove_scsi(h->vm, h->disk);
+        } else {
+            const char *argv[] = {"true", NULL};
+            struct uvm_process_config cfg = {.argv = argv, .create_stdout = true};
+            struct uvm_process *p = NULL;
+            rc = uvm_exec(h->vm, &cfg, &p);
+            if (rc == 0) {
+                int code;
+                rc = uvm_process_wait(p, &code);
+                uvm_process_close(p);
+            }
+        }
+        if (rc == 0) {
+            __atomic_add_fetch(&h->ok, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (!__atomic_fetch_add(&h->failed, 1, __ATOMIC_RELAXED))
+            snprintf(h->first_error, sizeof(h->first_error), "%s", uvm_last_error());
+        if (rc != UVM_E_INVALID_STATE && rc != UVM_E_UNEXPECTED_EXIT)
+            h->bad_code = rc;
+        if (h->failed > 3)
+            break; /* the VM is gone: calls fail fast and cleanly */
+    }
+    return NULL;
+}
+
+/* Terminate while other threads exec and hot-plug: they end with clean errors, nothing hangs. */
+static void
+test_terminate_under_load(void **state)
+{
+    char disk[] = "/tmp/uvm-hammer-XXXXXX";
+    int fd = mkstemp(disk);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 8 << 20), 0);
+    close(fd);
+    struct uvm *vm = itest_boot("itest-hammer");
+    struct hammer h[3] = {{.vm = vm, .disk = disk, .scsi = true}, {.vm = vm}, {.vm = vm}};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
+    /* Terminate once every thread is in full swing (each has succeeded at least once). */
+    for (int tries = 0; tries < 600; tries++) {
+        bool all = true;
+        for (int i = 0; i < 3; i++)
+            all = all && (__atomic_load_n(&h[i].ok, __ATOMIC_RELAXED) > 0 ||
+                          __atomic_load_n(&h[i].failed, __ATOMIC_RELAXED) > 0);
+        if (all)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_int_equal(uvm_terminate(vm), 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        if (h[i].ok == 0)
+            fail_msg("thread %d: nothing succeeded before terminate; first error: %s", i,
+                     h[i].first_error);
+        assert_int_equal(h[i].bad_code, 0);
+    }
+    assert_int_equal(uvm_wait(vm), 0);
+    uvm_close(vm);
+    unlink(disk);
+}
+
 /* A guest kernel panic (panic=-1 resets, -no-reboot ends QEMU with status 0) is not a clean
  * exit. */
 static void
@@ -370,6 +450,7 @@ main(void)
         cmocka_unit_test(test_three_waiters),
         cmocka_unit_test(test_qemu_killed),
         cmocka_unit_test(test_guest_panic),
+        cmocka_unit_test(test_terminate_under_load),
         cmocka_unit_test(test_start_failure_explained),
         cmocka_unit_test(test_no_scsi_no_vpmem),
         cmocka_unit_test(test_memory_backing_types),
