@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "argv.h"
@@ -39,7 +40,12 @@ struct vmm {
     int pidfd;
     bool exited;
     bool console_reader_eof;
+    bool orphaned; /* vmm_free gave up waiting: the watcher frees itself, calls nobody */
 };
+
+#define VMM_JOIN_TIMEOUT_S 15
+
+static void release(struct vmm *v);
 
 static int
 pidfd_open_(pid_t pid)
@@ -213,7 +219,12 @@ watcher(void *arg)
     }
     pthread_mutex_lock(&v->lock);
     v->exited = true;
+    bool orphaned = v->orphaned;
     pthread_mutex_unlock(&v->lock);
+    if (orphaned) {
+        release(v);
+        return NULL;
+    }
     v->fn(v->opaque, status);
     return NULL;
 }
@@ -271,6 +282,18 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, int console_fd, int conso
     return 0;
 }
 
+static void
+release(struct vmm *v)
+{
+    if (v->pidfd >= 0)
+        close(v->pidfd);
+    if (v->console_reader >= 0)
+        close(v->console_reader);
+    pthread_mutex_destroy(&v->lock);
+    pthread_cond_destroy(&v->cond);
+    free(v);
+}
+
 pid_t
 vmm_pid(const struct vmm *v)
 {
@@ -298,12 +321,23 @@ vmm_free(struct vmm *v)
     if (!v)
         return;
     vmm_kill(v, SIGKILL);
-    pthread_join(v->thread, NULL);
-    if (v->pidfd >= 0)
-        close(v->pidfd);
-    if (v->console_reader >= 0)
-        close(v->console_reader);
-    pthread_mutex_destroy(&v->lock);
-    pthread_cond_destroy(&v->cond);
-    free(v);
+    /* A QEMU stuck in uninterruptible I/O (a hung NFS image) cannot die: do not hang with it. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += VMM_JOIN_TIMEOUT_S;
+    if (pthread_timedjoin_np(v->thread, NULL, &ts) == 0) {
+        release(v);
+        return;
+    }
+    pthread_mutex_lock(&v->lock);
+    if (!v->exited) {
+        v->orphaned = true;
+        pthread_mutex_unlock(&v->lock);
+        uvm_log(UVM_LOG_ERROR, NULL, "QEMU pid %d does not die; left to its watcher", (int)v->pid);
+        pthread_detach(v->thread);
+        return;
+    }
+    pthread_mutex_unlock(&v->lock);
+    pthread_join(v->thread, NULL); /* exited: the callback is running, it ends soon */
+    release(v);
 }
