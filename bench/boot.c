@@ -129,6 +129,24 @@ rss_kib(int pid)
     return kib;
 }
 
+/* Anonymous memory: what this VM costs the host on its own (guest RAM it touched, TCG's code
+ * cache, QEMU's heap), as opposed to RSS, which also counts the kernel image QEMU maps from the
+ * page cache, shared by every VM booted from the same file. */
+static long
+private_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
+    long kib = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "Anonymous:", 10))
+            kib += strtol(line + 10, NULL, 10);
+    if (f)
+        fclose(f);
+    return f ? kib : -1;
+}
+
 static int
 qemu_pid(const char *id)
 {
@@ -155,7 +173,7 @@ main(int argc, char **argv)
     }
     uvm_set_log_handler(log_stderr, NULL, getenv("UVM_BENCH_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
     double ours[64], bare[64], bare_min[64], spawn[64], qmp[64], init[64];
-    long rss = -1;
+    long rss = -1, priv = -1;
     const char *const *qargv = NULL;
     struct uvm *keep = NULL;
     for (int i = 0; i < runs && i < 64; i++) {
@@ -177,7 +195,9 @@ main(int argc, char **argv)
         if (i == 0) {
             /* Idle RSS of a 256 MiB UVM, one second after it is ready. */
             sleep(1);
-            rss = rss_kib(qemu_pid(id));
+            int pid = qemu_pid(id);
+            rss = rss_kib(pid);
+            priv = private_kib(pid);
             keep = vm;
             qargv = uvm_qemu_argv(vm);
         } else {
@@ -201,6 +221,9 @@ main(int argc, char **argv)
            m_ours / m_bare);
     printf("  ratio libuvm / bare without devices        %8.3f\n", m_ours / m_min);
     printf("  QEMU RSS of an idle 256 MiB UVM            %8.1f MiB\n", rss / 1024.0);
+    printf("    of which anonymous (this VM's own)         %8.1f MiB (the rest is shared page "
+           "cache)\n",
+           priv / 1024.0);
     uvm_close(keep);
     return 0;
 }
