@@ -16,34 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
 #include "uvm.h"
 
 static void
 log_stderr(void *opaque, enum uvm_log_level level, const char *vm_id, const char *msg)
 {
     fprintf(stderr, "[%d] %s: %s\n", (int)level, vm_id ? vm_id : "-", msg);
-}
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* A bare QEMU boot of the same kernel + initrd, /init powering off as soon as it runs.

@@ -11,32 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
 #include "uvm.h"
 
 #define MAXOPS 256
 
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void
 report(const char *what, double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(double), cmp);
-    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    int p95 = (int)(0.95 * (n - 1) + 0.5);
-    printf("  %-44s median %7.2f ms   p95 %7.2f ms   (n=%d)\n", what, med, v[p95], n);
+    double med = median(v, n);
+    double p95 = percentile(v, n, 0.95);
+    printf("  %-44s median %7.2f ms   p95 %7.2f ms   (n=%d)\n", what, med, p95, n);
 }
 
 int

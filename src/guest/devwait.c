@@ -10,9 +10,9 @@
 #include "bridge.h"
 #include "cleanup.h"
 #include "devwait.h"
+#include "port.h"
 #include "log.h"
 
-#define UEVENT_RCVBUF (1 << 20)
 #define UEVENT_MAX 8192
 
 struct wait {
@@ -35,18 +35,10 @@ open_sockets(void)
     if (uevent_fd >= 0 && timer_fd >= 0)
         return 0;
     if (uevent_fd < 0) {
-        cleanup_close int fd =
-            socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+        int fd = port_watch_open(); /* the same uevent socket set-up as the port search */
         if (fd < 0)
-            return -errno;
-        int sz = UEVENT_RCVBUF;
-        /* A burst of hot-plugs (64 disks) emits hundreds of uevents: make room for them. */
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-            (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-        struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = 1};
-        if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-            return -errno;
-        uevent_fd = steal_fd(&fd);
+            return fd;
+        uevent_fd = fd;
     }
     if (timer_fd < 0) {
         timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -127,8 +127,9 @@ sock_addr(const struct rundir *rd, const char *name, struct sockaddr_un *sa)
     return 0;
 }
 
-int
-rundir_listen(const struct rundir *rd, const char *name, int *out)
+/* A UNIX stream socket at rundir/name: bound and listening, or connected. */
+static int
+unix_socket(const struct rundir *rd, const char *name, bool listening, int *out)
 {
     struct sockaddr_un sa;
     int rc = sock_addr(rd, name, &sa);
@@ -137,27 +138,27 @@ rundir_listen(const struct rundir *rd, const char *name, int *out)
     cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return uvm_error_errno(-errno, "socket for '%s'", sa.sun_path);
-    unlink(sa.sun_path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
-        return uvm_error_errno(-errno, "listen on '%s'", sa.sun_path);
+    if (listening) {
+        unlink(sa.sun_path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+            return uvm_error_errno(-errno, "listen on '%s'", sa.sun_path);
+    } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        return uvm_error_errno(-errno, "connect to '%s'", sa.sun_path);
+    }
     *out = steal_fd(&fd);
     return 0;
 }
 
 int
+rundir_listen(const struct rundir *rd, const char *name, int *out)
+{
+    return unix_socket(rd, name, true, out);
+}
+
+int
 rundir_connect(const struct rundir *rd, const char *name, int *out)
 {
-    struct sockaddr_un sa;
-    int rc = sock_addr(rd, name, &sa);
-    if (rc < 0)
-        return rc;
-    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return uvm_error_errno(-errno, "socket for '%s'", sa.sun_path);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return uvm_error_errno(-errno, "connect to '%s'", sa.sun_path);
-    *out = steal_fd(&fd);
-    return 0;
+    return unix_socket(rd, name, false, out);
 }
 
 char *

@@ -59,6 +59,9 @@ struct uvm {
     struct uvm_system sys;
 };
 
+/* A zeroed VM with its lock and (monotonic) condition variable set up. */
+struct uvm *uvm_alloc(void);
+
 /* Lock held by the caller. 0 when calls that need a running VM may proceed. */
 int uvm_check_running(struct uvm *vm, const char *what);
 /* Lock held. The code a failed operation reports: a QMP or agent failure caused by the VM

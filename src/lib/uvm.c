@@ -83,12 +83,9 @@ uvm_free(struct uvm *vm)
     free(vm);
 }
 
-int
-uvm_create(const struct uvm_options *opts, struct uvm **out)
+struct uvm *
+uvm_alloc(void)
 {
-    if (!out)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "create: out is NULL");
-    *out = NULL;
     struct uvm *vm = xcalloc(1, sizeof(*vm));
     pthread_mutex_init(&vm->lock, NULL);
     pthread_condattr_t ca;
@@ -98,6 +95,16 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
     pthread_condattr_destroy(&ca);
     vm->rd.lock_fd = -1;
     vm->sys.vm = vm;
+    return vm;
+}
+
+int
+uvm_create(const struct uvm_options *opts, struct uvm **out)
+{
+    if (!out)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "create: out is NULL");
+    *out = NULL;
+    struct uvm *vm = uvm_alloc();
     int rc = options_resolve(opts, &vm->cfg);
     if (rc < 0)
         goto fail;

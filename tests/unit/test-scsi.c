@@ -109,12 +109,7 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, unsigned scsi_count, bo
     int qfd = -1;
     f->fq = fake_qmp_start(all, n + 1, &qfd);
     free(all);
-    struct uvm *vm = xcalloc(1, sizeof(*vm));
-    pthread_mutex_init(&vm->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&vm->cond, &ca);
+    struct uvm *vm = uvm_alloc();
     vm->cfg.id = xstrdup("unit");
     vm->cfg.scsi_count = scsi_count;
     vm->cfg.windows = windows;
