@@ -102,10 +102,13 @@ struct uvm_process;
 /* Validate the options, claim the ID (runtime directory), build the VM document and the QEMU
  * command line. Nothing is started. *out is set only on success. */
 int uvm_create(const struct uvm_options *opts, struct uvm **out);
-/* Boot the VM; returns once the guest agent has negotiated the protocol. */
+/* Boot the VM; returns once the guest agent has negotiated the protocol. On failure
+ * (UVM_E_TIMEOUT, UVM_E_UNEXPECTED_EXIT with the end of the guest console in the message, ...)
+ * everything started is undone and the VM is back to "created": start may be retried. */
 int uvm_start(struct uvm *vm);
-/* Block until QEMU exits. Any number of threads may wait. 0 on a clean guest exit or after
- * uvm_terminate, UVM_E_UNEXPECTED_EXIT when QEMU died otherwise. */
+/* Block until QEMU exits. Any number of threads may wait. 0 on a clean guest power-off or after
+ * uvm_terminate; UVM_E_UNEXPECTED_EXIT when QEMU died otherwise, the guest reset itself (kernel
+ * panic, agent death) or a start in progress failed; UVM_E_INVALID_STATE if never started. */
 int uvm_wait(struct uvm *vm);
 /* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
 int uvm_terminate(struct uvm *vm);
