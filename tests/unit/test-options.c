@@ -379,6 +379,21 @@ test_windows(void **state)
     struct stat st;
     assert_int_equal(stat(c.scratch_path, &st), 0);
     config_release(&c);
+    /* A windows UVM is created (document with the scratch on SCSI 0:0), but cannot start here. */
+    char rt[300];
+    snprintf(rt, sizeof(rt), "%s/run", dir);
+    setenv("UVM_RUNTIME_DIR", rt, 1);
+    o.id = "wcow-1";
+    struct uvm *vm = NULL;
+    assert_int_equal(uvm_create(&o, &vm), 0);
+    assert_string_equal(uvm_os(vm), "windows");
+    assert_non_null(strstr(uvm_document(vm), "sandbox.vhdx"));
+    assert_null(uvm_qemu_argv(vm));
+    assert_int_equal(uvm_start(vm), UVM_E_NOT_SUPPORTED);
+    assert_non_null(strstr(uvm_last_error(), "windows"));
+    assert_int_equal(uvm_terminate(vm), 0);
+    uvm_close(vm);
+    unsetenv("UVM_RUNTIME_DIR");
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
 }
