@@ -54,6 +54,18 @@ itest_init(void)
                         getenv("UVM_TEST_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
 }
 
+int
+itest_start(struct uvm *vm)
+{
+    int rc = uvm_start(vm);
+    if (rc == UVM_E_TIMEOUT) {
+        /* A rare TCG boot hang (docs/design.md, "Known problems"): say so loudly, retry once. */
+        fprintf(stderr, "RETRY: boot of '%s' timed out: %s\n", uvm_id(vm), uvm_last_error());
+        rc = uvm_start(vm);
+    }
+    return rc;
+}
+
 struct uvm *
 itest_boot(const char *id)
 {
@@ -62,12 +74,7 @@ itest_boot(const char *id)
     int rc = uvm_create(&o, &vm);
     if (rc < 0)
         fail_msg("uvm_create: %s (%s)", uvm_last_error(), uvm_strerror(rc));
-    rc = uvm_start(vm);
-    if (rc == UVM_E_TIMEOUT) {
-        /* A rare TCG boot hang (docs/design.md, "Known problems"): say so loudly, retry once. */
-        fprintf(stderr, "RETRY: boot of '%s' timed out: %s\n", uvm_id(vm), uvm_last_error());
-        rc = uvm_start(vm);
-    }
+    rc = itest_start(vm);
     if (rc < 0) {
         char msg[4096];
         snprintf(msg, sizeof(msg), "%s", uvm_last_error());

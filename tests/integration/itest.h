@@ -11,6 +11,8 @@
 /* Exit 77 (skip) with a reason when the boot files or QEMU are missing; set up a private
  * UVM_RUNTIME_DIR. Call first in main(). */
 void itest_init(void);
+/* uvm_start, retried once (loudly) when it times out: see docs/design.md "Known problems". */
+int itest_start(struct uvm *vm);
 /* Create + start a linux VM with default options and the given ID (NULL: generated). */
 struct uvm *itest_boot(const char *id);
 

@@ -180,7 +180,7 @@ test_reuse_id(void **state)
             assert_int_equal(uvm_create(&o, &dup), UVM_E_ALREADY_EXISTS);
             assert_null(dup);
         }
-        assert_int_equal(uvm_start(vms[i]), 0);
+        assert_int_equal(itest_start(vms[i]), 0);
         assert_int_equal(uvm_terminate(vms[i]), 0);
         assert_int_equal(uvm_terminate(vms[i]), 0); /* idempotent */
         struct uvm_process *p = NULL;
@@ -373,7 +373,7 @@ test_no_scsi_no_vpmem(void **state)
                             .scsi_controller_count = 0};
     struct uvm *vm = NULL;
     assert_int_equal(uvm_create(&o, &vm), 0);
-    assert_int_equal(uvm_start(vm), 0);
+    assert_int_equal(itest_start(vm), 0);
     struct itest_run r;
     const char *argv[] = {"sh", "-c", "cat /proc/cmdline; ls /sys/class/scsi_host | wc -l", NULL};
     assert_int_equal(itest_run(vm, argv, NULL, &r), 0);
@@ -395,7 +395,7 @@ test_memory_backing_types(void **state)
                                 .memory_backing_type = (enum uvm_memory_backing)t};
         struct uvm *vm = NULL;
         assert_int_equal(uvm_create(&o, &vm), 0);
-        assert_int_equal(uvm_start(vm), 0);
+        assert_int_equal(itest_start(vm), 0);
         assert_int_equal(uvm_terminate(vm), 0);
         uvm_close(vm);
     }

@@ -25,7 +25,7 @@ test_vhd_boot(void **state)
                             .preferred_rootfs_type = UVM_ROOTFS_VHD};
     struct uvm *vm = NULL;
     assert_int_equal(uvm_create(&o, &vm), 0);
-    if (uvm_start(vm) < 0)
+    if (itest_start(vm) < 0)
         fail_msg("start: %s", uvm_last_error());
     struct itest_run r;
     const char *argv[] = {"sh", "-c",
