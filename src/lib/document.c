@@ -18,7 +18,7 @@ document_kernel_cmdline(const struct uvm_config *c)
                             c->graphics_console ? " console=tty" : "");
     } else {
         /* Not debugging: hcsshim adds panic=-1. We also keep a quiet serial console so that a
-         * failed boot can be explained from the console log in the runtime directory. */
+         * failed boot can be explained from the console (kept in a bounded ring). */
         console = xstrdup(" console=ttyS0,115200 quiet panic=-1");
     }
     return xasprintf("%s%s %s%s%s -- %s", base, console, UVM_FAST_BOOT_OPTIONS,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The per-VM runtime directory ($UVM_RUNTIME_DIR/<id>, default /run/uvm/<id>, mode 0700): it
- * holds the QMP and agent sockets, the console and QEMU logs, and a lock file whose flock marks
+ * holds the QMP and agent sockets, QEMU's log, and a lock file whose flock marks
  * the ID as taken by a live VM. */
 #ifndef UVM_LIB_RUNDIR_H
 #define UVM_LIB_RUNDIR_H
