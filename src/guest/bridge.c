@@ -38,6 +38,7 @@ struct bridge {
     bool host_wait; /* hang-up before that: wait for SIGIO (the driver's connection change) */
     bool logging;    /* Log notifications enabled (after NegotiateProtocol) */
     bool negotiated;
+    bool late_started; /* device modules: loaded once the host has its answer, not before */
     int64_t init_start_us;
     struct pollfd *pfds;
     uint64_t *keys;
@@ -332,6 +333,12 @@ bridge_loop(struct bridge *b)
             if (rc < 0) {
                 log_error("bridge write: %s", strerror(-rc));
                 return rc;
+            }
+            /* The late modules compete for the vCPUs: start them once the NegotiateProtocol
+             * answer is on its way, so that boot (uvm_start) is not slowed by them. */
+            if (b->negotiated && !b->late_started && rc == 0) {
+                b->late_started = true;
+                modules_late_start();
             }
         }
         ensure_pollfds(b, POLL_STREAMS + stream_count());

@@ -197,7 +197,6 @@ main(int argc, char **argv)
         power_off();
     }
     log_debug("bridge port open at %lld us", (long long)boottime_us());
-    modules_late_start();
 
     int rc = bridge_run(fd, init_start_us);
     if (rc < 0)
