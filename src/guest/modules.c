@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "io.h"
 #include "log.h"
 #include "modules.h"
 
@@ -31,17 +32,9 @@ read_file(const char *path, char **out)
     if (st.st_size < 0 || (size_t)st.st_size > MODULES_LIST_MAX)
         return -EFBIG;
     cleanup_free char *buf = xmalloc((size_t)st.st_size + 1);
-    size_t len = 0;
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
+    ssize_t len = pread_full(fd, buf, (size_t)st.st_size, 0);
+    if (len < 0)
+        return (int)len;
     buf[len] = '\0';
     *out = steal_ptr(&buf);
     return 0;

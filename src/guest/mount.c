@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "io.h"
 #include "log.h"
 #include "mount.h"
 
@@ -30,18 +31,10 @@ int
 mount_probe_fd(int fd, struct mount_probe *out)
 {
     uint8_t sb[PROBE_BYTES];
-    size_t len = 0;
-    while (len < sizeof(sb)) {
-        ssize_t n = pread(fd, sb + len, sizeof(sb) - len, (off_t)len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    memset(sb + len, 0, sizeof(sb) - len);
+    ssize_t len = pread_full(fd, sb, sizeof(sb), 0);
+    if (len < 0)
+        return (int)len;
+    memset(sb + len, 0, sizeof(sb) - (size_t)len);
     *out = (struct mount_probe){MOUNT_FS_UNKNOWN, 0};
     if (le16(sb + 1024 + 56) == 0xEF53) { /* ext2/3/4: s_magic */
         uint32_t log = le32(sb + 1024 + 24); /* s_log_block_size */
