@@ -169,6 +169,19 @@ int uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, i
 /* Drop a reference; the last one unmounts, ejects in the guest and unplugs. */
 int uvm_remove_scsi(struct uvm *vm, const char *host_path);
 
+/* VPMem (hcsshim AddVPMEM / RemoveVPMEM): a read-only image (ext4 with 4 KiB blocks, or erofs;
+ * a raw file or a fixed VHD) mapped into the guest with virtio-pmem at the first free device
+ * number; with expose, mounted read-only (DAX) at /tmp/p<n> before returning. Ref-counted per
+ * host path: re-adding returns the stored number and path. On success *location is the device
+ * number and *uvm_path (may be NULL; caller frees) "/tmp/p<n>" or "" when not exposed.
+ * UVM_E_NO_AVAILABLE_LOCATION when all vpmem_device_count numbers are taken. */
+int uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
+                  char **uvm_path);
+/* Drop a reference; the last one unmounts it in the guest. QEMU 7.2 cannot unplug virtio-pmem:
+ * the device stays plugged, kept for this image (re-adding it needs no hot-plug), and its number
+ * is not given to another image. UVM_E_NOT_ATTACHED for an unknown path. */
+int uvm_remove_vpmem(struct uvm *vm, const char *host_path);
+
 struct uvm_guest_connection_info {
     uint32_t protocol_version;
     bool namespace_add_request_supported, signal_process_supported;

@@ -10,6 +10,12 @@
 #define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console (no console_pipe) */
 #define ARGV_SPARE_ROOT_PORTS 4
 #define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
+/* Hot-added VPMem devices sit on pci-bridges (ACPI hot-plug), 32 slots each: bridge i is
+ * "vpmembr<i>" and the device with hot index h goes to bridge h / 32, slot h % 32. */
+#define ARGV_VPMEM_PER_BRIDGE 32u
+#define ARGV_VPMEM_BRIDGE_FMT "vpmembr%u"
+/* Guest-physical room reserved for hot-added VPMem images (address space only, no RAM). */
+#define ARGV_VPMEM_HOT_SPACE_MB (64u << 10)
 
 struct argv_ctx {
     const char *qemu;    /* argv[0] */

@@ -76,6 +76,14 @@ image_probe(const char *path, bool writable, struct image_info *info)
         }
     }
     info->size = (uint64_t)st.st_size;
+    if (!strcmp(info->driver, "raw"))
+        info->raw_size = info->size;
+    else if (!strcmp(info->driver, "vpc") && info->size > VHD_FOOTER) {
+        uint8_t head[8] = {0};
+        if (pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+            memcmp(head, "conectix", 8)) /* fixed: the footer is only at the end */
+            info->raw_size = info->size - VHD_FOOTER;
+    }
     info->path = xstrdup(real);
     return 0;
 }

@@ -10,6 +10,9 @@ struct image_info {
     char *path;         /* canonical absolute path (owned) */
     const char *driver; /* QEMU block driver: "raw", "qcow2", "vpc" (VHD) or "vhdx" */
     uint64_t size;      /* file size in bytes */
+    /* Bytes of plain data from offset 0: the file without a fixed VHD's footer; 0 when the
+     * data is not laid out plainly (qcow2, VHDX, dynamic VHD). */
+    uint64_t raw_size;
 };
 
 /* Resolve path (symlinks, "..") and detect its format. Errors name the path: UVM_E_NOT_FOUND

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "rundir.h"
 #include "scsi.h"
+#include "vpmem.h"
 #include "uvm.h"
 
 #define UVM_AGENT_TIMEOUT_MS 30000u /* one agent request */
@@ -55,6 +56,8 @@ struct uvm {
     struct uvm_guest_connection_info conn;
     struct uvm_timings timings;
     struct scsi_slot scsi[UVM_MAX_SCSI_CONTROLLERS][UVM_SCSI_LUNS];
+    struct vpmem_dev vpmem[UVM_MAX_VPMEM];
+    bool vpmem_hot_adding; /* new devices are plugged one at a time (the guest maps by order) */
     _Atomic uint64_t container_counter;
     struct uvm_system sys;
 };

@@ -74,6 +74,7 @@ uvm_free(struct uvm *vm)
     qmp_free(vm->qmp);
     rundir_release(&vm->rd);
     scsi_release_all(vm);
+    vpmem_release_all(vm);
     argv_free(vm->argv);
     free(vm->document);
     free(vm->exit_msg);
@@ -120,6 +121,7 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
     if (rc < 0)
         goto fail;
     vm->state = UVM_STATE_CREATED;
+    vpmem_init(vm);
     uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "created (%s)", vm->cfg.windows ? "windows" : "linux");
     *out = vm;
     return 0;

@@ -54,6 +54,39 @@ itest_init(void)
                         getenv("UVM_TEST_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
 }
 
+void
+itest_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0)
+        fail_msg("command failed: %s", cmd);
+}
+
+char *
+itest_guest(struct uvm *vm, const char *cmd)
+{
+    struct itest_run r;
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    assert_int_equal(itest_run(vm, argv, NULL, &r), 0);
+    if (r.exit_code != 0)
+        fail_msg("guest '%s' exited %d: %s", cmd, r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}
+
+int
+itest_guest_count(struct uvm *vm, const char *cmd)
+{
+    char *out = itest_guest(vm, cmd);
+    int n = atoi(out);
+    free(out);
+    return n;
+}
+
 int
 itest_start(struct uvm *vm)
 {

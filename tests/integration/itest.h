@@ -25,6 +25,13 @@ struct itest_run {
 int itest_run(struct uvm *vm, const char *const *argv, const char *in, struct itest_run *r);
 void itest_run_free(struct itest_run *r);
 
+/* Run a host shell command; fails the test unless it exits 0. */
+void itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run a shell command in the guest; returns its stdout (caller frees); fails the test unless it
+ * exits 0. itest_guest_count: its output as a number. */
+char *itest_guest(struct uvm *vm, const char *cmd);
+int itest_guest_count(struct uvm *vm, const char *cmd);
+
 /* True when a process with this pid exists. */
 bool itest_pid_alive(int pid);
 /* Pid of the QEMU process of VM id (found by its -name guest=<id>), or -1. */

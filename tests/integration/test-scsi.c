@@ -21,40 +21,6 @@ static char dir[64];
 static char disks[NDISKS + 1][128];
 static struct uvm *vm;
 
-static void
-sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-}
-
-/* Run a shell command in the guest; returns its stdout (caller frees), asserts exit 0. */
-static char *
-guest(const char *cmd)
-{
-    struct itest_run r;
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    assert_int_equal(itest_run(vm, argv, NULL, &r), 0);
-    if (r.exit_code != 0)
-        fail_msg("guest '%s' exited %d: %s", cmd, r.exit_code, r.err);
-    free(r.err);
-    return r.out;
-}
-
-static int
-guest_count(const char *cmd)
-{
-    char *out = guest(cmd);
-    int n = atoi(out);
-    free(out);
-    return n;
-}
-
 static int
 setup(void **state)
 {
@@ -62,7 +28,7 @@ setup(void **state)
     assert_non_null(mkdtemp(dir));
     for (int i = 0; i <= NDISKS; i++) {
         snprintf(disks[i], sizeof(disks[i]), "%s/disk%d.img", dir, i);
-        sh("truncate -s 16M %s && mkfs.ext4 -q -F -b 4096 %s", disks[i], disks[i]);
+        itest_sh("truncate -s 16M %s && mkfs.ext4 -q -F -b 4096 %s", disks[i], disks[i]);
     }
     vm = itest_boot("itest-scsi");
     return 0;
@@ -97,10 +63,10 @@ test_attach_only_64(void **state)
     assert_int_equal(uvm_add_scsi(vm, disks[NDISKS], NULL, &c, &l), UVM_E_TOO_MANY_ATTACHMENTS);
     assert_int_equal(c, -1);
     assert_int_equal(uvm_remove_scsi(vm, disks[NDISKS]), UVM_E_NOT_ATTACHED);
-    assert_int_equal(guest_count(scsi_count_cmd), NDISKS);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), NDISKS);
     for (int i = 0; i < NDISKS; i++)
         assert_int_equal(uvm_remove_scsi(vm, disks[i]), 0);
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
 }
 
 /* hcsshim TestSCSIAddRemoveLCOW, mounted half: /0 .. /63. */
@@ -116,31 +82,31 @@ test_mounted_64(void **state)
         snprintf(path, sizeof(path), "/%d", i);
         assert_int_equal(uvm_add_scsi(vm, disks[i], path, NULL, NULL), UVM_E_ALREADY_ATTACHED);
     }
-    assert_int_equal(guest_count("grep -c ' /[0-9]* ext4 rw' /proc/mounts"), NDISKS);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /[0-9]* ext4 rw' /proc/mounts"), NDISKS);
     for (int i = 0; i < NDISKS; i++)
         assert_int_equal(uvm_remove_scsi(vm, disks[i]), 0);
-    assert_int_equal(guest_count("grep -c ' /[0-9]* ext4' /proc/mounts || true"), 0);
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /[0-9]* ext4' /proc/mounts || true"), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
 }
 
 static void
 test_data_reaches_host(void **state)
 {
     assert_int_equal(uvm_add_scsi(vm, disks[0], "/scratch", NULL, NULL), 0);
-    free(guest("echo written-in-guest > /scratch/file && sync"));
+    free(itest_guest(vm, "echo written-in-guest > /scratch/file && sync"));
     assert_int_equal(uvm_remove_scsi(vm, disks[0]), 0);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "debugfs -R 'cat /file' %s 2>/dev/null | grep -q written-in-guest",
              disks[0]);
     assert_int_equal(system(cmd), 0);
     /* The guest removed its mount point too. */
-    assert_int_equal(guest_count("test -e /scratch && echo 1 || echo 0"), 0);
+    assert_int_equal(itest_guest_count(vm, "test -e /scratch && echo 1 || echo 0"), 0);
 }
 
 static void
 test_layer_read_only(void **state)
 {
-    sh("mkdir -p %s/layer && echo layer-content > %s/layer/hello && "
+    itest_sh("mkdir -p %s/layer && echo layer-content > %s/layer/hello && "
        "mkfs.ext4 -q -F -b 4096 -d %s/layer %s/layer.img 16M",
        dir, dir, dir, dir);
     char layer[128];
@@ -153,26 +119,26 @@ test_layer_read_only(void **state)
     assert_int_equal(l, l2);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "cat /tmp/S%d/%d/hello", c, l);
-    char *out = guest(cmd);
+    char *out = itest_guest(vm, cmd);
     assert_string_equal(out, "layer-content\n");
     free(out);
     snprintf(cmd, sizeof(cmd), "touch /tmp/S%d/%d/new 2>&1; true", c, l);
-    out = guest(cmd);
+    out = itest_guest(vm, cmd);
     assert_non_null(strstr(out, "Read-only file system"));
     free(out);
     assert_int_equal(uvm_remove_scsi(vm, layer), 0);
     snprintf(cmd, sizeof(cmd), "cat /tmp/S%d/%d/hello", c, l);
-    out = guest(cmd);
+    out = itest_guest(vm, cmd);
     assert_string_equal(out, "layer-content\n"); /* one reference left */
     free(out);
     assert_int_equal(uvm_remove_scsi(vm, layer), 0);
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
 }
 
 static void
 test_formats(void **state)
 {
-    sh("mkdir -p %s/fmt && echo format-ok > %s/fmt/check && "
+    itest_sh("mkdir -p %s/fmt && echo format-ok > %s/fmt/check && "
        "mkfs.ext4 -q -F -b 4096 -d %s/fmt %s/fmt.raw 16M",
        dir, dir, dir, dir);
     const char *fmts[][2] = {{"qcow2", "qcow2"}, {"vpc", "vhd"}, {"vhdx", "vhdx"}};
@@ -180,11 +146,11 @@ test_formats(void **state)
         char img[128], mnt[32], cmd[64];
         /* Misleading names: the format comes from the content. */
         snprintf(img, sizeof(img), "%s/fmt-%s.img", dir, fmts[i][1]);
-        sh("qemu-img convert -O %s %s/fmt.raw %s", fmts[i][0], dir, img);
+        itest_sh("qemu-img convert -O %s %s/fmt.raw %s", fmts[i][0], dir, img);
         snprintf(mnt, sizeof(mnt), "/fmt-%s", fmts[i][1]);
         assert_int_equal(uvm_add_scsi(vm, img, mnt, NULL, NULL), 0);
         snprintf(cmd, sizeof(cmd), "cat %s/check", mnt);
-        char *out = guest(cmd);
+        char *out = itest_guest(vm, cmd);
         assert_string_equal(out, "format-ok\n");
         free(out);
         assert_int_equal(uvm_remove_scsi(vm, img), 0);
@@ -203,10 +169,10 @@ test_bad_inputs(void **state)
     /* Not a filesystem the guest can mount: the attach is rolled back. */
     char junk[128];
     snprintf(junk, sizeof(junk), "%s/junk.img", dir);
-    sh("head -c 4M /dev/zero > %s", junk); /* no filesystem at all */
+    itest_sh("head -c 4M /dev/zero > %s", junk); /* no filesystem at all */
     assert_int_equal(uvm_add_scsi(vm, junk, "/junk", NULL, NULL), UVM_E_GUEST);
     assert_non_null(strstr(uvm_last_error(), junk));
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
     assert_int_equal(uvm_remove_scsi(vm, junk), UVM_E_NOT_ATTACHED);
     /* A disk held by another VM: QEMU's image lock refuses, nothing is left attached. */
     struct uvm *other = itest_boot("itest-scsi-other");
@@ -217,7 +183,7 @@ test_bad_inputs(void **state)
     uvm_close(other); /* releases the lock: the disk can be attached here now */
     assert_int_equal(uvm_add_scsi(vm, disks[1], NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(vm, disks[1]), 0);
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
 }
 
 struct worker {
@@ -262,8 +228,8 @@ test_concurrent(void **state)
         if (w[i].failures)
             fail_msg("worker %d: %d failures, first: %s", i, w[i].failures, w[i].msg);
     }
-    assert_int_equal(guest_count(scsi_count_cmd), 0);
-    assert_int_equal(guest_count("grep -c ' /c[0-9]* ' /proc/mounts || true"), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /c[0-9]* ' /proc/mounts || true"), 0);
     /* Bookkeeping agrees: everything can be attached again. */
     for (int i = 0; i < NDISKS; i++)
         assert_int_equal(uvm_add_scsi(vm, disks[i], NULL, NULL, NULL), 0);
@@ -291,11 +257,11 @@ test_concurrent_same_layer(void **state)
     pthread_join(b, &rb);
     assert_int_equal((int)(intptr_t)ra, 0);
     assert_int_equal((int)(intptr_t)rb, 0);
-    assert_int_equal(guest_count("grep -c ' /tmp/S0/[0-9]* ext4 ro' /proc/mounts"), 1);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /tmp/S0/[0-9]* ext4 ro' /proc/mounts"), 1);
     assert_int_equal(uvm_remove_scsi(vm, layer), 0);
-    assert_int_equal(guest_count("grep -c ' /tmp/S0/[0-9]* ext4 ro' /proc/mounts"), 1);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /tmp/S0/[0-9]* ext4 ro' /proc/mounts"), 1);
     assert_int_equal(uvm_remove_scsi(vm, layer), 0);
-    assert_int_equal(guest_count("grep -c ' /tmp/S0/' /proc/mounts || true"), 0);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /tmp/S0/' /proc/mounts || true"), 0);
 }
 
 static void

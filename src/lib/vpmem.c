@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VPMem devices (hcsshim AddVPMEM / RemoveVPMEM): read-only images mapped into the guest with
+ * virtio-pmem, so the guest reads them through the host's page cache (DAX), shared by VMs.
+ *
+ * Add (new image): take the first free device number under the VM lock and wait for our turn
+ *     to plug (one new device at a time: the guest gives device numbers to pmem devices in the
+ *     order they arrive) -> unlock -> object-add memory-backend-file (read-only, shared) ->
+ *     device_add virtio-pmem-pci on its pci-bridge slot -> guest VPMemDevice Add (waits for the
+ *     device; mounts it read-only with DAX at /tmp/p<n> when exposed) -> lock -> attached.
+ * Remove (last reference): guest VPMemDevice Remove (unmount) -> parked. QEMU 7.2 cannot unplug
+ *     virtio-pmem: the device stays plugged and is kept for the same image, which a later add
+ *     maps again without a hot-plug. Another image cannot have the number; when only parked
+ *     numbers are left, an add fails with UVM_E_NO_AVAILABLE_LOCATION saying so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include "argv.h"
+#include "bridge.h"
+#include "cleanup.h"
+#include "error.h"
+#include "image.h"
+#include "proto.h"
+#include "qmp.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+static void
+dev_clear(struct vpmem_dev *d)
+{
+    free(d->host_path);
+    free(d->uvm_path);
+    memset(d, 0, sizeof(*d));
+}
+
+void
+vpmem_init(struct uvm *vm)
+{
+    if (!vm->cfg.windows && vm->cfg.rootfs_type == UVM_ROOTFS_VHD && vm->cfg.vpmem_count)
+        vm->vpmem[0].state = VPMEM_BOOT;
+}
+
+void
+vpmem_release_all(struct uvm *vm)
+{
+    for (unsigned n = 0; n < UVM_MAX_VPMEM; n++)
+        dev_clear(&vm->vpmem[n]);
+}
+
+/* Index among the hot-pluggable devices (device 0 of a VHD boot is not one). */
+static unsigned
+hot_index(const struct uvm *vm, unsigned n)
+{
+    return vm->cfg.rootfs_type == UVM_ROOTFS_VHD ? n - 1 : n;
+}
+
+/* Lock held. Any device that holds host_path, busy or not. */
+static struct vpmem_dev *
+find(struct uvm *vm, const char *host_path, unsigned *n)
+{
+    for (unsigned i = 0; i < vm->cfg.vpmem_count; i++) {
+        struct vpmem_dev *d = &vm->vpmem[i];
+        if (d->host_path && d->state != VPMEM_BROKEN && !strcmp(d->host_path, host_path)) {
+            *n = i;
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* The file QEMU maps and its size. The guest's pmem needs a multiple of 2 MiB and QEMU maps
+ * exactly the backend's size from offset 0, never past the file's end: an image whose plain
+ * data is aligned is mapped as it is (a fixed VHD without its footer); any other gets a private
+ * padded copy in the runtime directory (the user's file is never changed). */
+static int
+backing_file(struct uvm *vm, unsigned n, const struct image_info *img, char **file,
+             uint64_t *size)
+{
+    if (!img->raw_size)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "image '%s' is a %s image: VPMem maps plain data (a raw image or a fixed "
+                         "VHD)",
+                         img->path,
+                         !strcmp(img->driver, "vpc") ? "dynamic VHD" : img->driver);
+    if (img->raw_size % ARGV_PMEM_ALIGN == 0) {
+        *file = xstrdup(img->path);
+        *size = img->raw_size;
+        return 0;
+    }
+    uint64_t padded = (img->raw_size + ARGV_PMEM_ALIGN - 1) / ARGV_PMEM_ALIGN * ARGV_PMEM_ALIGN;
+    char name[32];
+    snprintf(name, sizeof(name), "vpmem%u.img", n);
+    cleanup_free char *copy = rundir_file(&vm->rd, name);
+    cleanup_close int in = open(img->path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return uvm_error_errno(-errno, "image '%s' cannot be opened for reading", img->path);
+    cleanup_close int out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        return uvm_error_errno(-errno, "padded copy '%s' of '%s'", copy, img->path);
+    off_t off = 0;
+    int rc = 0;
+    while ((uint64_t)off < img->raw_size) {
+        ssize_t k = sendfile(out, in, &off, img->raw_size - (uint64_t)off);
+        if (k <= 0) {
+            rc = k < 0 ? -errno : -EIO; /* 0: the file shrank under us */
+            break;
+        }
+    }
+    if (rc == 0 && ftruncate(out, (off_t)padded) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlink(copy);
+        return uvm_error_errno(rc, "padded copy '%s' of '%s'", copy, img->path);
+    }
+    uvm_log(UVM_LOG_WARNING, vm->cfg.id,
+            "VPMem device %u: '%s' holds %llu bytes, not a multiple of 2 MiB: mapping a private "
+            "padded copy (%s) instead of the file (no page cache sharing)",
+            n, img->path, (unsigned long long)img->raw_size, copy);
+    *file = xstrdup(copy);
+    *size = padded;
+    return 0;
+}
+
+/* The host half of a new device: object-add then device_add; the object is deleted again when
+ * device_add fails. */
+static int
+host_plug(struct uvm *vm, struct qmp *q, unsigned n, const char *file, uint64_t size,
+          bool *dirty)
+{
+    char mem[32], dev[32], bus[32], addr[16];
+    unsigned h = hot_index(vm, n);
+    snprintf(mem, sizeof(mem), "vpmem%u-mem", n);
+    snprintf(dev, sizeof(dev), "vpmem%u", n);
+    snprintf(bus, sizeof(bus), ARGV_VPMEM_BRIDGE_FMT, h / ARGV_VPMEM_PER_BRIDGE);
+    snprintf(addr, sizeof(addr), "%x.0", h % ARGV_VPMEM_PER_BRIDGE);
+    json_t *oargs = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "qom-type", "memory-backend-file",
+                              "id", mem, "mem-path", file, "size", (json_int_t)size, "share", 1,
+                              "readonly", 1);
+    int rc = qmp_execute(q, "object-add", oargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(oargs);
+    if (rc < 0)
+        return rc;
+    json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-pmem-pci", "id", dev,
+                              "memdev", mem, "bus", bus, "addr", addr);
+    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(dargs);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        json_t *del = json_pack("{s:s}", "id", mem);
+        if (qmp_execute(q, "object-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VPMem device %u: rollback failed: %s", n,
+                    uvm_last_error());
+            *dirty = true;
+        }
+        json_decref(del);
+        return uvm_error(rc, "%s", msg);
+    }
+    return 0;
+}
+
+static int
+guest_request(struct bridge *b, const char *request_type, unsigned n, const char *mount_path,
+              uint64_t size)
+{
+    json_t *settings = json_pack("{s:i, s:s}", "DeviceNumber", (int)n, "MountPath", mount_path);
+    if (size)
+        json_object_set_new(settings, "BackingSize", json_integer((json_int_t)size));
+    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "VPMemDevice",
+                            "RequestType", request_type, "Settings", settings);
+    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
+                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+/* Lock held: the first never-used number, or an honest UVM_E_NO_AVAILABLE_LOCATION. */
+static struct vpmem_dev *
+alloc_dev(struct uvm *vm, const char *host_path, unsigned *n, int *rc)
+{
+    unsigned parked = 0, broken = 0;
+    for (unsigned i = 0; i < vm->cfg.vpmem_count; i++) {
+        if (vm->vpmem[i].state == VPMEM_FREE) {
+            *n = i;
+            return &vm->vpmem[i];
+        }
+        parked += vm->vpmem[i].state == VPMEM_PARKED;
+        broken += vm->vpmem[i].state == VPMEM_BROKEN;
+    }
+    char why[160] = "";
+    if (parked || broken)
+        snprintf(why, sizeof(why),
+                 "; %u of them kept plugged for removed images (QEMU cannot unplug virtio-pmem; "
+                 "re-adding those images reuses them)%s",
+                 parked + broken, broken ? ", some after a failed rollback" : "");
+    *rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
+                    "add vpmem '%s': no free VPMEM locations (%u devices configured%s)", host_path,
+                    vm->cfg.vpmem_count, why);
+    return NULL;
+}
+
+static void
+set_out(uint32_t *location, char **uvm_path, unsigned n, const char *path)
+{
+    if (location)
+        *location = n;
+    if (uvm_path)
+        *uvm_path = xstrdup(path);
+}
+
+int
+uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
+              char **uvm_path)
+{
+    if (uvm_path)
+        *uvm_path = NULL;
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vpmem: host path is empty");
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "add vpmem '%s': not supported for Windows utility "
+                         "VMs",
+                         host_path);
+    struct image_info img;
+    int rc = image_probe(host_path, false, &img);
+    if (rc < 0)
+        return uvm_error_wrap(rc, "add vpmem");
+
+    cleanup_free char *mount = NULL;
+    pthread_mutex_lock(&vm->lock);
+    unsigned n = 0;
+    struct vpmem_dev *d;
+    for (;;) {
+        rc = uvm_check_running(vm, "add vpmem");
+        if (rc < 0)
+            goto out_unlock;
+        d = find(vm, img.path, &n);
+        bool busy = d ? d->state == VPMEM_ADDING || d->state == VPMEM_REMOVING
+                      : vm->vpmem_hot_adding; /* our turn to plug comes after it */
+        if (!busy)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (d && d->state == VPMEM_ATTACHED) { /* the stored number and path; expose is ignored */
+        d->refs++;
+        set_out(location, uvm_path, n, d->uvm_path);
+        rc = 0;
+        goto out_unlock;
+    }
+    bool plug = !d; /* else parked: the device is still there */
+    if (plug) {
+        d = alloc_dev(vm, host_path, &n, &rc);
+        if (!d)
+            goto out_unlock;
+        d->host_path = xstrdup(img.path);
+        vm->vpmem_hot_adding = true;
+    }
+    d->state = VPMEM_ADDING;
+    free(d->uvm_path);
+    d->uvm_path = expose ? xasprintf("/tmp/p%u", n) : xstrdup("");
+    mount = xstrdup(d->uvm_path);
+    uint64_t size = d->size;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    bool dirty = false, plugged = false;
+    if (plug) {
+        cleanup_free char *file = NULL;
+        rc = backing_file(vm, n, &img, &file, &size);
+        if (rc == 0)
+            rc = host_plug(vm, q, n, file, size, &dirty);
+        plugged = rc == 0;
+    }
+    if (rc == 0)
+        rc = guest_request(b, "Add", n, mount, size);
+
+    pthread_mutex_lock(&vm->lock);
+    if (plug)
+        vm->vpmem_hot_adding = false;
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vpmem '%s' (device %u)", host_path, n);
+        if (plugged || !plug) {
+            /* The device is plugged and cannot be unplugged: keep it for this image. */
+            d->state = VPMEM_PARKED;
+            d->size = size;
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
+                    "VPMem device %u stays plugged for '%s' after a failed add", n, img.path);
+        } else if (dirty) {
+            d->state = VPMEM_BROKEN; /* QEMU may still hold vpmem<n>-mem: never reuse it */
+        } else {
+            dev_clear(d);
+        }
+    } else {
+        d->state = VPMEM_ATTACHED;
+        d->refs = 1;
+        d->size = size;
+        set_out(location, uvm_path, n, d->uvm_path);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    image_info_release(&img);
+    return rc;
+}
+
+int
+uvm_remove_vpmem(struct uvm *vm, const char *host_path)
+{
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vpmem: host path is empty");
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "remove vpmem '%s': not supported for Windows "
+                         "utility VMs",
+                         host_path);
+    char real[4096];
+    const char *key = realpath(host_path, real) ? real : host_path;
+    cleanup_free char *mount = NULL;
+
+    pthread_mutex_lock(&vm->lock);
+    unsigned n = 0;
+    struct vpmem_dev *d;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "remove vpmem");
+        if (rc < 0)
+            goto out_unlock;
+        d = find(vm, key, &n);
+        if (!d || (d->state != VPMEM_ADDING && d->state != VPMEM_REMOVING))
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (!d || d->state != VPMEM_ATTACHED) {
+        rc = uvm_error(UVM_E_NOT_ATTACHED,
+                       "cannot remove VPMEM %s as it is not attached to utility VM %s: %s is not "
+                       "attached to VPMEM",
+                       host_path, vm->cfg.id, host_path);
+        goto out_unlock;
+    }
+    if (d->refs > 1) {
+        d->refs--;
+        rc = 0;
+        goto out_unlock;
+    }
+    d->state = VPMEM_REMOVING;
+    mount = xstrdup(d->uvm_path);
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    /* Always sent (as hcsshim), also when the image was not exposed. */
+    rc = guest_request(b, "Remove", n, mount, 0);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove VPMEM %s from utility VM %s",
+                            host_path, vm->cfg.id);
+        d->state = VPMEM_ATTACHED; /* bookkeeping stays true: a retry works */
+    } else {
+        d->state = VPMEM_PARKED;
+        d->refs = 0;
+        uvm_log(UVM_LOG_INFO, vm->cfg.id,
+                "VPMem device %u: '%s' unmounted; the device stays plugged (QEMU cannot unplug "
+                "virtio-pmem) and is kept for this image",
+                n, d->host_path);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
