@@ -73,6 +73,20 @@ find(struct uvm *vm, const char *host_path, unsigned *n)
     return NULL;
 }
 
+/* VPMem maps plain data from offset 0: a raw image or a fixed VHD. */
+static int
+check_plain(const struct image_info *img)
+{
+    if (img->raw_size)
+        return 0;
+    if (!strcmp(img->driver, "raw"))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "image '%s' is empty", img->path);
+    return uvm_error(UVM_E_INVALID_ARGUMENT,
+                     "image '%s' is a %s image: VPMem maps plain data (a raw image or a fixed "
+                     "VHD)",
+                     img->path, !strcmp(img->driver, "vpc") ? "dynamic VHD" : img->driver);
+}
+
 /* The file QEMU maps and its size. The guest's pmem needs a multiple of 2 MiB and QEMU maps
  * exactly the backend's size from offset 0, never past the file's end: an image whose plain
  * data is aligned is mapped as it is (a fixed VHD without its footer); any other gets a private
@@ -81,12 +95,6 @@ static int
 backing_file(struct uvm *vm, unsigned n, const struct image_info *img, char **file,
              uint64_t *size)
 {
-    if (!img->raw_size)
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "image '%s' is a %s image: VPMem maps plain data (a raw image or a fixed "
-                         "VHD)",
-                         img->path,
-                         !strcmp(img->driver, "vpc") ? "dynamic VHD" : img->driver);
     if (img->raw_size % ARGV_PMEM_ALIGN == 0) {
         *file = xstrdup(img->path);
         *size = img->raw_size;
@@ -224,8 +232,12 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
                          host_path);
     struct image_info img;
     int rc = image_probe(host_path, false, &img);
-    if (rc < 0)
+    if (rc == 0)
+        rc = check_plain(&img);
+    if (rc < 0) {
+        image_info_release(&img);
         return uvm_error_wrap(rc, "add vpmem");
+    }
 
     cleanup_free char *mount = NULL;
     pthread_mutex_lock(&vm->lock);
@@ -272,6 +284,8 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
         if (rc == 0)
             rc = host_plug(vm, q, n, file, size, &dirty);
         plugged = rc == 0;
+        if (rc < 0 && !dirty && file && strcmp(file, img.path))
+            unlink(file); /* a padded copy QEMU does not hold */
     }
     if (rc == 0)
         rc = guest_request(b, "Add", n, mount, size);

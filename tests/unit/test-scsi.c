@@ -2,8 +2,6 @@
 /* SCSI hot-plug orchestration against a scripted fake QMP peer and a fake guest agent: the
  * exact QMP stream of each operation, rollback, bookkeeping, errors, image formats. */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -11,158 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "bridge.h"
 #include "cleanup.h"
+#include "fake-guest.h"
 #include "fake-qmp.h"
 #include "image.h"
-#include "proto.h"
-#include "qmp.h"
-#include "timeutil.h"
 #include "uvm-internal.h"
 
 static char dir[64];
 static char disk[128], disk2[128], layer[128];
-
-/* ---- a fake guest agent answering ModifySettings ---- */
-
-struct fake_guest {
-    int fd;
-    pthread_t thread;
-    int fail_next; /* answer the next n requests with an error */
-    json_t *requests; /* the "Request" objects received */
-    pthread_mutex_t lock;
-};
-
-static bool
-read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
-        if (n <= 0)
-            return false;
-        got += (size_t)n;
-    }
-    return true;
-}
-
-static void *
-guest_main(void *arg)
-{
-    struct fake_guest *g = arg;
-    for (;;) {
-        uint8_t hdr[PROTO_HEADER_SIZE];
-        struct proto_header h;
-        if (!read_full(g->fd, hdr, sizeof(hdr)) || proto_header_decode(hdr, &h) < 0)
-            break;
-        size_t len = h.size - PROTO_HEADER_SIZE;
-        char *payload = calloc(1, len + 1);
-        if (!read_full(g->fd, payload, len)) {
-            free(payload);
-            break;
-        }
-        json_t *j = json_loads(payload, 0, NULL);
-        free(payload);
-        pthread_mutex_lock(&g->lock);
-        json_array_append(g->requests, json_object_get(j, "Request"));
-        bool fail = g->fail_next > 0;
-        if (fail)
-            g->fail_next--;
-        pthread_mutex_unlock(&g->lock);
-        json_decref(j);
-        const char *resp = fail ? "{\"Result\":-2147467259,\"ErrorMessage\":\"mount failed\"}"
-                                : "{\"Result\":0}";
-        uint8_t out[PROTO_HEADER_SIZE];
-        struct proto_header rh = {.type = PROTO_RESPONSE_OF(h.type),
-                                  .size = (uint32_t)(PROTO_HEADER_SIZE + strlen(resp)),
-                                  .id = h.id};
-        proto_header_encode(out, &rh);
-        if (write(g->fd, out, sizeof(out)) != (ssize_t)sizeof(out) ||
-            write(g->fd, resp, strlen(resp)) != (ssize_t)strlen(resp))
-            break;
-    }
-    return NULL;
-}
-
-struct fixture {
-    struct uvm *vm;
-    struct fake_qmp *fq;
-    struct fake_guest guest;
-};
-
-/* A running VM whose QMP peer follows `steps` (after the handshake). */
-static struct fixture *
-fixture_new(const struct fake_qmp_step *steps, size_t n, unsigned scsi_count, bool windows)
-{
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    struct fake_qmp_step *all = xcalloc(n + 1, sizeof(*all));
-    all[0] = (struct fake_qmp_step)FAKE_QMP_HANDSHAKE();
-    if (n)
-        memcpy(all + 1, steps, n * sizeof(*steps));
-    int qfd = -1;
-    f->fq = fake_qmp_start(all, n + 1, &qfd);
-    free(all);
-    struct uvm *vm = uvm_alloc();
-    vm->cfg.id = xstrdup("unit");
-    vm->cfg.scsi_count = scsi_count;
-    vm->cfg.windows = windows;
-    vm->state = UVM_STATE_RUNNING;
-    vm->qmp = qmp_new(qfd, "unit");
-    assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
-    int sp[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    assert_int_equal(bridge_new(sp[0], "unit", &vm->bridge), 0);
-    f->guest.fd = sp[1];
-    f->guest.requests = json_array();
-    pthread_mutex_init(&f->guest.lock, NULL);
-    pthread_create(&f->guest.thread, NULL, guest_main, &f->guest);
-    f->vm = vm;
-    return f;
-}
-
-/* Check the QMP stream and free everything. */
-static void
-fixture_finish(struct fixture *f, const char *const *want, size_t nwant)
-{
-    struct uvm *vm = f->vm;
-    bridge_free(vm->bridge);
-    pthread_join(f->guest.thread, NULL);
-    close(f->guest.fd);
-    qmp_free(vm->qmp);
-    char *failure = NULL;
-    if (fake_qmp_finish(f->fq, &failure) < 0)
-        fail_msg("fake QMP: %s", failure);
-    const char *const handshake = "{'execute':'qmp_capabilities'}";
-    const char **all = xcalloc(nwant + 1, sizeof(char *));
-    all[0] = handshake;
-    for (size_t i = 0; i < nwant; i++)
-        all[i + 1] = want[i];
-    if (fake_qmp_check_commands(f->fq, all, nwant + 1, &failure) < 0)
-        fail_msg("QMP stream: %s", failure);
-    free(all);
-    fake_qmp_free(f->fq);
-    scsi_release_all(vm);
-    config_release(&vm->cfg);
-    pthread_mutex_destroy(&vm->lock);
-    pthread_cond_destroy(&vm->cond);
-    free(vm);
-    json_decref(f->guest.requests);
-    pthread_mutex_destroy(&f->guest.lock);
-    free(f);
-}
-
-static json_t *
-guest_request(struct fixture *f, size_t i)
-{
-    return json_array_get(f->guest.requests, i);
-}
 
 /* ---- expected QMP commands ---- */
 
@@ -218,19 +78,19 @@ test_attach_only(void **state)
 {
     char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {FAKE_QMP_CMD(b, FAKE_QMP_OK), FAKE_QMP_CMD(d, FAKE_QMP_OK)};
-    struct fixture *f = fixture_new(steps, 2, 1, false);
+    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 1});
     int c = 7;
     int32_t l = 7;
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), 0);
     assert_int_equal(c, 0);
     assert_int_equal(l, 0);
     /* Attach-only: the guest only waits for the disk to show up (no mount path). */
-    assert_int_equal(json_array_size(f->guest.requests), 1);
+    assert_int_equal(fixture_request_count(f), 1);
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"\",\"Lun\":0,"
                                   "\"Controller\":0,\"ReadOnly\":false}}",
                                   0, NULL);
-    assert_true(json_equal(guest_request(f, 0), want_add));
+    assert_true(json_equal(fixture_request(f, 0), want_add));
     json_decref(want_add);
     /* Re-adding is refused without touching QEMU or the guest. */
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), UVM_E_ALREADY_ATTACHED);
@@ -255,17 +115,17 @@ test_add_mount_and_remove(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 6, 1, false);
+    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), 0);
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"/data\",\"Lun\":0,"
                                   "\"Controller\":0,\"ReadOnly\":false}}",
                                   0, NULL);
-    assert_true(json_equal(guest_request(f, 0), want_add));
+    assert_true(json_equal(fixture_request(f, 0), want_add));
     json_decref(want_add);
     /* The guest lets go before the host unplugs. */
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
-    json_t *rm = guest_request(f, 1);
+    json_t *rm = fixture_request(f, 1);
     assert_string_equal(json_string_value(json_object_get(rm, "RequestType")), "Remove");
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_NOT_ATTACHED);
@@ -286,7 +146,7 @@ test_guest_failure_rolls_back(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, 1, false);
+    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
     f->guest.fail_next = 1;
     int c = 0;
     int32_t l = 0;
@@ -310,10 +170,10 @@ test_device_add_failure_rolls_back(void **state)
         FAKE_QMP_CMD(d, FAKE_QMP_ERROR("GenericError", "Duplicate ID")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 3, 1, false);
+    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "Duplicate ID"));
-    assert_int_equal(json_array_size(f->guest.requests), 0);
+    assert_int_equal(fixture_request_count(f), 0);
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
     const char *want[] = {b, d, BLOCKDEV_DEL("scsi0-0")};
     fixture_finish(f, want, 3);
@@ -328,7 +188,7 @@ test_blockdev_failure(void **state)
     const struct fake_qmp_step steps[] = {
         FAKE_QMP_CMD(b, FAKE_QMP_ERROR("GenericError", "Failed to get \\'write\\' lock")),
     };
-    struct fixture *f = fixture_new(steps, 1, 1, false);
+    struct fixture *f = fixture_new(steps, 1, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "lock"));
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
@@ -349,7 +209,7 @@ test_remove_failure_keeps_slot(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 6, 1, false);
+    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "still attached"));
@@ -374,7 +234,7 @@ test_layer_refcount(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, 1, false);
+    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
     int c;
     int32_t l;
     for (int i = 0; i < 3; i++) {
@@ -387,15 +247,15 @@ test_layer_refcount(void **state)
                                   "\"Settings\":{\"MountPath\":\"/tmp/S0/0\",\"Lun\":0,"
                                   "\"Controller\":0,\"ReadOnly\":true}}",
                                   0, NULL);
-    assert_true(json_equal(guest_request(f, 0), want_add));
+    assert_true(json_equal(fixture_request(f, 0), want_add));
     json_decref(want_add);
     /* A layer is not a disk: adding it as a disk is refused. */
     assert_int_equal(uvm_add_scsi(f->vm, layer, NULL, NULL, NULL), UVM_E_ALREADY_ATTACHED);
     assert_int_equal(uvm_remove_scsi(f->vm, layer), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, layer), 0);
-    assert_int_equal(json_array_size(f->guest.requests), 1); /* still mounted */
+    assert_int_equal(fixture_request_count(f), 1); /* still mounted */
     assert_int_equal(uvm_remove_scsi(f->vm, layer), 0);
-    assert_int_equal(json_array_size(f->guest.requests), 2);
+    assert_int_equal(fixture_request_count(f), 2);
     assert_int_equal(uvm_remove_scsi(f->vm, layer), UVM_E_NOT_ATTACHED);
     const char *want[] = {b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0")};
     fixture_finish(f, want, 4);
@@ -406,7 +266,7 @@ test_layer_refcount(void **state)
 static void
 test_errors_touch_nothing(void **state)
 {
-    struct fixture *f = fixture_new(NULL, 0, 1, false);
+    struct fixture *f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 1});
     char missing[160];
     snprintf(missing, sizeof(missing), "%s/missing.img", dir);
     assert_int_equal(uvm_add_scsi(f->vm, missing, NULL, NULL, NULL), UVM_E_NOT_FOUND);
@@ -441,12 +301,12 @@ test_errors_touch_nothing(void **state)
 static void
 test_no_controllers_and_wcow(void **state)
 {
-    struct fixture *f = fixture_new(NULL, 0, 0, false);
+    struct fixture *f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 0});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_NO_SCSI_CONTROLLERS);
     assert_int_equal(uvm_add_scsi_layer(f->vm, disk, NULL, NULL), UVM_E_NO_SCSI_CONTROLLERS);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_NO_SCSI_CONTROLLERS);
     fixture_finish(f, NULL, 0);
-    f = fixture_new(NULL, 0, 1, true);
+    f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 1, .windows = true});
     assert_int_equal(uvm_add_scsi_layer(f->vm, disk, NULL, NULL), UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED);
     fixture_finish(f, NULL, 0);
 }
@@ -460,7 +320,7 @@ test_second_controller(void **state)
         FAKE_QMP_CMD(b1, FAKE_QMP_OK),
         FAKE_QMP_CMD(d1, FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, 2, false);
+    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 2});
     for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
         f->vm->scsi[0][l].state = SLOT_ATTACHED;
         f->vm->scsi[0][l].host_path = xasprintf("/fake/%u", l);

@@ -1,0 +1,991 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* VPMem orchestration against a scripted fake QMP peer and a fake guest agent: the exact QMP
+ * stream and guest requests of each operation, parking, rollback, device numbers and buses,
+ * padded copies, errors, concurrent adds. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "fake-guest.h"
+#include "fake-qmp.h"
+#include "uvm-internal.h"
+
+#define MiB (1024u * 1024u)
+#define NIMG 6
+
+static char dir[64], rundir[96];
+static char img[NIMG][128];            /* 2 MiB raw images (distinct files) */
+static char big[128];                  /* 4 MiB raw */
+static char odd[128];                  /* 3 MiB + 5 bytes raw: padded copy */
+static char fixed[128], fixed_odd[128]; /* fixed VHDs: 2 MiB / 1 MiB of data + footer */
+static char qcow[128], dynvhd[128], vhdx[128], empty[128];
+
+/* ---- expected QMP commands and guest requests ---- */
+
+static char *
+object_add(unsigned n, const char *path, uint64_t size)
+{
+    return xasprintf("{'execute':'object-add','arguments':{'qom-type':'memory-backend-file',"
+                     "'id':'vpmem%u-mem','mem-path':'%s','size':%llu,'share':true,"
+                     "'readonly':true}}",
+                     n, path, (unsigned long long)size);
+}
+
+static char *
+device_add(unsigned n, unsigned bridge, unsigned slot)
+{
+    return xasprintf("{'execute':'device_add','arguments':{'driver':'virtio-pmem-pci',"
+                     "'id':'vpmem%u','memdev':'vpmem%u-mem','bus':'vpmembr%u','addr':'%x.0'}}",
+                     n, n, bridge, slot);
+}
+
+static char *
+object_del(unsigned n)
+{
+    return xasprintf("{'execute':'object-del','arguments':{'id':'vpmem%u-mem'}}", n);
+}
+
+/* Owned strings for one test's expected stream, freed together. */
+struct want {
+    char *s[64];
+    size_t n;
+};
+
+static const char *
+want_add(struct want *w, char *s)
+{
+    assert_true(w->n < sizeof(w->s) / sizeof(w->s[0]));
+    w->s[w->n++] = s;
+    return s;
+}
+
+static void
+want_free(struct want *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->s[i]);
+    w->n = 0;
+}
+
+/* The guest's i-th request is exactly this VPMemDevice request (size 0: no BackingSize). */
+static void
+check_request(struct fixture *f, size_t i, const char *type, unsigned n, const char *mount,
+              uint64_t size)
+{
+    json_t *settings = json_pack("{s:i, s:s}", "DeviceNumber", (int)n, "MountPath", mount);
+    if (size)
+        json_object_set_new(settings, "BackingSize", json_integer((json_int_t)size));
+    json_t *want = json_pack("{s:s, s:s, s:o}", "ResourceType", "VPMemDevice", "RequestType",
+                             type, "Settings", settings);
+    json_t *got = fixture_request(f, i);
+    if (!got || !json_equal(got, want)) {
+        char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+        char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("(none)");
+        fail_msg("guest request %zu: expected %s, got %s", i, w, g);
+    }
+    json_decref(want);
+}
+
+/* ---- images ---- */
+
+static void
+make_file(char *path, size_t cap, const char *name, uint64_t size, const char *head,
+          bool vhd_footer)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    if (head)
+        fwrite(head, 1, strlen(head), fp);
+    /* a recognisable pattern at the start, so that a copy can be compared */
+    for (unsigned i = 0; i < 4096 && (head ? strlen(head) : 0) + i < size; i++)
+        fputc((int)(i * 7 % 251), fp);
+    fclose(fp);
+    assert_int_equal(truncate(path, (off_t)size), 0);
+    if (vhd_footer) {
+        fp = fopen(path, "a");
+        char foot[512] = "conectix";
+        fwrite(foot, 1, sizeof(foot), fp);
+        fclose(fp);
+    }
+}
+
+#define MAKE(var, name, size, head, foot) make_file(var, sizeof(var), name, size, head, foot)
+
+static int
+setup(void **state)
+{
+    strcpy(dir, "/tmp/uvm-vpmem-unit-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(rundir, sizeof(rundir), "%s/run", dir);
+    assert_int_equal(mkdir(rundir, 0700), 0);
+    for (unsigned i = 0; i < NIMG; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "layer%u.img", i);
+        MAKE(img[i], name, 2 * MiB, NULL, false);
+    }
+    MAKE(big, "big.img", 4 * MiB, NULL, false);
+    MAKE(odd, "odd.img", 3 * MiB + 5, NULL, false);
+    MAKE(fixed, "fixed.vhd", 2 * MiB, NULL, true);
+    MAKE(fixed_odd, "fixed-odd.vhd", 1 * MiB, NULL, true);
+    MAKE(qcow, "layer.qcow2", 2 * MiB, "QFI\xfb", false);
+    MAKE(dynvhd, "dynamic.vhd", 2 * MiB, "conectix", false);
+    MAKE(vhdx, "layer.vhdx", 2 * MiB, "vhdxfile", false);
+    MAKE(empty, "empty.img", 0, NULL, false);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+#define LINUX(count) (&(struct fixture_config){.vpmem_count = (count), .rundir = rundir})
+
+/* ---- first add, refcount, remove, parked ---- */
+
+static void
+test_first_add(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, big, 4 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    uint32_t loc = 99;
+    char *path = NULL;
+    /* exposed: mounted at /tmp/p<n> */
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "/tmp/p0");
+    free(path);
+    assert_int_equal(fixture_request_count(f), 1);
+    check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
+    /* not exposed: the guest only waits for the device; the path is "" */
+    assert_int_equal(uvm_add_vpmem(f->vm, big, false, &loc, &path), 0);
+    assert_int_equal(loc, 1);
+    assert_string_equal(path, "");
+    free(path);
+    assert_int_equal(fixture_request_count(f), 2);
+    check_request(f, 1, "Add", 1, "", 4 * MiB);
+    struct vpmem_dev *d = &f->vm->vpmem[0];
+    assert_int_equal(d->state, VPMEM_ATTACHED);
+    assert_int_equal(d->refs, 1);
+    assert_string_equal(d->host_path, img[0]);
+    assert_int_equal(d->size, 2 * MiB);
+    assert_int_equal(f->vm->vpmem[1].state, VPMEM_ATTACHED);
+    assert_int_equal(f->vm->vpmem[2].state, VPMEM_FREE);
+    assert_false(f->vm->vpmem_hot_adding);
+    /* outputs are optional */
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_refcount_and_remove(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
+    /* Re-adding takes a reference: no QMP, no guest request, the stored number and path (expose
+     * is ignored). A symlink to the same file is the same image. */
+    char link[160];
+    snprintf(link, sizeof(link), "%s/link.img", dir);
+    assert_int_equal(symlink(img[0], link), 0);
+    uint32_t loc = 99;
+    char *path = NULL;
+    assert_int_equal(uvm_add_vpmem(f->vm, link, false, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "/tmp/p0");
+    free(path);
+    assert_int_equal(f->vm->vpmem[0].refs, 2);
+    assert_int_equal(fixture_request_count(f), 1);
+    /* The first remove drops a reference only. */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(fixture_request_count(f), 1);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
+    assert_int_equal(f->vm->vpmem[0].refs, 1);
+    /* The last one unmounts in the guest and parks the device: no QMP. */
+    assert_int_equal(uvm_remove_vpmem(f->vm, link), 0);
+    assert_int_equal(fixture_request_count(f), 2);
+    check_request(f, 1, "Remove", 0, "/tmp/p0", 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    assert_int_equal(f->vm->vpmem[0].refs, 0);
+    assert_string_equal(f->vm->vpmem[0].host_path, img[0]);
+    /* A parked image is not attached. */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    assert_int_equal(fixture_request_count(f), 2);
+    unlink(link);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_remove_not_exposed(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], false, NULL, NULL), 0);
+    /* Remove is always sent (as hcsshim), with the empty mount path. */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(fixture_request_count(f), 2);
+    check_request(f, 0, "Add", 0, "", 2 * MiB);
+    check_request(f, 1, "Remove", 0, "", 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_readd_parked(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        /* another image never gets the parked number */
+        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    /* The parked device is mapped again: no hot-plug, a guest Add with the new mount path. */
+    uint32_t loc = 99;
+    char *path = NULL;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], false, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "");
+    free(path);
+    assert_int_equal(fixture_request_count(f), 3);
+    check_request(f, 2, "Add", 0, "", 2 * MiB);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
+    assert_int_equal(f->vm->vpmem[0].refs, 1);
+    /* and again, exposed this time */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    check_request(f, 3, "Remove", 0, "", 0);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "/tmp/p0");
+    free(path);
+    check_request(f, 4, "Add", 0, "/tmp/p0", 2 * MiB);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    check_request(f, 5, "Remove", 0, "/tmp/p0", 0);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 1);
+    check_request(f, 6, "Add", 1, "/tmp/p1", 2 * MiB);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+/* ---- failures and rollback ---- */
+
+static void
+test_device_add_failure_rolls_back(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)),
+                     FAKE_QMP_ERROR("GenericError",
+                                    "Bus \\'vpmembr0\\' does not support hotplugging")),
+        FAKE_QMP_CMD(want_add(&w, object_del(0)), FAKE_QMP_OK),
+        /* the number is free again: the next add takes it */
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 5, LINUX(64));
+    uint32_t loc = 99;
+    char *path = (char *)"untouched";
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), UVM_E_HYPERVISOR);
+    assert_null(path);
+    assert_int_equal(loc, 99);
+    assert_non_null(strstr(uvm_last_error(), "does not support hotplugging"));
+    assert_non_null(strstr(uvm_last_error(), img[0]));
+    assert_int_equal(fixture_request_count(f), 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    assert_null(f->vm->vpmem[0].host_path);
+    assert_false(f->vm->vpmem_hot_adding);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
+    check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_rollback_failure_breaks_number(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_ERROR("GenericError", "no slot")),
+        FAKE_QMP_CMD(want_add(&w, object_del(0)), FAKE_QMP_ERROR("GenericError", "object busy")),
+        /* number 0 is never reused, not even for the same image */
+        FAKE_QMP_CMD(want_add(&w, object_add(1, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 5, LINUX(2));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
+    /* the user hears about device_add, not about the failed rollback */
+    assert_non_null(strstr(uvm_last_error(), "no slot"));
+    assert_null(strstr(uvm_last_error(), "object busy"));
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BROKEN);
+    assert_false(f->vm->vpmem_hot_adding);
+    uint32_t loc = 99;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 1);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(f->vm->vpmem[1].state, VPMEM_PARKED);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BROKEN);
+    /* table full: the message says why */
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_non_null(strstr(uvm_last_error(), "2 of them kept plugged"));
+    assert_non_null(strstr(uvm_last_error(), "failed rollback"));
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_object_add_failure(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)),
+                     FAKE_QMP_ERROR("GenericError", "can\\'t open backing store")),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 3, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "backing store"));
+    assert_int_equal(fixture_request_count(f), 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    assert_false(f->vm->vpmem_hot_adding);
+    /* nothing to undo; a retry takes the same number */
+    uint32_t loc = 99;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_guest_add_failure_parks(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    f->guest.fail_next = 1;
+    uint32_t loc = 99;
+    char *path = (char *)"untouched";
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), UVM_E_GUEST);
+    assert_null(path);
+    assert_int_equal(loc, 99);
+    assert_non_null(strstr(uvm_last_error(), "mount failed"));
+    assert_non_null(strstr(uvm_last_error(), img[0]));
+    /* The device cannot be unplugged: it stays plugged, kept for this image. */
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    assert_int_equal(f->vm->vpmem[0].size, 2 * MiB);
+    assert_false(f->vm->vpmem_hot_adding);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    /* a later add of the same image sends no QMP; a failure again leaves it parked */
+    f->guest.fail_next = 1;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], false, &loc, NULL), UVM_E_GUEST);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "/tmp/p0");
+    free(path);
+    assert_int_equal(fixture_request_count(f), 3);
+    check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
+    check_request(f, 1, "Add", 0, "", 2 * MiB);
+    check_request(f, 2, "Add", 0, "/tmp/p0", 2 * MiB);
+    /* another image gets the next number */
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 1);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_guest_remove_failure(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
+    f->guest.fail_next = 1;
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_GUEST);
+    assert_non_null(strstr(uvm_last_error(), "failed to remove VPMEM"));
+    assert_non_null(strstr(uvm_last_error(), "mount failed"));
+    /* bookkeeping unchanged */
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
+    assert_int_equal(f->vm->vpmem[0].refs, 1);
+    assert_string_equal(f->vm->vpmem[0].uvm_path, "/tmp/p0");
+    /* a re-add still takes a reference without QMP or guest */
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
+    assert_int_equal(f->vm->vpmem[0].refs, 2);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(fixture_request_count(f), 2);
+    /* the retry works */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    assert_int_equal(fixture_request_count(f), 3);
+    check_request(f, 1, "Remove", 0, "/tmp/p0", 0);
+    check_request(f, 2, "Remove", 0, "/tmp/p0", 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+/* ---- device numbers and buses ---- */
+
+static void
+test_table_full(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(2));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, NULL, NULL), 0);
+    uint32_t loc = 99;
+    char *path = (char *)"untouched";
+    assert_int_equal(uvm_add_vpmem(f->vm, img[2], true, &loc, &path), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_null(path);
+    assert_int_equal(loc, 99);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "add vpmem '%s': no free VPMEM locations (2 devices configured)",
+             img[2]);
+    assert_string_equal(uvm_last_error(), msg);
+    /* once one is parked, the message says so */
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[2], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_non_null(strstr(uvm_last_error(), "no free VPMEM locations (2 devices configured; 1 of "
+                                             "them kept plugged for removed images"));
+    assert_non_null(strstr(uvm_last_error(), "QEMU cannot unplug virtio-pmem"));
+    assert_null(strstr(uvm_last_error(), "rollback"));
+    /* the parked image itself can come back */
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
+    assert_int_equal(fixture_request_count(f), 4);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_vhd_boot(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(1, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(2, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(2, 0, 1)), FAKE_QMP_OK),
+    };
+    const struct fixture_config vhd = {
+        .vpmem_count = 3, .rootfs_type = UVM_ROOTFS_VHD, .rundir = rundir};
+    struct fixture *f = fixture_new(steps, 4, &vhd);
+    /* device 0 is the root file system */
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BOOT);
+    uint32_t loc = 99;
+    char *path = NULL;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
+    assert_int_equal(loc, 1);
+    assert_string_equal(path, "/tmp/p1");
+    free(path);
+    check_request(f, 0, "Add", 1, "/tmp/p1", 2 * MiB);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], false, &loc, NULL), 0);
+    assert_int_equal(loc, 2);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[2], false, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_non_null(strstr(uvm_last_error(), "(3 devices configured)"));
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BOOT);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    /* An initrd boot hands out device 0; a VHD boot without VPMem devices has none. */
+    f = fixture_new(NULL, 0, LINUX(3));
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    fixture_finish(f, NULL, 0);
+    f = fixture_new(NULL, 0, &(struct fixture_config){.rootfs_type = UVM_ROOTFS_VHD});
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    fixture_finish(f, NULL, 0);
+}
+
+/* Devices 0..taken-1 attached to other images. */
+static void
+take_devices(struct uvm *vm, unsigned from, unsigned taken)
+{
+    for (unsigned n = from; n < taken; n++) {
+        vm->vpmem[n].state = VPMEM_ATTACHED;
+        vm->vpmem[n].host_path = xasprintf("/fake/%u", n);
+        vm->vpmem[n].uvm_path = xstrdup("");
+        vm->vpmem[n].refs = 1;
+    }
+}
+
+static void
+test_second_bridge(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(32, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(33, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(34));
+    take_devices(f->vm, 0, 32);
+    uint32_t loc = 99;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 32);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 33);
+    check_request(f, 1, "Add", 33, "/tmp/p33", 2 * MiB);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    /* a VHD boot shifts the slots by one: device 33 is the first on vpmembr1; the last of 128
+     * is slot 30 (0x1e) of vpmembr3 */
+    const struct fake_qmp_step steps2[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(33, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, object_add(127, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(127, 3, 30)), FAKE_QMP_OK),
+    };
+    f = fixture_new(steps2, 4,
+                    &(struct fixture_config){.vpmem_count = UVM_MAX_VPMEM,
+                                             .rootfs_type = UVM_ROOTFS_VHD,
+                                             .rundir = rundir});
+    take_devices(f->vm, 1, 33);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 33);
+    take_devices(f->vm, 34, UVM_MAX_VPMEM - 1);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, UVM_MAX_VPMEM - 1);
+    assert_int_equal(uvm_add_vpmem(f->vm, img[2], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+/* ---- errors that touch nothing ---- */
+
+static void
+test_errors(void **state)
+{
+    struct fixture *f = fixture_new(NULL, 0, LINUX(64));
+    uint32_t loc = 99;
+    char *path = (char *)"untouched";
+    assert_int_equal(uvm_add_vpmem(f->vm, "", true, &loc, &path), UVM_E_INVALID_ARGUMENT);
+    assert_null(path);
+    assert_int_equal(uvm_add_vpmem(f->vm, NULL, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(uvm_add_vpmem(NULL, img[0], true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(uvm_remove_vpmem(f->vm, ""), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(uvm_remove_vpmem(f->vm, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(uvm_remove_vpmem(NULL, img[0]), UVM_E_INVALID_ARGUMENT);
+    /* hcsshim's text for an unknown path */
+    char msg[512];
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    snprintf(msg, sizeof(msg),
+             "cannot remove VPMEM %s as it is not attached to utility VM unit: %s is not attached "
+             "to VPMEM",
+             img[0], img[0]);
+    assert_string_equal(uvm_last_error(), msg);
+    assert_int_equal(uvm_remove_vpmem(f->vm, "/no/such/file"), UVM_E_NOT_ATTACHED);
+    assert_non_null(strstr(uvm_last_error(), "cannot remove VPMEM /no/such/file as it is not"));
+    /* images that are not plain data are refused before QEMU is asked */
+    assert_int_equal(uvm_add_vpmem(f->vm, qcow, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), qcow));
+    assert_non_null(strstr(uvm_last_error(), "qcow2"));
+    assert_int_equal(uvm_add_vpmem(f->vm, dynvhd, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "dynamic VHD"));
+    assert_int_equal(uvm_add_vpmem(f->vm, vhdx, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "vhdx"));
+    assert_int_equal(uvm_add_vpmem(f->vm, empty, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/missing.img", dir);
+    assert_int_equal(uvm_add_vpmem(f->vm, missing, true, &loc, NULL), UVM_E_NOT_FOUND);
+    assert_int_equal(uvm_add_vpmem(f->vm, dir, true, &loc, NULL), UVM_E_INVALID_ARGUMENT);
+    if (geteuid() != 0) {
+        chmod(img[5], 0);
+        assert_int_equal(uvm_add_vpmem(f->vm, img[5], true, &loc, NULL), -EACCES);
+        chmod(img[5], 0644);
+    }
+    /* a VM that is not running refuses */
+    f->vm->state = UVM_STATE_TERMINATED;
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), UVM_E_INVALID_STATE);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_INVALID_STATE);
+    f->vm->state = UVM_STATE_RUNNING;
+    assert_int_equal(loc, 99);
+    assert_int_equal(fixture_request_count(f), 0);
+    for (unsigned n = 0; n < UVM_MAX_VPMEM; n++)
+        assert_int_equal(f->vm->vpmem[n].state, VPMEM_FREE);
+    fixture_finish(f, NULL, 0);
+    /* Windows utility VMs have no VPMem devices */
+    f = fixture_new(NULL, 0, &(struct fixture_config){.vpmem_count = 0, .windows = true});
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), UVM_E_NOT_SUPPORTED);
+    assert_non_null(strstr(uvm_last_error(), "Windows"));
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_SUPPORTED);
+    fixture_finish(f, NULL, 0);
+}
+
+/* ---- backing files ---- */
+
+static uint64_t
+file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+/* The first len bytes of a and b are equal, and the rest of a (up to its end) is zeros. */
+static void
+check_copy(const char *copy, const char *orig, uint64_t len)
+{
+    FILE *a = fopen(copy, "r"), *b = fopen(orig, "r");
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t i = 0;
+    int ca;
+    while ((ca = fgetc(a)) != EOF) {
+        if (i < len) {
+            int cb = fgetc(b);
+            if (ca != cb)
+                fail_msg("%s differs from %s at byte %llu", copy, orig, (unsigned long long)i);
+        } else if (ca != 0) {
+            fail_msg("%s: padding byte %llu is not zero", copy, (unsigned long long)i);
+        }
+        i++;
+    }
+    fclose(a);
+    fclose(b);
+}
+
+static void
+test_padded_copy(void **state)
+{
+    char copy0[160], copy1[160];
+    snprintf(copy0, sizeof(copy0), "%s/vpmem0.img", rundir);
+    snprintf(copy1, sizeof(copy1), "%s/vpmem1.img", rundir);
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, copy0, 4 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        /* a fixed VHD with unaligned data: its data (no footer) padded */
+        FAKE_QMP_CMD(want_add(&w, object_add(1, copy1, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    char before[128];
+    FILE *fp = fopen(odd, "r");
+    assert_int_equal(fread(before, 1, sizeof(before), fp), sizeof(before));
+    fclose(fp);
+    assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), 0);
+    check_request(f, 0, "Add", 0, "/tmp/p0", 4 * MiB);
+    assert_int_equal(file_size(copy0), 4 * MiB);
+    check_copy(copy0, odd, 3 * MiB + 5);
+    /* the user's file is unchanged */
+    assert_int_equal(file_size(odd), 3 * MiB + 5);
+    char after[128];
+    fp = fopen(odd, "r");
+    assert_int_equal(fread(after, 1, sizeof(after), fp), sizeof(after));
+    fclose(fp);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(f->vm->vpmem[0].size, 4 * MiB);
+    assert_string_equal(f->vm->vpmem[0].host_path, odd); /* bookkept by the user's path */
+
+    assert_int_equal(uvm_add_vpmem(f->vm, fixed_odd, false, NULL, NULL), 0);
+    check_request(f, 1, "Add", 1, "", 2 * MiB);
+    assert_int_equal(file_size(copy1), 2 * MiB);
+    check_copy(copy1, fixed_odd, 1 * MiB);
+    assert_int_equal(file_size(fixed_odd), 1 * MiB + 512);
+    /* a parked padded image comes back with its padded size */
+    assert_int_equal(uvm_remove_vpmem(f->vm, odd), 0);
+    assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), 0);
+    check_request(f, 3, "Add", 0, "/tmp/p0", 4 * MiB);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    unlink(copy0);
+    unlink(copy1);
+}
+
+static void
+test_fixed_vhd(void **state)
+{
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        /* the file itself, without its 512-byte footer */
+        FAKE_QMP_CMD(want_add(&w, object_add(0, fixed, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    assert_int_equal(file_size(fixed), 2 * MiB + 512);
+    assert_int_equal(uvm_add_vpmem(f->vm, fixed, true, NULL, NULL), 0);
+    check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
+    char copy[160];
+    snprintf(copy, sizeof(copy), "%s/vpmem0.img", rundir);
+    assert_int_not_equal(access(copy, F_OK), 0); /* no copy */
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+/* ---- concurrency ---- */
+
+/* QMP commands sent (from the library's debug log) and guest requests received, in order. */
+struct trace {
+    pthread_mutex_t lock;
+    json_t *events; /* {"qmp": command} or {"guest": request} */
+};
+
+static void
+trace_log(void *opaque, enum uvm_log_level level, const char *vm_id, const char *message)
+{
+    struct trace *t = opaque;
+    if (level != UVM_LOG_DEBUG || strncmp(message, "QMP send: ", 10))
+        return;
+    json_t *cmd = json_loads(message + 10, 0, NULL);
+    assert_non_null(cmd);
+    json_object_del(cmd, "id");
+    pthread_mutex_lock(&t->lock);
+    json_array_append_new(t->events, json_pack("{s:o}", "qmp", cmd));
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void
+trace_guest(void *opaque, const json_t *request)
+{
+    struct trace *t = opaque;
+    pthread_mutex_lock(&t->lock);
+    json_array_append_new(t->events, json_pack("{s:O}", "guest", request));
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* A JSON text written with single quotes, parsed. */
+static json_t *
+jq(const char *text)
+{
+    cleanup_free char *s = xstrdup(text);
+    for (char *c = s; *c; c++)
+        if (*c == '\'')
+            *c = '"';
+    json_t *j = json_loads(s, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+struct adder {
+    struct uvm *vm;
+    const char *path;
+    pthread_barrier_t *start;
+    int rc;
+    uint32_t loc;
+    char *uvm_path;
+};
+
+static void *
+adder_main(void *arg)
+{
+    struct adder *a = arg;
+    pthread_barrier_wait(a->start);
+    a->rc = uvm_add_vpmem(a->vm, a->path, true, &a->loc, &a->uvm_path);
+    return NULL;
+}
+
+static void
+run_adders(struct fixture *f, struct adder *a, const char *const *paths, unsigned n)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, n);
+    pthread_t th[8];
+    for (unsigned i = 0; i < n; i++) {
+        a[i] = (struct adder){.vm = f->vm, .path = paths[i], .start = &start};
+        pthread_create(&th[i], NULL, adder_main, &a[i]);
+    }
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+}
+
+static void
+test_concurrent_distinct(void **state)
+{
+    enum { N = 4 };
+    /* The order in which the threads get their numbers is not known: answer any 8 commands,
+     * then check the stream. */
+    const struct fake_qmp_step steps[] = {FAKE_QMP_ECHO(2 * N)};
+    struct fixture *f = fixture_new(steps, 1, LINUX(64));
+    struct trace t = {.events = json_array()};
+    pthread_mutex_init(&t.lock, NULL);
+    f->guest.delay_ms = 20; /* let the others pile up behind the first */
+    f->guest.on_request = trace_guest;
+    f->guest.opaque = &t;
+    uvm_set_log_handler(trace_log, &t, UVM_LOG_DEBUG);
+    struct adder a[N];
+    const char *paths[N] = {img[0], img[1], img[2], img[3]};
+    run_adders(f, a, paths, N);
+    uvm_set_log_handler(NULL, NULL, UVM_LOG_ERROR);
+
+    const char *by_loc[N] = {NULL};
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(a[i].rc, 0);
+        assert_true(a[i].loc < N);
+        assert_null(by_loc[a[i].loc]); /* each number handed out once */
+        by_loc[a[i].loc] = a[i].path;
+        char want[16];
+        snprintf(want, sizeof(want), "/tmp/p%u", a[i].loc);
+        assert_string_equal(a[i].uvm_path, want);
+        free(a[i].uvm_path);
+        assert_string_equal(f->vm->vpmem[a[i].loc].host_path, a[i].path);
+        assert_int_equal(f->vm->vpmem[a[i].loc].state, VPMEM_ATTACHED);
+    }
+    /* Strictly serialized: object-add, device_add, guest Add of device 0, then of 1, ... */
+    struct want w = {0};
+    assert_int_equal(json_array_size(t.events), 3 * N);
+    for (unsigned n = 0; n < N; n++) {
+        char mount[16];
+        snprintf(mount, sizeof(mount), "/tmp/p%u", n);
+        json_t *want[3] = {
+            json_pack("{s:o}", "qmp", jq(want_add(&w, object_add(n, by_loc[n], 2 * MiB)))),
+            json_pack("{s:o}", "qmp", jq(want_add(&w, device_add(n, 0, n)))),
+            json_pack("{s:{s:s, s:s, s:{s:i, s:s, s:i}}}", "guest", "ResourceType",
+                      "VPMemDevice", "RequestType", "Add", "Settings", "DeviceNumber", (int)n,
+                      "MountPath", mount, "BackingSize", (int)(2 * MiB)),
+        };
+        for (unsigned k = 0; k < 3; k++) {
+            json_t *got = json_array_get(t.events, 3 * n + k);
+            if (!json_equal(got, want[k])) {
+                char *g = json_dumps(got, JSON_COMPACT), *e = json_dumps(want[k], JSON_COMPACT);
+                fail_msg("event %u: expected %s, got %s", 3 * n + k, e, g);
+            }
+            json_decref(want[k]);
+        }
+    }
+    /* and the fake QMP saw the same stream */
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    json_decref(t.events);
+    pthread_mutex_destroy(&t.lock);
+}
+
+static void
+test_concurrent_same_image(void **state)
+{
+    enum { N = 4 };
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    f->guest.delay_ms = 20;
+    struct adder a[N];
+    const char *paths[N] = {img[0], img[0], img[0], img[0]};
+    run_adders(f, a, paths, N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(a[i].rc, 0);
+        assert_int_equal(a[i].loc, 0);
+        assert_string_equal(a[i].uvm_path, "/tmp/p0");
+        free(a[i].uvm_path);
+    }
+    /* one hot-plug, one guest Add, four references */
+    assert_int_equal(f->vm->vpmem[0].refs, N);
+    assert_int_equal(fixture_request_count(f), 1);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
+test_format_checked_before_allocation(void **state)
+{
+    struct fixture *f = fixture_new(NULL, 0, LINUX(1));
+    take_devices(f->vm, 0, 1);
+    assert_int_equal(uvm_add_vpmem(f->vm, qcow, true, NULL, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_null(strstr(uvm_last_error(), "(device "));
+    assert_int_equal(uvm_add_vpmem(f->vm, empty, true, NULL, NULL), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "is empty"));
+    fixture_finish(f, NULL, 0);
+}
+
+static void
+test_padded_copy_removed_after_failure(void **state)
+{
+    char copy0[160];
+    snprintf(copy0, sizeof(copy0), "%s/vpmem0.img", rundir);
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD(want_add(&w, object_add(0, copy0, 4 * MiB)),
+                     FAKE_QMP_ERROR("GenericError", "no memory")),
+    };
+    struct fixture *f = fixture_new(steps, 1, LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), UVM_E_HYPERVISOR);
+    assert_int_not_equal(access(copy0, F_OK), 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    unlink(copy0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_checked_before_allocation),
+        cmocka_unit_test(test_padded_copy_removed_after_failure),
+        cmocka_unit_test(test_first_add),
+        cmocka_unit_test(test_refcount_and_remove),
+        cmocka_unit_test(test_remove_not_exposed),
+        cmocka_unit_test(test_readd_parked),
+        cmocka_unit_test(test_device_add_failure_rolls_back),
+        cmocka_unit_test(test_rollback_failure_breaks_number),
+        cmocka_unit_test(test_object_add_failure),
+        cmocka_unit_test(test_guest_add_failure_parks),
+        cmocka_unit_test(test_guest_remove_failure),
+        cmocka_unit_test(test_table_full),
+        cmocka_unit_test(test_vhd_boot),
+        cmocka_unit_test(test_second_bridge),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_padded_copy),
+        cmocka_unit_test(test_fixed_vhd),
+        cmocka_unit_test(test_concurrent_distinct),
+        cmocka_unit_test(test_concurrent_same_image),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
