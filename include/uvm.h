@@ -144,6 +144,8 @@ struct uvm_process_config {
     const char *const *env;  /* "K=V" strings, NULL-terminated; NULL: a sane default */
     const char *working_dir; /* NULL: "/" */
     bool create_stdin, create_stdout, create_stderr;
+    const char *network_namespace; /* NULL: the guest's root namespace; else an id added with
+                                    * uvm_add_netns (its resolv.conf is the process's) */
 };
 /* Start a process in the guest. */
 int uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out);
@@ -181,6 +183,31 @@ int uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *
  * the device stays plugged, kept for this image (re-adding it needs no hot-plug), and its number
  * is not given to another image. UVM_E_NOT_ATTACHED for an unknown path. */
 int uvm_remove_vpmem(struct uvm *vm, const char *host_path);
+
+/* Network namespaces (hcsshim AddNetNS / RemoveNetNS) with virtio-net NICs. */
+struct uvm_endpoint {            /* stands in for hns.HNSEndpoint */
+    const char *id;              /* endpoint id (GUID string) */
+    const char *name;
+    const char *mac_address;     /* "52:54:00:xx:xx:xx"; NULL: generated */
+    const char *ip_address;      /* IPv4 or IPv6, NULL: none */
+    uint8_t prefix_length;
+    const char *gateway_address; /* NULL: no default route */
+    const char *dns_servers;     /* comma separated, NULL: none */
+    const char *host_ifname;     /* an existing host tap device, or NULL: the library creates one */
+    const char *host_netns;      /* named host network namespace (ip netns) for a created tap,
+                                  * NULL: the caller's */
+};
+/* A new id: the guest creates network namespace `id`; for each endpoint a NIC (tap backend) is
+ * hot-added with the endpoint's MAC and, in the guest, moved into the namespace as eth0, eth1,
+ * ..., addressed, brought up, given the default route; resolv.conf is written for processes of
+ * the namespace. All done when the call returns; a failure undoes everything it made. A known
+ * id only takes a reference (endpoints ignored). Bad input gives UVM_E_INVALID_ARGUMENT before
+ * anything is touched. */
+int uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints,
+                  size_t count);
+/* Drop a reference; the last one removes the NICs (guest first, then host), the namespace and
+ * the taps the library created. UVM_E_NOT_FOUND for an unknown id. */
+int uvm_remove_netns(struct uvm *vm, const char *id);
 
 struct uvm_guest_connection_info {
     uint32_t protocol_version;

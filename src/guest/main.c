@@ -34,6 +34,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "modules.h"
+#include "netns.h"
 #include "port.h"
 #include "proto.h"
 #include "rootfs.h"
@@ -176,6 +177,7 @@ main(int argc, char **argv)
     ensure_stdio();
     log_debug("init started at %lld us", (long long)init_start_us);
     vpmem_check_root();
+    netns_init();
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -5,6 +5,8 @@
 #include "log.h"
 #include "modify.h"
 #include "modules.h"
+#include "netnic.h"
+#include "netns.h"
 #include "scsi.h"
 #include "vpmem.h"
 
@@ -12,6 +14,8 @@
 static const struct modify_handler handlers[] = {
     {"MappedVirtualDisk", scsi_modify},
     {"VPMemDevice", vpmem_modify},
+    {"NetworkNamespace", netns_modify},
+    {"Network", netnic_modify},
     {NULL, NULL},
 };
 

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
+#include "netns.h"
 #include "process.h"
 #include "proto.h"
 #include "stream.h"
@@ -39,10 +42,20 @@ struct exec_args {
     const char *cwd;
     bool pipes[3];
     uint32_t handle;
+    const char *netns; /* NetworkNamespace, NULL: the root namespace */
+    int netns_fd;      /* /run/netns/<netns>, -1 */
+    char *resolv;      /* its resolv.conf when it has one (owned), else NULL */
 };
 
 /* What a child that could not exec tells its parent through a CLOEXEC pipe. */
-enum child_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+enum child_stage {
+    STAGE_SETUP,
+    STAGE_NETNS,   /* setns into the network namespace */
+    STAGE_MOUNTNS, /* a mount namespace for its resolv.conf */
+    STAGE_RESOLV,  /* bind its resolv.conf */
+    STAGE_CHDIR,
+    STAGE_EXEC,
+};
 struct child_error {
     int stage;
     int err;
@@ -148,6 +161,9 @@ exec_args_release(struct exec_args *a)
 {
     free(a->argv);
     free_strv(a->envp);
+    if (a->netns_fd >= 0)
+        close(a->netns_fd);
+    free(a->resolv);
 }
 
 static int
@@ -201,6 +217,33 @@ parse_env(struct request *req, json_t *params, struct exec_args *a)
     return 0;
 }
 
+/* "NetworkNamespace": open the namespace now (an unknown one fails the request before any
+ * fork) and note its resolv.conf. */
+static int
+parse_netns(struct request *req, json_t *params, struct exec_args *a)
+{
+    int rc = req_string(req, params, "NetworkNamespace", false, &a->netns);
+    if (rc < 0 || !a->netns)
+        return rc;
+    if (!netns_id_valid(a->netns))
+        return request_fail(req, "invalid request: field \"NetworkNamespace\": \"%s\" is not a "
+                                 "network namespace id",
+                            a->netns);
+    a->netns_fd = netns_open(a->netns);
+    if (a->netns_fd < 0)
+        return request_fail(req, "exec \"%s\": network namespace %s: %s", a->argv[0], a->netns,
+                            a->netns_fd == -ENOENT ? "not found" : strerror(-a->netns_fd));
+    cleanup_free char *resolv = netns_resolv_path(a->netns);
+    if (access(resolv, F_OK) < 0)
+        return 0;
+    if (access(NETNS_RESOLV_CONF, F_OK) < 0)
+        return request_fail(req, "exec \"%s\": network namespace %s has a resolv.conf but "
+                                 NETNS_RESOLV_CONF " (its mount point) cannot be found: %s",
+                            a->argv[0], a->netns, strerror(errno));
+    a->resolv = steal_ptr(&resolv);
+    return 0;
+}
+
 static int
 parse_exec(struct request *req, struct exec_args *a)
 {
@@ -233,7 +276,7 @@ parse_exec(struct request *req, struct exec_args *a)
         if (p->handle == a->handle)
             return request_fail(req, "stdio handle %u is already in use by process %d",
                                 a->handle, (int)p->pid);
-    return 0;
+    return parse_netns(req, params, a);
 }
 
 static void __attribute__((noreturn))
@@ -251,6 +294,26 @@ child_main(const struct exec_args *a, const int fds[3], int errfd)
         if (fd < 0)
             fd = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
         if (fd < 0 || dup2(fd, i) < 0)
+            goto fail;
+    }
+    /* Like `ip netns exec`: the network namespace, then its resolv.conf in a mount namespace of
+     * the process's own, a slave of ours (nothing propagates back; unpinned namespaces under
+     * the shared /run/netns are unmounted in it too). */
+    ce.stage = STAGE_NETNS;
+    if (a->netns_fd >= 0 && setns(a->netns_fd, CLONE_NEWNET) < 0)
+        goto fail;
+    if (a->netns_fd >= 0) {
+        /* sysfs shows the network namespace of whoever mounted it: a fresh /sys, as `ip netns
+         * exec` does, so /sys/class/net lists the namespace's devices. */
+        ce.stage = STAGE_MOUNTNS;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+            umount2("/sys", MNT_DETACH) < 0 ||
+            mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            goto fail;
+    }
+    if (a->resolv) {
+        ce.stage = STAGE_RESOLV;
+        if (mount(a->resolv, NETNS_RESOLV_CONF, NULL, MS_BIND, NULL) < 0)
             goto fail;
     }
     ce.stage = STAGE_CHDIR;
@@ -314,6 +377,16 @@ spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds
         else if (ce.stage == STAGE_CHDIR)
             rc = request_fail(req, "exec \"%s\": chdir \"%s\": %s", a->argv[0], a->cwd,
                               strerror(ce.err));
+        else if (ce.stage == STAGE_NETNS)
+            rc = request_fail(req, "exec \"%s\": enter network namespace %s: %s", a->argv[0],
+                              a->netns, strerror(ce.err));
+        else if (ce.stage == STAGE_MOUNTNS)
+            rc = request_fail(req,
+                              "exec \"%s\": mount namespace and /sys for network namespace %s: %s",
+                              a->argv[0], a->netns, strerror(ce.err));
+        else if (ce.stage == STAGE_RESOLV)
+            rc = request_fail(req, "exec \"%s\": bind %s on " NETNS_RESOLV_CONF ": %s",
+                              a->argv[0], a->resolv, strerror(ce.err));
         else
             rc = request_fail(req, "exec \"%s\": child setup: %s", a->argv[0],
                               strerror(ce.err));
@@ -356,7 +429,7 @@ join_args(const char **argv)
 int
 process_handle_execute(struct bridge *b, struct request *req)
 {
-    struct exec_args a = {0};
+    struct exec_args a = {.netns_fd = -1};
     int rc = parse_exec(req, &a);
     pid_t pid = -1;
     int fds[3] = {-1, -1, -1};

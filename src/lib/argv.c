@@ -209,7 +209,7 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
 
     /* One PCIe root port per PCI device: the agent's serial controller, each SCSI controller,
      * and spare ports for hot-plugged devices. */
-    size_t nports = 1 + nscsi + (pmem0 ? 1 : 0) + ARGV_SPARE_ROOT_PORTS;
+    size_t nports = argv_first_spare_port((unsigned)nscsi, pmem0 != NULL) + ARGV_SPARE_ROOT_PORTS;
     for (size_t i = 0; i < nports; i++) {
         add(&a, "-device");
         add(&a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);

@@ -9,6 +9,13 @@
 #define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
 #define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console (no console_pipe) */
 #define ARGV_SPARE_ROOT_PORTS 4
+/* Root ports are rp0 (agent), rp1.. (SCSI controllers), then the VHD root's pmem port, then the
+ * spare ports for hot-plugged NICs: this is the first spare's number. */
+static inline unsigned
+argv_first_spare_port(unsigned nscsi, int vhd_root)
+{
+    return 1 + nscsi + (vhd_root ? 1 : 0);
+}
 #define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
 /* Hot-added VPMem devices sit on pci-bridges (ACPI hot-plug), 32 slots each: bridge i is
  * "vpmembr<i>" and the device with hot index h goes to bridge h / 32, slot h % 32. */

@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
+#include "options.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
@@ -55,6 +56,8 @@ exec_request(const struct uvm_process_config *cfg, uint32_t handle)
                                cfg->working_dir ? cfg->working_dir : "/", "CreateStdInPipe",
                                cfg->create_stdin, "CreateStdOutPipe", cfg->create_stdout,
                                "CreateStdErrPipe", cfg->create_stderr);
+    if (cfg->network_namespace)
+        json_object_set_new(params, "NetworkNamespace", json_string(cfg->network_namespace));
     return json_pack("{s:{s:o, s:i}}", "Settings", "ProcessParameters", params, "StdioHandle",
                      (int)handle);
 }
@@ -83,6 +86,9 @@ validate(const struct uvm_process_config *cfg)
     if (cfg->working_dir && (cfg->working_dir[0] != '/' || !wd))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: working directory '%s' is not an absolute UTF-8 path",
                          cfg->working_dir);
+    if (cfg->network_namespace && !options_id_valid(cfg->network_namespace))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: network namespace '%s' is not a valid id",
+                         cfg->network_namespace);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "options.h"
 #include "rundir.h"
+#include "netns.h"
 #include "scsi.h"
 #include "vpmem.h"
 #include "uvm.h"
@@ -57,7 +58,8 @@ struct uvm {
     struct uvm_timings timings;
     struct scsi_slot scsi[UVM_MAX_SCSI_CONTROLLERS][UVM_SCSI_LUNS];
     struct vpmem_dev vpmem[UVM_MAX_VPMEM];
-    bool vpmem_hot_adding; /* new devices are plugged one at a time (the guest maps by order) */
+    bool vpmem_hot_adding;
+    struct net_ns *netns; /* list */ /* new devices are plugged one at a time (the guest maps by order) */
     _Atomic uint64_t container_counter;
     struct uvm_system sys;
 };

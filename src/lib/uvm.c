@@ -75,6 +75,7 @@ uvm_free(struct uvm *vm)
     rundir_release(&vm->rd);
     scsi_release_all(vm);
     vpmem_release_all(vm);
+    netns_release_all(vm);
     argv_free(vm->argv);
     free(vm->document);
     free(vm->exit_msg);

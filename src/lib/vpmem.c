@@ -367,8 +367,8 @@ uvm_remove_vpmem(struct uvm *vm, const char *host_path)
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove VPMEM %s from utility VM %s",
-                            host_path, vm->cfg.id);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc),
+                            "failed to remove VPMEM %s from utility VM %s", host_path, vm->cfg.id);
         d->state = VPMEM_ATTACHED; /* bookkeeping stays true: a retry works */
     } else {
         d->state = VPMEM_PARKED;

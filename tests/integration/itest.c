@@ -129,12 +129,23 @@ append(char **buf, size_t *len, const char *data, size_t n)
 int
 itest_run(struct uvm *vm, const char *const *argv, const char *in, struct itest_run *r)
 {
+    return itest_run_in(vm, NULL, argv, in, r);
+}
+
+int
+itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const char *in,
+             struct itest_run *r)
+{
     memset(r, 0, sizeof(*r));
     r->out = calloc(1, 1);
     r->err = calloc(1, 1);
     r->exit_code = -1;
     struct uvm_process_config cfg = {
-        .argv = argv, .create_stdin = in != NULL, .create_stdout = true, .create_stderr = true};
+        .argv = argv,
+        .create_stdin = in != NULL,
+        .create_stdout = true,
+        .create_stderr = true,
+        .network_namespace = netns};
     struct uvm_process *p = NULL;
     int rc = uvm_exec(vm, &cfg, &p);
     if (rc < 0)

@@ -23,6 +23,9 @@ struct itest_run {
 };
 /* Run argv in vm; stdin gets `in` (NULL: no stdin pipe). Returns uvm_process_wait's code. */
 int itest_run(struct uvm *vm, const char *const *argv, const char *in, struct itest_run *r);
+/* The same in guest network namespace netns (NULL: the root one). */
+int itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const char *in,
+                 struct itest_run *r);
 void itest_run_free(struct itest_run *r);
 
 /* Run a host shell command; fails the test unless it exits 0. */

@@ -122,7 +122,8 @@ test_distinct_until_full(void **state)
     assert_int_equal(itest_guest_count(vm, "grep -l image-0 /tmp/p0/id | wc -l"), 1);
     uint32_t n = 7;
     char *p = (char *)"unchanged";
-    assert_int_equal(uvm_add_vpmem(vm, images[NDISTINCT], true, &n, &p), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_int_equal(uvm_add_vpmem(vm, images[NDISTINCT], true, &n, &p),
+                     UVM_E_NO_AVAILABLE_LOCATION);
     assert_null(p);
     assert_int_equal(uvm_remove_vpmem(vm, images[3]), 0);
     assert_int_equal(itest_guest_count(vm, "grep -c ' /tmp/p3 ' /proc/mounts || true"), 0);

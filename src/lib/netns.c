@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Network namespaces with NICs (hcsshim AddNetNS / RemoveNetNS).
+ *
+ * Add (new id): validate everything -> record the id as adding -> unlock -> guest
+ *     NetworkNamespace Add -> per endpoint: [create a tap] -> netdev_add tap -> device_add
+ *     virtio-net-pci on a spare root port -> [move a created tap into its host namespace, up] ->
+ *     guest Network Add (find the NIC by MAC, move it into the namespace, ethN, address, up,
+ *     default route, resolv.conf) -> lock -> ready. A failure at any step undoes the steps done,
+ *     NICs in reverse order, then the namespace.
+ * Remove (last reference): per NIC, last first: guest Network Remove (the NIC goes back to the
+ *     root namespace, down) -> device_del + DEVICE_DELETED -> netdev_del -> delete a created
+ *     tap; then guest NetworkNamespace Remove. A failure keeps the id (and what is left of it)
+ *     recorded, so a retry works.
+ * Host taps are handled with iproute2 (`ip`), which every Debian host has.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "argv.h"
+#include "bridge.h"
+#include "cleanup.h"
+#include "error.h"
+#include "hostcmd.h"
+#include "options.h"
+#include "proto.h"
+#include "qmp.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+#define DEVICE_DELETED_TIMEOUT_MS 10000u
+#define IP_TIMEOUT_MS 10000u
+#define MAX_ENDPOINTS NETNS_MAX_PORTS
+
+/* --- validation ----------------------------------------------------------------------------- */
+
+static bool
+mac_valid(const char *mac)
+{
+    if (strlen(mac) != 17)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        char c = mac[i];
+        if (i % 3 == 2 ? c != ':' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                                      (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    unsigned first = 0;
+    sscanf(mac, "%2x", &first);
+    return !(first & 1); /* not multicast */
+}
+
+/* AF_INET, AF_INET6, or 0 when not an address. */
+static int
+ip_family(const char *s)
+{
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, s, buf) == 1)
+        return AF_INET;
+    if (inet_pton(AF_INET6, s, buf) == 1)
+        return AF_INET6;
+    return 0;
+}
+
+static bool
+ifname_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p <= ' ' || *p == '/' || *p == ':' || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+static int
+bad(size_t k, const char *what, const char *value)
+{
+    return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns: endpoint %zu: %s '%s' is invalid", k,
+                     what, value ? value : "(null)");
+}
+
+static int
+validate(const char *id, const struct uvm_endpoint *eps, size_t count)
+{
+    if (!id || !options_id_valid(id))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "add netns: id '%s' is not a safe name (1 to 64 of [A-Za-z0-9._-], not "
+                         "starting with '.')",
+                         id ? id : "(null)");
+    if (count && !eps)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns '%s': endpoints is NULL", id);
+    if (count > MAX_ENDPOINTS)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns '%s': %zu endpoints, at most %d", id,
+                         count, MAX_ENDPOINTS);
+    for (size_t k = 0; k < count; k++) {
+        const struct uvm_endpoint *e = &eps[k];
+        json_t *strs[] = {e->id ? json_string(e->id) : NULL, e->name ? json_string(e->name) : NULL};
+        bool utf8 = (!e->id || strs[0]) && (!e->name || strs[1]);
+        json_decref(strs[0]);
+        json_decref(strs[1]);
+        if (!utf8)
+            return bad(k, "id or name", "(not UTF-8)");
+        if (e->mac_address && !mac_valid(e->mac_address))
+            return bad(k, "MAC address", e->mac_address);
+        for (size_t j = 0; j < k; j++)
+            if (e->mac_address && eps[j].mac_address &&
+                !strcasecmp(e->mac_address, eps[j].mac_address))
+                return bad(k, "MAC address (duplicate in this call)", e->mac_address);
+        int fam = 0;
+        if (e->ip_address) {
+            fam = ip_family(e->ip_address);
+            if (!fam)
+                return bad(k, "IP address", e->ip_address);
+            if (e->prefix_length > (fam == AF_INET ? 32 : 128)) {
+                char p[8];
+                snprintf(p, sizeof(p), "%u", e->prefix_length);
+                return bad(k, "prefix length", p);
+            }
+        }
+        if (e->gateway_address &&
+            (!fam || ip_family(e->gateway_address) != fam))
+            return bad(k, "gateway (needs an IP address of the same family)", e->gateway_address);
+        if (e->dns_servers) {
+            cleanup_free char *copy = xstrdup(e->dns_servers);
+            for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save))
+                if (!ip_family(t))
+                    return bad(k, "DNS server", t);
+        }
+        if (e->host_ifname) {
+            if (!ifname_valid(e->host_ifname))
+                return bad(k, "host interface name", e->host_ifname);
+            if (!if_nametoindex(e->host_ifname))
+                return uvm_error(UVM_E_NOT_FOUND,
+                                 "add netns '%s': endpoint %zu: host tap '%s' does not exist", id,
+                                 k, e->host_ifname);
+            if (e->host_netns)
+                return bad(k, "host_netns (only for a tap the library creates)", e->host_netns);
+        }
+        if (e->host_netns) {
+            char path[128];
+            snprintf(path, sizeof(path), "/run/netns/%s", e->host_netns);
+            struct stat st;
+            if (!options_id_valid(e->host_netns) || stat(path, &st) < 0)
+                return uvm_error(UVM_E_NOT_FOUND,
+                                 "add netns '%s': endpoint %zu: host network namespace '%s' does "
+                                 "not exist (/run/netns/%s)",
+                                 id, k, e->host_netns, e->host_netns);
+        }
+    }
+    return 0;
+}
+
+/* --- host side ------------------------------------------------------------------------------ */
+
+static int
+ip_cmd(const char *netns, const char *const *args)
+{
+    const char *argv[16] = {"ip"};
+    size_t n = 1;
+    if (netns) {
+        argv[n++] = "-n";
+        argv[n++] = netns;
+    }
+    for (size_t i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return hostcmd_run(argv, IP_TIMEOUT_MS);
+}
+
+static void
+tap_delete(const char *vm_id, const char *tap, const char *netns)
+{
+    if (ip_cmd(netns, (const char *[]){"link", "del", "dev", tap, NULL}) < 0)
+        uvm_log(UVM_LOG_WARNING, vm_id, "tap %s: delete failed: %s", tap, uvm_last_error());
+}
+
+static void
+random_mac(char out[18])
+{
+    unsigned char b[3] = {0};
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        b[0] = (unsigned char)ts.tv_nsec;
+        b[1] = (unsigned char)(ts.tv_nsec >> 8);
+        b[2] = (unsigned char)getpid();
+    }
+    snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
+
+static void
+random_tap_name(char out[IFNAMSIZ])
+{
+    unsigned char b[4] = {0};
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        b[0] = (unsigned char)getpid();
+    snprintf(out, IFNAMSIZ, "uvmt%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+}
+
+static int
+host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *mac)
+{
+    char netdev[16], dev[16], bus[16];
+    snprintf(netdev, sizeof(netdev), "net%u", nic->port);
+    snprintf(dev, sizeof(dev), "nic%u", nic->port);
+    snprintf(bus, sizeof(bus), "rp%u",
+             argv_first_spare_port(vm->cfg.scsi_count, vm->cfg.rootfs_type == UVM_ROOTFS_VHD) +
+                 nic->port);
+    json_t *nargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap", "id", netdev, "ifname",
+                              nic->tap, "script", "no", "downscript", "no");
+    int rc = qmp_execute(q, "netdev_add", nargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(nargs);
+    if (rc < 0)
+        return rc;
+    json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-net-pci", "id", dev,
+                              "netdev", netdev, "mac", mac, "bus", bus);
+    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(dargs);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        json_t *del = json_pack("{s:s}", "id", netdev);
+        if (qmp_execute(q, "netdev_del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "netdev %s: rollback failed: %s", netdev,
+                    uvm_last_error());
+        json_decref(del);
+        return uvm_error(rc, "%s", msg);
+    }
+    return 0;
+}
+
+static int
+host_unplug(struct qmp *q, const struct net_nic *nic)
+{
+    char netdev[16], dev[16];
+    snprintf(netdev, sizeof(netdev), "net%u", nic->port);
+    snprintf(dev, sizeof(dev), "nic%u", nic->port);
+    json_t *args = json_pack("{s:s}", "id", dev);
+    int rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(args);
+    if (rc < 0)
+        return rc;
+    json_t *match = json_pack("{s:s}", "device", dev);
+    rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
+                        deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
+    json_decref(match);
+    if (rc < 0)
+        return rc;
+    args = json_pack("{s:s}", "id", netdev);
+    rc = qmp_execute(q, "netdev_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(args);
+    return rc;
+}
+
+/* --- guest side ----------------------------------------------------------------------------- */
+
+static int
+guest_request(struct bridge *b, const char *resource, const char *type, json_t *settings)
+{
+    json_t *req = json_pack("{s:{s:s, s:s, s:O}}", "Request", "ResourceType", resource,
+                            "RequestType", type, "Settings", settings);
+    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
+                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+static int
+guest_ns(struct bridge *b, const char *type, const char *id)
+{
+    json_t *settings = json_pack("{s:s}", "ID", id);
+    int rc = guest_request(b, "NetworkNamespace", type, settings);
+    json_decref(settings);
+    return rc;
+}
+
+static json_t *
+nic_settings(const char *ns, const struct uvm_endpoint *e, const char *mac, size_t k)
+{
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "eth%zu", k);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s}", "NamespaceId", ns, "ID", e->id ? e->id : "",
+                          "MacAddress", mac, "IfName", ifname);
+    if (e->ip_address) {
+        json_object_set_new(s, "IPAddress", json_string(e->ip_address));
+        json_object_set_new(s, "PrefixLength", json_integer(e->prefix_length));
+    }
+    if (e->gateway_address)
+        json_object_set_new(s, "GatewayAddress", json_string(e->gateway_address));
+    if (e->dns_servers)
+        json_object_set_new(s, "DNSServerList", json_string(e->dns_servers));
+    return s;
+}
+
+/* --- bookkeeping ---------------------------------------------------------------------------- */
+
+static void
+nic_release(struct net_nic *nic)
+{
+    free(nic->tap);
+    free(nic->tap_netns);
+    json_decref(nic->settings);
+    memset(nic, 0, sizeof(*nic));
+}
+
+static void
+ns_free(struct net_ns *ns)
+{
+    for (size_t i = 0; i < ns->nnics; i++)
+        nic_release(&ns->nics[i]);
+    free(ns->nics);
+    free(ns->id);
+    free(ns);
+}
+
+void
+netns_release_all(struct uvm *vm)
+{
+    while (vm->netns) {
+        struct net_ns *ns = vm->netns;
+        vm->netns = ns->next;
+        for (size_t i = 0; i < ns->nnics; i++)
+            if (ns->nics[i].tap_created)
+                tap_delete(vm->cfg.id, ns->nics[i].tap, ns->nics[i].tap_netns);
+        ns_free(ns);
+    }
+}
+
+/* Lock held. */
+static struct net_ns *
+find(struct uvm *vm, const char *id)
+{
+    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
+        if (!strcmp(ns->id, id))
+            return ns;
+    return NULL;
+}
+
+static void
+unlink_ns(struct uvm *vm, struct net_ns *gone)
+{
+    for (struct net_ns **p = &vm->netns; *p; p = &(*p)->next)
+        if (*p == gone) {
+            *p = gone->next;
+            return;
+        }
+}
+
+/* Lock held: a MAC already used by a NIC of this VM. */
+static bool
+mac_in_use(struct uvm *vm, const char *mac)
+{
+    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
+        for (size_t i = 0; i < ns->nnics; i++) {
+            const char *m = json_string_value(json_object_get(ns->nics[i].settings, "MacAddress"));
+            if (m && !strcasecmp(m, mac))
+                return true;
+        }
+    return false;
+}
+
+/* Undo one NIC: guest (if it got there), host device, tap. 0 when all of it went. */
+static int
+nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool in_guest)
+{
+    int rc = 0;
+    if (in_guest)
+        rc = guest_request(b, "Network", "Remove", nic->settings);
+    if (rc == 0)
+        rc = host_unplug(q, nic);
+    if (rc == 0 && nic->tap_created)
+        tap_delete(vm->cfg.id, nic->tap, nic->tap_netns);
+    return rc;
+}
+
+/* One NIC, host then guest; on failure what it made is undone (the guest undoes its own part
+ * of a failed Add). */
+static int
+nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool *dirty)
+{
+    const char *mac = json_string_value(json_object_get(nic->settings, "MacAddress"));
+    const char *tap_ns = NULL; /* where a created tap is now */
+    int rc = 0;
+    if (nic->tap_created &&
+        (rc = ip_cmd(NULL, (const char *[]){"tuntap", "add", "dev", nic->tap, "mode", "tap",
+                                            NULL})) < 0)
+        return rc;
+    rc = host_plug(vm, q, nic, mac);
+    bool plugged = rc == 0;
+    if (rc == 0 && nic->tap_created && nic->tap_netns) {
+        rc = ip_cmd(NULL, (const char *[]){"link", "set", "dev", nic->tap, "netns",
+                                           nic->tap_netns, NULL});
+        if (rc == 0)
+            tap_ns = nic->tap_netns;
+    }
+    if (rc == 0 && nic->tap_created)
+        rc = ip_cmd(tap_ns, (const char *[]){"link", "set", "dev", nic->tap, "up", NULL});
+    if (rc == 0)
+        rc = guest_request(b, "Network", "Add", nic->settings);
+    if (rc == 0)
+        return 0;
+    cleanup_free char *msg = xstrdup(uvm_last_error());
+    if (plugged && host_unplug(q, nic) < 0) {
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "nic%u: rollback failed: %s", nic->port,
+                uvm_last_error());
+        *dirty = true;
+    }
+    if (nic->tap_created)
+        tap_delete(vm->cfg.id, nic->tap, tap_ns);
+    return uvm_error(rc, "%s", msg);
+}
+
+/* Lock held: the spare ports not used by any NIC. */
+static unsigned
+free_ports(struct uvm *vm, unsigned out[NETNS_MAX_PORTS])
+{
+    bool used[NETNS_MAX_PORTS] = {false};
+    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
+        for (size_t i = 0; i < ns->nnics; i++)
+            used[ns->nics[i].port] = true;
+    unsigned n = 0;
+    for (unsigned p = 0; p < NETNS_MAX_PORTS; p++)
+        if (!used[p])
+            out[n++] = p;
+    return n;
+}
+
+int
+uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns: vm is NULL");
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "add netns: not supported for Windows utility VMs "
+                         "here");
+    int rc = validate(id, endpoints, count);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&vm->lock);
+    struct net_ns *ns;
+    for (;;) {
+        rc = uvm_check_running(vm, "add netns");
+        if (rc < 0)
+            goto out_unlock;
+        ns = find(vm, id);
+        if (!ns || ns->state == NET_NS_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock); /* being added or removed */
+    }
+    if (ns) {
+        ns->refs++;
+        rc = 0;
+        goto out_unlock;
+    }
+    unsigned ports[NETNS_MAX_PORTS];
+    if (free_ports(vm, ports) < count) {
+        rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
+                       "add netns '%s': %zu NICs asked, but only %u of the %d hot-plug ports are "
+                       "free",
+                       id, count, free_ports(vm, ports), NETNS_MAX_PORTS);
+        goto out_unlock;
+    }
+    ns = xcalloc(1, sizeof(*ns));
+    ns->id = xstrdup(id);
+    ns->state = NET_NS_ADDING;
+    ns->nics = xcalloc(count ? count : 1, sizeof(*ns->nics));
+    for (size_t k = 0; k < count; k++) {
+        struct net_nic *nic = &ns->nics[k];
+        nic->port = ports[k];
+        char mac[18];
+        if (endpoints[k].mac_address) {
+            snprintf(mac, sizeof(mac), "%s", endpoints[k].mac_address);
+        } else {
+            do
+                random_mac(mac);
+            while (mac_in_use(vm, mac));
+        }
+        if (mac_in_use(vm, mac)) {
+            rc = uvm_error(UVM_E_INVALID_ARGUMENT,
+                           "add netns '%s': endpoint %zu: MAC address %s is used by another NIC "
+                           "of this VM",
+                           id, k, mac);
+            ns_free(ns);
+            goto out_unlock;
+        }
+        nic->settings = nic_settings(id, &endpoints[k], mac, k);
+        if (endpoints[k].host_ifname) {
+            nic->tap = xstrdup(endpoints[k].host_ifname);
+        } else {
+            char name[IFNAMSIZ];
+            random_tap_name(name);
+            nic->tap = xstrdup(name);
+            nic->tap_created = true;
+            nic->tap_netns = endpoints[k].host_netns ? xstrdup(endpoints[k].host_netns) : NULL;
+        }
+        ns->nnics = k + 1; /* ports and MACs are taken from here on */
+    }
+    ns->next = vm->netns;
+    vm->netns = ns;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    size_t done = 0; /* NICs fully added */
+    bool dirty = false;
+    rc = guest_ns(b, "Add", id);
+    bool ns_made = rc == 0;
+    while (rc == 0 && done < count) {
+        rc = nic_add(vm, q, b, &ns->nics[done], &dirty);
+        if (rc == 0)
+            done++;
+    }
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        for (size_t j = done; j-- > 0;)
+            if (nic_teardown(vm, q, b, &ns->nics[j], true) < 0)
+                dirty = true;
+        if (ns_made && guest_ns(b, "Remove", id) < 0)
+            dirty = true;
+        uvm_error(rc, "%s", msg);
+    }
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add netns '%s'", id);
+        if (dirty)
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
+                    "add netns '%s': the rollback did not complete; the guest or QEMU may hold "
+                    "parts of it until the VM ends",
+                    id);
+        unlink_ns(vm, ns);
+        ns_free(ns);
+    } else {
+        ns->state = NET_NS_READY;
+        ns->refs = 1;
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int
+uvm_remove_netns(struct uvm *vm, const char *id)
+{
+    if (!vm || !id)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove netns: vm or id is NULL");
+    pthread_mutex_lock(&vm->lock);
+    struct net_ns *ns;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "remove netns");
+        if (rc < 0)
+            goto out_unlock;
+        ns = find(vm, id);
+        if (!ns || ns->state == NET_NS_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (!ns) {
+        rc = uvm_error(UVM_E_NOT_FOUND, "remove netns '%s': no such network namespace in utility "
+                       "VM %s",
+                       id, vm->cfg.id);
+        goto out_unlock;
+    }
+    if (ns->refs > 1) {
+        ns->refs--;
+        rc = 0;
+        goto out_unlock;
+    }
+    ns->state = NET_NS_REMOVING;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    /* Last NIC first; each one that is fully gone is dropped from the record. */
+    rc = 0;
+    size_t left = ns->nnics;
+    while (rc == 0 && left > 0) {
+        rc = nic_teardown(vm, q, b, &ns->nics[left - 1], true);
+        if (rc == 0) {
+            pthread_mutex_lock(&vm->lock);
+            nic_release(&ns->nics[--left]);
+            ns->nnics = left;
+            pthread_mutex_unlock(&vm->lock);
+        }
+    }
+    if (rc == 0)
+        rc = guest_ns(b, "Remove", id);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove netns '%s' (%zu NIC(s) left)", id,
+                            ns->nnics);
+        ns->state = NET_NS_READY; /* still recorded: a retry works */
+    } else {
+        unlink_ns(vm, ns);
+        ns_free(ns);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
