@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * uvmctl run: boot a VM, run one command in it, stream its output, tear the VM down.
+ * uvmctl run: boot a VM, hot-add what the options ask for (attach.c), run one command in it,
+ * stream its output, detach read-write disks, tear the VM down.
  *
- * Every blocking libuvm call (uvm_start, uvm_exec, uvm_process_wait) runs on a helper thread
- * while this thread polls one event pipe that receives signals (self-pipe), "call finished" and
- * "VM exited", plus the command's stdio. A signal or an unexpected VM exit calls uvm_terminate(),
- * which makes the pending call fail; the VM is closed on every path.
+ * Every blocking libuvm call (uvm_start, the hot-adds, uvm_exec, uvm_process_wait, the disk
+ * removals) runs on a helper thread while this thread polls one event pipe that receives signals
+ * (self-pipe), "call finished" and "VM exited", plus the command's stdio. A signal or an
+ * unexpected VM exit calls uvm_terminate(), which makes the pending call fail; the VM is closed
+ * on every path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "cli.h"
 
 #define RUN_BUF_SIZE 65536
@@ -27,12 +30,21 @@
 /* Event bytes on the event pipe besides signal numbers (1..64). */
 enum { EV_CALL_DONE = 0xfe, EV_VM_EXIT = 0xff };
 
-enum run_step { STEP_START, STEP_EXEC, STEP_WAIT };
+/* In this order; STEP_ATTACH and STEP_DETACH only with hot-add options. */
+enum run_step { STEP_START, STEP_ATTACH, STEP_EXEC, STEP_WAIT, STEP_DETACH };
+
+enum {
+    OPT_DISK = CLI_OPT_VERB,
+    OPT_SCSI_LAYER,
+    OPT_VPMEM,
+    OPT_NIC,
+};
 
 struct run {
     const struct cli_global *g;
     bool interactive, timings;
     struct uvm_options opts;
+    struct attach_list att; /* the hot-add options, in the order given */
     char **cmd;
 
     struct uvm *vm;
@@ -117,6 +129,7 @@ call_main(void *opaque)
         .create_stdin = r->interactive,
         .create_stdout = true,
         .create_stderr = true,
+        .network_namespace = r->att.nic_count ? ATTACH_NETNS_ID : NULL,
     };
     int rc = 0;
 
@@ -124,16 +137,31 @@ call_main(void *opaque)
     case STEP_START:
         rc = uvm_start(r->vm);
         break;
+    case STEP_ATTACH: /* in order; stop at the first failure */
+        for (size_t i = 0; i < r->att.count && rc == 0 && !got_signal; i++)
+            rc = attach_add(&r->att, i, r->vm);
+        break;
     case STEP_EXEC:
         rc = uvm_exec(r->vm, &cfg, &r->proc);
         break;
     case STEP_WAIT:
         rc = uvm_process_wait(r->proc, &r->exit_code);
         break;
+    case STEP_DETACH: /* in reverse; try every disk, report the first failure */
+        for (size_t i = r->att.count; i-- > 0 && !got_signal;) {
+            if (!attach_needs_remove(&r->att, i))
+                continue;
+            int err = attach_remove(&r->att, i, r->vm);
+            if (err < 0 && rc == 0) {
+                rc = err;
+                snprintf(r->call_err, sizeof(r->call_err), "%s", uvm_last_error());
+            }
+        }
+        break;
     }
     clock_gettime(CLOCK_MONOTONIC, &r->call_end);
     r->call_rc = rc;
-    if (rc < 0) { /* uvm_last_error() is per thread: keep it for the main thread */
+    if (rc < 0 && !r->call_err[0]) { /* uvm_last_error() is per thread: keep it for main */
         const char *msg = uvm_last_error();
         snprintf(r->call_err, sizeof(r->call_err), "%s", msg && *msg ? msg : uvm_strerror(rc));
     }
@@ -368,17 +396,19 @@ print_timings(const struct run *r, const struct timespec *t_end)
         {"agent ready", b->agent_ready_us},
     };
 
-    fprintf(stderr, "uvmctl: timings in ms (boot steps since uvm_start):\n");
+    fprintf(stderr, "uvmctl: timings in ms (boot steps since uvm_start, then durations):\n");
     for (size_t i = 0; i < sizeof(boot) / sizeof(boot[0]); i++) {
         if (r->have_timings && boot[i].us)
             fprintf(stderr, "  %-12s %10.1f\n", boot[i].name, (double)boot[i].us / 1e3);
         else
             fprintf(stderr, "  %-12s %10s\n", boot[i].name, "-");
     }
+    attach_print_timings(&r->att, false, stderr);
     if (r->have_exit)
         fprintf(stderr, "  %-12s %10.1f\n", "command", ms_between(&r->t_exec, &r->t_exit));
     else
         fprintf(stderr, "  %-12s %10s\n", "command", "-");
+    attach_print_timings(&r->att, true, stderr);
     fprintf(stderr, "  %-12s %10.1f\n", "total", ms_between(&r->t0, t_end));
 }
 
@@ -391,6 +421,83 @@ exec_failure_status(int rc, const char *msg)
     if (rc == -EACCES || strstr(msg, "Permission denied"))
         return CLI_EXIT_CANNOT_EXEC;
     return CLI_EXIT_FAILURE;
+}
+
+/* The hot-adds, in the order given. 0, -1 when interrupted, or CLI_EXIT_FAILURE. */
+static int
+run_attach(struct run *r)
+{
+    if (call_begin(r, STEP_ATTACH) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, false) < 0)
+        return -1;
+    if (r->timings)
+        attach_print_placement(&r->att, stderr);
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return CLI_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* Start the command, stream its stdio until it has exited. Its exit status (or uvmctl's, >= 0),
+ * or -1 when interrupted. */
+static int
+run_command(struct run *r)
+{
+    clock_gettime(CLOCK_MONOTONIC, &r->t_exec);
+    if (call_begin(r, STEP_EXEC) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, false) < 0)
+        return -1;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return exec_failure_status(r->call_rc, r->call_err);
+    }
+    int rc = uvm_process_stdio(r->proc, &r->in_fd, &r->out_fd, &r->err_fd);
+    if (rc < 0) {
+        cli_print_error(rc);
+        return CLI_EXIT_FAILURE;
+    }
+    if (r->in_fd >= 0)
+        fcntl(r->in_fd, F_SETFL, fcntl(r->in_fd, F_GETFL) | O_NONBLOCK);
+
+    /* stream until the process has exited and its output is out */
+    if (call_begin(r, STEP_WAIT) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, true) < 0)
+        return -1;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return CLI_EXIT_FAILURE;
+    }
+    r->t_exit = r->call_end;
+    r->have_exit = true;
+    return r->exit_code;
+}
+
+/*
+ * Remove the read-write disks while the VM still runs: the guest unmounts them, which writes
+ * its cached data to the images (a hard stop would lose it). Read-only images and NICs go with
+ * the VM. 0, -1 when interrupted, or CLI_EXIT_FAILURE.
+ */
+static int
+run_detach(struct run *r)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->att.count; i++)
+        any = any || attach_needs_remove(&r->att, i);
+    if (!any || r->vm_exited || r->terminated)
+        return 0;
+    if (call_begin(r, STEP_DETACH) < 0)
+        return CLI_EXIT_FAILURE;
+    if (run_loop(r, false) < 0)
+        return -1;
+    if (r->call_rc < 0) {
+        fprintf(stderr, "uvmctl: %s\n", r->call_err);
+        return CLI_EXIT_FAILURE;
+    }
+    return 0;
 }
 
 static int
@@ -434,36 +541,16 @@ run_body(struct run *r)
     }
     r->watcher_running = true;
 
-    /* exec */
-    clock_gettime(CLOCK_MONOTONIC, &r->t_exec);
-    if (call_begin(r, STEP_EXEC) < 0)
-        return CLI_EXIT_FAILURE;
-    if (run_loop(r, false) < 0)
+    int status = r->att.count ? run_attach(r) : 0;
+    if (status == 0)
+        status = run_command(r);
+    if (status < 0)
         return -1;
-    if (r->call_rc < 0) {
-        fprintf(stderr, "uvmctl: %s\n", r->call_err);
-        return exec_failure_status(r->call_rc, r->call_err);
-    }
-    rc = uvm_process_stdio(r->proc, &r->in_fd, &r->out_fd, &r->err_fd);
-    if (rc < 0) {
-        cli_print_error(rc);
-        return CLI_EXIT_FAILURE;
-    }
-    if (r->in_fd >= 0)
-        fcntl(r->in_fd, F_SETFL, fcntl(r->in_fd, F_GETFL) | O_NONBLOCK);
-
-    /* stream until the process has exited and its output is out */
-    if (call_begin(r, STEP_WAIT) < 0)
-        return CLI_EXIT_FAILURE;
-    if (run_loop(r, true) < 0)
-        return -1;
-    if (r->call_rc < 0) {
-        fprintf(stderr, "uvmctl: %s\n", r->call_err);
-        return CLI_EXIT_FAILURE;
-    }
-    r->t_exit = r->call_end;
-    r->have_exit = true;
-    return r->exit_code;
+    /* also after a failed hot-add or exec: disks already mounted are left clean */
+    int detached = run_detach(r);
+    if (detached != 0)
+        return detached;
+    return status;
 }
 
 /* Close everything run_body may have left open, in dependency order. */
@@ -504,10 +591,35 @@ usage(FILE *f)
                "\n");
     fputs(cli_vm_options_help, f);
     fprintf(f, "\n"
+               "Hot-add options (repeatable; done in the order given once the VM has booted,\n"
+               "before COMMAND starts; a failure tears the VM down and exits 125):\n"
+               "      --disk HOST[:GUESTPATH]\n"
+               "                          attach image HOST (raw, qcow2, VHD or VHDX) read-write\n"
+               "                          on SCSI and mount it at GUESTPATH (absolute) if given;\n"
+               "                          removed after COMMAND exits so that its writes reach\n"
+               "                          HOST (exit 125 if that fails)\n"
+               "      --scsi-layer HOST   attach image HOST read-only on SCSI, mounted at\n"
+               "                          /tmp/S<controller>/<lun> (the first: /tmp/S0/0)\n"
+               "      --vpmem HOST        map image HOST (ext4 with 4 KiB blocks, or erofs) with\n"
+               "                          virtio-pmem, mounted read-only (DAX) at /tmp/p<n>\n"
+               "                          (the first: /tmp/p0)\n"
+               "      --nic SPEC          add a NIC (eth0, eth1, ... in the order given) to the\n"
+               "                          guest network namespace \"uvmctl\", where COMMAND\n"
+               "                          then runs. SPEC is KEY=VALUE[,KEY=VALUE]...:\n"
+               "                            ip=ADDR/PREFIX  address of the NIC (IPv4 or IPv6)\n"
+               "                            gw=ADDR         default route\n"
+               "                            dns=ADDR[+ADDR]...  resolv.conf name servers\n"
+               "                            mac=MAC         default: generated\n"
+               "                            tap=HOSTTAP     an existing host tap device (default:\n"
+               "                                            a new one, deleted with the VM)\n"
+               "                            hostns=NAME     host network namespace ('ip netns')\n"
+               "                                            for the new tap (default: ours)\n"
+               "\n"
                "Run options:\n"
                "  -i, --interactive       copy our standard input to COMMAND's\n"
-               "  -v, --verbose           print a timing breakdown on stderr (boot steps,\n"
-               "                          command = exec to exit, total)\n"
+               "  -v, --verbose           print where each hot-add landed, and a timing\n"
+               "                          breakdown on stderr (boot steps, each hot-add,\n"
+               "                          command = exec to exit, each disk removal, total)\n"
                "  -h, --help              this help\n"
                "\n"
                "Exit status: COMMAND's (128+N if a signal N killed it); 125 uvmctl failed;\n"
@@ -520,21 +632,36 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option long_options[] = {
         CLI_VM_LONG_OPTIONS,
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"scsi-layer", required_argument, NULL, OPT_SCSI_LAYER},
+        {"vpmem", required_argument, NULL, OPT_VPMEM},
+        {"nic", required_argument, NULL, OPT_NIC},
         {"interactive", no_argument, NULL, 'i'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct run r = {.g = g, .in_fd = -1, .out_fd = -1, .err_fd = -1};
-    int c;
+    int c, idx = 0;
 
-    while ((c = getopt_long(argc, argv, "+ivh", long_options, NULL)) != -1) {
+    if (attach_list_init(&r.att, (size_t)argc) < 0) { /* at most one hot-add per argument */
+        fprintf(stderr, "uvmctl: out of memory\n");
+        return CLI_EXIT_FAILURE;
+    }
+    while ((c = getopt_long(argc, argv, "+ivh", long_options, &idx)) != -1) {
         int applied = cli_vm_option(argv[0], c, optarg, &r.opts);
         if (applied < 0)
-            return cli_usage_error(argv[0]);
+            goto usage_error;
         if (applied)
             continue;
         switch (c) {
+        case OPT_DISK:
+        case OPT_SCSI_LAYER:
+        case OPT_VPMEM:
+        case OPT_NIC: /* idx: getopt_long's index of the long option */
+            if (attach_parse(&r.att, argv[0], long_options[idx].name, optarg) < 0)
+                goto usage_error;
+            break;
         case 'i':
             r.interactive = true;
             break;
@@ -543,14 +670,15 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            attach_list_free(&r.att);
             return CLI_EXIT_OK;
         default:
-            return cli_usage_error(argv[0]);
+            goto usage_error;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "%s: no command given\n", argv[0]);
-        return cli_usage_error(argv[0]);
+        goto usage_error;
     }
     r.cmd = argv + optind; /* NULL-terminated like argv */
 
@@ -565,5 +693,10 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t_end);
         print_timings(&r, &t_end);
     }
+    attach_list_free(&r.att);
     return status;
+
+usage_error:
+    attach_list_free(&r.att);
+    return cli_usage_error(argv[0]);
 }
