@@ -184,6 +184,32 @@ int uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *
  * is not given to another image. UVM_E_NOT_ATTACHED for an unknown path. */
 int uvm_remove_vpmem(struct uvm *vm, const char *host_path);
 
+/* Plan9 shares (hcsshim AddPlan9 / RemovePlan9): host directory host_path (resolved once; it
+ * must be a directory) appears at uvm_path in the guest before the call returns, read-only
+ * enforced by the host when asked. Ref-counted per host path (a re-add with another uvm_path or
+ * read_only only takes a reference, as hcsshim). UVM_E_NOT_ATTACHED on removing an unknown
+ * path. Needs CAP_SYS_ADMIN (host bind mounts into the VM's private 9p export). */
+int uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only);
+int uvm_remove_plan9(struct uvm *vm, const char *host_path);
+
+/* VSMB shares (hcsshim AddVSMB / RemoveVSMB / GetVSMBUvmPath). hcsshim's share options; on a
+ * linux VM a share is virtio-fs (one virtiofsd per share), mounted at /run/vsmb/<name>, and the
+ * options map to virtiofsd and mount options (docs/design.md). */
+struct uvm_vsmb_options {
+    bool read_only, share_read, cache_io, no_oplocks, take_backup_privilege, no_directmap,
+        no_locks, pseudo_oplocks, non_cache_io, single_file_mapping;
+    bool use_share_root_identity, pseudo_dirnotify, restrict_file_access, force_level_ii_oplocks,
+        reparse_base_layer, support_cloud_files;
+};
+/* guest_request_json (may be NULL) is stored with the share, never sent (hcsshim). options NULL:
+ * all false. Ref-counted per host path. */
+int uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
+                 const struct uvm_vsmb_options *options);
+int uvm_remove_vsmb(struct uvm *vm, const char *host_path);
+/* The guest path of a share (caller frees): \\?\VMSMB\VSMB-{dcc079ae-...}\<name> on windows,
+ * /run/vsmb/<name> on linux. */
+int uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path);
+
 /* Network namespaces (hcsshim AddNetNS / RemoveNetNS) with virtio-net NICs. */
 struct uvm_endpoint {            /* stands in for hns.HNSEndpoint */
     const char *id;              /* endpoint id (GUID string) */

@@ -7,15 +7,20 @@
 #include "modules.h"
 #include "netnic.h"
 #include "netns.h"
+#include "plan9.h"
 #include "scsi.h"
+#include "virtiofs.h"
 #include "vpmem.h"
 
-/* One entry per resource kind, added by the device issues (SCSI, VPMem, Plan9, network). */
+/* One entry per resource kind, added by the device issues (SCSI, VPMem, network, Plan9,
+ * virtio-fs). */
 static const struct modify_handler handlers[] = {
     {"MappedVirtualDisk", scsi_modify},
     {"VPMemDevice", vpmem_modify},
     {"NetworkNamespace", netns_modify},
     {"Network", netnic_modify},
+    {"MappedDirectory", plan9_modify},
+    {"VirtioFs", virtiofs_modify},
     {NULL, NULL},
 };
 

@@ -92,13 +92,6 @@ mount_check_path(struct request *req, const char *field, const char *path)
     return 0;
 }
 
-/* What mkdir_p created: the prefixes of path from length first (0: nothing) down to the full
- * path. Single-threaded, so once a level was created every deeper one was too. */
-struct created {
-    char path[PATH_MAX];
-    size_t first;
-};
-
 /* Length of the parent of the prefix path[0, len) (0 at the root). */
 static size_t
 parent_len(const char *path, size_t len)
@@ -113,7 +106,7 @@ parent_len(const char *path, size_t len)
 /* Remove the created prefixes of length <= len, deepest first. A failure stops it: another
  * request may have put something in a shared parent (/tmp/S0) meanwhile. */
 static void
-created_undo(struct created *c, size_t len)
+created_undo(struct mount_created *c, size_t len)
 {
     while (c->first && len >= c->first) {
         c->path[len] = '\0';
@@ -126,9 +119,8 @@ created_undo(struct created *c, size_t len)
     c->first = 0;
 }
 
-/* mkdir -p path (0755), recording what it created. */
-static int
-mkdir_p(struct request *req, const char *path, struct created *c)
+int
+mount_mkdir(struct request *req, const char *path, struct mount_created *c)
 {
     size_t len = strlen(path);
     memcpy(c->path, path, len + 1);
@@ -156,6 +148,12 @@ mkdir_p(struct request *req, const char *path, struct created *c)
         return -err;
     }
     return 0;
+}
+
+void
+mount_mkdir_undo(struct mount_created *c)
+{
+    created_undo(c, strlen(c->path));
 }
 
 /* true when target is the root of a mount of the block device fd. */
@@ -207,8 +205,8 @@ mount_device(struct request *req, const char *dev, int fd, const char *target, u
                (probe.fs == MOUNT_FS_EROFS ||
                 (probe.fs == MOUNT_FS_EXT4 && probe.block_size == 4096));
 
-    struct created *made = xcalloc(1, sizeof(*made));
-    rc = mkdir_p(req, target, made);
+    struct mount_created *made = xcalloc(1, sizeof(*made));
+    rc = mount_mkdir(req, target, made);
     if (rc < 0) {
         free(made);
         return rc;

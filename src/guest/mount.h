@@ -8,7 +8,9 @@
 #ifndef GCS_MOUNT_H
 #define GCS_MOUNT_H
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "request.h"
 
@@ -30,6 +32,21 @@ const char *mount_fs_type(enum mount_fs fs);
 /* Validate a mount path from the host: "" (none) or a normalised absolute path (no empty, "."
  * or ".." components, not "/"). */
 int mount_check_path(struct request *req, const char *field, const char *path);
+
+/* What mount_mkdir created: the prefixes of path from length first (0: nothing) down to the
+ * full path. Single-threaded, so once a level was created every deeper one was too. */
+struct mount_created {
+    char path[PATH_MAX];
+    size_t first;
+};
+
+/* mkdir -p path (0755), recording in c what it created; path must end up a directory. Returns
+ * 0, or a negative code with req->error set after removing what it created. */
+int mount_mkdir(struct request *req, const char *path, struct mount_created *c);
+
+/* Remove what mount_mkdir recorded, deepest first. It stops at the first directory that cannot
+ * be removed (another request may have put something in a shared parent meanwhile). */
+void mount_mkdir_undo(struct mount_created *c);
 
 #define MOUNT_READ_ONLY 0x1u /* MS_RDONLY; ext4 also gets "noload" (no journal replay) */
 #define MOUNT_TRY_DAX 0x2u   /* add "dax" (EROFS, ext4 with 4 KiB blocks); retry without it */

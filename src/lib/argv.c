@@ -189,7 +189,9 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     else
         add(&a, "%lldM", (long long)mem);
     add(&a, "-object");
-    add(&a, "memory-backend-ram,id=mem,size=%lldM%s", (long long)mem,
+    /* Shared (memfd) guest RAM: vhost-user devices (virtio-fs) need it, and it must be so from
+     * boot since a share can be added at any time. */
+    add(&a, "memory-backend-memfd,id=mem,size=%lldM,share=on%s", (long long)mem,
         backing && !strcmp(backing, "Physical") ? ",prealloc=on" : "");
     add(&a, "-smp");
     add(&a, "%lld", (long long)cpus);
@@ -213,6 +215,13 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     for (size_t i = 0; i < nports; i++) {
         add(&a, "-device");
         add(&a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);
+    }
+    if (vpmem_hot) {
+        /* Slots for NICs and virtio-fs devices beyond the spare root ports. virtio-net needs a
+         * 4 KiB MSI-X BAR besides its 16 KiB prefetchable one. */
+        add(&a, "-device");
+        add(&a, "pci-bridge,id=" ARGV_HOTPLUG_BRIDGE ",bus=pcie.0,chassis_nr=63,shpc=off,"
+                "io-reserve=0,mem-reserve=2M,pref64-reserve=2M");
     }
     for (unsigned i = 0; i < vpmem_bridges; i++) {
         /* Conventional bridges with ACPI hot-plug (shpc off): 32 slots for the price of one
@@ -239,6 +248,19 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
             img, (unsigned long long)pmem0_size);
         add(&a, "-device");
         add(&a, "virtio-pmem-pci,id=pmem0,memdev=pmem0-mem,bus=rp%zu", 1 + nscsi);
+    }
+    {
+        /* One 9p export for the VM's life on a private staging directory: Plan9 shares are bind
+         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). */
+        cleanup_free char *rd = qemu_escape(ctx->rundir);
+        add(&a, "-fsdev");
+        add(&a, "local,id=" ARGV_PLAN9_TAG ",path=%s/" ARGV_PLAN9_DIR
+                ",security_model=none,multidevs=remap",
+            rd);
+        add(&a, "-device");
+        add(&a, "virtio-9p-pci,id=plan9,fsdev=" ARGV_PLAN9_TAG ",mount_tag=" ARGV_PLAN9_TAG
+                ",bus=rp%u",
+            argv_first_spare_port((unsigned)nscsi, pmem0 != NULL) - 1);
     }
     add(&a, "-chardev");
     add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);

@@ -10,12 +10,25 @@
 #define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console (no console_pipe) */
 #define ARGV_SPARE_ROOT_PORTS 4
 /* Root ports are rp0 (agent), rp1.. (SCSI controllers), then the VHD root's pmem port, then the
- * spare ports for hot-plugged NICs: this is the first spare's number. */
+ * 9p export's port, then the spare ports for hot-plugged devices: the first spare's number. */
 static inline unsigned
 argv_first_spare_port(unsigned nscsi, int vhd_root)
 {
-    return 1 + nscsi + (vhd_root ? 1 : 0);
+    return 1 + nscsi + (vhd_root ? 1 : 0) + 1;
 }
+/* VMs that can hot-add VPMem devices boot with SeaBIOS (see argv.c) and then also have the
+ * pci-bridge ARGV_HOTPLUG_BRIDGE with ARGV_HOTPLUG_BRIDGE_SLOTS more slots for NICs and
+ * virtio-fs devices. */
+static inline int
+argv_has_hotplug_bridges(unsigned vpmem_count, int vhd_root)
+{
+    return vpmem_count > (vhd_root ? 1u : 0u);
+}
+#define ARGV_HOTPLUG_BRIDGE "hpbr0"
+#define ARGV_HOTPLUG_BRIDGE_SLOTS 32u
+/* The 9p export (Plan9 shares): this directory of the runtime directory, tag "uvm9p". */
+#define ARGV_PLAN9_DIR "9p"
+#define ARGV_PLAN9_TAG "uvm9p"
 #define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
 /* Hot-added VPMem devices sit on pci-bridges (ACPI hot-plug), 32 slots each: bridge i is
  * "vpmembr<i>" and the device with hot index h goes to bridge h / 32, slot h % 32. */

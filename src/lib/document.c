@@ -74,6 +74,7 @@ linux_devices(const struct uvm_config *c)
                                           "ReadOnly", 1, "ImageFormat", "Vhd1"));
         json_object_set_new(dev, "VirtualPMem", pmem);
     }
+    json_object_set_new(dev, "Plan9", json_object()); /* shares are added at run time */
     json_object_set_new(dev, "HvSocket",
                         json_pack("{s:{s:s}}", "HvSocketConfig", "DefaultBindSecurityDescriptor",
                                   HV_SOCKET_SDDL));

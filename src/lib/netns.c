@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,7 @@
 
 #define DEVICE_DELETED_TIMEOUT_MS 10000u
 #define IP_TIMEOUT_MS 10000u
-#define MAX_ENDPOINTS NETNS_MAX_PORTS
+#define MAX_ENDPOINTS HOTSLOT_MAX
 
 /* --- validation ----------------------------------------------------------------------------- */
 
@@ -176,11 +177,29 @@ ip_cmd(const char *netns, const char *const *args)
     return hostcmd_run(argv, IP_TIMEOUT_MS);
 }
 
-static void
-tap_delete(const char *vm_id, const char *tap, const char *netns)
+/* A tap we create is recorded as <rundir>/tap-<name> holding its host namespace, so that the
+ * next create with this runtime directory deletes it if we die first (rundir.c). */
+static int
+tap_record(const char *rundir, const char *tap, const char *netns)
 {
-    if (ip_cmd(netns, (const char *[]){"link", "del", "dev", tap, NULL}) < 0)
+    cleanup_free char *path = xasprintf("%s/" RUNDIR_TAP_PREFIX "%s", rundir, tap);
+    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || (netns && write(fd, netns, strlen(netns)) != (ssize_t)strlen(netns)))
+        return uvm_error_errno(-errno, "record tap %s in '%s'", tap, path);
+    return 0;
+}
+
+static void
+tap_delete(const char *vm_id, const char *tap, const char *netns, const char *rundir)
+{
+    if (ip_cmd(netns, (const char *[]){"link", "del", "dev", tap, NULL}) < 0) {
         uvm_log(UVM_LOG_WARNING, vm_id, "tap %s: delete failed: %s", tap, uvm_last_error());
+        return;
+    }
+    if (rundir) {
+        cleanup_free char *path = xasprintf("%s/" RUNDIR_TAP_PREFIX "%s", rundir, tap);
+        unlink(path);
+    }
 }
 
 static void
@@ -209,12 +228,10 @@ random_tap_name(char out[IFNAMSIZ])
 static int
 host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *mac)
 {
-    char netdev[16], dev[16], bus[16];
+    char netdev[16], dev[16], bus[16], addr[8];
     snprintf(netdev, sizeof(netdev), "net%u", nic->port);
     snprintf(dev, sizeof(dev), "nic%u", nic->port);
-    snprintf(bus, sizeof(bus), "rp%u",
-             argv_first_spare_port(vm->cfg.scsi_count, vm->cfg.rootfs_type == UVM_ROOTFS_VHD) +
-                 nic->port);
+    hotslot_place(vm, nic->port, bus, addr);
     json_t *nargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap", "id", netdev, "ifname",
                               nic->tap, "script", "no", "downscript", "no");
     int rc = qmp_execute(q, "netdev_add", nargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
@@ -223,6 +240,10 @@ host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *
         return rc;
     json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-net-pci", "id", dev,
                               "netdev", netdev, "mac", mac, "bus", bus);
+    if (*addr) { /* behind the conventional bridge: modern only, no I/O BAR */
+        json_object_set_new(dargs, "addr", json_string(addr));
+        json_object_set_new(dargs, "disable-legacy", json_string("on"));
+    }
     rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     json_decref(dargs);
     if (rc < 0) {
@@ -237,23 +258,29 @@ host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *
     return 0;
 }
 
+/* device_del + DEVICE_DELETED (skipped when an earlier try got that far) -> netdev_del. */
 static int
-host_unplug(struct qmp *q, const struct net_nic *nic)
+host_unplug(struct qmp *q, struct net_nic *nic)
 {
     char netdev[16], dev[16];
     snprintf(netdev, sizeof(netdev), "net%u", nic->port);
     snprintf(dev, sizeof(dev), "nic%u", nic->port);
-    json_t *args = json_pack("{s:s}", "id", dev);
-    int rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
-    if (rc < 0)
-        return rc;
-    json_t *match = json_pack("{s:s}", "device", dev);
-    rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
-                        deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
-    json_decref(match);
-    if (rc < 0)
-        return rc;
+    int rc;
+    json_t *args;
+    if (!nic->device_gone) {
+        args = json_pack("{s:s}", "id", dev);
+        rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+        json_decref(args);
+        if (rc < 0)
+            return rc;
+        json_t *match = json_pack("{s:s}", "device", dev);
+        rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
+                            deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
+        json_decref(match);
+        if (rc < 0)
+            return rc;
+        nic->device_gone = true;
+    }
     args = json_pack("{s:s}", "id", netdev);
     rc = qmp_execute(q, "netdev_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     json_decref(args);
@@ -305,6 +332,7 @@ nic_release(struct net_nic *nic)
 {
     free(nic->tap);
     free(nic->tap_netns);
+    free(nic->rundir);
     json_decref(nic->settings);
     memset(nic, 0, sizeof(*nic));
 }
@@ -325,9 +353,6 @@ netns_release_all(struct uvm *vm)
     while (vm->netns) {
         struct net_ns *ns = vm->netns;
         vm->netns = ns->next;
-        for (size_t i = 0; i < ns->nnics; i++)
-            if (ns->nics[i].tap_created)
-                tap_delete(vm->cfg.id, ns->nics[i].tap, ns->nics[i].tap_netns);
         ns_free(ns);
     }
 }
@@ -365,17 +390,21 @@ mac_in_use(struct uvm *vm, const char *mac)
     return false;
 }
 
-/* Undo one NIC: guest (if it got there), host device, tap. 0 when all of it went. */
+/* Undo one NIC: guest (if it got there), host device, tap; a retry after a failure resumes
+ * at the step that failed. 0 when all of it went. */
 static int
 nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool in_guest)
 {
     int rc = 0;
-    if (in_guest)
+    if (in_guest && !nic->guest_gone) {
         rc = guest_request(b, "Network", "Remove", nic->settings);
+        if (rc == 0)
+            nic->guest_gone = true;
+    }
     if (rc == 0)
         rc = host_unplug(q, nic);
     if (rc == 0 && nic->tap_created)
-        tap_delete(vm->cfg.id, nic->tap, nic->tap_netns);
+        tap_delete(vm->cfg.id, nic->tap, nic->tap_netns, nic->rundir);
     return rc;
 }
 
@@ -391,13 +420,19 @@ nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bo
         (rc = ip_cmd(NULL, (const char *[]){"tuntap", "add", "dev", nic->tap, "mode", "tap",
                                             NULL})) < 0)
         return rc;
+    if (nic->tap_created && (rc = tap_record(nic->rundir, nic->tap, NULL)) < 0) {
+        tap_delete(vm->cfg.id, nic->tap, NULL, NULL);
+        return rc;
+    }
     rc = host_plug(vm, q, nic, mac);
     bool plugged = rc == 0;
     if (rc == 0 && nic->tap_created && nic->tap_netns) {
         rc = ip_cmd(NULL, (const char *[]){"link", "set", "dev", nic->tap, "netns",
                                            nic->tap_netns, NULL});
-        if (rc == 0)
+        if (rc == 0) {
             tap_ns = nic->tap_netns;
+            rc = tap_record(nic->rundir, nic->tap, tap_ns);
+        }
     }
     if (rc == 0 && nic->tap_created)
         rc = ip_cmd(tap_ns, (const char *[]){"link", "set", "dev", nic->tap, "up", NULL});
@@ -412,23 +447,8 @@ nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bo
         *dirty = true;
     }
     if (nic->tap_created)
-        tap_delete(vm->cfg.id, nic->tap, tap_ns);
+        tap_delete(vm->cfg.id, nic->tap, tap_ns, nic->rundir);
     return uvm_error(rc, "%s", msg);
-}
-
-/* Lock held: the spare ports not used by any NIC. */
-static unsigned
-free_ports(struct uvm *vm, unsigned out[NETNS_MAX_PORTS])
-{
-    bool used[NETNS_MAX_PORTS] = {false};
-    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
-        for (size_t i = 0; i < ns->nnics; i++)
-            used[ns->nics[i].port] = true;
-    unsigned n = 0;
-    for (unsigned p = 0; p < NETNS_MAX_PORTS; p++)
-        if (!used[p])
-            out[n++] = p;
-    return n;
 }
 
 int
@@ -459,12 +479,11 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
         rc = 0;
         goto out_unlock;
     }
-    unsigned ports[NETNS_MAX_PORTS];
-    if (free_ports(vm, ports) < count) {
+    if (hotslot_free_count(vm) < count) {
         rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
-                       "add netns '%s': %zu NICs asked, but only %u of the %d hot-plug ports are "
+                       "add netns '%s': %zu NICs asked, but only %u of the %u hot-plug slots are "
                        "free",
-                       id, count, free_ports(vm, ports), NETNS_MAX_PORTS);
+                       id, count, hotslot_free_count(vm), hotslot_count(vm));
         goto out_unlock;
     }
     ns = xcalloc(1, sizeof(*ns));
@@ -473,7 +492,7 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
     ns->nics = xcalloc(count ? count : 1, sizeof(*ns->nics));
     for (size_t k = 0; k < count; k++) {
         struct net_nic *nic = &ns->nics[k];
-        nic->port = ports[k];
+        nic->port = (unsigned)hotslot_take(vm); /* counted free above */
         char mac[18];
         if (endpoints[k].mac_address) {
             snprintf(mac, sizeof(mac), "%s", endpoints[k].mac_address);
@@ -487,6 +506,8 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
                            "add netns '%s': endpoint %zu: MAC address %s is used by another NIC "
                            "of this VM",
                            id, k, mac);
+            for (size_t j = 0; j <= k; j++)
+                hotslot_put(vm, ns->nics[j].port);
             ns_free(ns);
             goto out_unlock;
         }
@@ -499,6 +520,7 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
             nic->tap = xstrdup(name);
             nic->tap_created = true;
             nic->tap_netns = endpoints[k].host_netns ? xstrdup(endpoints[k].host_netns) : NULL;
+            nic->rundir = xstrdup(vm->rd.path);
         }
         ns->nnics = k + 1; /* ports and MACs are taken from here on */
     }
@@ -536,6 +558,9 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
                     "parts of it until the VM ends",
                     id);
         unlink_ns(vm, ns);
+        for (size_t j = 0; j < ns->nnics; j++)
+            if (!dirty)
+                hotslot_put(vm, ns->nics[j].port); /* else QEMU may still hold the slot */
         ns_free(ns);
     } else {
         ns->state = NET_NS_READY;
@@ -587,6 +612,7 @@ uvm_remove_netns(struct uvm *vm, const char *id)
         rc = nic_teardown(vm, q, b, &ns->nics[left - 1], true);
         if (rc == 0) {
             pthread_mutex_lock(&vm->lock);
+            hotslot_put(vm, ns->nics[left - 1].port);
             nic_release(&ns->nics[--left]);
             ns->nnics = left;
             pthread_mutex_unlock(&vm->lock);

@@ -8,14 +8,17 @@
 
 #include <jansson.h>
 
-#define NETNS_MAX_PORTS 4 /* NICs sit on the spare PCIe root ports (ARGV_SPARE_ROOT_PORTS) */
-
 struct net_nic {
-    unsigned port;     /* index among the spare root ports; QEMU ids nic<port> / net<port> */
+    unsigned port;     /* hot-plug slot (hotslot.h); QEMU ids nic<port> / net<port> */
     char *tap;         /* host tap device */
     char *tap_netns;   /* named host namespace the created tap lives in, NULL: ours */
     bool tap_created;  /* made by us: deleted with the NIC */
+    char *rundir;      /* the runtime directory holding its tap-<name> record (created taps) */
     json_t *settings;  /* the guest's Network Settings (for Remove) */
+    /* How far a teardown got, so that a retry resumes there (QEMU refuses a second device_del
+     * of a device that is gone). Written only by the thread adding or removing the NIC. */
+    bool guest_gone;   /* the guest gave the NIC back (Network Remove done) */
+    bool device_gone;  /* device_del answered and DEVICE_DELETED seen */
 };
 
 enum net_ns_state { NET_NS_ADDING, NET_NS_READY, NET_NS_REMOVING };
@@ -30,7 +33,8 @@ struct net_ns {
 };
 
 struct uvm;
-/* Free the bookkeeping and delete the taps we created (at close: QEMU is gone). */
+/* Free the bookkeeping (at close). The taps we created go with the runtime directory: its tap
+ * records are followed by rundir_release. */
 void netns_release_all(struct uvm *vm);
 
 #endif

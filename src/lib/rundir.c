@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +14,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "hostcmd.h"
 #include "rundir.h"
 
 #define TAIL_BYTES 8192
@@ -39,20 +43,123 @@ mkdir_parents(const char *path)
     return 0;
 }
 
-/* Remove everything but the lock file. Only plain entries are expected here. */
+/* Detach every mount below path (the share bind mounts of plan9.c and vsmb.c), deepest first:
+ * after a crash of the process that made them they are still there. */
 static void
-clean_dir(const char *path)
+unmount_below(const char *path)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return;
+    size_t plen = strlen(path), n = 0, cap = 0;
+    char **points = NULL, line[8192];
+    while (fgets(line, sizeof(line), f)) {
+        char raw[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", raw) != 1)
+            continue;
+        char mnt[4096], *o = mnt; /* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo */
+        for (const char *r = raw; *r && o < mnt + sizeof(mnt) - 1; r++) {
+            if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+                r[3] >= '0' && r[3] <= '7') {
+                *o++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+                r += 3;
+            } else {
+                *o++ = *r;
+            }
+        }
+        *o = '\0';
+        if (strncmp(mnt, path, plen) || mnt[plen] != '/')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            points = xrealloc(points, cap * sizeof(*points));
+        }
+        points[n++] = xstrdup(mnt);
+    }
+    fclose(f);
+    /* mountinfo lists parents before children: undo in reverse */
+    while (n--) {
+        umount2(points[n], MNT_DETACH);
+        free(points[n]);
+    }
+    free(points);
+}
+
+/* Remove everything below dirfd but the lock file, never crossing into another file system
+ * (a mount that could not be detached keeps the host directory behind it safe). */
+static void
+clean_at(int fd, dev_t dev, bool top)
+{
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (top && !strcmp(e->d_name, "lock")))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (st.st_dev != dev)
+                continue;
+            int sub =
+                openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                clean_at(sub, dev, false);
+            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+        } else {
+            unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* Delete the taps recorded by a process that died (RUNDIR_TAP_PREFIX). */
+static void
+delete_stale_taps(const char *path)
 {
     DIR *d = opendir(path);
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "lock"))
+        size_t pl = strlen(RUNDIR_TAP_PREFIX);
+        if (strncmp(e->d_name, RUNDIR_TAP_PREFIX, pl) || strlen(e->d_name + pl) >= 16)
             continue;
-        unlinkat(dirfd(d), e->d_name, 0);
+        const char *tap = e->d_name + pl;
+        char ns[80] = "";
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+            ssize_t n = read(fd, ns, sizeof(ns) - 1);
+            ns[n > 0 ? n : 0] = '\0';
+            close(fd);
+        }
+        const char *argv[] = {"ip", "-n", ns, "link", "del", "dev", tap, NULL};
+        if (hostcmd_run(*ns ? argv : (const char *[]){"ip", "link", "del", "dev", tap, NULL},
+                        10000) == 0)
+            uvm_log(UVM_LOG_INFO, NULL, "deleted tap %s left by a process that died", tap);
     }
     closedir(d);
+}
+
+static void
+clean_dir(const char *path)
+{
+    delete_stale_taps(path);
+    unmount_below(path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    clean_at(fd, st.st_dev, true);
 }
 
 int

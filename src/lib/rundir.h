@@ -13,6 +13,9 @@ struct rundir {
 };
 
 #define RUNDIR_DEFAULT_BASE "/run/uvm"
+/* <rundir>/tap-<name>: a host tap the VM's process created; the file holds its host network
+ * namespace (empty: the process's). Taps of a dead process are deleted on the next claim. */
+#define RUNDIR_TAP_PREFIX "tap-"
 
 /* Create and lock the directory of id. A directory left by a dead process is cleaned and
  * reused; one held by a live VM gives UVM_E_ALREADY_EXISTS. */

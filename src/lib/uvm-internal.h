@@ -9,8 +9,10 @@
 
 #include "options.h"
 #include "rundir.h"
+#include "hotslot.h"
 #include "netns.h"
 #include "scsi.h"
+#include "share.h"
 #include "vpmem.h"
 #include "uvm.h"
 
@@ -59,7 +61,14 @@ struct uvm {
     struct scsi_slot scsi[UVM_MAX_SCSI_CONTROLLERS][UVM_SCSI_LUNS];
     struct vpmem_dev vpmem[UVM_MAX_VPMEM];
     bool vpmem_hot_adding;
-    struct net_ns *netns; /* list */ /* new devices are plugged one at a time (the guest maps by order) */
+    struct net_ns *netns; /* list */
+    bool hotslot_used[HOTSLOT_MAX];
+    struct plan9_share *plan9; /* list */
+    uint64_t plan9_counter;
+    struct vsmb_share *vsmb; /* list */
+    uint64_t vsmb_counter;
+    char **old_documents; /* windows: earlier versions of `document` (VSMB changes), freed at close */
+    size_t n_old_documents; /* new devices are plugged one at a time (the guest maps by order) */
     _Atomic uint64_t container_counter;
     struct uvm_system sys;
 };

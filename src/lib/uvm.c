@@ -76,6 +76,8 @@ uvm_free(struct uvm *vm)
     scsi_release_all(vm);
     vpmem_release_all(vm);
     netns_release_all(vm);
+    plan9_release_all(vm);
+    vsmb_release_all(vm);
     argv_free(vm->argv);
     free(vm->document);
     free(vm->exit_msg);
@@ -114,6 +116,8 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
     rc = document_merge(doc, vm->cfg.additional_json);
     if (rc == 0)
         rc = rundir_claim(vm->cfg.id, &vm->rd);
+    if (rc == 0 && !vm->cfg.windows)
+        rc = shares_prepare(vm);
     if (rc == 0)
         rc = build_argv(vm, doc);
     if (rc == 0)

@@ -102,7 +102,10 @@ itest_start(struct uvm *vm)
 struct uvm *
 itest_boot(const char *id)
 {
-    struct uvm_options o = {.id = id, .memory_mb = 256};
+    struct uvm_options o = {.id = id,
+                            .memory_mb = 256,
+                            .console_pipe = getenv("UVM_TEST_CONSOLE"),
+                            .kernel_boot_options = getenv("UVM_TEST_KERNEL_ARGS")};
     struct uvm *vm = NULL;
     int rc = uvm_create(&o, &vm);
     if (rc < 0)

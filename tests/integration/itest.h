@@ -13,7 +13,9 @@
 void itest_init(void);
 /* uvm_start, retried once (loudly) when it times out: see docs/design.md "Known problems". */
 int itest_start(struct uvm *vm);
-/* Create + start a linux VM with default options and the given ID (NULL: generated). */
+/* Create + start a linux VM with default options and the given ID (NULL: generated).
+ * $UVM_TEST_CONSOLE: write its serial console there; $UVM_TEST_KERNEL_ARGS: extra kernel
+ * arguments (for debugging a test). */
 struct uvm *itest_boot(const char *id);
 
 struct itest_run {

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Plan9 shares (hcsshim AddPlan9 / RemovePlan9).
+ *
+ * QEMU 7.2 cannot add a 9p fsdev at run time, so every linux VM exports one directory for its
+ * whole life: <rundir>/9p (tag "uvm9p"). A share is the host directory, resolved once, bind-
+ * mounted (read-only when asked: the host enforces it) at <rundir>/9p/s<n>; the guest mounts the
+ * export once and bind-mounts s<n> on the share's uvm_path (MappedDirectory). One VM's export
+ * only ever holds its own shares.
+ *
+ * Add (new host path): record as adding -> unlock -> host bind -> guest MappedDirectory Add ->
+ *     lock -> ready; a failure undoes the bind. Re-adds take a reference (a different uvm_path or
+ *     read_only is ignored, as hcsshim).
+ * Remove (last reference): guest MappedDirectory Remove -> host unbind. A guest failure keeps
+ *     the share as it was, so a retry works.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "cleanup.h"
+#include "error.h"
+#include "proto.h"
+#include "share.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+static void
+share_free(struct plan9_share *s)
+{
+    free(s->host_path);
+    free(s->uvm_path);
+    free(s);
+}
+
+void
+plan9_release_all(struct uvm *vm)
+{
+    while (vm->plan9) {
+        struct plan9_share *s = vm->plan9;
+        vm->plan9 = s->next;
+        share_free(s); /* the binds go with the runtime directory */
+    }
+}
+
+/* Lock held. */
+static struct plan9_share *
+find(struct uvm *vm, const char *host_path)
+{
+    for (struct plan9_share *s = vm->plan9; s; s = s->next)
+        if (!strcmp(s->host_path, host_path))
+            return s;
+    return NULL;
+}
+
+static void
+unlink_share(struct uvm *vm, struct plan9_share *gone)
+{
+    for (struct plan9_share **p = &vm->plan9; *p; p = &(*p)->next)
+        if (*p == gone) {
+            *p = gone->next;
+            return;
+        }
+}
+
+static int
+guest_request(struct bridge *b, const char *type, const struct plan9_share *s, uint64_t port)
+{
+    json_t *settings = json_pack("{s:s, s:s, s:I, s:b}", "MountPath", s->uvm_path, "ShareName",
+                                 s->name, "Port", (json_int_t)port, "ReadOnly", s->read_only);
+    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "MappedDirectory",
+                            "RequestType", type, "Settings", settings);
+    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
+                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+static uint64_t
+port_of(const struct plan9_share *s)
+{
+    return strtoull(s->name + 1, NULL, 10);
+}
+
+int
+uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
+{
+    cleanup_free char *target = NULL;
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: host path is empty");
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "add plan9 '%s': not supported for Windows "
+                         "utility VMs",
+                         host_path);
+    if (!uvm_path || !*uvm_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
+    json_t *up = json_string(uvm_path); /* NULL: not UTF-8 */
+    json_decref(up);
+    if (uvm_path[0] != '/' || !up || strlen(uvm_path) > 4096)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9 '%s': guest path '%s' is not an "
+                         "absolute path",
+                         host_path, uvm_path);
+    cleanup_free char *real = NULL;
+    int rc = share_resolve_dir("add plan9", host_path, &real);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&vm->lock);
+    struct plan9_share *s;
+    for (;;) {
+        rc = uvm_check_running(vm, "add plan9");
+        if (rc < 0)
+            goto out_unlock;
+        s = find(vm, real);
+        if (!s || s->state == SHARE_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (s) {
+        s->refs++;
+        rc = 0;
+        goto out_unlock;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->host_path = xstrdup(real);
+    s->uvm_path = xstrdup(uvm_path);
+    s->read_only = read_only;
+    s->state = SHARE_ADDING;
+    snprintf(s->name, sizeof(s->name), "s%llu", (unsigned long long)++vm->plan9_counter);
+    s->next = vm->plan9;
+    vm->plan9 = s;
+    struct bridge *b = vm->bridge;
+    target = xasprintf("%s/" ARGV_PLAN9_DIR "/%s", vm->rd.path, s->name);
+    pthread_mutex_unlock(&vm->lock);
+
+    rc = share_bind(real, target, read_only);
+    if (rc == 0) {
+        rc = guest_request(b, "Add", s, port_of(s));
+        if (rc < 0)
+            share_unbind(target);
+    }
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add plan9 '%s' at '%s'", host_path,
+                            uvm_path);
+        unlink_share(vm, s);
+        share_free(s);
+    } else {
+        s->state = SHARE_READY;
+        s->refs = 1;
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int
+uvm_remove_plan9(struct uvm *vm, const char *host_path)
+{
+    cleanup_free char *target = NULL;
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "remove plan9 '%s': not supported for Windows "
+                         "utility VMs",
+                         host_path);
+    char real[4096];
+    const char *key = realpath(host_path, real) ? real : host_path;
+    pthread_mutex_lock(&vm->lock);
+    struct plan9_share *s;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "remove plan9");
+        if (rc < 0)
+            goto out_unlock;
+        s = find(vm, key);
+        if (!s || s->state == SHARE_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (!s) {
+        rc = uvm_error(UVM_E_NOT_ATTACHED, "%s is not present as a Plan9 share in %s, cannot "
+                       "remove",
+                       host_path, vm->cfg.id);
+        goto out_unlock;
+    }
+    if (s->refs > 1) {
+        s->refs--;
+        rc = 0;
+        goto out_unlock;
+    }
+    s->state = SHARE_REMOVING;
+    struct bridge *b = vm->bridge;
+    target = xasprintf("%s/" ARGV_PLAN9_DIR "/%s", vm->rd.path, s->name);
+    pthread_mutex_unlock(&vm->lock);
+
+    rc = guest_request(b, "Remove", s, port_of(s));
+    if (rc == 0)
+        share_unbind(target);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove plan9 share %s from %s",
+                            host_path, vm->cfg.id);
+        s->state = SHARE_READY; /* still shared: a retry works */
+    } else {
+        unlink_share(vm, s);
+        share_free(s);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
