@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench/boot: median create -> start -> agent-ready of libuvm over N boots, side by side with
- * the median of a bare qemu-system-x86_64 boot of the same kernel + initrd to /init (the agent
- * reports through QEMU's debugcon as soon as it runs: `-poweroff-at-start`), their ratio, and the RSS of QEMU for an
- * idle 256 MiB UVM. Prints figures; asserts nothing about time.
+ * bench/boot: for each set of boot files (one per guest kernel), the median create -> start ->
+ * agent-ready of libuvm over N boots, side by side with the median of a bare qemu-system-x86_64
+ * boot of the same kernel + initrd to /init (the agent reports through QEMU's debugcon as soon
+ * as it runs: `-poweroff-at-start`), their ratio, and the RSS of QEMU for an idle 256 MiB UVM.
+ * With two kernels, also the ratio of their medians (the second over the first). Prints
+ * figures; asserts nothing about time.
+ *
+ * Usage: bench-boot [RUNS] [NAME=BOOT_FILES_DIR ...]
+ *   without NAME=DIR: one set, $UVM_BOOT_FILES_PATH. Boots are interleaved (kernel after
+ *   kernel, libuvm then the bare boots) so that machine noise hits every figure alike.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +24,18 @@
 
 #include "stats.h"
 #include "uvm.h"
+
+#define MAX_RUNS 64
+#define MAX_KERNELS 4
+
+struct kernel {
+    const char *name, *dir;
+    struct uvm *keep; /* the first VM, alive: its runtime folder backs files of qargv */
+    char **qargv;     /* libuvm's QEMU command line (a copy), for the bare boots */
+    double ours[MAX_RUNS], bare[MAX_RUNS], bare_min[MAX_RUNS];
+    double spawn[MAX_RUNS], qmp[MAX_RUNS], init[MAX_RUNS];
+    long rss, priv, kernel_bytes;
+};
 
 static void
 log_stderr(void *opaque, enum uvm_log_level level, const char *vm_id, const char *msg)
@@ -29,7 +47,7 @@ log_stderr(void *opaque, enum uvm_log_level level, const char *vm_id, const char
  * same_devices: libuvm's whole command line with its sockets and files replaced by null
  * backends (what the hypervisor itself costs); otherwise without any of our devices. */
 static double
-bare_boot(const char *const *uvm_argv, bool same_devices)
+bare_boot(char *const *uvm_argv, bool same_devices)
 {
     const char *argv[128];
     char append[4096], chardevs[8][256];
@@ -94,36 +112,19 @@ bare_boot(const char *const *uvm_argv, bool same_devices)
 }
 
 static long
-rss_kib(int pid)
+status_kib(int pid, const char *file, const char *field)
 {
     char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
     FILE *f = fopen(path, "r");
     long kib = -1;
+    size_t len = strlen(field);
     while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kib = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, field, len))
+            kib = strtol(line + len, NULL, 10);
     if (f)
         fclose(f);
     return kib;
-}
-
-/* Anonymous memory: what this VM costs the host on its own (guest RAM it touched, TCG's code
- * cache, QEMU's heap), as opposed to RSS, which also counts the kernel image QEMU maps from the
- * page cache, shared by every VM booted from the same file. */
-static long
-private_kib(int pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-    FILE *f = fopen(path, "r");
-    long kib = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "Anonymous:", 10))
-            kib += strtol(line + 10, NULL, 10);
-    if (f)
-        fclose(f);
-    return f ? kib : -1;
 }
 
 static int
@@ -140,69 +141,150 @@ qemu_pid(const char *id)
     return pid;
 }
 
+static char **
+argv_dup(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **copy = calloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++)
+        copy[i] = strdup(argv[i]);
+    return copy;
+}
+
+static long
+file_bytes(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f || fseek(f, 0, SEEK_END) < 0) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Boot number i of kernel k: libuvm, then the two bare boots. */
+static int
+boot_once(struct kernel *k, int ki, int i)
+{
+    char id[48];
+    snprintf(id, sizeof(id), "bench-boot-%d-%d", ki, i);
+    struct uvm_options o = {.id = id, .memory_mb = 256, .boot_files_path = k->dir};
+    struct uvm *vm = NULL;
+    double t0 = now_ms();
+    if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0) {
+        fprintf(stderr, "%s: boot failed: %s\n", k->name, uvm_last_error());
+        return -1;
+    }
+    k->ours[i] = now_ms() - t0;
+    struct uvm_timings t;
+    uvm_get_timings(vm, &t);
+    k->spawn[i] = t.spawn_us / 1e3;
+    k->qmp[i] = t.qmp_ready_us / 1e3;
+    k->init[i] = t.guest_init_us / 1e3;
+    if (i == 0) {
+        /* Idle RSS of a 256 MiB UVM, one second after it is ready. */
+        sleep(1);
+        int pid = qemu_pid(id);
+        k->rss = status_kib(pid, "status", "VmRSS:");
+        k->priv = status_kib(pid, "smaps_rollup", "Anonymous:");
+        k->qargv = argv_dup(uvm_qemu_argv(vm));
+        k->keep = vm;
+    } else {
+        uvm_close(vm);
+    }
+    k->bare[i] = bare_boot(k->qargv, true);
+    k->bare_min[i] = bare_boot(k->qargv, false);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
-    if (runs < 1)
+    if (runs < 1 || runs > MAX_RUNS)
         runs = 5;
-    if (!getenv("UVM_BOOT_FILES_PATH")) {
-        fprintf(stderr, "set UVM_BOOT_FILES_PATH\n");
-        return 77;
-    }
-    uvm_set_log_handler(log_stderr, NULL, getenv("UVM_BENCH_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
-    double ours[64], bare[64], bare_min[64], spawn[64], qmp[64], init[64];
-    long rss = -1, priv = -1;
-    const char *const *qargv = NULL;
-    struct uvm *keep = NULL;
-    for (int i = 0; i < runs && i < 64; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "bench-boot-%d", i);
-        struct uvm_options o = {.id = id, .memory_mb = 256};
-        struct uvm *vm = NULL;
-        double t0 = now_ms();
-        if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0) {
-            fprintf(stderr, "boot failed: %s\n", uvm_last_error());
-            return 1;
+    static struct kernel kernels[MAX_KERNELS];
+    int nk = 0;
+    for (int a = 2; a < argc && nk < MAX_KERNELS; a++) {
+        char *eq = strchr(argv[a], '=');
+        if (!eq) {
+            fprintf(stderr, "usage: bench-boot [RUNS] [NAME=BOOT_FILES_DIR ...]\n");
+            return 2;
         }
-        ours[i] = now_ms() - t0;
-        struct uvm_timings t;
-        uvm_get_timings(vm, &t);
-        spawn[i] = t.spawn_us / 1e3;
-        qmp[i] = t.qmp_ready_us / 1e3;
-        init[i] = t.guest_init_us / 1e3;
-        if (i == 0) {
-            /* Idle RSS of a 256 MiB UVM, one second after it is ready. */
-            sleep(1);
-            int pid = qemu_pid(id);
-            rss = rss_kib(pid);
-            priv = private_kib(pid);
-            keep = vm;
-            qargv = uvm_qemu_argv(vm);
-        } else {
-            uvm_close(vm);
-        }
-        /* Interleave so that machine noise hits all alike. */
-        bare[i] = bare_boot(qargv, true);
-        bare_min[i] = bare_boot(qargv, false);
+        *eq = '\0';
+        kernels[nk].name = argv[a];
+        kernels[nk++].dir = eq + 1;
     }
-    double m_ours = median(ours, runs), m_bare = median(bare, runs);
+    if (nk == 0) {
+        kernels[0].name = "default";
+        kernels[0].dir = getenv("UVM_BOOT_FILES_PATH");
+        if (!kernels[0].dir) {
+            fprintf(stderr, "set UVM_BOOT_FILES_PATH or name the boot-file folders\n");
+            return 77;
+        }
+        nk = 1;
+    }
+    uvm_set_log_handler(log_stderr, NULL,
+                        getenv("UVM_BENCH_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
+    for (int i = 0; i < runs; i++)
+        for (int k = 0; k < nk; k++)
+            if (boot_once(&kernels[k], k, i) < 0)
+                return 1;
+
     printf("libuvm boot benchmark (%d boots each, accel from UVM_ACCEL or detection, 256 MiB, "
-           "interleaved)\n",
+           "2 vCPUs, interleaved; medians in ms)\n",
            runs);
-    printf("  libuvm create->start->agent-ready  median %8.1f ms\n", m_ours);
-    printf("    spawn %.1f ms, qmp ready %.1f ms, guest init %.1f ms (medians)\n",
-           median(spawn, runs), median(qmp, runs), median(init, runs));
-    double m_min = median(bare_min, runs);
-    printf("  bare qemu, same command line, to /init     median %8.1f ms\n", m_bare);
-    printf("  bare qemu, no devices, to /init            median %8.1f ms\n", m_min);
-    printf("  ratio libuvm / bare same command line      %8.3f (target <= 1.10)\n",
-           m_ours / m_bare);
-    printf("  ratio libuvm / bare without devices        %8.3f\n", m_ours / m_min);
-    printf("  QEMU RSS of an idle 256 MiB UVM            %8.1f MiB\n", rss / 1024.0);
-    printf("    of which anonymous (this VM's own)         %8.1f MiB (the rest is shared page "
-           "cache)\n",
-           priv / 1024.0);
-    uvm_close(keep);
+    printf("  %-40s", "kernel");
+    for (int k = 0; k < nk; k++)
+        printf(" %12s", kernels[k].name);
+    printf("\n");
+#define ROW(label, fmt, expr)                                                                      \
+    do {                                                                                           \
+        printf("  %-40s", label);                                                                  \
+        for (int k = 0; k < nk; k++) {                                                             \
+            struct kernel *K = &kernels[k];                                                        \
+            printf(" %12" fmt, expr);                                                              \
+        }                                                                                          \
+        printf("\n");                                                                              \
+    } while (0)
+    double m_ours[MAX_KERNELS], m_bare[MAX_KERNELS], m_min[MAX_KERNELS];
+    for (int k = 0; k < nk; k++) {
+        struct kernel *K = &kernels[k];
+        K->kernel_bytes = file_bytes(K->dir, "kernel");
+        m_ours[k] = median(K->ours, runs);
+        m_bare[k] = median(K->bare, runs);
+        m_min[k] = median(K->bare_min, runs);
+    }
+    ROW("kernel file (MiB)", ".1f", K->kernel_bytes / 1048576.0);
+    ROW("libuvm create->start->agent-ready", ".1f", m_ours[K - kernels]);
+    ROW("  spawn", ".1f", median(K->spawn, runs));
+    ROW("  qmp ready", ".1f", median(K->qmp, runs));
+    ROW("  guest init (agent PID 1 running)", ".1f", median(K->init, runs));
+    ROW("bare qemu, same command line, to /init", ".1f", m_bare[K - kernels]);
+    ROW("bare qemu, no devices, to /init", ".1f", m_min[K - kernels]);
+    ROW("ratio libuvm / bare same (target <=1.10)", ".3f", m_ours[K - kernels] / m_bare[K - kernels]);
+    ROW("ratio libuvm / bare without devices", ".3f", m_ours[K - kernels] / m_min[K - kernels]);
+    ROW("QEMU RSS, idle 256 MiB UVM (MiB)", ".1f", K->rss / 1024.0);
+    ROW("  of which anonymous, this VM's own", ".1f", K->priv / 1024.0);
+#undef ROW
+    for (int k = 1; k < nk; k++) {
+        printf("  ratio %s / %s: create->agent-ready %.3f, bare to /init %.3f, bare without "
+               "devices %.3f\n",
+               kernels[k].name, kernels[0].name, m_ours[k] / m_ours[0], m_bare[k] / m_bare[0],
+               m_min[k] / m_min[0]);
+    }
+    for (int k = 0; k < nk; k++) {
+        uvm_close(kernels[k].keep);
+        for (char **a = kernels[k].qargv; a && *a; a++)
+            free(*a);
+        free(kernels[k].qargv);
+    }
     return 0;
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Prepare a Debian 12 machine for building and testing libuvm. Idempotent: installs (as root, or
-# through sudo) only the packages that are missing, then fetches the guest kernel package.
+# through sudo) only the packages that are missing (among them linux-source-6.1, the source of
+# the tailored guest kernel), then fetches Debian's guest kernel package (the fallback kernel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
     qemu-system-x86 qemu-utils                  # the hypervisor, qemu-img
     busybox-static e2fsprogs erofs-utils kmod cpio xz-utils lz4   # guest boot files
+    linux-source-6.1 make flex bison bc libelf-dev   # the tailored guest kernel (kernel/)
     meson ninja-build pkg-config gcc libc6-dev  # build
     libjansson-dev libcmocka-dev                # libraries, unit tests
     valgrind python3                            # tests, .ci/run
+    iproute2 socat                              # host taps (networking), network tests
 )
 
 if ! command -v dpkg-query >/dev/null; then

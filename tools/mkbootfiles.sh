@@ -1,19 +1,25 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Build the utility VM's boot files from Debian packages, without network:
+# Build the utility VM's boot files, without network, from one of two kernels:
+#   --kernel VMLINUX   the tailored kernel (kernel/build.sh): everything built in, no modules
+#   --deb DEB_OR_DIR   Debian's linux-image-<ver>-amd64 package (the fallback): modules
+# Outputs:
 #   OUTDIR/kernel      the uncompressed vmlinux (ELF with the Xen PVH note: QEMU boots it
 #                      directly, skipping the bzImage decompressor)
-#   OUTDIR/initrd.img  cpio newc: /init = gcs, busybox, the kernel modules the agent loads
-#                      (/etc/modules.boot before the bridge, /etc/modules.late after)
+#   OUTDIR/initrd.img  cpio newc: /init = gcs, busybox; with --deb also the kernel modules the
+#                      agent loads (/etc/modules.boot before the bridge, /etc/modules.late after)
 #   OUTDIR/rootfs.vhd  the same tree as a read-only root file system for VPMem device 0
 #                      (kernel command line "root=/dev/pmem0 init=/init"): an uncompressed EROFS
 #                      image (DAX-capable), zero-padded so that image + footer is a multiple of
 #                      2 MiB, then a fixed-disk VHD footer (current size = the data part)
+#   OUTDIR/vhd-initrd.img  (--deb only) a hard link to initrd.img: the initrd a VHD boot needs
+#                      because the pmem drivers are modules (the initramfs loads them, mounts
+#                      /dev/pmem0 and switches root). The tailored kernel mounts it by itself.
 # The outputs are reproducible: sorted names, fixed mtimes and UUIDs, root:root owners.
 #
-# Usage: mkbootfiles.sh --deb DEB_OR_DIR --gcs PATH_TO_GCS --out OUTDIR [--work WORKDIR]
-#                       [--busybox PATH] [--compression lz4|gzip|none]
+# Usage: mkbootfiles.sh (--kernel VMLINUX | --deb DEB_OR_DIR) --gcs PATH_TO_GCS --out OUTDIR
+#                       [--work WORKDIR] [--busybox PATH] [--compression lz4|gzip|none]
 #   --deb    linux-image-<ver>-amd64 .deb, or a folder holding one (the newest is used)
 #   --work   scratch folder; the unpacked kernel is kept there and reused while the .deb is
 #            unchanged (default: a temporary folder, removed at exit)
@@ -43,15 +49,16 @@ die() {
 }
 
 usage() {
-    echo "usage: mkbootfiles.sh --deb DEB_OR_DIR --gcs PATH_TO_GCS --out OUTDIR [--work WORKDIR]" >&2
-    echo "                      [--busybox PATH] [--compression lz4|gzip|none]" >&2
+    echo "usage: mkbootfiles.sh (--kernel VMLINUX | --deb DEB_OR_DIR) --gcs PATH_TO_GCS --out OUTDIR" >&2
+    echo "                      [--work WORKDIR] [--busybox PATH] [--compression lz4|gzip|none]" >&2
     exit 2
 }
 
-DEB= GCS= OUT= WORK=
+DEB= KERNEL= GCS= OUT= WORK=
 while [ $# -gt 0 ]; do
     case "$1" in
     --deb) DEB=${2:?}; shift 2 ;;
+    --kernel) KERNEL=${2:?}; shift 2 ;;
     --gcs) GCS=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
     --work) WORK=${2:?}; shift 2 ;;
@@ -61,11 +68,13 @@ while [ $# -gt 0 ]; do
     *) echo "mkbootfiles: unknown argument '$1'" >&2; usage ;;
     esac
 done
-[ -n "$DEB" ] && [ -n "$GCS" ] && [ -n "$OUT" ] || usage
+[ -n "$DEB$KERNEL" ] && [ -z "$DEB" -o -z "$KERNEL" ] && [ -n "$GCS" ] && [ -n "$OUT" ] || usage
 [ -x "$GCS" ] || die "gcs binary '$GCS' not found or not executable"
 [ -x "$BUSYBOX" ] || die "busybox '$BUSYBOX' not found (install busybox-static)"
 case "$COMPRESSION" in ''|lz4|gzip|none) ;; *) die "unknown compression '$COMPRESSION'" ;; esac
-for tool in dpkg-deb depmod cpio xz python3 mkfs.erofs; do
+tools="cpio python3 mkfs.erofs"
+[ -z "$DEB" ] || tools="$tools dpkg-deb depmod xz"
+for tool in $tools; do
     command -v "$tool" >/dev/null || die "'$tool' is required"
 done
 if [ -z "$COMPRESSION" ]; then
@@ -78,13 +87,16 @@ fi
 [ "$COMPRESSION" != lz4 ] || command -v lz4 >/dev/null || die "'lz4' is required"
 
 # A folder: the newest generic linux-image-<ver>-amd64 package in it.
-if [ -d "$DEB" ]; then
+if [ -n "$KERNEL" ]; then
+    [ -f "$KERNEL" ] || die "kernel '$KERNEL' not found (kernel/build.sh builds it)"
+    [ "$(head -c 4 "$KERNEL")" = "$(printf '\177ELF')" ] || die "'$KERNEL' is not an ELF vmlinux"
+elif [ -d "$DEB" ]; then
     dir=$DEB
     DEB=$(find "$dir" -maxdepth 1 -name 'linux-image-[0-9]*-amd64_*.deb' \
         ! -name '*-cloud-amd64_*' ! -name '*-rt-amd64_*' ! -name '*-dbg_*' | sort -V | tail -n 1)
     [ -n "$DEB" ] || die "no linux-image-<ver>-amd64 .deb in '$dir' (run scripts/fetch-kernel.sh)"
 fi
-[ -f "$DEB" ] || die "kernel package '$DEB' not found"
+[ -n "$KERNEL" ] || [ -f "$DEB" ] || die "kernel package '$DEB' not found"
 
 if [ -z "$WORK" ]; then
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/mkbootfiles.XXXXXX")
@@ -94,6 +106,17 @@ mkdir -p "$WORK" "$OUT"
 WORK=$(cd "$WORK" && pwd)
 OUT=$(cd "$OUT" && pwd)
 
+if [ -n "$KERNEL" ]; then
+    # The tailored kernel: everything built in, so no modules and no module lists (the agent
+    # treats a missing list as empty).
+    KVER=$(cat "$(dirname "$KERNEL")/kernel.release" 2>/dev/null || echo tailored)
+    MODDIR=
+    cp "$KERNEL" "$OUT/kernel.tmp"
+    mv "$OUT/kernel.tmp" "$OUT/kernel"
+    : > "$WORK/modules.boot"
+    : > "$WORK/modules.late"
+    : > "$WORK/modules.pmem"
+else # (not indented: the here-documents below)
 # 1. Unpack the kernel package and index its modules (kept while the .deb is unchanged).
 ROOT=$WORK/kernel-root
 stamp="$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB") $(stat -c '%s %Y' "$DEB")"
@@ -182,14 +205,17 @@ with open(pmem_out, 'w') as f:
         f.write(m + '\n')
 EOF
 
+fi
+
 # 4. The initrd tree.
 STAGE=$WORK/initrd
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
 # newroot: where the initramfs mounts rootfs.vhd; every mount point must exist in the image.
-for d in bin sbin usr/bin usr/sbin proc sys dev tmp run etc root mnt newroot lib/modules/"$KVER"; do
+for d in bin sbin usr/bin usr/sbin proc sys dev tmp run etc root mnt newroot; do
     mkdir -p "$STAGE/$d"
 done
+[ -n "$KERNEL" ] || mkdir -p "$STAGE/lib/modules/$KVER"
 install -m 0755 "$GCS" "$STAGE/init"
 install -m 0755 "$BUSYBOX" "$STAGE/bin/busybox"
 # One process for the ~270 applet links and the module copies (process spawning is slow).
@@ -204,6 +230,8 @@ for applet in sys.stdin.read().split():
     if os.path.lexists(link):
         os.unlink(link)
     os.symlink("/bin/busybox", link)
+if not os.path.isdir(dest):
+    sys.exit(0)  # the tailored kernel: no modules
 mods = open(boot).read().split() + open(late).read().split()
 for ko in mods:
     os.makedirs(os.path.dirname(os.path.join(dest, ko)), exist_ok=True)
@@ -214,11 +242,15 @@ for f in ("modules.builtin", "modules.builtin.modinfo"):
 with open(os.path.join(dest, "modules.order"), "w") as f:
     f.writelines(m + "\n" for m in mods)
 ' "$STAGE" "$MODDIR" "$STAGE/lib/modules/$KVER" "$WORK/modules.boot" "$WORK/modules.late"
-depmod -b "$STAGE" "$KVER" # modules.dep/alias of what is there, for busybox modprobe
-install -m 0644 "$WORK/modules.boot" "$STAGE/etc/modules.boot"
-install -m 0644 "$WORK/modules.late" "$STAGE/etc/modules.late"
-install -m 0644 "$WORK/modules.pmem" "$STAGE/etc/modules.pmem"
+if [ -z "$KERNEL" ]; then
+    depmod -b "$STAGE" "$KVER" # modules.dep/alias of what is there, for busybox modprobe
+    install -m 0644 "$WORK/modules.boot" "$STAGE/etc/modules.boot"
+    install -m 0644 "$WORK/modules.late" "$STAGE/etc/modules.late"
+    install -m 0644 "$WORK/modules.pmem" "$STAGE/etc/modules.pmem"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$STAGE/etc/passwd"
+: > "$STAGE/etc/resolv.conf" # bind-mount target for a network namespace's resolv.conf
+mkdir -p "$STAGE/etc/netns"   # the agent mounts a tmpfs here on a read-only root
 printf 'root:x:0:\n' > "$STAGE/etc/group"
 chmod 0700 "$STAGE/root"
 chmod 1777 "$STAGE/tmp"
@@ -280,4 +312,6 @@ with open(path, 'r+b') as f:
     f.write(footer)
 EOF
 mv "$OUT/rootfs.vhd.tmp" "$OUT/rootfs.vhd"
+rm -f "$OUT/vhd-initrd.img"
+[ -n "$KERNEL" ] || ln "$OUT/initrd.img" "$OUT/vhd-initrd.img"
 echo "mkbootfiles: kernel $KVER, $(wc -l < "$WORK/modules.boot") boot + $(wc -l < "$WORK/modules.late") late modules, initrd $(stat -c %s "$OUT/initrd.img") bytes ($COMPRESSION), rootfs.vhd $(stat -c %s "$OUT/rootfs.vhd") bytes"

@@ -70,17 +70,9 @@ modules_load_list(const char *list)
         return rc;
     }
 
-    struct utsname uts;
-    if (uname(&uts) < 0)
-        return -errno;
-    cleanup_free char *dir = xasprintf("/lib/modules/%s", uts.release);
-    cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-        rc = -errno;
-        log_error("%s: %s", dir, strerror(errno));
-        return rc;
-    }
-
+    /* Opened at the first module: an empty list (a kernel with everything built in) needs no
+     * /lib/modules/<release>. */
+    cleanup_close int dirfd = -1;
     int failed = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -94,6 +86,18 @@ modules_load_list(const char *list)
             log_error("%s: refusing module path \"%s\"", list, line);
             failed++;
             continue;
+        }
+        if (dirfd < 0) {
+            struct utsname uts;
+            if (uname(&uts) < 0)
+                return -errno;
+            cleanup_free char *dir = xasprintf("/lib/modules/%s", uts.release);
+            dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dirfd < 0) {
+                rc = -errno;
+                log_error("%s: %s", dir, strerror(errno));
+                return rc;
+            }
         }
         if (load_one(dirfd, line) < 0)
             failed++;

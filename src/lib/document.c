@@ -10,7 +10,7 @@
 char *
 document_kernel_cmdline(const struct uvm_config *c)
 {
-    const char *root = c->rootfs_type == UVM_ROOTFS_VHD ? "root=/dev/pmem0 init=/init" : NULL;
+    const char *root = c->rootfs_type == UVM_ROOTFS_VHD ? "root=/dev/pmem0 init=/init ro" : NULL;
     cleanup_free char *base = root ? xstrdup(root) : xasprintf("initrd=/%s", c->rootfs_file);
     cleanup_free char *console = NULL;
     if (c->console_pipe || c->graphics_console) {

@@ -182,10 +182,14 @@ ip_cmd(const char *netns, const char *const *args)
 static int
 tap_record(const char *rundir, const char *tap, const char *netns)
 {
+    if (!rundir)
+        return uvm_error(UVM_E_INVALID_STATE, "record tap %s: no runtime directory", tap);
     cleanup_free char *path = xasprintf("%s/" RUNDIR_TAP_PREFIX "%s", rundir, tap);
     cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || (netns && write(fd, netns, strlen(netns)) != (ssize_t)strlen(netns)))
-        return uvm_error_errno(-errno, "record tap %s in '%s'", tap, path);
+    ssize_t w = fd < 0 || !netns ? 0 : write(fd, netns, strlen(netns));
+    if (fd < 0 || w < 0 || (netns && (size_t)w != strlen(netns)))
+        return uvm_error_errno(fd < 0 || w < 0 ? -errno : -EIO, "record tap %s in '%s'", tap,
+                               path);
     return 0;
 }
 
@@ -520,7 +524,7 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
             nic->tap = xstrdup(name);
             nic->tap_created = true;
             nic->tap_netns = endpoints[k].host_netns ? xstrdup(endpoints[k].host_netns) : NULL;
-            nic->rundir = xstrdup(vm->rd.path);
+            nic->rundir = vm->rd.path ? xstrdup(vm->rd.path) : NULL;
         }
         ns->nnics = k + 1; /* ports and MACs are taken from here on */
     }

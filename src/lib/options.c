@@ -257,8 +257,10 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "PreferredRootFSTypeVHD requires at least one VPMem device");
     if (c->rootfs_type == UVM_ROOTFS_VHD) {
-        /* Debian's kernel has the pmem drivers as modules: the initrd loads them. */
-        char *initrd = path_join(c->boot_files_path, "initrd.img");
+        /* Boot files made with Debian's kernel, whose pmem drivers are modules, carry
+         * vhd-initrd.img to load them; the tailored kernel has them built in and boots the VHD
+         * with no initrd at all. */
+        char *initrd = path_join(c->boot_files_path, "vhd-initrd.img");
         if (is_file(initrd))
             c->vhd_initrd_path = initrd;
         else

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,9 +51,21 @@ guest_main(void *arg)
         json_t *request = json_object_get(j, "Request");
         pthread_mutex_lock(&g->lock);
         json_array_append(g->requests, request);
-        bool fail = g->fail_next > 0;
-        if (fail)
+        bool counts = true;
+        if (g->fail_match) {
+            const char *res = json_string_value(json_object_get(request, "ResourceType"));
+            const char *type = json_string_value(json_object_get(request, "RequestType"));
+            char kind[128];
+            snprintf(kind, sizeof(kind), "%s/%s", res ? res : "", type ? type : "");
+            counts = !strcmp(kind, g->fail_match);
+        }
+        bool fail = false;
+        if (counts && g->fail_skip > 0) {
+            g->fail_skip--;
+        } else if (counts && g->fail_next > 0) {
+            fail = true;
             g->fail_next--;
+        }
         unsigned delay = g->delay_ms;
         void (*hook)(void *, const json_t *) = g->on_request;
         void *opaque = g->opaque;
@@ -133,6 +146,7 @@ fixture_finish(struct fixture *f, const char *const *want, size_t n_want)
     fake_qmp_free(f->fq);
     scsi_release_all(vm);
     vpmem_release_all(vm);
+    netns_release_all(vm);
     free(vm->rd.path);
     config_release(&vm->cfg);
     pthread_mutex_destroy(&vm->lock);

@@ -5,6 +5,8 @@
  * The fake guest answers every request on its end of a socketpair (the bridge has the other
  * end) with {"Result":0}, or with an error for the next `fail_next` ones, after `delay_ms`; it
  * records the "Request" object of each (ModifySettings) request in `requests`, in order.
+ * `fail_match` ("ResourceType/RequestType", e.g. "Network/Remove") limits fail_next and
+ * fail_skip to the requests it names; `fail_skip` lets that many pass before failing.
  *
  * fixture_new() gives a running VM (struct uvm, not started: no QEMU) whose QMP peer is a
  * fake_qmp following `steps` after the handshake and whose bridge talks to a fake guest:
@@ -31,6 +33,8 @@ struct fake_guest {
     pthread_t thread;
     pthread_mutex_t lock; /* guards what follows: tests set them before calls, not during */
     int fail_next;        /* answer the next n requests with an error ("mount failed") */
+    int fail_skip;        /* ... after letting this many through */
+    const char *fail_match; /* NULL: every request counts, else only "ResourceType/RequestType" */
     unsigned delay_ms;    /* wait before each answer */
     json_t *requests;     /* the "Request" objects received */
     /* Called from the fake guest's thread for each request, before it is answered. */
@@ -58,8 +62,9 @@ struct fixture *fixture_new(const struct fake_qmp_step *steps, size_t n,
                             const struct fixture_config *cfg);
 
 /* Close the VM's QMP and bridge, check that the script ran to its end and that the QMP stream
- * was exactly `want` (n_want JSON texts, single quotes allowed, handshake excluded), free all.
- * A mismatch fails the test. */
+ * was exactly `want` (n_want JSON texts, single quotes allowed, handshake excluded), free all
+ * (as at close: scsi/vpmem/netns_release_all; the taps netns.c created stay recorded in
+ * cfg->rundir, for rundir.c's cleanup). A mismatch fails the test. */
 void fixture_finish(struct fixture *f, const char *const *want, size_t n_want);
 
 /* The i-th request the guest received (borrowed), NULL past the end. */

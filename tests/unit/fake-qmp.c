@@ -47,6 +47,9 @@ struct fake_qmp {
 
     char **commands;
     size_t n_commands;
+    pthread_mutex_t hook_lock; /* guards hook, hook_opaque */
+    void (*hook)(void *opaque, const char *command);
+    void *hook_opaque;
     char *failures; /* "step N: ...\n" lines, NULL when none */
 };
 
@@ -250,8 +253,39 @@ read_command(struct fake_qmp *f, json_t **cmd, json_t **id, const char **why)
     json_object_del(j, "id");
     f->commands = xrealloc(f->commands, (f->n_commands + 1) * sizeof(char *));
     f->commands[f->n_commands++] = dump(j);
+    pthread_mutex_lock(&f->hook_lock);
+    if (f->hook)
+        f->hook(f->hook_opaque, f->commands[f->n_commands - 1]);
+    pthread_mutex_unlock(&f->hook_lock);
     *cmd = j;
     return 1;
+}
+
+/* json_equal, except that the string FAKE_QMP_ANY in `want` matches any string. */
+static bool
+matches(const json_t *want, const json_t *got)
+{
+    if (json_is_string(want) && !strcmp(json_string_value(want), FAKE_QMP_ANY))
+        return json_is_string(got);
+    if (json_is_object(want)) {
+        if (!json_is_object(got) || json_object_size(want) != json_object_size(got))
+            return false;
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)want, key, value)
+            if (!matches(value, json_object_get(got, key)))
+                return false;
+        return true;
+    }
+    if (json_is_array(want)) {
+        if (!json_is_array(got) || json_array_size(want) != json_array_size(got))
+            return false;
+        for (size_t i = 0; i < json_array_size(want); i++)
+            if (!matches(json_array_get(want, i), json_array_get(got, i)))
+                return false;
+        return true;
+    }
+    return got && json_equal(want, got);
 }
 
 static int
@@ -300,7 +334,7 @@ run_step(struct fake_qmp *f, const struct step *s)
         }
         if (r < 0)
             return true;
-        bool ok = json_equal(cmd, s->json);
+        bool ok = matches(s->json, cmd);
         if (!ok) {
             cleanup_free char *got = dump(cmd);
             fail(f, "expected %s, got %s", want, got);
@@ -479,6 +513,7 @@ fake_qmp_start(const struct fake_qmp_step *steps, size_t n, int *client_fd)
         die("pipe: %s", strerror(errno));
     f->fd = sv[0];
     f->unanswered = json_array();
+    pthread_mutex_init(&f->hook_lock, NULL);
     int r = pthread_create(&f->thread, NULL, peer_main, f);
     if (r != 0)
         die("pthread_create: %s", strerror(r));
@@ -534,10 +569,20 @@ fake_qmp_check_commands(const struct fake_qmp *f, const char *const *expected, s
 }
 
 void
+fake_qmp_set_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command), void *opaque)
+{
+    pthread_mutex_lock(&f->hook_lock);
+    f->hook = fn;
+    f->hook_opaque = opaque;
+    pthread_mutex_unlock(&f->hook_lock);
+}
+
+void
 fake_qmp_free(struct fake_qmp *f)
 {
     if (!f)
         return;
+    pthread_mutex_destroy(&f->hook_lock);
     if (f->fd >= 0)
         close(f->fd);
     close(f->stop[0]);

@@ -21,7 +21,9 @@
  * write \\' for a literal quote) and are parsed when the fake starts: a malformed step aborts
  * the test. A greeting is sent first unless the script starts with FAKE_QMP_GREETING().
  *
- * Commands are compared structurally (json_equal) with their "id" removed. A mismatch, an
+ * Commands are compared structurally (json_equal) with their "id" removed; in an expected
+ * command the string FAKE_QMP_ANY ("<any>") matches any string (a random name or MAC, which the
+ * test then pins with fake_qmp_check_commands, which is exact). A mismatch, an
  * invalid command line, a command after the end of the script or a script not run to its end
  * is recorded as a failure (reported by fake_qmp_finish); a mismatched command is answered
  * with a GenericError so the test goes on. Every command received is recorded (without "id")
@@ -55,6 +57,7 @@ struct fake_qmp_step {
     unsigned count;    /* ECHO, SLEEP */
 };
 
+#define FAKE_QMP_ANY "<any>" /* in an expected command: matches any string */
 #define FAKE_QMP_OK "{'return':{}}"
 #define FAKE_QMP_ERROR(cls, desc) "{'error':{'class':'" cls "','desc':'" desc "'}}"
 
@@ -90,6 +93,11 @@ const char *const *fake_qmp_commands(const struct fake_qmp *f, size_t *n);
  * quotes allowed, compared structurally), else -1 and *failure (owned) shows the difference. */
 int fake_qmp_check_commands(const struct fake_qmp *f, const char *const *expected, size_t n,
                             char **failure);
+
+/* Have fn(opaque, command) called from the peer's thread for each command read from now on
+ * (compact JSON, sorted keys, without "id"), before it is answered; fn NULL: no more calls. */
+void fake_qmp_set_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command),
+                       void *opaque);
 
 void fake_qmp_free(struct fake_qmp *f);
 
