@@ -54,6 +54,33 @@ itest_init(void)
                         getenv("UVM_TEST_DEBUG") ? UVM_LOG_DEBUG : UVM_LOG_WARNING);
 }
 
+int
+itest_finish(int failed)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", runtime_dir);
+    if (system(cmd) != 0)
+        failed++;
+    return failed ? 1 : 0;
+}
+
+char *
+itest_host_out(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    pclose(f);
+    return buf;
+}
+
 void
 itest_sh(const char *fmt, ...)
 {

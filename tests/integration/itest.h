@@ -30,6 +30,11 @@ int itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, con
                  struct itest_run *r);
 void itest_run_free(struct itest_run *r);
 
+/* main()'s exit status after the tests: removes the private runtime directory; 1 when tests
+ * failed or the directory could not be removed. */
+int itest_finish(int failed);
+/* Run a host shell command and return its standard output (caller frees). */
+char *itest_host_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a host shell command; fails the test unless it exits 0. */
 void itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a shell command in the guest; returns its stdout (caller frees); fails the test unless it

@@ -457,9 +457,5 @@ main(void)
     };
     int failed = cmocka_run_group_tests_name("shared-vm", shared, setup_shared, teardown_shared);
     failed += cmocka_run_group_tests_name("own-vm", own, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", itest_runtime_dir());
-    if (system(cmd) != 0)
-        failed++;
-    return failed ? 1 : 0;
+    return itest_finish(failed);
 }

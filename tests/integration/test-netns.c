@@ -17,23 +17,6 @@
 static struct uvm *vm;
 static char hns_a[32], hns_b[32], tap0[16]; /* the test's host namespaces and tap */
 
-static char *
-host_out(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    pclose(f);
-    return buf;
-}
-
 /* Run cmd in guest namespace ns; returns stdout (caller frees) and sets *code. */
 static char *
 in_ns(const char *ns, const char *cmd, int *code)
@@ -76,8 +59,8 @@ teardown(void **state)
 static int
 created_taps(const char *hns)
 {
-    char *out = hns ? host_out("ip -n %s -o link show | grep -c ': uvmt' || true", hns)
-                    : host_out("ip -o link show | grep -c ': uvmt' || true");
+    char *out = hns ? itest_host_out("ip -n %s -o link show | grep -c ': uvmt' || true", hns)
+                    : itest_host_out("ip -o link show | grep -c ': uvmt' || true");
     int n = atoi(out);
     free(out);
     return n;
@@ -149,7 +132,7 @@ test_ping_tcp_two_namespaces(void **state)
     assert_null(strstr(out, "eth"));
     free(out);
     /* The test's own tap is left to the test. */
-    out = host_out("ip -n %s -o link show %s", hns_a, tap0);
+    out = itest_host_out("ip -n %s -o link show %s", hns_a, tap0);
     assert_non_null(strstr(out, tap0));
     free(out);
     itest_sh("ip -n %s link set %s netns 1", hns_a, tap0);
@@ -260,9 +243,5 @@ main(void)
         cmocka_unit_test(test_rollback),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", itest_runtime_dir());
-    if (system(cmd) != 0)
-        failed++;
-    return failed ? 1 : 0;
+    return itest_finish(failed);
 }

@@ -18,27 +18,9 @@
 static struct uvm *vm;
 static char dir[64], rundir[256];
 
-static char *
-host_out(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    pclose(f);
-    return buf;
-}
-
 static int
-host_count(const char *fmt, const char *arg)
+count_of(char *out)
 {
-    char *out = host_out(fmt, arg);
     int n = atoi(out);
     free(out);
     return n;
@@ -48,13 +30,13 @@ host_count(const char *fmt, const char *arg)
 static int
 host_binds(void)
 {
-    return host_count("grep -c ' %s/' /proc/self/mountinfo || true", rundir);
+    return count_of(itest_host_out("grep -c ' %s/' /proc/self/mountinfo || true", rundir));
 }
 
 static int
 daemons(void)
 {
-    return host_count("pgrep -f '[v]irtiofsd --socket-path=%s/' | wc -l", rundir);
+    return count_of(itest_host_out("pgrep -f '[v]irtiofsd --socket-path=%s/' | wc -l", rundir));
 }
 
 static int
@@ -154,7 +136,7 @@ test_plan9_data_ro_symlinks(void **state)
                      0);
     assert_string_equal(out, "from-host\nro-content\n");
     free(out);
-    out = host_out("cat %s/back", rw);
+    out = itest_host_out("cat %s/back", rw);
     assert_string_equal(out, "from-guest\n");
     free(out);
     itest_sh("echo changed-on-host > %s/hello", rw);
@@ -168,7 +150,7 @@ test_plan9_data_ro_symlinks(void **state)
     assert_int_not_equal(guest_rc("mount -o remount,rw /mnt/ro && touch /mnt/ro/x", &out), 0);
     free(out);
     assert_int_equal(access("/nonexistent-check", F_OK), -1);
-    out = host_out("ls %s", ro);
+    out = itest_host_out("ls %s", ro);
     assert_string_equal(out, "file\n");
     free(out);
     /* symlinks resolve in the guest, never to host files outside the share */
@@ -279,7 +261,7 @@ test_vsmb_rw_and_dying_daemon(void **state)
     assert_int_equal(guest_rc(cmd, &out), 0);
     assert_string_equal(out, "changed-on-host\n");
     free(out);
-    out = host_out("cat %s/vfs", rw);
+    out = itest_host_out("cat %s/vfs", rw);
     assert_string_equal(out, "via-virtiofs\n");
     free(out);
     free(path);
@@ -346,9 +328,5 @@ main(void)
         cmocka_unit_test(test_vsmb_16),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", itest_runtime_dir());
-    if (system(cmd) != 0)
-        failed++;
-    return failed ? 1 : 0;
+    return itest_finish(failed);
 }

@@ -62,9 +62,5 @@ main(void)
         cmocka_unit_test(test_vhd_needs_vpmem),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", itest_runtime_dir());
-    if (system(cmd) != 0)
-        failed++;
-    return failed ? 1 : 0;
+    return itest_finish(failed);
 }

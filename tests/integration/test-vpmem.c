@@ -219,9 +219,5 @@ main(void)
         cmocka_unit_test(test_vhd_boot_numbers),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", itest_runtime_dir());
-    if (system(cmd) != 0)
-        failed++;
-    return failed ? 1 : 0;
+    return itest_finish(failed);
 }
