@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +56,17 @@ static void
 report_rate(const char *what, double *ms, int n, double mib)
 {
     double med = median(ms, n);
-    printf("  %-44s median %8.1f MB/s  (%.0f ms, min %.0f max %.0f, n=%d)\n", what,
+    printf("  %-44s median %8.1f MB/s  (%.0f ms; min %.0f max %.0f, n=%d)\n", what,
            mib * 1.048576 / (med / 1000), med, ms[0], ms[n - 1], n);
+}
+
+/* A few timed runs: median, min and max (p95 of 3 runs would only be the max). */
+static void
+report_runs(const char *what, double *ms, int n, int files)
+{
+    double med = median(ms, n);
+    printf("  %-44s median %8.0f ms   %5.0f us/file  (min %.0f max %.0f, n=%d)\n", what, med,
+           med * 1000 / files, ms[0], ms[n - 1], n);
 }
 
 /* Run `sh -c cmd` in the guest; stdout and stderr (merged) into *out when out is not NULL
@@ -64,9 +75,9 @@ report_rate(const char *what, double *ms, int n, double mib)
 static int
 guest(struct uvm *vm, const char *cmd, char **out, double *ms)
 {
-    char *full = NULL;
-    if (asprintf(&full, "exec 2>&1; %s", cmd) < 0)
-        return -1;
+    size_t flen = strlen(cmd) + 16;
+    char *full = malloc(flen);
+    snprintf(full, flen, "exec 2>&1; %s", cmd);
     const char *argv[] = {"sh", "-c", full, NULL};
     struct uvm_process_config c = {.argv = argv, .create_stdout = true};
     struct uvm_process *p = NULL;
@@ -171,47 +182,72 @@ struct kind {
     double add[MAXCYCLES], rm[MAXCYCLES];
 };
 
+/* One dd of the big file; it must have read all of it (busybox dd counts records only). */
 static int
-bench_read(struct uvm *vm, struct kind *k, int runs)
+timed_dd(struct uvm *vm, const struct kind *k, double *ms)
 {
-    char cmd[512];
+    char cmd[512], want[64];
     snprintf(cmd, sizeof(cmd), "dd if=%s/big of=/dev/null bs=1M", k->guest_dir);
-    for (int i = 0; i < runs; i++) {
-        if (drop_guest_caches(vm) != 0 || guest(vm, cmd, NULL, &k->cold[i]) != 0)
-            return -1;
+    snprintf(want, sizeof(want), "%d+0 records in", BIG_MIB);
+    char *out = NULL;
+    int rc = guest(vm, cmd, &out, ms);
+    if (rc == 0 && !strstr(out, want)) {
+        fprintf(stderr, "bench-shares: '%s' gave '%s'\n", cmd, out);
+        rc = -1;
     }
-    if (guest(vm, cmd, NULL, NULL) != 0) /* fill the guest cache, if the share lets it */
-        return -1;
+    free(out);
+    return rc;
+}
+
+/* (a): one timed dd per kind and run, kinds interleaved so that machine noise hits both alike. */
+static int
+bench_read(struct uvm *vm, struct kind **kinds, int nk, int runs)
+{
     for (int i = 0; i < runs; i++)
-        if (guest(vm, cmd, NULL, &k->warm[i]) != 0)
-            return -1;
+        for (int k = 0; k < nk; k++)
+            if (drop_guest_caches(vm) != 0 || timed_dd(vm, kinds[k], &kinds[k]->cold[i]) != 0)
+                return -1;
+    for (int i = -1; i < runs; i++) /* run -1 fills the guest cache, if the share lets it */
+        for (int k = 0; k < nk; k++) {
+            double ms;
+            if (timed_dd(vm, kinds[k], &ms) != 0)
+                return -1;
+            if (i >= 0)
+                kinds[k]->warm[i] = ms;
+        }
     return 0;
 }
 
+/* Run cmd with the guest caches dropped first; it must print the number of files. */
 static int
-bench_tree(struct uvm *vm, struct kind *k, int runs)
+timed_count(struct uvm *vm, const char *cmd, double *ms)
 {
-    char find[512], stat[512];
-    snprintf(find, sizeof(find), "find %s/tree -type f | wc -l", k->guest_dir);
-    snprintf(stat, sizeof(stat), "find %s/tree -type f -exec stat -c %%s {} + | wc -l",
-             k->guest_dir);
-    for (int i = 0; i < runs; i++) {
-        char *out = NULL;
-        if (drop_guest_caches(vm) != 0 || guest(vm, find, &out, &k->find[i]) != 0 ||
-            atoi(out) != TREE_DIRS * TREE_FILES) {
-            fprintf(stderr, "bench-shares: '%s' gave '%s'\n", find, out ? out : "");
-            free(out);
-            return -1;
-        }
+    char *out = NULL;
+    if (drop_guest_caches(vm) != 0 || guest(vm, cmd, &out, ms) != 0 ||
+        atoi(out) != TREE_DIRS * TREE_FILES) {
+        fprintf(stderr, "bench-shares: '%s' gave '%s'\n", cmd, out ? out : "");
         free(out);
-        if (drop_guest_caches(vm) != 0 || guest(vm, stat, &out, &k->stat[i]) != 0 ||
-            atoi(out) != TREE_DIRS * TREE_FILES) {
-            fprintf(stderr, "bench-shares: '%s' gave '%s'\n", stat, out ? out : "");
-            free(out);
-            return -1;
-        }
-        free(out);
+        return -1;
     }
+    free(out);
+    return 0;
+}
+
+/* (b), interleaved as (a). */
+static int
+bench_tree(struct uvm *vm, struct kind **kinds, int nk, int runs)
+{
+    char find_cmd[512], stat_cmd[512];
+    for (int i = 0; i < runs; i++)
+        for (int k = 0; k < nk; k++) {
+            const char *d = kinds[k]->guest_dir;
+            snprintf(find_cmd, sizeof(find_cmd), "find %s/tree -type f | wc -l", d);
+            snprintf(stat_cmd, sizeof(stat_cmd),
+                     "find %s/tree -type f -exec stat -c %%s {} + | wc -l", d);
+            if (timed_count(vm, find_cmd, &kinds[k]->find[i]) < 0 ||
+                timed_count(vm, stat_cmd, &kinds[k]->stat[i]) < 0)
+                return -1;
+        }
     return 0;
 }
 
@@ -238,37 +274,32 @@ bench_plan9_cycles(struct uvm *vm, struct kind *k, const char *dir, int cycles)
 static int
 bench_vsmb_cycles(struct uvm *vm, struct kind *k, const char *dir, int cycles)
 {
-    char *first = NULL, *path = NULL;
+    char prev[64] = "";
     for (int i = 0; i < cycles; i++) {
+        char *path = NULL;
         double t0 = now_ms();
         if (uvm_add_vsmb(vm, dir, NULL, NULL) < 0)
             return -1;
         double t1 = now_ms();
         if (uvm_get_vsmb_uvm_path(vm, dir, &path) < 0)
             return -1;
+        /* a new share each time: a new name, so a new daemon and device */
+        bool fresh = strcmp(prev, path) != 0;
+        snprintf(prev, sizeof(prev), "%s", path);
+        free(path);
+        path = NULL;
         double t2 = now_ms();
-        if (uvm_remove_vsmb(vm, dir) < 0) {
-            free(path);
-            free(first);
+        if (uvm_remove_vsmb(vm, dir) < 0)
             return -1;
-        }
         k->add[i] = t1 - t0;
         k->rm[i] = now_ms() - t2;
-        /* gone, and the next add is a new share (a new name, so a new device and daemon) */
-        bool fresh = !first || strcmp(first, path) != 0;
-        if (!first)
-            first = path;
-        else
+        if (!fresh || uvm_get_vsmb_uvm_path(vm, dir, &path) != UVM_E_NOT_FOUND) {
+            fprintf(stderr, "bench-shares: vsmb share %s not fully removed in cycle %d\n", prev,
+                    i);
             free(path);
-        path = NULL;
-        if ((i > 0 && !fresh) || uvm_get_vsmb_uvm_path(vm, dir, &path) != UVM_E_NOT_FOUND) {
-            fprintf(stderr, "bench-shares: vsmb share not fully removed in cycle %d\n", i);
-            free(path);
-            free(first);
             return -1;
         }
     }
-    free(first);
     return 0;
 }
 
@@ -300,6 +331,7 @@ main(int argc, char **argv)
     struct uvm *vm = NULL;
     int rc = 1;
     static struct kind p9 = {.name = "plan9"}, vfs = {.name = "virtio-fs"};
+    struct kind *kinds[] = {&p9, &vfs};
     if (make_big(big) < 0 || make_tree(tree) < 0 || mkdir(lat, 0755) < 0) {
         perror("bench-shares: host files");
         goto out;
@@ -321,17 +353,12 @@ main(int argc, char **argv)
     for (int i = 0; i < runs; i++)
         if (guest(vm, "true", NULL, &exec_ms[i]) != 0)
             goto fail;
-    /* interleaved, so that machine noise hits both kinds alike */
-    struct kind *kinds[] = {&p9, &vfs};
-    for (int k = 0; k < 2; k++)
-        if (bench_read(vm, kinds[k], runs) < 0)
-            goto fail;
-    for (int k = 0; k < 2; k++)
-        if (bench_tree(vm, kinds[k], runs) < 0)
-            goto fail;
+    if (bench_read(vm, kinds, 2, runs) < 0 || bench_tree(vm, kinds, 2, runs) < 0)
+        goto fail;
     if (uvm_remove_plan9(vm, dir) < 0 || uvm_remove_vsmb(vm, dir) < 0)
         goto fail;
-    if (bench_plan9_cycles(vm, &p9, lat, cycles) < 0 || bench_vsmb_cycles(vm, &vfs, lat, cycles) < 0)
+    if (bench_plan9_cycles(vm, &p9, lat, cycles) < 0 ||
+        bench_vsmb_cycles(vm, &vfs, lat, cycles) < 0)
         goto fail;
 
     printf("libuvm shares benchmark: Plan9 (9p cache=mmap) vs virtio-fs (virtiofsd cache=auto), "
@@ -351,9 +378,9 @@ main(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         char what[64];
         snprintf(what, sizeof(what), "%s find -type f | wc -l", kinds[k]->name);
-        report(what, kinds[k]->find, runs);
+        report_runs(what, kinds[k]->find, runs, TREE_DIRS * TREE_FILES);
         snprintf(what, sizeof(what), "%s find -type f -exec stat {} +", kinds[k]->name);
-        report(what, kinds[k]->stat, runs);
+        report_runs(what, kinds[k]->stat, runs, TREE_DIRS * TREE_FILES);
     }
     printf(" (c) add/remove of one directory, %d cycles each\n", cycles);
     report("add_plan9 (bind + guest mount)", p9.add, cycles);
@@ -363,7 +390,8 @@ main(int argc, char **argv)
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "bench-shares: %s\n", uvm_last_error());
+    fprintf(stderr, "bench-shares: %s\n",
+            *uvm_last_error() ? uvm_last_error() : "stopped (see above)");
 out:
     uvm_close(vm);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

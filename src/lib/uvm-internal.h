@@ -41,7 +41,7 @@ struct uvm {
     pthread_mutex_t lock; /* guards everything below that is not immutable */
     pthread_cond_t cond;  /* state changes (exit) */
     struct uvm_config cfg; /* immutable after create */
-    char *document;        /* immutable after create */
+    char *document;        /* windows VSMB changes replace it (atomically; old texts kept) */
     char **argv;           /* immutable after create; NULL for windows */
     struct rundir rd;
     enum uvm_state state;

@@ -540,7 +540,7 @@ uvm_compute_system(struct uvm *vm)
 const char *
 uvm_document(const struct uvm *vm)
 {
-    return vm ? vm->document : NULL;
+    return vm ? __atomic_load_n(&vm->document, __ATOMIC_ACQUIRE) : NULL;
 }
 
 const char *const *

@@ -129,20 +129,37 @@ check_daemon(struct uvm *vm, struct vsmb_share *s)
             s->name, s->host_path, status);
 }
 
+/* hcsshim's VirtualSmbShareOptions: every field is `omitempty`, so only the true flags appear
+ * (as in the "os" share of the document). */
 static json_t *
 options_json(const struct uvm_vsmb_options *o)
 {
-    return json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, "
-                     "s:b}",
-                     "ReadOnly", o->read_only, "ShareRead", o->share_read, "CacheIo", o->cache_io,
-                     "NoOplocks", o->no_oplocks, "TakeBackupPrivilege", o->take_backup_privilege,
-                     "NoDirectmap", o->no_directmap, "NoLocks", o->no_locks, "PseudoOplocks",
-                     o->pseudo_oplocks, "NonCacheIo", o->non_cache_io, "SingleFileMapping",
-                     o->single_file_mapping, "UseShareRootIdentity", o->use_share_root_identity,
-                     "PseudoDirnotify", o->pseudo_dirnotify, "RestrictFileAccess",
-                     o->restrict_file_access, "ForceLevelIIOplocks", o->force_level_ii_oplocks,
-                     "ReparseBaseLayer", o->reparse_base_layer, "SupportCloudFiles",
-                     o->support_cloud_files);
+    const struct {
+        const char *name;
+        bool on;
+    } flags[] = {
+        {"ReadOnly", o->read_only},
+        {"ShareRead", o->share_read},
+        {"CacheIo", o->cache_io},
+        {"NoOplocks", o->no_oplocks},
+        {"TakeBackupPrivilege", o->take_backup_privilege},
+        {"UseShareRootIdentity", o->use_share_root_identity},
+        {"NoDirectmap", o->no_directmap},
+        {"NoLocks", o->no_locks},
+        {"RestrictFileAccess", o->restrict_file_access},
+        {"ForceLevelIIOplocks", o->force_level_ii_oplocks},
+        {"ReparseBaseLayer", o->reparse_base_layer},
+        {"PseudoOplocks", o->pseudo_oplocks},
+        {"NonCacheIo", o->non_cache_io},
+        {"PseudoDirnotify", o->pseudo_dirnotify},
+        {"SingleFileMapping", o->single_file_mapping},
+        {"SupportCloudFiles", o->support_cloud_files},
+    };
+    json_t *j = json_object();
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (flags[i].on)
+            json_object_set_new(j, flags[i].name, json_true());
+    return j;
 }
 
 /* --- windows: the document ------------------------------------------------------------------ */
@@ -178,7 +195,8 @@ document_update(struct uvm *vm, json_t *add, const char *remove_name)
     vm->old_documents = xrealloc(vm->old_documents,
                                  (vm->n_old_documents + 1) * sizeof(*vm->old_documents));
     vm->old_documents[vm->n_old_documents++] = vm->document;
-    vm->document = text;
+    /* uvm_document reads it without the lock: publish the text with its contents */
+    __atomic_store_n(&vm->document, text, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -186,6 +204,9 @@ static int
 windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
             const struct uvm_vsmb_options *o)
 {
+    json_t *path = json_string(host_path); /* NULL: not UTF-8, cannot go into the document */
+    if (!path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8", host_path);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     struct vsmb_share *s = find(vm, host_path);
@@ -198,7 +219,7 @@ windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
         s->slot = -1;
         s->pidfd = -1;
         s->state = SHARE_READY;
-        rc = document_update(vm, json_pack("{s:s, s:s, s:o}", "Name", s->name, "Path", host_path,
+        rc = document_update(vm, json_pack("{s:s, s:O, s:o}", "Name", s->name, "Path", path,
                                            "Options", options_json(o)),
                              NULL);
         if (rc < 0) {
@@ -211,6 +232,7 @@ windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
     s->refs++;
 out:
     pthread_mutex_unlock(&vm->lock);
+    json_decref(path);
     return rc;
 }
 
