@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "attach.h"
+#include "netaddr.h"
 
 int
 attach_list_init(struct attach_list *l, size_t max)
@@ -58,32 +59,6 @@ invalid(const struct parse *p, const char *fmt, ...)
     return -1;
 }
 
-/* AF_INET, AF_INET6, or 0 when s is not an address. */
-static int
-ip_family(const char *s)
-{
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, s, buf) == 1)
-        return AF_INET;
-    if (inet_pton(AF_INET6, s, buf) == 1)
-        return AF_INET6;
-    return 0;
-}
-
-/* "xx:xx:xx:xx:xx:xx", unicast. */
-static bool
-mac_valid(const char *mac)
-{
-    static const char hex[] = "0123456789abcdefABCDEF";
-    if (strlen(mac) != 17)
-        return false;
-    for (int i = 0; i < 17; i++)
-        if (i % 3 == 2 ? mac[i] != ':' : !strchr(hex, mac[i]))
-            return false;
-    unsigned first = (unsigned)strtoul(mac, NULL, 16);
-    return !(first & 1);
-}
-
 /* ip=ADDR/PREFIX */
 static int
 nic_ip(const struct parse *p, struct uvm_endpoint *ep, char *val)
@@ -93,7 +68,7 @@ nic_ip(const struct parse *p, struct uvm_endpoint *ep, char *val)
         return invalid(p, "ip '%s' has no /PREFIX (want e.g. ip=10.0.0.2/24)", val);
     *slash = '\0';
     const char *prefix = slash + 1;
-    int fam = ip_family(val);
+    int fam = netaddr_family(val);
     if (!fam)
         return invalid(p, "ip '%s' is not an IPv4 or IPv6 address", val);
     unsigned max = fam == AF_INET ? 32 : 128;
@@ -114,7 +89,7 @@ nic_dns(const struct parse *p, struct uvm_endpoint *ep, char *val)
         char *plus = strchr(s, '+');
         if (plus)
             *plus = '\0';
-        if (!ip_family(s))
+        if (!netaddr_family(s))
             return invalid(p, "DNS server '%s' is not an IPv4 or IPv6 address", s);
         if (!plus)
             break;
@@ -133,11 +108,11 @@ nic_key(const struct parse *p, struct uvm_endpoint *ep, const char *key, char *v
     if (!strcmp(key, "dns"))
         return nic_dns(p, ep, val);
     if (!strcmp(key, "gw")) {
-        if (!ip_family(val))
+        if (!netaddr_family(val))
             return invalid(p, "gateway '%s' is not an IPv4 or IPv6 address", val);
         ep->gateway_address = val;
     } else if (!strcmp(key, "mac")) {
-        if (!mac_valid(val))
+        if (!netaddr_mac_valid(val))
             return invalid(p, "MAC '%s' is not a unicast xx:xx:xx:xx:xx:xx", val);
         ep->mac_address = val;
     } else if (!strcmp(key, "tap")) {
@@ -182,7 +157,7 @@ parse_nic(struct attach_list *l, const struct parse *p)
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", kv); /* known keys only: <= 6 */
     }
     if (ep->gateway_address &&
-        (!ep->ip_address || ip_family(ep->gateway_address) != ip_family(ep->ip_address)))
+        (!ep->ip_address || netaddr_family(ep->gateway_address) != netaddr_family(ep->ip_address)))
         return invalid(p, "gw= needs an ip= of the same address family");
     if (ep->host_ifname && ep->host_netns)
         return invalid(p, "tap= and hostns= exclude each other (hostns= is for the new tap made "

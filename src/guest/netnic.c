@@ -279,6 +279,21 @@ rollback(struct request *req, const struct nic *n, struct nl *in)
 
 /* --- Add ------------------------------------------------------------------------------------ */
 
+/* An Add's namespace (it must exist) and a netlink socket in it. */
+static int
+open_ns(struct request *req, const char *mac, const char *ns, int *nsfd, struct nl *in)
+{
+    *nsfd = netns_open(ns);
+    if (*nsfd < 0)
+        return request_fail(req, "NIC %s: network namespace %s: %s", mac, ns,
+                            *nsfd == -ENOENT ? "not found" : strerror(-*nsfd));
+    int rc = nl_open_in(in, *nsfd);
+    if (rc < 0)
+        return request_fail(req, "NIC %s: netlink socket in namespace %s: %s", mac, ns,
+                            strerror(-rc));
+    return 0;
+}
+
 /* The device is in the root namespace as op->link: move it and configure it. */
 static int
 configure(struct nic_op *op)
@@ -286,15 +301,11 @@ configure(struct nic_op *op)
     struct request *req = op->req;
     const struct nic *n = &op->nic;
     const char *mac = n->mac_text, *ns = n->ns;
-    cleanup_close int nsfd = netns_open(ns);
-    if (nsfd < 0)
-        return request_fail(req, "NIC %s: network namespace %s: %s", mac, ns,
-                            nsfd == -ENOENT ? "not found" : strerror(-nsfd));
+    cleanup_close int nsfd = -1;
     struct nl in = NL_INIT;
-    int rc = nl_open_in(&in, nsfd);
+    int rc = open_ns(req, mac, ns, &nsfd, &in);
     if (rc < 0)
-        return request_fail(req, "NIC %s: netlink socket in namespace %s: %s", mac, ns,
-                            strerror(-rc));
+        return rc;
     rc = nl_link_set_netns(&root_nl, op->link.index, nsfd, NULL);
     if (rc == -EEXIST) /* its kernel name is taken there: it gets IfName on the way */
         rc = nl_link_set_netns(&root_nl, op->link.index, nsfd, n->ifname);
@@ -403,15 +414,11 @@ start_add(struct bridge *b, struct nic_op *op)
     for (struct nic_op *w = waiting; w; w = w->next)
         if (!memcmp(w->nic.mac, op->nic.mac, NL_MAC_LEN))
             return request_fail(req, "NIC %s: an Add of this NIC is already in progress", mac);
-    cleanup_close int nsfd = netns_open(ns);
-    if (nsfd < 0)
-        return request_fail(req, "NIC %s: network namespace %s: %s", mac, ns,
-                            nsfd == -ENOENT ? "not found" : strerror(-nsfd));
+    cleanup_close int nsfd = -1;
     struct nl in = NL_INIT;
-    int rc = nl_open_in(&in, nsfd);
+    int rc = open_ns(req, mac, ns, &nsfd, &in);
     if (rc < 0)
-        return request_fail(req, "NIC %s: netlink socket in namespace %s: %s", mac, ns,
-                            strerror(-rc));
+        return rc;
     struct nl_link l;
     rc = nl_link_by_mac(&in, op->nic.mac, &l);
     if (rc < 0)

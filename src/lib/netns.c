@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "hostcmd.h"
+#include "netaddr.h"
 #include "options.h"
 #include "proto.h"
 #include "qmp.h"
@@ -40,34 +41,6 @@
 #define MAX_ENDPOINTS HOTSLOT_MAX
 
 /* --- validation ----------------------------------------------------------------------------- */
-
-static bool
-mac_valid(const char *mac)
-{
-    if (strlen(mac) != 17)
-        return false;
-    for (int i = 0; i < 17; i++) {
-        char c = mac[i];
-        if (i % 3 == 2 ? c != ':' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                                      (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    unsigned first = 0;
-    sscanf(mac, "%2x", &first);
-    return !(first & 1); /* not multicast */
-}
-
-/* AF_INET, AF_INET6, or 0 when not an address. */
-static int
-ip_family(const char *s)
-{
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, s, buf) == 1)
-        return AF_INET;
-    if (inet_pton(AF_INET6, s, buf) == 1)
-        return AF_INET6;
-    return 0;
-}
 
 static bool
 ifname_valid(const char *s)
@@ -109,7 +82,7 @@ validate(const char *id, const struct uvm_endpoint *eps, size_t count)
         json_decref(strs[1]);
         if (!utf8)
             return bad(k, "id or name", "(not UTF-8)");
-        if (e->mac_address && !mac_valid(e->mac_address))
+        if (e->mac_address && !netaddr_mac_valid(e->mac_address))
             return bad(k, "MAC address", e->mac_address);
         for (size_t j = 0; j < k; j++)
             if (e->mac_address && eps[j].mac_address &&
@@ -117,7 +90,7 @@ validate(const char *id, const struct uvm_endpoint *eps, size_t count)
                 return bad(k, "MAC address (duplicate in this call)", e->mac_address);
         int fam = 0;
         if (e->ip_address) {
-            fam = ip_family(e->ip_address);
+            fam = netaddr_family(e->ip_address);
             if (!fam)
                 return bad(k, "IP address", e->ip_address);
             if (e->prefix_length > (fam == AF_INET ? 32 : 128)) {
@@ -127,13 +100,13 @@ validate(const char *id, const struct uvm_endpoint *eps, size_t count)
             }
         }
         if (e->gateway_address &&
-            (!fam || ip_family(e->gateway_address) != fam))
+            (!fam || netaddr_family(e->gateway_address) != fam))
             return bad(k, "gateway (needs an IP address of the same family)", e->gateway_address);
         if (e->dns_servers) {
             cleanup_free char *copy = xstrdup(e->dns_servers);
             for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
                  t = strtok_r(NULL, ",", &save))
-                if (!ip_family(t))
+                if (!netaddr_family(t))
                     return bad(k, "DNS server", t);
         }
         if (e->host_ifname) {
@@ -354,9 +327,9 @@ ns_free(struct net_ns *ns)
 void
 netns_release_all(struct uvm *vm)
 {
-    while (vm->netns) {
-        struct net_ns *ns = vm->netns;
-        vm->netns = ns->next;
+    while (!LIST_EMPTY(&vm->netns)) {
+        struct net_ns *ns = LIST_FIRST(&vm->netns);
+        LIST_REMOVE(ns, link);
         ns_free(ns);
     }
 }
@@ -365,27 +338,19 @@ netns_release_all(struct uvm *vm)
 static struct net_ns *
 find(struct uvm *vm, const char *id)
 {
-    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
+    struct net_ns *ns;
+    LIST_FOREACH(ns, &vm->netns, link)
         if (!strcmp(ns->id, id))
             return ns;
     return NULL;
-}
-
-static void
-unlink_ns(struct uvm *vm, struct net_ns *gone)
-{
-    for (struct net_ns **p = &vm->netns; *p; p = &(*p)->next)
-        if (*p == gone) {
-            *p = gone->next;
-            return;
-        }
 }
 
 /* Lock held: a MAC already used by a NIC of this VM. */
 static bool
 mac_in_use(struct uvm *vm, const char *mac)
 {
-    for (struct net_ns *ns = vm->netns; ns; ns = ns->next)
+    struct net_ns *ns;
+    LIST_FOREACH(ns, &vm->netns, link)
         for (size_t i = 0; i < ns->nnics; i++) {
             const char *m = json_string_value(json_object_get(ns->nics[i].settings, "MacAddress"));
             if (m && !strcasecmp(m, mac))
@@ -528,8 +493,7 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
         }
         ns->nnics = k + 1; /* ports and MACs are taken from here on */
     }
-    ns->next = vm->netns;
-    vm->netns = ns;
+    LIST_INSERT_HEAD(&vm->netns, ns, link);
     struct qmp *q = vm->qmp;
     struct bridge *b = vm->bridge;
     pthread_mutex_unlock(&vm->lock);
@@ -561,7 +525,7 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
                     "add netns '%s': the rollback did not complete; the guest or QEMU may hold "
                     "parts of it until the VM ends",
                     id);
-        unlink_ns(vm, ns);
+        LIST_REMOVE(ns, link);
         for (size_t j = 0; j < ns->nnics; j++)
             if (!dirty)
                 hotslot_put(vm, ns->nics[j].port); /* else QEMU may still hold the slot */
@@ -631,7 +595,7 @@ uvm_remove_netns(struct uvm *vm, const char *id)
                             ns->nnics);
         ns->state = NET_NS_READY; /* still recorded: a retry works */
     } else {
-        unlink_ns(vm, ns);
+        LIST_REMOVE(ns, link);
         ns_free(ns);
     }
     pthread_cond_broadcast(&vm->cond);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include <jansson.h>
 
@@ -24,7 +25,7 @@ struct net_nic {
 enum net_ns_state { NET_NS_ADDING, NET_NS_READY, NET_NS_REMOVING };
 
 struct net_ns {
-    struct net_ns *next;
+    LIST_ENTRY(net_ns) link;
     char *id;
     enum net_ns_state state;
     unsigned refs;

@@ -37,9 +37,9 @@ share_free(struct plan9_share *s)
 void
 plan9_release_all(struct uvm *vm)
 {
-    while (vm->plan9) {
-        struct plan9_share *s = vm->plan9;
-        vm->plan9 = s->next;
+    while (!LIST_EMPTY(&vm->plan9)) {
+        struct plan9_share *s = LIST_FIRST(&vm->plan9);
+        LIST_REMOVE(s, link);
         share_free(s); /* the binds go with the runtime directory */
     }
 }
@@ -48,20 +48,11 @@ plan9_release_all(struct uvm *vm)
 static struct plan9_share *
 find(struct uvm *vm, const char *host_path)
 {
-    for (struct plan9_share *s = vm->plan9; s; s = s->next)
+    struct plan9_share *s;
+    LIST_FOREACH(s, &vm->plan9, link)
         if (!strcmp(s->host_path, host_path))
             return s;
     return NULL;
-}
-
-static void
-unlink_share(struct uvm *vm, struct plan9_share *gone)
-{
-    for (struct plan9_share **p = &vm->plan9; *p; p = &(*p)->next)
-        if (*p == gone) {
-            *p = gone->next;
-            return;
-        }
 }
 
 static int
@@ -126,8 +117,7 @@ uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool 
     s->read_only = read_only;
     s->state = SHARE_ADDING;
     snprintf(s->name, sizeof(s->name), "s%llu", (unsigned long long)++vm->plan9_counter);
-    s->next = vm->plan9;
-    vm->plan9 = s;
+    LIST_INSERT_HEAD(&vm->plan9, s, link);
     struct bridge *b = vm->bridge;
     target = xasprintf("%s/" ARGV_PLAN9_DIR "/%s", vm->rd.path, s->name);
     pthread_mutex_unlock(&vm->lock);
@@ -143,7 +133,7 @@ uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool 
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add plan9 '%s' at '%s'", host_path,
                             uvm_path);
-        unlink_share(vm, s);
+        LIST_REMOVE(s, link);
         share_free(s);
     } else {
         s->state = SHARE_READY;
@@ -205,7 +195,7 @@ uvm_remove_plan9(struct uvm *vm, const char *host_path)
                             host_path, vm->cfg.id);
         s->state = SHARE_READY; /* still shared: a retry works */
     } else {
-        unlink_share(vm, s);
+        LIST_REMOVE(s, link);
         share_free(s);
     }
     pthread_cond_broadcast(&vm->cond);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "uvm.h"
@@ -13,7 +14,7 @@
 enum share_state { SHARE_ADDING, SHARE_READY, SHARE_REMOVING };
 
 struct plan9_share {
-    struct plan9_share *next;
+    LIST_ENTRY(plan9_share) link;
     char *host_path; /* canonical */
     char *uvm_path;
     char name[24]; /* "s<counter>": its directory in the 9p export */
@@ -23,7 +24,7 @@ struct plan9_share {
 };
 
 struct vsmb_share {
-    struct vsmb_share *next;
+    LIST_ENTRY(vsmb_share) link;
     char *host_path; /* canonical (linux) or as given (windows) */
     char name[24];   /* "s<hex counter>" */
     struct uvm_vsmb_options options;

@@ -61,11 +61,11 @@ struct uvm {
     struct scsi_slot scsi[UVM_MAX_SCSI_CONTROLLERS][UVM_SCSI_LUNS];
     struct vpmem_dev vpmem[UVM_MAX_VPMEM];
     bool vpmem_hot_adding;
-    struct net_ns *netns; /* list */
+    LIST_HEAD(, net_ns) netns;
     bool hotslot_used[HOTSLOT_MAX];
-    struct plan9_share *plan9; /* list */
+    LIST_HEAD(, plan9_share) plan9;
     uint64_t plan9_counter;
-    struct vsmb_share *vsmb; /* list */
+    LIST_HEAD(, vsmb_share) vsmb;
     uint64_t vsmb_counter;
     char **old_documents; /* windows: earlier versions of `document` (VSMB changes), freed at close */
     size_t n_old_documents; /* new devices are plugged one at a time (the guest maps by order) */

@@ -75,9 +75,9 @@ daemon_reap(struct vsmb_share *s, unsigned grace_ms)
 void
 vsmb_release_all(struct uvm *vm)
 {
-    while (vm->vsmb) {
-        struct vsmb_share *s = vm->vsmb;
-        vm->vsmb = s->next;
+    while (!LIST_EMPTY(&vm->vsmb)) {
+        struct vsmb_share *s = LIST_FIRST(&vm->vsmb);
+        LIST_REMOVE(s, link);
         daemon_reap(s, 0);
         share_free(s);
     }
@@ -92,20 +92,11 @@ vsmb_release_all(struct uvm *vm)
 static struct vsmb_share *
 find(struct uvm *vm, const char *host_path)
 {
-    for (struct vsmb_share *s = vm->vsmb; s; s = s->next)
+    struct vsmb_share *s;
+    LIST_FOREACH(s, &vm->vsmb, link)
         if (!strcmp(s->host_path, host_path))
             return s;
     return NULL;
-}
-
-static void
-unlink_share(struct uvm *vm, struct vsmb_share *gone)
-{
-    for (struct vsmb_share **p = &vm->vsmb; *p; p = &(*p)->next)
-        if (*p == gone) {
-            *p = gone->next;
-            return;
-        }
 }
 
 /* Lock held: a daemon that died while its share was in use makes the share broken (reaped
@@ -226,8 +217,7 @@ windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
             share_free(s);
             goto out;
         }
-        s->next = vm->vsmb;
-        vm->vsmb = s;
+        LIST_INSERT_HEAD(&vm->vsmb, s, link);
     }
     s->refs++;
 out:
@@ -501,8 +491,7 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
     s->slot = slot;
     s->pidfd = -1;
     s->state = SHARE_ADDING;
-    s->next = vm->vsmb;
-    vm->vsmb = s;
+    LIST_INSERT_HEAD(&vm->vsmb, s, link);
     struct qmp *q = vm->qmp;
     struct bridge *b = vm->bridge;
     rundir = xstrdup(vm->rd.path);
@@ -514,7 +503,7 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vsmb '%s'", host_path);
         hotslot_put(vm, (unsigned)s->slot);
-        unlink_share(vm, s);
+        LIST_REMOVE(s, link);
         share_free(s);
     } else {
         s->state = SHARE_READY;
@@ -559,7 +548,7 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
     if (vm->cfg.windows) {
         rc = document_update(vm, NULL, s->name);
         if (rc == 0) {
-            unlink_share(vm, s);
+            LIST_REMOVE(s, link);
             share_free(s);
         }
         goto out_unlock;
@@ -596,7 +585,7 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
                     s->name, s->slot);
         else
             hotslot_put(vm, (unsigned)s->slot);
-        unlink_share(vm, s);
+        LIST_REMOVE(s, link);
         share_free(s);
     }
     pthread_cond_broadcast(&vm->cond);

@@ -756,9 +756,9 @@ test_add_one_created_tap(void **state)
     assert_int_equal(fixture_request_count(f), 2);
     check_ns_request(f, 0, "Add", "ns1");
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
-    struct net_ns *ns = f->vm->netns;
+    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
     assert_non_null(ns);
-    assert_null(ns->next);
+    assert_null(LIST_NEXT(ns, link));
     assert_string_equal(ns->id, "ns1");
     assert_int_equal(ns->state, NET_NS_READY);
     assert_int_equal(ns->refs, 1);
@@ -852,7 +852,7 @@ test_host_ifname(void **state)
     TRACE("guest NetworkNamespace Add ns1", "qmp netdev_add net0", "qmp device_add nic0",
           "guest Network Add eth0");
     check_nic_request(f, 1, "Add", "ns1", &e, MAC0, 0);
-    struct net_nic *nic = &f->vm->netns->nics[0];
+    struct net_nic *nic = &LIST_FIRST(&f->vm->netns)->nics[0];
     assert_string_equal(nic->tap, "lo");
     assert_false(nic->tap_created);
     assert_null(nic->tap_netns);
@@ -863,7 +863,7 @@ test_host_ifname(void **state)
     assert_int_equal(fixture_request_count(f), 4);
     check_nic_request(f, 2, "Remove", "ns1", &e, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     /* ... and at close; it is never recorded */
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "qmp netdev_add net0", "qmp device_add nic0",
@@ -897,8 +897,8 @@ test_host_netns(void **state)
           "rec {0}={n}",
           "ip -n {n} link set dev {0} up",
           "guest Network Add eth0");
-    assert_string_equal(f->vm->netns->nics[0].tap_netns, host_ns);
-    assert_true(f->vm->netns->nics[0].tap_created);
+    assert_string_equal(LIST_FIRST(&f->vm->netns)->nics[0].tap_netns, host_ns);
+    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].tap_created);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip -n {n} link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
@@ -936,7 +936,7 @@ test_two_endpoints_and_remove(void **state)
     check_ns_request(f, 0, "Add", "ns1");
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 2, "Add", "ns1", &EP1, MAC1, 1);
-    struct net_ns *ns = f->vm->netns;
+    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
     assert_int_equal(ns->nnics, 2);
     assert_int_equal(ns->nics[0].port, 0);
     assert_int_equal(ns->nics[1].port, 1);
@@ -951,7 +951,7 @@ test_two_endpoints_and_remove(void **state)
     check_nic_request(f, 3, "Remove", "ns1", &EP1, MAC1, 1);
     check_nic_request(f, 4, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 5, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     assert_non_null(strstr(uvm_last_error(), "'ns1'"));
     finish(f, &s);
@@ -978,10 +978,10 @@ test_refcount(void **state)
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &bad, 1), UVM_E_INVALID_ARGUMENT);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    struct net_ns *ns = f->vm->netns;
+    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
     assert_int_equal(ns->refs, 3);
     assert_int_equal(ns->nnics, 1);
-    assert_null(ns->next);
+    assert_null(LIST_NEXT(ns, link));
     /* removes before the last one only drop a reference */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
@@ -992,7 +992,7 @@ test_refcount(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     finish(f, &s);
     TRACE_NONE();
@@ -1006,13 +1006,13 @@ test_no_endpoints(void **state)
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", NULL, 0), 0);
     TRACE("guest NetworkNamespace Add ns1");
-    assert_int_equal(f->vm->netns->nnics, 0);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 0);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
     check_ns_request(f, 0, "Add", "ns1");
     check_ns_request(f, 1, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1053,14 +1053,14 @@ test_rollback_device_add_second(void **state)
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 2, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP1, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {2} mode tap", "rec {2}=",
           "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {2} up",
           "guest Network Add eth0");
     check_nic_request(f, 5, "Add", "ns1", &EP1, MAC1, 0);
-    assert_int_equal(f->vm->netns->refs, 1);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 1);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1079,7 +1079,7 @@ test_netdev_add_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
           "qmp netdev_add net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1105,7 +1105,7 @@ test_guest_network_add_fails(void **state)
     assert_int_equal(fixture_request_count(f), 3);
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 2, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1123,7 +1123,7 @@ test_guest_ns_add_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1");
     assert_int_equal(fixture_request_count(f), 1);
     check_ns_request(f, 0, "Add", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1143,7 +1143,7 @@ test_tuntap_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1164,7 +1164,7 @@ test_link_up_fails(void **state)
           "qmp device_del nic0", "qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1196,7 +1196,7 @@ test_host_netns_failures(void **state)
           "rec {1}={n}", "ip -n {n} link set dev {1} up", "qmp device_del nic0",
           "qmp netdev_del net0", "ip -n {n} link del dev {1}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1217,7 +1217,7 @@ test_tap_record_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap",
           "ip link del dev {0}", "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     assert_false(f->vm->hotslot_used[0]);
     finish(f, &s);
     TRACE_NONE();
@@ -1245,7 +1245,7 @@ test_tap_rerecord_fails(void **state)
           "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} netns {n}",
           "rec {0}=<dir>", "qmp device_del nic0", "qmp netdev_del net0",
           "ip -n {n} link del dev {0}", "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1279,7 +1279,7 @@ test_remove_guest_fails_then_retry(void **state)
     TRACE("guest Network Remove eth1", "qmp device_del nic1", "qmp netdev_del net1",
           "ip link del dev {1}", "rec {0}=", "guest Network Remove eth0");
     /* still recorded with what is left */
-    struct net_ns *ns = f->vm->netns;
+    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
     assert_non_null(ns);
     assert_int_equal(ns->state, NET_NS_READY);
     assert_int_equal(ns->refs, 1);
@@ -1300,7 +1300,7 @@ test_remove_guest_fails_then_retry(void **state)
     check_nic_request(f, 4, "Remove", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 5, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 6, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1323,11 +1323,11 @@ test_remove_ns_remove_fails_then_retry(void **state)
     assert_non_null(strstr(uvm_last_error(), "(0 NIC(s) left)"));
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_non_null(f->vm->netns);
-    assert_int_equal(f->vm->netns->nnics, 0);
+    assert_false(LIST_EMPTY(&f->vm->netns));
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 0);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1355,9 +1355,9 @@ test_remove_retry_after_netdev_del_failure(void **state)
     assert_non_null(strstr(uvm_last_error(), "netdev busy"));
     /* the tap (and its record) stay while QEMU may hold it */
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0");
-    assert_int_equal(f->vm->netns->nnics, 1);
-    assert_true(f->vm->netns->nics[0].guest_gone);
-    assert_true(f->vm->netns->nics[0].device_gone);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 1);
+    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].guest_gone);
+    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].device_gone);
     int rc = uvm_remove_netns(f->vm, "ns1");
     if (rc != 0)
         fail_msg("the retry failed (%s): it should send only netdev_del net0, delete the tap and "
@@ -1366,7 +1366,7 @@ test_remove_retry_after_netdev_del_failure(void **state)
                  uvm_last_error());
     TRACE("qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     assert_int_equal(fixture_request_count(f), 4); /* one Network Remove */
     finish(f, &s);
     TRACE_NONE();
@@ -1389,7 +1389,7 @@ test_remove_retry_after_device_del_failure(void **state)
     assert_non_null(strstr(uvm_last_error(), "device busy"));
     assert_non_null(strstr(uvm_last_error(), "(1 NIC(s) left)"));
     TRACE("guest Network Remove eth0", "qmp device_del nic0");
-    struct net_nic *nic = &f->vm->netns->nics[0];
+    struct net_nic *nic = &LIST_FIRST(&f->vm->netns)->nics[0];
     assert_true(nic->guest_gone);
     assert_false(nic->device_gone);
     assert_true(f->vm->hotslot_used[0]);
@@ -1399,7 +1399,7 @@ test_remove_retry_after_device_del_failure(void **state)
     assert_int_equal(fixture_request_count(f), 4); /* one Network Remove */
     check_nic_request(f, 2, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     assert_false(f->vm->hotslot_used[0]);
     finish(f, &s);
     TRACE_NONE();
@@ -1421,7 +1421,7 @@ test_remove_tap_delete_fails(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "guest NetworkNamespace Remove ns1");
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
     ip_fail(NULL);
@@ -1451,13 +1451,13 @@ test_no_free_ports(void **state)
     assert_non_null(strstr(uvm_last_error(), "only 1 of the 4"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), requests);
-    assert_null(f->vm->netns->next);
+    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
     /* one still fits, on the last port */
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP4, 1), 0);
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {3} mode tap",
           "rec {0}= {1}= {2}= {3}=", "qmp netdev_add net3", "qmp device_add nic3",
           "ip link set dev {3} up", "guest Network Add eth0");
-    assert_int_equal(f->vm->netns->nics[0].port, 3);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 3);
     finish(f, &s);
     /* close leaves all four to the runtime directory's release */
     TRACE_NONE();
@@ -1479,7 +1479,7 @@ test_five_endpoints_without_bridge(void **state)
         strstr(uvm_last_error(), "5 NICs asked, but only 4 of the 4 hot-plug slots are free"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 0);
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     for (unsigned i = 0; i < HOTSLOT_MAX; i++)
         assert_false(f->vm->hotslot_used[i]);
     finish(f, &s);
@@ -1504,7 +1504,7 @@ test_mac_collision(void **state)
     assert_non_null(strstr(uvm_last_error(), "endpoint 1"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    assert_null(f->vm->netns->next);
+    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
     assert_true(f->vm->hotslot_used[0]);
     assert_false(f->vm->hotslot_used[1]);
     finish(f, &s);
@@ -1620,7 +1620,7 @@ test_validation(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 0);
-    assert_null(f->vm->netns);
+    assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1660,8 +1660,8 @@ test_not_running(void **state)
     f->vm->terminating = false;
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    assert_int_equal(f->vm->netns->refs, 1);
-    assert_null(f->vm->netns->next);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 1);
+    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1700,7 +1700,7 @@ test_bridge_slot(void **state)
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {0} mode tap", "rec {0}=",
           "qmp netdev_add net4", "qmp device_add nic4", "ip link set dev {0} up",
           "guest Network Add eth0");
-    assert_int_equal(f->vm->netns->nics[0].port, 4);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 4);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns2"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic4", "qmp netdev_del net4",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns2");
@@ -1803,7 +1803,7 @@ test_all_slots(void **state)
             want[1 + 3 * k + j] = owned[3 * k + j];
     }
     check_trace_as(want, ARRAY_SIZE(want), false);
-    assert_int_equal(f->vm->netns->nics[HOTSLOT_MAX - 1].port, HOTSLOT_MAX - 1);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[HOTSLOT_MAX - 1].port, HOTSLOT_MAX - 1);
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &eps[HOTSLOT_MAX], 1), UVM_E_NO_AVAILABLE_LOCATION);
     assert_non_null(strstr(uvm_last_error(), "only 0 of the 36"));
     TRACE_NONE();
@@ -1926,8 +1926,8 @@ test_concurrent_same_id(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
           "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
           "guest Network Add eth0");
-    assert_int_equal(f->vm->netns->refs, 3);
-    assert_null(f->vm->netns->next);
+    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 3);
+    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
     finish(f, &s);
     TRACE_NONE();
 }
