@@ -2,11 +2,13 @@
 /* Booting from the read-only VHD root filesystem on VPMem device 0 (hcsshim
  * TestLCOWUVMNoSCSISingleVPMemVHD). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -25,6 +27,14 @@ test_vhd_boot(void **state)
                             .preferred_rootfs_type = UVM_ROOTFS_VHD};
     struct uvm *vm = NULL;
     assert_int_equal(uvm_create(&o, &vm), 0);
+    /* Boot files without vhd-initrd.img (the tailored kernel has the pmem drivers built in):
+     * the VHD boots with no initrd at all. */
+    char tiny[4096];
+    snprintf(tiny, sizeof(tiny), "%s/vhd-initrd.img", getenv("UVM_BOOT_FILES_PATH"));
+    bool has_initrd = false;
+    for (const char *const *a = uvm_qemu_argv(vm); *a; a++)
+        has_initrd |= !strcmp(*a, "-initrd");
+    assert_int_equal(has_initrd, access(tiny, F_OK) == 0);
     if (itest_start(vm) < 0)
         fail_msg("start: %s", uvm_last_error());
     struct itest_run r;
