@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "hostcmd.h"
+#include "spawn.h"
 #include "timeutil.h"
 
 #define STDERR_KEEP 2048
@@ -31,25 +32,13 @@ hostcmd_run(const char *const *argv, unsigned timeout_ms)
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return uvm_error_errno(-errno, "run '%s': pipe", argv[0]);
     cleanup_close int rd = pipefd[0];
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = -errno;
-        close(pipefd[1]);
-        return uvm_error_errno(e, "run '%s': fork", argv[0]);
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        execvp(argv[0], (char *const *)argv);
-        static const char msg[] = "exec failed (not installed?)\n";
-        ssize_t w = write(2, msg, sizeof(msg) - 1);
-        (void)w;
-        _exit(127);
-    }
-    close(pipefd[1]);
+    cleanup_close int wr = pipefd[1];
+    struct spawn_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = wr, .stderr_fd = wr};
+    struct spawned child;
+    int rc = spawn(&o, &child);
+    if (rc < 0)
+        return rc;
+    close(steal_fd(&wr));
 
     char buf[STDERR_KEEP + 1];
     size_t len = 0;
@@ -62,7 +51,6 @@ hostcmd_run(const char *const *argv, unsigned timeout_ms)
             continue;
         if (n == 0) {
             timed_out = true;
-            kill(pid, SIGKILL);
             break;
         }
         char tmp[512];
@@ -80,13 +68,21 @@ hostcmd_run(const char *const *argv, unsigned timeout_ms)
         memcpy(buf + len, tmp, (size_t)r);
         len += (size_t)r;
     }
+    if (timed_out) {
+        spawn_kill_reap(&child);
+        return uvm_error(UVM_E_TIMEOUT, "'%s' did not finish within %u ms", argv[0], timeout_ms);
+    }
+    /* Output closed: the command is exiting (or closed its stdout and lingers: bounded). */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    rc = spawn_reap(&child, &status, deadline);
+    if (rc == UVM_E_TIMEOUT) {
+        spawn_kill_reap(&child);
+        return uvm_error(UVM_E_TIMEOUT, "'%s' did not finish within %u ms", argv[0], timeout_ms);
+    }
+    if (rc < 0)
+        return uvm_error_wrap(rc, "run '%s'", argv[0]);
     char line[512];
     last_line(buf, len, line, sizeof(line));
-    if (timed_out)
-        return uvm_error(UVM_E_TIMEOUT, "'%s' did not finish within %u ms", argv[0], timeout_ms);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     if (WIFEXITED(status))

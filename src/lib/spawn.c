@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "spawn.h"
+#include "timeutil.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define KILL_REAP_MS 10000u
+
+extern char **environ;
+
+/* What the child reports through the exec pipe when it fails. */
+enum child_stage { STAGE_PARENT, STAGE_FDS, STAGE_HOOK, STAGE_EXEC };
+struct child_err {
+    int stage;
+    int err;
+};
+
+struct request {
+    const struct spawn_opts *o;
+    const char *path; /* resolved argv[0] */
+    /* result */
+    bool done;
+    int rc; /* 0 or -errno of clone/pipe */
+    struct child_err cerr;
+    pid_t pid;
+    int pidfd;
+    struct request *next;
+};
+
+static pthread_once_t spawner_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t spawner_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawner_cond = PTHREAD_COND_INITIALIZER; /* queue non-empty / done */
+static struct request *queue_head, **queue_tail = &queue_head;
+static int spawner_err;   /* the thread could not be created */
+static int self_pidfd = -1; /* our process, for the child's "parent still alive" check */
+
+/* --- the child ------------------------------------------------------------------------------ */
+
+static void __attribute__((noreturn))
+child_fail(int errfd, int stage, int err)
+{
+    struct child_err ce = {stage, err};
+    ssize_t r = write(errfd, &ce, sizeof(ce));
+    (void)r;
+    _exit(127);
+}
+
+/* Put stdio and the extra fds in place; everything else closed but errfd (returned, moved). */
+static int
+child_fds(const struct spawn_opts *o, int errfd)
+{
+    int hi = 3 + (int)o->n_fds + 1; /* above every target */
+    int src[3 + SPAWN_MAX_FDS];
+    int std[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+    for (int i = 0; i < 3; i++) {
+        int fd = std[i] >= 0 ? std[i] : open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+        if (fd < 0 || (src[i] = fcntl(fd, F_DUPFD_CLOEXEC, hi)) < 0)
+            return -1;
+    }
+    for (unsigned i = 0; i < o->n_fds; i++)
+        if ((src[3 + i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, hi)) < 0)
+            return -1;
+    int e = fcntl(errfd, F_DUPFD_CLOEXEC, hi);
+    if (e < 0)
+        return -1;
+    for (int i = 0; i < 3 + (int)o->n_fds; i++)
+        if (dup2(src[i], i) < 0) /* dup2 clears FD_CLOEXEC on the target */
+            return -1;
+    int last = 3 + (int)o->n_fds;
+    if (dup2(e, last) < 0 || fcntl(last, F_SETFD, FD_CLOEXEC) < 0)
+        return -1;
+    if (syscall(SYS_close_range, (unsigned)last + 1, ~0U, 0) < 0)
+        return -1;
+    return last;
+}
+
+static void __attribute__((noreturn))
+child(const struct request *r, int errfd)
+{
+    const struct spawn_opts *o = r->o;
+    /* Die with the process (the spawner thread lives as long as it); if the process is already
+     * gone, do not run an orphan. */
+    struct pollfd p = {.fd = self_pidfd, .events = POLLIN};
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || poll(&p, 1, 0) != 0)
+        child_fail(errfd, STAGE_PARENT, errno ? errno : ESRCH);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* EINVAL for the reserved ones: fine */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    int fd = child_fds(o, errfd);
+    if (fd < 0)
+        child_fail(errfd, STAGE_FDS, errno);
+    errfd = fd;
+    if (o->hook) {
+        int rc = o->hook(o->hook_arg);
+        if (rc < 0)
+            child_fail(errfd, STAGE_HOOK, -rc);
+    }
+    execve(r->path, (char *const *)o->argv, environ);
+    child_fail(errfd, STAGE_EXEC, errno);
+}
+
+/* --- the spawner thread --------------------------------------------------------------------- */
+
+static void
+do_spawn(struct request *r)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        r->rc = -errno;
+        return;
+    }
+    int pidfd = -1;
+    struct clone_args ca = {
+        .flags = r->o->clone_flags | CLONE_PIDFD,
+        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+        .exit_signal = SIGCHLD,
+    };
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0)
+        child(r, pipefd[1]);
+    close(pipefd[1]);
+    if (pid < 0) {
+        r->rc = -errno;
+        close(pipefd[0]);
+        return;
+    }
+    ssize_t n;
+    while ((n = read(pipefd[0], &r->cerr, sizeof(r->cerr))) < 0 && errno == EINTR)
+        ;
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof(r->cerr)) { /* it failed before exec: reap it here */
+        siginfo_t si;
+        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+            ;
+        close(pidfd);
+        r->rc = -(r->cerr.err ? r->cerr.err : EIO);
+        return;
+    }
+    r->pid = (pid_t)pid;
+    r->pidfd = pidfd;
+}
+
+static void *
+spawner(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawner_lock);
+    for (;;) {
+        while (!queue_head)
+            pthread_cond_wait(&spawner_cond, &spawner_lock);
+        struct request *r = queue_head;
+        queue_head = r->next;
+        if (!queue_head)
+            queue_tail = &queue_head;
+        pthread_mutex_unlock(&spawner_lock);
+        do_spawn(r);
+        pthread_mutex_lock(&spawner_lock);
+        r->done = true;
+        pthread_cond_broadcast(&spawner_cond);
+    }
+    return NULL;
+}
+
+static void
+spawner_start(void)
+{
+    self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self_pidfd < 0) {
+        spawner_err = -errno;
+        return;
+    }
+    fcntl(self_pidfd, F_SETFD, FD_CLOEXEC);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int rc = pthread_create(&t, &at, spawner, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&at);
+    if (rc)
+        spawner_err = -rc;
+}
+
+/* --- API ------------------------------------------------------------------------------------ */
+
+char *
+spawn_which(const char *argv0)
+{
+    if (!argv0 || !*argv0)
+        return NULL;
+    if (strchr(argv0, '/'))
+        return xstrdup(argv0);
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        /* Only absolute entries: "" or "." in a careless PATH must not run a local file. */
+        if (len && p[0] == '/') {
+            char *cand = xasprintf("%.*s/%s", (int)len, p, argv0);
+            struct stat st;
+            if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+                return cand;
+            free(cand);
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return NULL;
+}
+
+static const char *const stage_names[] = {
+    [STAGE_PARENT] = "the calling process is exiting",
+    [STAGE_FDS] = "set up its fds",
+    [STAGE_HOOK] = NULL,
+    [STAGE_EXEC] = "exec",
+};
+
+int
+spawn(const struct spawn_opts *o, struct spawned *out)
+{
+    out->pid = -1;
+    out->pidfd = -1;
+    if (!o || !o->argv || !o->argv[0] || o->n_fds > SPAWN_MAX_FDS)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "spawn: bad arguments");
+    cleanup_free char *path = spawn_which(o->argv[0]);
+    if (!path)
+        return uvm_error(UVM_E_NOT_FOUND, "spawn '%s': not found in PATH (not installed?)",
+                         o->argv[0]);
+    pthread_once(&spawner_once, spawner_start);
+    if (spawner_err)
+        return uvm_error_errno(spawner_err, "spawn '%s': no spawner thread", o->argv[0]);
+    struct request r = {.o = o, .path = path, .pidfd = -1};
+    pthread_mutex_lock(&spawner_lock);
+    *queue_tail = &r;
+    queue_tail = &r.next;
+    pthread_cond_broadcast(&spawner_cond);
+    while (!r.done)
+        pthread_cond_wait(&spawner_cond, &spawner_lock);
+    pthread_mutex_unlock(&spawner_lock);
+    if (r.rc < 0) {
+        if (r.cerr.stage == STAGE_HOOK && r.cerr.err)
+            return uvm_error_errno(r.rc, "spawn '%s': %s", path,
+                                   o->hook_what ? o->hook_what : "confine");
+        return uvm_error_errno(r.rc, "spawn '%s'%s%s", path, r.cerr.err ? ": " : "",
+                               r.cerr.err ? stage_names[r.cerr.stage] : "");
+    }
+    out->pid = r.pid;
+    out->pidfd = r.pidfd;
+    return 0;
+}
+
+int
+spawn_reap(struct spawned *s, int *status, int64_t deadline)
+{
+    if (s->pidfd < 0)
+        return uvm_error(UVM_E_INVALID_STATE, "reap: no child");
+    for (;;) {
+        struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
+        int n = poll(&p, 1, deadline_poll_ms(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return uvm_error_errno(-errno, "wait for pid %d", (int)s->pid);
+        if (n == 0)
+            return uvm_error(UVM_E_TIMEOUT, "pid %d is still running", (int)s->pid);
+        break;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    int r;
+    while ((r = waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED)) < 0 && errno == EINTR)
+        ;
+    if (r < 0) /* ECHILD: somebody else reaped it; we do not know how it ended */
+        return uvm_error_errno(-errno, "reap pid %d", (int)s->pid);
+    if (status)
+        *status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : (si.si_status & 0x7f);
+    close(s->pidfd);
+    s->pidfd = -1;
+    s->pid = -1;
+    return 0;
+}
+
+int
+spawn_signal(const struct spawned *s, int sig)
+{
+    if (s->pidfd < 0)
+        return 0;
+    if (syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+        return uvm_error_errno(-errno, "signal %d to pid %d", sig, (int)s->pid);
+    return 0;
+}
+
+void
+spawn_kill_reap(struct spawned *s)
+{
+    if (s->pidfd < 0)
+        return;
+    spawn_signal(s, SIGKILL);
+    if (spawn_reap(s, NULL, deadline_after_ms(KILL_REAP_MS)) < 0)
+        uvm_log(UVM_LOG_ERROR, NULL, "pid %d: %s", (int)s->pid, uvm_last_error());
+}
