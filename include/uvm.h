@@ -112,8 +112,10 @@ int uvm_start(struct uvm *vm);
 int uvm_wait(struct uvm *vm);
 /* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
 int uvm_terminate(struct uvm *vm);
-/* Terminates if needed, releases everything and frees vm. NULL is fine. Close the VM's
- * processes (uvm_process_close) and let other threads' calls on it return first. */
+/* Terminates if needed, releases everything and frees vm. NULL is fine. Processes of the VM stay
+ * valid objects until uvm_process_close: their signal and wait return UVM_E_CLOSED (a wait that
+ * already has the exit status still returns it), and the VM's memory is freed with the last of
+ * them. Let other threads' calls on vm itself return before closing it. */
 void uvm_close(struct uvm *vm);
 
 const char *uvm_id(const struct uvm *vm);
@@ -156,7 +158,8 @@ int uvm_process_signal(struct uvm_process *p, int signal);
 /* Block until the process has exited and its output has been delivered. exit_code is the exit
  * status, or 128 + signal number for a process killed by a signal. */
 int uvm_process_wait(struct uvm_process *p, int *exit_code);
-/* Pid of the process inside the guest. */
+/* Pid of the process inside the guest. After uvm_close of its VM, signal and wait return
+ * UVM_E_CLOSED; uvm_process_close is still needed and safe. */
 int uvm_process_pid(const struct uvm_process *p);
 void uvm_process_close(struct uvm_process *p);
 

@@ -197,6 +197,10 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     add(&a, "%lld", (long long)cpus);
     add(&a, "-nodefaults");
     add(&a, "-no-user-config");
+    /* QEMU's seccomp filter on top of its jail (jail.h): no obsolete system calls, no setuid,
+     * no fork/exec, no scheduler or affinity changes. */
+    add(&a, "-sandbox");
+    add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     add(&a, "-no-reboot");
     add(&a, "-display");
     add(&a, "none");
@@ -270,19 +274,24 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
      * a bounded ring (a guest must not be able to fill the host's disk or /run). */
     add(&a, "-chardev");
     if (console_pipe) {
-        cleanup_free char *con = qemu_escape(console_pipe);
-        add(&a, "file,id=serial0,path=%s", con);
+        /* The library opens the caller's file (QEMU opens no host path) and passes it as an
+         * fd; the document keeps the path. */
+        add(&a, "file,id=serial0,path=/dev/fdset/%d", ARGV_CONSOLE_FDSET);
     } else {
         add(&a, "socket,id=serial0,fd=%d", ARGV_CONSOLE_FD);
     }
     add(&a, "-serial");
     add(&a, "chardev:serial0");
+    if (console_pipe) {
+        add(&a, "-add-fd");
+        add(&a, "fd=%d,set=%d,opaque=console", ARGV_CONSOLE_FD, ARGV_CONSOLE_FDSET);
+    }
     if (graphics) {
         cleanup_free char *rd = qemu_escape(ctx->rundir);
         add(&a, "-device");
         add(&a, "VGA");
         add(&a, "-vnc");
-        add(&a, "unix:%s/vnc.sock", rd);
+        add(&a, "unix:%s/" ARGV_VNC_DIR "/vnc.sock", rd);
     }
     *out = a.v;
     return 0;
@@ -370,4 +379,24 @@ argv_detect_accel(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, detect);
     return detected;
+}
+
+int
+argv_host_files(json_t *doc, const char *files[4])
+{
+    int rc, n = 0;
+    const char *kernel = NULL, *initrd = NULL, *pmem0 = NULL;
+    if ((rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.KernelFilePath", true,
+                         &kernel)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.InitRdPath", false,
+                         &initrd)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.Devices.VirtualPMem.Devices.0.HostPath", false,
+                         &pmem0)) < 0)
+        return rc;
+    const char *all[] = {kernel, initrd, pmem0};
+    for (size_t i = 0; i < 3; i++)
+        if (all[i])
+            files[n++] = all[i];
+    files[n] = NULL;
+    return 0;
 }

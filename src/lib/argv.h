@@ -7,7 +7,9 @@
 
 #define ARGV_QMP_FD 3   /* listening QMP socket, as numbered in the QEMU process */
 #define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
-#define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console (no console_pipe) */
+#define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console, or the console_pipe
+                           * file opened by the library (then fd set ARGV_CONSOLE_FDSET) */
+#define ARGV_CONSOLE_FDSET 1
 #define ARGV_SPARE_ROOT_PORTS 4
 /* Root ports are rp0 (agent), rp1.. (SCSI controllers), then the VHD root's pmem port, then the
  * 9p export's port, then the spare ports for hot-plugged devices: the first spare's number. */
@@ -29,6 +31,9 @@ argv_has_hotplug_bridges(unsigned vpmem_count, int vhd_root)
 /* The 9p export (Plan9 shares): this directory of the runtime directory, tag "uvm9p". */
 #define ARGV_PLAN9_DIR "9p"
 #define ARGV_PLAN9_TAG "uvm9p"
+/* The graphics console's VNC socket lives in this directory of the runtime directory: the only
+ * place QEMU may write in its jail (jail.h), and only for VMs with a graphics console. */
+#define ARGV_VNC_DIR "vnc"
 #define ARGV_PMEM_ALIGN (2u << 20) /* pmem backing sizes are multiples of this */
 /* Hot-added VPMem devices sit on pci-bridges (ACPI hot-plug), 32 slots each: bridge i is
  * "vpmembr<i>" and the device with hot index h goes to bridge h / 32, slot h % 32. */
@@ -50,6 +55,9 @@ struct argv_ctx {
  * naming the field. */
 int argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out);
 void argv_free(char **argv);
+/* The host files QEMU reads at start by path (kernel, initrd, VHD root), NULL terminated; the
+ * strings belong to doc. For the jail (jail.h). */
+int argv_host_files(json_t *doc, const char *files[4]);
 /* One shell-quoted line (owned). */
 char *argv_join(const char *const *argv);
 

@@ -156,7 +156,7 @@ uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_proces
         return uvm_error(rc, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
     }
     struct uvm_process *p = xcalloc(1, sizeof(*p));
-    p->vm = vm;
+    p->vm = uvm_ref(vm); /* the VM's memory (and its bridge) outlive uvm_close until ours */
     p->bridge = b;
     p->handle = handle;
     p->pid = (int)json_integer_value(pid);
@@ -191,6 +191,16 @@ uvm_process_pid(const struct uvm_process *p)
     return p ? p->pid : -1;
 }
 
+/* UVM_E_CLOSED once uvm_close was called on the process's VM. */
+static int
+check_open(struct uvm_process *p, const char *what)
+{
+    if (!uvm_is_closed(p->vm))
+        return 0;
+    return uvm_error(UVM_E_CLOSED, "%s process %d: its utility VM '%s' was closed", what, p->pid,
+                     p->vm->cfg.id);
+}
+
 int
 uvm_process_signal(struct uvm_process *p, int sig)
 {
@@ -198,12 +208,15 @@ uvm_process_signal(struct uvm_process *p, int sig)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: NULL process");
     if (sig <= 0 || sig >= 65)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: %d is not a signal number", sig);
+    int rc = check_open(p, "signal");
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&p->lock);
     bool exited = p->exited;
     pthread_mutex_unlock(&p->lock);
     if (exited)
         return uvm_error(UVM_E_INVALID_STATE, "signal: process %d has exited", p->pid);
-    int rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
+    rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
                          json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid, "Options", "Signal", sig),
                          NULL, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
     if (rc < 0)
@@ -216,7 +229,12 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
 {
     if (!p)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "wait: NULL process");
+    int closed = check_open(p, "wait for");
     pthread_mutex_lock(&p->lock);
+    if (closed < 0 && !p->exited) {
+        pthread_mutex_unlock(&p->lock);
+        return closed;
+    }
     while (p->waiting)
         pthread_cond_wait(&p->cond, &p->lock);
     if (!p->exited && p->wait_rc == 0) {
@@ -229,8 +247,10 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
                                        (json_int_t)0xffffffffu),
                              &resp, DEADLINE_NEVER);
         json_t *code = json_object_get(resp, "ExitCode");
-        if (rc == 0 && !json_is_integer(code))
-            rc = uvm_error(UVM_E_PROTOCOL, "the guest agent answered without an exit code");
+        /* An exit status, or 128 + a signal number: 0..255, nothing else. */
+        if (rc == 0 && (!json_is_integer(code) || json_integer_value(code) < 0 ||
+                        json_integer_value(code) > 255))
+            rc = uvm_error(UVM_E_PROTOCOL, "the guest agent answered without a valid exit code");
         pthread_mutex_lock(&p->lock);
         p->waiting = false;
         if (rc == 0) {
@@ -262,5 +282,7 @@ uvm_process_close(struct uvm_process *p)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p->wait_msg);
+    struct uvm *vm = p->vm;
     free(p);
+    uvm_unref(vm); /* the last reference after uvm_close frees the VM */
 }

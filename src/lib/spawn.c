@@ -156,7 +156,7 @@ do_spawn(struct request *r)
         while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
             ;
         close(pidfd);
-        r->rc = -(r->cerr.err ? r->cerr.err : EIO);
+        r->rc = r->cerr.err > 0 && r->cerr.err < 4096 ? -r->cerr.err : -EIO;
         return;
     }
     r->pid = (pid_t)pid;
@@ -239,7 +239,7 @@ spawn_which(const char *argv0)
 static const char *const stage_names[] = {
     [STAGE_PARENT] = "the calling process is exiting",
     [STAGE_FDS] = "set up its fds",
-    [STAGE_HOOK] = NULL,
+    [STAGE_HOOK] = "confine",
     [STAGE_EXEC] = "exec",
 };
 
@@ -266,9 +266,10 @@ spawn(const struct spawn_opts *o, struct spawned *out)
         pthread_cond_wait(&spawner_cond, &spawner_lock);
     pthread_mutex_unlock(&spawner_lock);
     if (r.rc < 0) {
-        if (r.cerr.stage == STAGE_HOOK && r.cerr.err)
-            return uvm_error_errno(r.rc, "spawn '%s': %s", path,
-                                   o->hook_what ? o->hook_what : "confine");
+        if (r.cerr.stage == STAGE_HOOK && o->hook_explain) {
+            cleanup_free char *why = o->hook_explain(o->hook_arg, -r.cerr.err);
+            return uvm_error(UVM_E_HYPERVISOR, "spawn '%s': %s", path, why);
+        }
         return uvm_error_errno(r.rc, "spawn '%s'%s%s", path, r.cerr.err ? ": " : "",
                                r.cerr.err ? stage_names[r.cerr.stage] : "");
     }
@@ -278,7 +279,7 @@ spawn(const struct spawn_opts *o, struct spawned *out)
 }
 
 int
-spawn_reap(struct spawned *s, int *status, int64_t deadline)
+spawn_wait(const struct spawned *s, int *status, int64_t deadline)
 {
     if (s->pidfd < 0)
         return uvm_error(UVM_E_INVALID_STATE, "reap: no child");
@@ -302,10 +303,25 @@ spawn_reap(struct spawned *s, int *status, int64_t deadline)
         return uvm_error_errno(-errno, "reap pid %d", (int)s->pid);
     if (status)
         *status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : (si.si_status & 0x7f);
-    close(s->pidfd);
+    return 0;
+}
+
+void
+spawn_release(struct spawned *s)
+{
+    if (s->pidfd >= 0)
+        close(s->pidfd);
     s->pidfd = -1;
     s->pid = -1;
-    return 0;
+}
+
+int
+spawn_reap(struct spawned *s, int *status, int64_t deadline)
+{
+    int rc = spawn_wait(s, status, deadline);
+    if (rc == 0)
+        spawn_release(s);
+    return rc;
 }
 
 int

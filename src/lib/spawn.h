@@ -33,10 +33,11 @@ struct spawn_opts {
     uint64_t clone_flags;
     /* Runs in the child after the fds are in place and before exec. Only async-signal-safe
      * calls (raw system calls on precomputed data): the child is a copy of a threaded process.
-     * Returns 0 or -errno; a failure is reported to spawn()'s caller with `hook_what`. */
+     * Returns 0 or a negative code; spawn() reports a failure with hook_explain(arg, code)
+     * (owned text) or, without it, as -errno. */
     int (*hook)(void *arg);
     void *hook_arg;
-    const char *hook_what;
+    char *(*hook_explain)(void *arg, int code);
 };
 
 struct spawned {
@@ -52,6 +53,11 @@ int spawn(const struct spawn_opts *o, struct spawned *out);
  * wait status in *status; UVM_E_TIMEOUT (child still running, nothing released); any other
  * failure (ECHILD: somebody else reaped it) is an error, never taken as success. */
 int spawn_reap(struct spawned *s, int *status, int64_t deadline);
+
+/* spawn_reap in two steps, for a pidfd others may use meanwhile: wait and reap (the pidfd stays
+ * open: signals to it give ESRCH, never reach another process), then close it. */
+int spawn_wait(const struct spawned *s, int *status, int64_t deadline);
+void spawn_release(struct spawned *s);
 
 /* Signal the child through its pidfd (no PID reuse race). 0 also when it already exited. */
 int spawn_signal(const struct spawned *s, int sig);

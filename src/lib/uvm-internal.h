@@ -43,6 +43,7 @@ struct uvm {
     struct uvm_config cfg; /* immutable after create */
     char *document;        /* windows VSMB changes replace it (atomically; old texts kept) */
     char **argv;           /* immutable after create; NULL for windows */
+    struct jail *jail;     /* QEMU's confinement (jail.h), immutable after create; NULL: none */
     struct rundir rd;
     enum uvm_state state;
     bool terminating;
@@ -70,11 +71,20 @@ struct uvm {
     char **old_documents; /* windows: earlier versions of `document` (VSMB changes), freed at close */
     size_t n_old_documents; /* new devices are plugged one at a time (the guest maps by order) */
     _Atomic uint64_t container_counter;
+    _Atomic unsigned refs; /* the caller's (until uvm_close) + one per open process */
+    bool closed;           /* uvm_close was called */
     struct uvm_system sys;
 };
 
 /* A zeroed VM with its lock and (monotonic) condition variable set up. */
 struct uvm *uvm_alloc(void);
+
+/* References: processes keep the VM's memory alive after uvm_close (their calls then return
+ * UVM_E_CLOSED); the last uvm_unref frees it. */
+struct uvm *uvm_ref(struct uvm *vm);
+void uvm_unref(struct uvm *vm);
+/* Takes the lock. */
+bool uvm_is_closed(struct uvm *vm);
 
 /* Lock held by the caller. 0 when calls that need a running VM may proceed. */
 int uvm_check_running(struct uvm *vm, const char *what);

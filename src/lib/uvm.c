@@ -18,6 +18,7 @@
 #include "qmp.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
+#include "jail.h"
 #include "vmm.h"
 
 #define QBOOT_ROM "/usr/share/qemu/qboot.rom"
@@ -51,6 +52,43 @@ uvm_check_running(struct uvm *vm, const char *what)
                      state_names[vm->state]);
 }
 
+/* Lock held: take the runtime directory out of the VM, to be released (rundir_release runs
+ * `ip` and unmounts) after unlocking. Concurrent callers find the VM stopped first. */
+static struct rundir
+take_rundir(struct uvm *vm)
+{
+    struct rundir rd = vm->rd;
+    memset(&vm->rd, 0, sizeof(vm->rd));
+    vm->rd.lock_fd = -1;
+    return rd;
+}
+
+/* The jail QEMU starts in (jail.h): the boot files it reads at start, the runtime directory. */
+static int
+build_jail(struct uvm *vm, json_t *doc, const char *accel)
+{
+    if (!jail_supported()) {
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "QEMU runs unconfined (%s)",
+                geteuid() ? "not root: no namespaces to build its jail" : "UVM_JAIL=0");
+        return 0;
+    }
+    const char *files[4] = {NULL};
+    int rc = argv_host_files(doc, files);
+    if (rc < 0)
+        return rc;
+    cleanup_free char *mnt = rundir_file(&vm->rd, "jail");
+    if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
+        return uvm_error_errno(-errno, "create '%s'", mnt);
+    cleanup_free char *vnc = NULL;
+    if (vm->cfg.graphics_console) {
+        vnc = rundir_file(&vm->rd, ARGV_VNC_DIR);
+        if (mkdir(vnc, 0700) < 0 && errno != EEXIST)
+            return uvm_error_errno(-errno, "create '%s'", vnc);
+    }
+    vm->jail = jail_prepare(mnt, vm->rd.path, files, !strcmp(accel, "kvm"), vnc);
+    return vm->jail ? 0 : UVM_E_NOT_FOUND;
+}
+
 static int
 build_argv(struct uvm *vm, json_t *doc)
 {
@@ -63,7 +101,8 @@ build_argv(struct uvm *vm, json_t *doc)
         .name = vm->cfg.id,
         .rundir = vm->rd.path,
     };
-    return argv_build(doc, &ctx, &vm->argv);
+    int rc = argv_build(doc, &ctx, &vm->argv);
+    return rc < 0 ? rc : build_jail(vm, doc, ctx.accel);
 }
 
 static void
@@ -73,6 +112,7 @@ uvm_free(struct uvm *vm)
     bridge_free(vm->bridge);
     qmp_free(vm->qmp);
     rundir_release(&vm->rd);
+    jail_free(vm->jail);
     scsi_release_all(vm);
     vpmem_release_all(vm);
     netns_release_all(vm);
@@ -99,6 +139,7 @@ uvm_alloc(void)
     pthread_condattr_destroy(&ca);
     vm->rd.lock_fd = -1;
     vm->sys.vm = vm;
+    atomic_init(&vm->refs, 1);
     return vm;
 }
 
@@ -137,7 +178,7 @@ fail:
 
 /* Watcher thread: QEMU is gone. */
 static void
-on_exit_cb(void *opaque, int status)
+on_exit_cb(void *opaque, struct vmm *vmm, int status)
 {
     struct uvm *vm = opaque;
     /* QEMU's last words: with -no-reboot a guest reset (kernel panic with panic=-1, or PID 1
@@ -152,6 +193,7 @@ on_exit_cb(void *opaque, int status)
         snprintf(reason, sizeof(reason), "%s", r ? r : "");
     }
     json_decref(data);
+    cleanup_free char *qlog = vmm_log_tail(vmm, 3);
     pthread_mutex_lock(&vm->lock);
     vm->exited = true;
     free(vm->exit_msg);
@@ -169,7 +211,6 @@ on_exit_cb(void *opaque, int status)
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         vm->exit_code = 0;
     } else {
-        cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
         vm->exit_code = UVM_E_UNEXPECTED_EXIT;
         if (WIFSIGNALED(status))
             vm->exit_msg = xasprintf("utility VM '%s': QEMU was killed by signal %d (%s)%s%s",
@@ -179,14 +220,19 @@ on_exit_cb(void *opaque, int status)
             vm->exit_msg = xasprintf("utility VM '%s': QEMU exited with status %d%s%s", vm->cfg.id,
                                      WEXITSTATUS(status), *qlog ? ": " : "", qlog);
     }
-    if (vm->bridge)
-        bridge_shutdown(vm->bridge, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
+    struct bridge *b = vm->bridge;
+    struct rundir rd = {.lock_fd = -1};
     if (vm->state == UVM_STATE_RUNNING) {
         vm->state = UVM_STATE_STOPPED;
-        rundir_release(&vm->rd); /* no socket or directory outlives the VM */
+        rd = take_rundir(vm); /* no socket or directory outlives the VM */
     }
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
+    /* Outside the VM lock: both can log, the release runs `ip`. A terminate's earlier
+     * shutdown keeps its reason (the first one wins). */
+    if (b)
+        bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
+    rundir_release(&rd);
     uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU exited (status 0x%x%s%s)", status,
             *reason ? ", " : "", reason);
 }
@@ -259,8 +305,8 @@ start_failure(struct uvm *vm, int rc)
                         ? rundir_tail(&vm->rd, vm->cfg.console_pipe, UVM_CONSOLE_TAIL_LINES)
                         : vm->vmm ? vmm_console_tail(vm->vmm, UVM_CONSOLE_TAIL_LINES)
                                   : xstrdup("");
+    cleanup_free char *qlog = vm->vmm ? vmm_log_tail(vm->vmm, 3) : xstrdup("");
     pthread_mutex_unlock(&vm->lock);
-    cleanup_free char *qlog = rundir_tail(&vm->rd, "qemu.log", 3);
     pthread_mutex_lock(&vm->lock);
     /* A closed channel usually means QEMU is exiting: give the watcher a moment to say why. */
     struct timespec ts = deadline_timespec(deadline_after_ms(2000));
@@ -284,10 +330,14 @@ do_start(struct uvm *vm, int64_t t0)
 {
     int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
     cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
-    cleanup_free char *qlog = rundir_file(&vm->rd, "qemu.log");
-    unlink(qlog);
     cleanup_close int con_qemu = -1, con_ours = -1;
-    if (!vm->cfg.console_pipe) {
+    if (vm->cfg.console_pipe) {
+        /* Opened here and handed over: QEMU cannot open host paths (jail.h). */
+        con_qemu = open(vm->cfg.console_pipe, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_CLOEXEC,
+                        0600);
+        if (con_qemu < 0)
+            return uvm_error_errno(-errno, "open console pipe '%s'", vm->cfg.console_pipe);
+    } else {
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
             return uvm_error_errno(-errno, "console socket pair");
@@ -300,8 +350,17 @@ do_start(struct uvm *vm, int64_t t0)
         (rc = rundir_listen(&vm->rd, "gcs.sock", &agent_listen)) < 0)
         return rc;
     struct vmm *vmm = NULL;
-    rc = vmm_spawn(vm->argv, qmp_listen, agent_listen, con_qemu, steal_fd(&con_ours), qlog,
-                   on_exit_cb, vm, &vmm);
+    struct vmm_config vc = {
+        .argv = vm->argv,
+        .qmp_fd = qmp_listen,
+        .agent_fd = agent_listen,
+        .console_fd = con_qemu,
+        .console_reader = steal_fd(&con_ours),
+        .jail = vm->jail,
+        .fn = on_exit_cb,
+        .opaque = vm,
+    };
+    rc = vmm_spawn(&vc, &vmm);
     close(steal_fd(&con_qemu));
     /* Only QEMU holds the listening sockets from here: if it dies, connects fail at once. */
     close(steal_fd(&qmp_listen));
@@ -415,27 +474,31 @@ uvm_start(struct uvm *vm)
         vm->undoing = false;
         vm->exited = false; /* no QEMU any more: the VM is as created */
         vm->start_failures++;
+        struct rundir rd = {.lock_fd = -1};
         if (vm->terminating) {
-            rundir_release(&vm->rd);
+            rd = take_rundir(vm);
             vm->state = UVM_STATE_TERMINATED;
         } else {
             vm->state = UVM_STATE_CREATED;
         }
         pthread_cond_broadcast(&vm->cond);
         pthread_mutex_unlock(&vm->lock);
+        rundir_release(&rd);
         uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "start failed: %s", msg);
         return uvm_error(rc, "%s", msg);
     }
     pthread_mutex_lock(&vm->lock);
+    struct rundir rd = {.lock_fd = -1};
     if (vm->exited) {
         /* QEMU died right after answering: report it like any exit. */
         vm->state = UVM_STATE_STOPPED;
-        rundir_release(&vm->rd);
+        rd = take_rundir(vm);
     } else {
         vm->state = UVM_STATE_RUNNING;
     }
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
+    rundir_release(&rd);
     uvm_log(UVM_LOG_INFO, vm->cfg.id, "started in %.1f ms",
             (double)vm->timings.agent_ready_us / 1000.0);
     return 0;
@@ -476,32 +539,64 @@ uvm_terminate(struct uvm *vm)
         return 0;
     }
     vm->terminating = true;
-    if (vm->bridge) /* calls in flight learn why, before QEMU's death says "exited" */
-        bridge_shutdown(vm->bridge, UVM_E_INVALID_STATE, "utility VM '%s' was terminated",
-                        vm->cfg.id);
-    if (vm->vmm)
-        vmm_kill(vm->vmm, SIGKILL);
+    struct bridge *b = vm->bridge;
+    struct vmm *vmm = vm->vmm;
+    pthread_mutex_unlock(&vm->lock);
+    /* Objects live until close. Calls in flight learn why before QEMU's death says "exited". */
+    if (b)
+        bridge_shutdown(b, UVM_E_INVALID_STATE, "utility VM '%s' was terminated", vm->cfg.id);
+    if (vmm)
+        vmm_kill(vmm, SIGKILL);
+
+    pthread_mutex_lock(&vm->lock);
     /* A concurrent start ends quickly once QEMU is dead; it then undoes itself. */
     while (vm->state == UVM_STATE_STARTING)
         pthread_cond_wait(&vm->cond, &vm->lock);
     int rc = 0;
     if (vm->vmm) {
+        vmm_kill(vm->vmm, SIGKILL); /* the one a concurrent start made, if any */
         struct timespec ts = deadline_timespec(deadline_after_ms(UVM_EXIT_TIMEOUT_MS));
         while (!vm->exited && rc == 0)
-            if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
+            if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT && !vm->exited)
                 rc = uvm_error(UVM_E_TIMEOUT, "terminate '%s': QEMU pid %d did not exit",
                                vm->cfg.id, (int)vmm_pid(vm->vmm));
     }
+    struct rundir rd = {.lock_fd = -1};
+    b = NULL;
     if (rc == 0 && vm->state != UVM_STATE_TERMINATED) {
-        if (vm->bridge)
-            bridge_shutdown(vm->bridge, UVM_E_INVALID_STATE, "utility VM '%s' was terminated",
-                            vm->cfg.id);
-        rundir_release(&vm->rd);
+        b = vm->bridge;
+        rd = take_rundir(vm);
         vm->state = UVM_STATE_TERMINATED;
         pthread_cond_broadcast(&vm->cond);
     }
     pthread_mutex_unlock(&vm->lock);
+    if (b)
+        bridge_shutdown(b, UVM_E_INVALID_STATE, "utility VM '%s' was terminated", vm->cfg.id);
+    rundir_release(&rd);
     return rc;
+}
+
+struct uvm *
+uvm_ref(struct uvm *vm)
+{
+    atomic_fetch_add(&vm->refs, 1);
+    return vm;
+}
+
+void
+uvm_unref(struct uvm *vm)
+{
+    if (vm && atomic_fetch_sub(&vm->refs, 1) == 1)
+        uvm_free(vm);
+}
+
+bool
+uvm_is_closed(struct uvm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool closed = vm->closed;
+    pthread_mutex_unlock(&vm->lock);
+    return closed;
 }
 
 void
@@ -509,8 +604,11 @@ uvm_close(struct uvm *vm)
 {
     if (!vm)
         return;
+    pthread_mutex_lock(&vm->lock);
+    vm->closed = true;
+    pthread_mutex_unlock(&vm->lock);
     uvm_terminate(vm);
-    uvm_free(vm);
+    uvm_unref(vm);
 }
 
 const char *

@@ -15,31 +15,29 @@
 #include "argv.h"
 #include "cleanup.h"
 #include "error.h"
+#include "jail.h"
+#include "spawn.h"
+#include "timeutil.h"
 #include "vmm.h"
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
+
+struct ring {
+    char buf[VMM_CONSOLE_RING];
+    size_t head, len;
+};
 
 struct vmm {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    /* spawn inputs */
-    char *const *argv;
-    int qmp_fd, agent_fd, log_fd, console_fd, console_reader;
-    char ring[VMM_CONSOLE_RING];
-    size_t ring_head, ring_len;
-    int max_fd; /* fallback bound for closing inherited fds */
+    /* Guest console and QEMU's own stderr: bounded rings, drained by the watcher (the guest
+     * cannot fill the host's disk or memory through either). */
+    int console_reader, log_reader;
+    struct ring console, log;
     vmm_exit_fn fn;
     void *opaque;
-    /* spawn result */
-    bool spawned; /* result is known */
-    int spawn_err; /* -errno of fork/exec */
+    struct spawned child;
     pid_t pid;
-    int pidfd;
     bool exited;
-    bool console_reader_eof;
     bool orphaned; /* vmm_free gave up waiting: the watcher frees itself, calls nobody */
 };
 
@@ -47,78 +45,36 @@ struct vmm {
 
 static void release(struct vmm *v);
 
-static int
-pidfd_open_(pid_t pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static void __attribute__((noreturn))
-child(struct vmm *v, pid_t parent, int errfd)
-{
-    /* Only async-signal-safe calls from here on. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-        _exit(127);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    int q = fcntl(v->qmp_fd, F_DUPFD, 10);
-    int a = fcntl(v->agent_fd, F_DUPFD, 10);
-    int c = v->console_fd >= 0 ? fcntl(v->console_fd, F_DUPFD, 10) : -1;
-    int e = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
-    if (devnull < 0 || q < 0 || a < 0 || e < 0 || (v->console_fd >= 0 && c < 0) ||
-        dup2(devnull, 0) < 0 || dup2(v->log_fd, 1) < 0 || dup2(v->log_fd, 2) < 0 ||
-        dup2(q, ARGV_QMP_FD) < 0 || dup2(a, ARGV_AGENT_FD) < 0 ||
-        (c >= 0 && dup2(c, ARGV_CONSOLE_FD) < 0) || dup2(e, 6) < 0)
-        goto fail;
-    if (fcntl(6, F_SETFD, FD_CLOEXEC) < 0)
-        goto fail;
-    if (syscall(SYS_close_range, 7, ~0U, 0) < 0)
-        for (int fd = 7; fd < v->max_fd; fd++)
-            close(fd);
-    execvp(v->argv[0], v->argv);
-fail:;
-    int err = errno;
-    ssize_t r = write(6, &err, sizeof(err));
-    (void)r;
-    _exit(127);
-}
-
-/* Append what the console has to the ring; false at end of file. */
+/* Append what fd has to the ring; false at end of file or error. */
 static bool
-console_read(struct vmm *v)
+ring_read(struct vmm *v, int fd, struct ring *r)
 {
     char buf[4096];
-    ssize_t n = read(v->console_reader, buf, sizeof(buf));
+    ssize_t n = read(fd, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return true;
     if (n <= 0)
         return false;
     pthread_mutex_lock(&v->lock);
     for (ssize_t i = 0; i < n; i++) {
-        v->ring[(v->ring_head + v->ring_len) % VMM_CONSOLE_RING] = buf[i];
-        if (v->ring_len < VMM_CONSOLE_RING)
-            v->ring_len++;
+        r->buf[(r->head + r->len) % VMM_CONSOLE_RING] = buf[i];
+        if (r->len < VMM_CONSOLE_RING)
+            r->len++;
         else
-            v->ring_head = (v->ring_head + 1) % VMM_CONSOLE_RING;
+            r->head = (r->head + 1) % VMM_CONSOLE_RING;
     }
     pthread_mutex_unlock(&v->lock);
     return true;
 }
 
-char *
-vmm_console_tail(struct vmm *v, unsigned lines)
+static char *
+ring_tail(struct vmm *v, const struct ring *r, unsigned lines)
 {
     pthread_mutex_lock(&v->lock);
-    size_t len = v->ring_len;
+    size_t len = r->len;
     char *text = xmalloc(len + 1);
     for (size_t i = 0; i < len; i++) {
-        char ch = v->ring[(v->ring_head + i) % VMM_CONSOLE_RING];
+        char ch = r->buf[(r->head + i) % VMM_CONSOLE_RING];
         /* Printable text only: the guest wrote this. */
         text[i] = (ch == '\n' || ((unsigned char)ch >= 0x20 && ch != 0x7f)) ? ch : ' ';
     }
@@ -138,86 +94,63 @@ vmm_console_tail(struct vmm *v, unsigned lines)
     return out;
 }
 
+char *
+vmm_console_tail(struct vmm *v, unsigned lines)
+{
+    return ring_tail(v, &v->console, lines);
+}
+
+char *
+vmm_log_tail(struct vmm *v, unsigned lines)
+{
+    return ring_tail(v, &v->log, lines);
+}
+
+/* Drain the console and the log until QEMU has exited (pidfd readable) and both are at end of
+ * file (QEMU held the only writers). */
+static void
+drain(struct vmm *v)
+{
+    bool exited = false;
+    for (;;) {
+        struct pollfd p[3] = {{.fd = v->child.pidfd, .events = POLLIN},
+                              {.fd = v->console_reader, .events = POLLIN},
+                              {.fd = v->log_reader, .events = POLLIN}};
+        if (exited)
+            p[0].fd = -1;
+        if (p[1].fd < 0 && p[2].fd < 0 && exited)
+            return;
+        int n = poll(p, 3, exited ? 1000 : -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) /* after the exit, a descendant holding a writer cannot keep us here */
+            return;
+        if (p[0].revents)
+            exited = true;
+        if (p[1].revents && !ring_read(v, v->console_reader, &v->console)) {
+            close(v->console_reader);
+            v->console_reader = -1;
+        }
+        if (p[2].revents && !ring_read(v, v->log_reader, &v->log)) {
+            close(v->log_reader);
+            v->log_reader = -1;
+        }
+    }
+}
+
 static void *
 watcher(void *arg)
 {
     struct vmm *v = arg;
-    int pipefd[2] = {-1, -1};
-    int err = 0;
-    pid_t pid = -1;
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        err = -errno;
-    } else {
-        pid_t parent = getpid();
-        pid = fork();
-        if (pid == 0)
-            child(v, parent, pipefd[1]);
-        if (pid < 0)
-            err = -errno;
-        close(pipefd[1]);
-    }
-    int pidfd = -1;
-    if (pid > 0) {
-        int cerr = 0;
-        ssize_t n;
-        while ((n = read(pipefd[0], &cerr, sizeof(cerr))) < 0 && errno == EINTR)
-            ;
-        if (n == (ssize_t)sizeof(cerr)) {
-            err = -cerr;
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            pid = -1;
-        } else {
-            pidfd = pidfd_open_(pid);
-        }
-    }
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-
-    pthread_mutex_lock(&v->lock);
-    v->spawned = true;
-    v->spawn_err = err;
-    v->pid = pid;
-    v->pidfd = pidfd;
-    pthread_cond_broadcast(&v->cond);
-    pthread_mutex_unlock(&v->lock);
-    if (err)
-        return NULL;
-
-    /* Keep the console's tail until QEMU exits (pidfd readable). */
-    if (v->console_reader >= 0 && pidfd >= 0) {
-        for (;;) {
-            struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN},
-                                  {.fd = v->console_reader, .events = POLLIN}};
-            int n = poll(p, v->console_reader >= 0 ? 2 : 1, -1);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 || p[0].revents)
-                break;
-            if (p[1].revents && !console_read(v))
-                v->console_reader_eof = true;
-            if (v->console_reader_eof)
-                break;
-        }
-    }
+    drain(v);
     int status = 0;
-    siginfo_t info;
-    for (;;) {
-        memset(&info, 0, sizeof(info));
-        int r = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED)
-                           : waitid(P_PID, (id_t)pid, &info, WEXITED);
-        if (r == 0) {
-            status = info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0)
-                                                : (info.si_status & 0x7f);
-            break;
-        }
-        if (errno != EINTR) {
-            /* Somebody else reaped it (a SIGCHLD handler with waitpid(-1)): report a kill. */
-            status = SIGKILL;
-            break;
-        }
+    if (spawn_wait(&v->child, &status, DEADLINE_NEVER) < 0) {
+        /* Somebody else reaped it (a SIGCHLD handler with waitpid(-1)): report a kill. */
+        uvm_log(UVM_LOG_WARNING, NULL, "QEMU pid %d: %s", (int)v->pid, uvm_last_error());
+        status = SIGKILL;
     }
     pthread_mutex_lock(&v->lock);
+    spawn_release(&v->child); /* vmm_kill checks `exited` under the lock first */
     v->exited = true;
     bool orphaned = v->orphaned;
     pthread_mutex_unlock(&v->lock);
@@ -225,59 +158,62 @@ watcher(void *arg)
         release(v);
         return NULL;
     }
-    v->fn(v->opaque, status);
+    v->fn(v->opaque, v, status);
     return NULL;
 }
 
 int
-vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, int console_fd, int console_reader,
-          const char *log_path, vmm_exit_fn fn, void *opaque, struct vmm **out)
+vmm_spawn(const struct vmm_config *c, struct vmm **out)
 {
-    cleanup_close int reader = console_reader;
-    cleanup_close int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0)
-        return uvm_error_errno(-errno, "open QEMU log '%s'", log_path);
+    cleanup_close int console_reader = c->console_reader;
+    int lp[2];
+    if (pipe2(lp, O_CLOEXEC) < 0)
+        return uvm_error_errno(-errno, "QEMU log pipe");
+    cleanup_close int log_reader = lp[0], log_writer = lp[1];
+    /* QEMU drops what it cannot write rather than block on a full pipe. */
+    if (fcntl(log_writer, F_SETFL, O_NONBLOCK) < 0 || fcntl(log_reader, F_SETFL, O_NONBLOCK) < 0)
+        return uvm_error_errno(-errno, "QEMU log pipe");
+    if (console_reader >= 0 && fcntl(console_reader, F_SETFL, O_NONBLOCK) < 0)
+        return uvm_error_errno(-errno, "QEMU console");
+    int fds[3] = {c->qmp_fd, c->agent_fd, c->console_fd};
+    struct spawn_opts o = {
+        .argv = (const char *const *)c->argv,
+        .stdin_fd = -1,
+        .stdout_fd = log_writer,
+        .stderr_fd = log_writer,
+        .fds = fds,
+        .n_fds = c->console_fd >= 0 ? 3 : 2,
+        .clone_flags = c->jail ? jail_clone_flags() : 0,
+        .hook = c->jail ? jail_enter : NULL,
+        .hook_arg = c->jail,
+        .hook_explain = jail_explain,
+    };
+    struct spawned child;
+    int rc = spawn(&o, &child);
+    if (rc < 0)
+        return rc;
+    close(steal_fd(&log_writer));
     struct vmm *v = xcalloc(1, sizeof(*v));
     pthread_mutex_init(&v->lock, NULL);
-    pthread_cond_init(&v->cond, NULL);
-    v->argv = argv;
-    v->qmp_fd = qmp_fd;
-    v->agent_fd = agent_fd;
-    v->console_fd = console_fd;
-    v->console_reader = steal_fd(&reader);
-    v->log_fd = log_fd;
-    long maxfd = sysconf(_SC_OPEN_MAX);
-    v->max_fd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
-    v->fn = fn;
-    v->opaque = opaque;
-    v->pid = -1;
-    v->pidfd = -1;
+    v->console_reader = steal_fd(&console_reader);
+    v->log_reader = steal_fd(&log_reader);
+    v->fn = c->fn;
+    v->opaque = c->opaque;
+    v->child = child;
+    v->pid = child.pid;
 
-    /* The watcher runs with every signal blocked; QEMU gets a clean mask. */
+    /* The watcher runs with every signal blocked. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&v->thread, NULL, watcher, v);
+    rc = pthread_create(&v->thread, NULL, watcher, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
-        if (v->console_reader >= 0)
-            close(v->console_reader);
-        free(v);
+        spawn_kill_reap(&v->child);
+        v->child.pidfd = -1;
+        release(v);
         return uvm_error_errno(-rc, "create QEMU watcher thread");
     }
-    pthread_mutex_lock(&v->lock);
-    while (!v->spawned)
-        pthread_cond_wait(&v->cond, &v->lock);
-    int err = v->spawn_err;
-    pthread_mutex_unlock(&v->lock);
-    if (err) {
-        pthread_join(v->thread, NULL);
-        if (v->console_reader >= 0)
-            close(v->console_reader);
-        free(v);
-        return uvm_error_errno(err, "spawn '%s'", argv[0]);
-    }
-    v->log_fd = -1; /* closed by cleanup; the child has its copy */
     *out = v;
     return 0;
 }
@@ -285,12 +221,13 @@ vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, int console_fd, int conso
 static void
 release(struct vmm *v)
 {
-    if (v->pidfd >= 0)
-        close(v->pidfd);
+    if (v->child.pidfd >= 0)
+        close(v->child.pidfd);
     if (v->console_reader >= 0)
         close(v->console_reader);
+    if (v->log_reader >= 0)
+        close(v->log_reader);
     pthread_mutex_destroy(&v->lock);
-    pthread_cond_destroy(&v->cond);
     free(v);
 }
 
@@ -303,16 +240,11 @@ vmm_pid(const struct vmm *v)
 int
 vmm_kill(struct vmm *v, int sig)
 {
+    /* Under the lock: the watcher closes the pidfd under it when it marks the exit. */
     pthread_mutex_lock(&v->lock);
-    bool exited = v->exited;
+    int rc = v->exited ? 0 : spawn_signal(&v->child, sig);
     pthread_mutex_unlock(&v->lock);
-    if (exited)
-        return 0;
-    int r = v->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, v->pidfd, sig, NULL, 0)
-                          : kill(v->pid, sig);
-    if (r < 0 && errno != ESRCH)
-        return uvm_error_errno(-errno, "kill QEMU pid %d", (int)v->pid);
-    return 0;
+    return rc;
 }
 
 void

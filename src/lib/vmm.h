@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The QEMU process: spawned and reaped by a per-VM watcher thread that lives exactly as long as
- * the process, so that PR_SET_PDEATHSIG (tied to the spawning thread) kills QEMU when the owning
- * process dies, and never earlier (hcsshim #421: no orphaned VMs). */
+/* The QEMU process: started by spawn.h (whose spawner thread lives as long as the process, so
+ * PR_SET_PDEATHSIG kills QEMU when the owning process dies, and never earlier: hcsshim #421),
+ * optionally jailed (jail.h), and watched by a per-VM thread that drains its console and stderr
+ * into rings, reaps it through its pidfd and reports the exit. */
 #ifndef UVM_LIB_VMM_H
 #define UVM_LIB_VMM_H
 
@@ -10,17 +11,29 @@
 struct vmm;
 
 /* Called once from the watcher thread when QEMU has exited; status as from waitpid. */
-typedef void (*vmm_exit_fn)(void *opaque, int status);
+typedef void (*vmm_exit_fn)(void *opaque, struct vmm *v, int status);
 
-/* Spawn argv (argv[0] looked up in PATH) with qmp_fd, agent_fd and console_fd (-1: none) as
- * fds 3, 4 and 5, stdin /dev/null, stdout+stderr appended to log_path, in a session of its own.
- * Those fds stay owned by the caller. console_reader (-1: none; taken) is the other end of the
- * console: the watcher keeps its last VMM_CONSOLE_RING bytes. */
 #define VMM_CONSOLE_RING (64u * 1024)
-int vmm_spawn(char *const *argv, int qmp_fd, int agent_fd, int console_fd, int console_reader,
-              const char *log_path, vmm_exit_fn fn, void *opaque, struct vmm **out);
-/* The last `lines` lines of the console (owned, printable, "" when none). */
+struct jail;
+struct vmm_config {
+    char *const *argv; /* argv[0] looked up in PATH */
+    /* Become fds 3, 4 and 5 in QEMU (borrowed; console_fd -1: none). */
+    int qmp_fd, agent_fd, console_fd;
+    /* The other end of the console (-1: none; taken): the watcher keeps its last
+     * VMM_CONSOLE_RING bytes. */
+    int console_reader;
+    /* Confinement (jail.h), borrowed until vmm_spawn returns; NULL: none. */
+    struct jail *jail;
+    vmm_exit_fn fn;
+    void *opaque;
+};
+
+/* Spawn QEMU (spawn.h: a session of its own, stdin /dev/null) with its stdout and stderr into a
+ * bounded ring of VMM_CONSOLE_RING bytes (QEMU drops what does not fit rather than block). */
+int vmm_spawn(const struct vmm_config *c, struct vmm **out);
+/* The last `lines` lines of the console / of QEMU's stderr (owned, printable, "" when none). */
 char *vmm_console_tail(struct vmm *v, unsigned lines);
+char *vmm_log_tail(struct vmm *v, unsigned lines);
 pid_t vmm_pid(const struct vmm *v);
 /* Send a signal through the pidfd (no PID reuse race). 0 also when already exited. */
 int vmm_kill(struct vmm *v, int sig);
