@@ -2,6 +2,7 @@
 /* Host side of the agent protocol against a scripted fake guest on a socketpair: framing,
  * out-of-order responses, errors, truncated / oversized / garbage frames, streams. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 #include "bridge.h"
+#include "cleanup.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "uvm.h"
@@ -492,6 +494,120 @@ test_header_decode(void **state)
     assert_int_equal(proto_header_decode(buf, &d), 0);
 }
 
+/* ---- frame flood: linear work ------------------------------------------------------------ */
+
+/* Feed `len` bytes of `stream` through a socketpair into a reader, `piece` bytes at a time,
+ * handling every complete frame after each fill as the bridge does. Returns frames seen. */
+static size_t
+feed_reader(struct proto_reader *r, const uint8_t *stream, size_t len, size_t piece)
+{
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
+    size_t frames = 0;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        assert_int_equal(write(sp[1], stream + off, n), (ssize_t)n);
+        size_t got = 0;
+        while (got < n) {
+            long got_now = proto_reader_fill(r, sp[0]);
+            assert_true(got_now > 0);
+            got += (size_t)got_now;
+            struct proto_header h;
+            const uint8_t *payload;
+            size_t plen;
+            int rc;
+            while ((rc = proto_reader_next(r, &h, &payload, &plen)) == 1) {
+                frames++;
+                proto_reader_consume(r, h.size);
+            }
+            assert_int_equal(rc, 0);
+        }
+    }
+    close(sp[0]);
+    close(sp[1]);
+    return frames;
+}
+
+static size_t
+put_frame(uint8_t *at, uint32_t type, size_t payload_len)
+{
+    struct proto_header h = {.type = type, .size = (uint32_t)(PROTO_HEADER_SIZE + payload_len)};
+    proto_header_encode(at, &h);
+    memset(at + PROTO_HEADER_SIZE, 'p', payload_len);
+    return PROTO_HEADER_SIZE + payload_len;
+}
+
+#define FLOOD_FRAMES 100000u
+
+static void
+test_reader_flood_linear(void **state)
+{
+    /* 10^5 empty frames, in pieces that cut frames anywhere: each fill holds thousands. */
+    size_t len = (size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE;
+    uint8_t *stream = xmalloc(len);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        put_frame(stream + i * PROTO_HEADER_SIZE, PROTO_STREAM_ACK, 0);
+    struct proto_reader r = {0};
+    assert_int_equal(feed_reader(&r, stream, len, 60001), FLOOD_FRAMES);
+    /* A memmove per frame would move ~ frames per fill * fill size / 2 bytes per fill. */
+    assert_true(proto_reader_moved(&r) <= len);
+    proto_reader_release(&r);
+    free(stream);
+
+    /* Maximal frames trickling in small pieces between tiny ones: still linear. */
+    size_t big = PROTO_MAX_MESSAGE - PROTO_HEADER_SIZE;
+    len = 3 * (PROTO_MAX_MESSAGE + 100 * PROTO_HEADER_SIZE);
+    stream = xmalloc(len);
+    size_t at = 0, want = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 100; i++, want++)
+            at += put_frame(stream + at, PROTO_STREAM_ACK, 0);
+        at += put_frame(stream + at, PROTO_RESPONSE_OF(PROTO_REQ_GET_PROPERTIES), big);
+        want++;
+    }
+    assert_int_equal(at, len);
+    assert_int_equal(feed_reader(&r, stream, len, 4099), want);
+    assert_true(proto_reader_moved(&r) <= len);
+    proto_reader_release(&r);
+    free(stream);
+}
+
+static void *
+flood_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    uint8_t *stream = xmalloc((size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        put_frame(stream + i * PROTO_HEADER_SIZE, PROTO_STREAM_ACK, 0);
+    size_t len = (size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE, off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, stream + off, len - off);
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    free(stream);
+    return NULL;
+}
+
+static void
+test_bridge_frame_flood(void **state)
+{
+    /* 10^5 acknowledgements for no stream: the bridge takes them all and still answers. */
+    struct fixture *f = *state;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flood_writer, &f->guest), 0);
+    pthread_join(t, NULL);
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 30000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    json_decref(c.resp);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -513,6 +629,8 @@ main(void)
         T(test_streams),
         T(test_window_overrun),
         T(test_log_notification),
+        cmocka_unit_test(test_reader_flood_linear),
+        T(test_bridge_frame_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

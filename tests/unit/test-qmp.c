@@ -557,6 +557,32 @@ test_event_queue_overflow(void **state)
     finish_ok(f);
 }
 
+#define FLOOD_LINES 100000u
+
+static void
+test_line_flood_linear(void **state)
+{
+    /* 10^5 tiny events in one burst, then the one a waiter wants. */
+    static const char line[] = "{\"event\":\"X\"}\r\n", end[] = "{\"event\":\"END\"}\r\n";
+    size_t n = sizeof(line) - 1, len = FLOOD_LINES * n + sizeof(end) - 1;
+    char *raw = xmalloc(len);
+    for (size_t i = 0; i < FLOOD_LINES; i++)
+        memcpy(raw + i * n, line, n);
+    memcpy(raw + FLOOD_LINES * n, end, sizeof(end) - 1);
+    struct fake_qmp_step script[] = {FAKE_QMP_HANDSHAKE(), FAKE_QMP_RAW(raw, len)};
+    uvm_set_log_handler(capture_log, NULL, UVM_LOG_WARNING); /* not 10^5 debug lines */
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    free(raw);
+    assert_int_equal(qmp_wait_event(q, "END", NULL, NULL, qmp_deadline(60000)), 0);
+    /* a memmove per line would move ~ lines per read * read size / 2 bytes per read */
+    assert_true(qmp_reader_moved(q) <= len);
+    assert_true(log_contains("event queue full, dropping X"));
+    uvm_set_log_handler(capture_log, NULL, UVM_LOG_DEBUG);
+    qmp_free(q);
+    finish_ok(f);
+}
+
 /* ---- failures ---------------------------------------------------------------------------- */
 
 static void
@@ -877,6 +903,7 @@ main(void)
         cmocka_unit_test_setup(test_event_later, setup),
         cmocka_unit_test_setup(test_event_waiter_does_not_block_commands, setup),
         cmocka_unit_test_setup(test_event_queue_overflow, setup),
+        cmocka_unit_test_setup(test_line_flood_linear, setup),
         cmocka_unit_test_setup(test_hangup_mid_command, setup),
         cmocka_unit_test_setup(test_hangup_no_sigpipe, setup),
         cmocka_unit_test_setup(test_timeout_silent_peer, setup),
