@@ -310,6 +310,50 @@ queue_event(struct qmp *q, json_t *ev)
     q->n_events++;
 }
 
+/* With lock held. Whether a queued DEVICE_DELETED event is about the device with QOM id `id`:
+ * its "device" is id, or its "path" is /machine/peripheral/<id> or below (QEMU 7.2 sends one
+ * for the virtio backend too, with only the path). */
+static bool
+device_deleted_is_for(json_t *ev, const char *id)
+{
+    static const char prefix[] = "/machine/peripheral/";
+    json_t *data = json_object_get(ev, "data");
+    const char *dev = json_string_value(json_object_get(data, "device"));
+    const char *path = json_string_value(json_object_get(data, "path"));
+    if (dev && strcmp(dev, id) == 0)
+        return true;
+    if (!path || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    path += sizeof(prefix) - 1;
+    size_t n = strlen(id);
+    return strncmp(path, id, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * With lock held, before device_del of `id` goes on the wire: forget the DEVICE_DELETED events
+ * of an earlier device with the same id, so that a wait for this unplug is only satisfied by
+ * an event about it. This is complete: QEMU frees an id only after emitting the old device's
+ * DEVICE_DELETED, and that event precedes the reply to the device_add that reused the id, so it
+ * was queued before that device_add returned, hence before this device_del.
+ */
+static void
+drop_stale_device_events(struct qmp *q, const char *command, json_t *args)
+{
+    const char *id = json_string_value(json_object_get(args, "id"));
+    if (strcmp(command, "device_del") != 0 || !id)
+        return;
+    struct qmp_event *e, *next;
+    for (e = TAILQ_FIRST(&q->events); e; e = next) {
+        next = TAILQ_NEXT(e, link);
+        const char *name = json_string_value(json_object_get(e->msg, "event"));
+        if (!name || strcmp(name, "DEVICE_DELETED") != 0 || !device_deleted_is_for(e->msg, id))
+            continue;
+        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP '%s': dropping a stale DEVICE_DELETED of '%s'",
+                q->vm_id, id);
+        event_remove(q, e);
+    }
+}
+
 /* With lock held: one line read from the peer; msg (owned, may be NULL when not JSON). */
 static void
 dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
@@ -490,6 +534,7 @@ qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, in
         return r;
     }
     q->busy = true;
+    drop_stale_device_events(q, command, args);
     snprintf(q->pending_id, sizeof(q->pending_id), "uvm-%" PRIu64, ++q->next_id);
     memcpy(id, q->pending_id, sizeof(id));
     pthread_mutex_unlock(&q->lock);

@@ -36,7 +36,9 @@ int qmp_handshake(struct qmp *q, int64_t deadline);
  * "return" value (new reference). A QMP error reply gives UVM_E_HYPERVISOR with the message
  * "QMP '<vm_id>': <command>: <error.desc>" (the class goes to the debug log); a closed
  * connection gives UVM_E_HYPERVISOR "QMP '<vm_id>': connection closed"; the deadline
- * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id). */
+ * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id).
+ * device_del with an "id" first drops the queued DEVICE_DELETED events of that id: they are an
+ * earlier device's, and must not satisfy the wait for this unplug. */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply,
                 int64_t deadline);
 
