@@ -15,6 +15,7 @@
 #include "argv.h"
 #include "cleanup.h"
 #include "error.h"
+#include "sanitize.h"
 #include "vmm.h"
 
 #ifndef P_PIDFD
@@ -117,13 +118,10 @@ vmm_console_tail(struct vmm *v, unsigned lines)
     pthread_mutex_lock(&v->lock);
     size_t len = v->ring_len;
     char *text = xmalloc(len + 1);
-    for (size_t i = 0; i < len; i++) {
-        char ch = v->ring[(v->ring_head + i) % VMM_CONSOLE_RING];
-        /* Printable text only: the guest wrote this. */
-        text[i] = (ch == '\n' || ((unsigned char)ch >= 0x20 && ch != 0x7f)) ? ch : ' ';
-    }
-    text[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        text[i] = v->ring[(v->ring_head + i) % VMM_CONSOLE_RING];
     pthread_mutex_unlock(&v->lock);
+    len = sanitize_text(text, len + 1, text, len, SANITIZE_NEWLINES); /* the guest wrote this */
     while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
     char *start = text;

@@ -115,7 +115,7 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
     assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    assert_int_equal(bridge_new(sp[0], "unit", &vm->bridge), 0);
+    assert_int_equal(bridge_new(sp[0], "unit", false, &vm->bridge), 0);
     f->guest.fd = sp[1];
     f->guest.requests = json_array();
     pthread_mutex_init(&f->guest.lock, NULL);
