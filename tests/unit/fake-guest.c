@@ -68,6 +68,7 @@ guest_main(void *arg)
         }
         unsigned delay = g->delay_ms;
         void (*hook)(void *, const json_t *) = g->on_request;
+        const char *(*respond)(void *, uint32_t) = g->respond;
         void *opaque = g->opaque;
         pthread_mutex_unlock(&g->lock);
         if (hook)
@@ -78,6 +79,9 @@ guest_main(void *arg)
         }
         const char *resp = fail ? "{\"Result\":-2147467259,\"ErrorMessage\":\"mount failed\"}"
                                 : "{\"Result\":0}";
+        const char *custom = !fail && respond ? respond(opaque, h.type) : NULL;
+        if (custom)
+            resp = custom;
         uint8_t out[PROTO_HEADER_SIZE];
         struct proto_header rh = {.type = PROTO_RESPONSE_OF(h.type),
                                   .size = (uint32_t)(PROTO_HEADER_SIZE + strlen(resp)),
