@@ -93,6 +93,8 @@ struct uvm_options {              /* zero-initialised == all defaults */
     enum uvm_memory_backing memory_backing_type;
     /* libuvm additions */
     uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000 */
+    bool trust_guest_log_levels; /* false: guest log lines reach the handler at WARNING at
+                                  * most (a guest cannot log at ERROR); true: as the guest says */
 };
 
 struct uvm;

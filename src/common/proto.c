@@ -87,17 +87,14 @@ proto_header_decode(const uint8_t in[PROTO_HEADER_SIZE], struct proto_header *h)
 long
 proto_reader_fill(struct proto_reader *r, int fd)
 {
-    /* Never buffer more than one maximal frame plus one read. */
-    size_t want = 64 * 1024;
-    if (r->cap - r->len < want) {
-        size_t ncap = r->len + want;
-        r->buf = xrealloc(r->buf, ncap);
-        r->cap = ncap;
-    }
-    ssize_t n = read(fd, r->buf + r->len, r->cap - r->len);
+    /* The caller handles every complete frame after a fill, so what stays buffered is at most
+     * one partial frame (<= PROTO_MAX_MESSAGE) plus one read. */
+    size_t room;
+    uint8_t *dst = rbuf_reserve(&r->in, 64 * 1024, &room);
+    ssize_t n = read(fd, dst, room);
     if (n < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    r->len += (size_t)n;
+    rbuf_commit(&r->in, (size_t)n);
     return n;
 }
 
@@ -105,14 +102,16 @@ int
 proto_reader_next(struct proto_reader *r, struct proto_header *h, const uint8_t **payload,
                   size_t *len)
 {
-    if (r->len < PROTO_HEADER_SIZE)
+    size_t avail = rbuf_avail(&r->in);
+    const uint8_t *data = rbuf_data(&r->in);
+    if (avail < PROTO_HEADER_SIZE)
         return 0;
-    int rc = proto_header_decode(r->buf, h);
+    int rc = proto_header_decode(data, h);
     if (rc < 0)
         return rc;
-    if (r->len < h->size)
+    if (avail < h->size)
         return 0;
-    *payload = r->buf + PROTO_HEADER_SIZE;
+    *payload = data + PROTO_HEADER_SIZE;
     *len = h->size - PROTO_HEADER_SIZE;
     return 1;
 }
@@ -120,20 +119,19 @@ proto_reader_next(struct proto_reader *r, struct proto_header *h, const uint8_t 
 void
 proto_reader_consume(struct proto_reader *r, size_t n)
 {
-    if (n >= r->len) {
-        r->len = 0;
-        return;
-    }
-    memmove(r->buf, r->buf + n, r->len - n);
-    r->len -= n;
+    rbuf_consume(&r->in, n);
 }
 
 void
 proto_reader_release(struct proto_reader *r)
 {
-    free(r->buf);
-    r->buf = NULL;
-    r->len = r->cap = 0;
+    rbuf_release(&r->in);
+}
+
+size_t
+proto_reader_moved(const struct proto_reader *r)
+{
+    return r->in.moved;
 }
 
 int

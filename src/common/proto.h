@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rbuf.h"
+
 #define PROTO_HEADER_SIZE 16u
 #define PROTO_MAX_MESSAGE (1u << 20) /* total frame size, header included */
 #define PROTO_MAX_CHUNK (64u * 1024) /* payload of one stream data frame */
@@ -69,10 +71,10 @@ int proto_header_decode(const uint8_t in[PROTO_HEADER_SIZE], struct proto_header
 /* Name of a known message type for logs ("ExecuteProcess"), or NULL. */
 const char *proto_type_name(uint32_t type);
 
-/* Incremental frame reader over a (non-blocking) byte stream. */
+/* Incremental frame reader over a (non-blocking) byte stream. Linear in the bytes read however
+ * small the frames (see rbuf.h): consuming a frame moves nothing. Zero-initialise. */
 struct proto_reader {
-    uint8_t *buf;
-    size_t len, cap;
+    struct rbuf in;
 };
 
 /* Read what is available from fd into the reader: >0 bytes read, 0 on EOF, -EAGAIN when
@@ -87,6 +89,9 @@ int proto_reader_next(struct proto_reader *r, struct proto_header *h, const uint
 /* Drop the first n bytes (h->size after handling a frame from proto_reader_next). */
 void proto_reader_consume(struct proto_reader *r, size_t n);
 void proto_reader_release(struct proto_reader *r);
+/* Bytes moved in memory so far to reclaim consumed space (for tests: never more than the
+ * bytes consumed). */
+size_t proto_reader_moved(const struct proto_reader *r);
 
 /* Queue of encoded frames waiting to be written to a non-blocking fd. */
 struct proto_frame;

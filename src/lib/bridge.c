@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "bridgelog.h"
 #include "cleanup.h"
 #include "error.h"
 #include "options.h"
 #include "proto.h"
+#include "sanitize.h"
 #include "timeutil.h"
-
-#define MAX_GUEST_TEXT 2048 /* longest guest error or log text we pass on */
 
 struct pending {
     struct pending *next;
@@ -65,68 +65,8 @@ struct bridge {
     bool broken, stop;
     int broken_code;
     char *broken_msg;
-    /* Log lines made under the lock, handed to the log handler after unlocking: a slow
-     * handler must not stall the channel, and must be free to call into libuvm. */
-    struct deferred_log *logs, **logs_tail;
-    unsigned nlogs, dropped_logs;
+    struct bridgelog log; /* lines made under the lock, delivered after unlocking */
 };
-
-struct deferred_log {
-    struct deferred_log *next;
-    enum uvm_log_level level;
-    char msg[];
-};
-
-#define MAX_DEFERRED_LOGS 256
-
-/* Lock held. */
-static void __attribute__((format(printf, 3, 4)))
-blog(struct bridge *b, enum uvm_log_level level, const char *fmt, ...)
-{
-    if (!uvm_log_enabled(level))
-        return;
-    if (b->nlogs >= MAX_DEFERRED_LOGS) {
-        b->dropped_logs++;
-        return;
-    }
-    char buf[MAX_GUEST_TEXT + 128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    struct deferred_log *l = xmalloc(sizeof(*l) + strlen(buf) + 1);
-    l->next = NULL;
-    l->level = level;
-    strcpy(l->msg, buf);
-    if (!b->logs_tail)
-        b->logs_tail = &b->logs;
-    *b->logs_tail = l;
-    b->logs_tail = &l->next;
-    b->nlogs++;
-}
-
-/* Lock not held. */
-static void
-flush_logs(struct bridge *b)
-{
-    pthread_mutex_lock(&b->lock);
-    struct deferred_log *l = b->logs;
-    unsigned dropped = b->dropped_logs;
-    b->logs = NULL;
-    b->logs_tail = &b->logs;
-    b->nlogs = 0;
-    b->dropped_logs = 0;
-    pthread_mutex_unlock(&b->lock);
-    while (l) {
-        struct deferred_log *n = l->next;
-        uvm_log(l->level, b->vm_id, "%s", l->msg);
-        free(l);
-        l = n;
-    }
-    if (dropped)
-        uvm_log(UVM_LOG_WARNING, b->vm_id, "agent: %u log lines dropped (too many at once)",
-                dropped);
-}
 
 static void
 wake(struct bridge *b)
@@ -136,15 +76,23 @@ wake(struct bridge *b)
     (void)r;
 }
 
-static char *
-sanitize(const char *s, size_t max)
+void
+bridge_set_clock(struct bridge *b, int64_t (*clock)(void *opaque), void *opaque)
 {
-    size_t n = strnlen(s, max);
-    char *out = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
-    out[n] = '\0';
-    return out;
+    pthread_mutex_lock(&b->lock);
+    bridgelog_set_clock(&b->log, clock, opaque);
+    pthread_mutex_unlock(&b->lock);
+    wake(b);
+}
+
+/* Lock not held. */
+static void
+flush_logs(struct bridge *b)
+{
+    pthread_mutex_lock(&b->lock);
+    struct bridgelog_batch batch = bridgelog_take(&b->log);
+    pthread_mutex_unlock(&b->lock);
+    bridgelog_deliver(batch, b->vm_id);
 }
 
 /* Lock held. */
@@ -169,7 +117,7 @@ shutdown_locked(struct bridge *b, int code, const char *msg)
     b->broken = true;
     b->broken_code = code;
     b->broken_msg = xstrdup(msg);
-    blog(b, UVM_LOG_DEBUG, "agent bridge down: %s", msg);
+    bridgelog_add(&b->log, UVM_LOG_DEBUG, "agent bridge down: %s", msg);
     fail_pending(b);
 }
 
@@ -218,8 +166,8 @@ handle_response(struct bridge *b, const struct proto_header *h, const uint8_t *d
     while (p && p->id != h->id)
         p = p->next;
     if (!p || p->done) {
-        blog(b, UVM_LOG_WARNING, "agent: dropped a response with unknown id %llu",
-                (unsigned long long)h->id);
+        bridgelog_guest(&b->log, UVM_LOG_WARNING, "agent: dropped a response with unknown id %llu",
+                        (unsigned long long)h->id);
         return;
     }
     p->done = true;
@@ -234,8 +182,9 @@ handle_response(struct bridge *b, const struct proto_header *h, const uint8_t *d
                            j ? "wrong type or no integer Result" : jerr.text);
         json_decref(j);
     } else if (json_integer_value(result) != 0) {
-        const char *m = json_string_value(json_object_get(j, "ErrorMessage"));
-        cleanup_free char *clean = sanitize(m ? m : "", MAX_GUEST_TEXT);
+        json_t *jm = json_object_get(j, "ErrorMessage");
+        const char *m = json_string_value(jm);
+        cleanup_free char *clean = sanitize_dup(m, json_string_length(jm), GUEST_TEXT_MAX, 0);
         p->rc = UVM_E_GUEST;
         p->msg = m ? xasprintf("guest: %s", clean)
                    : xasprintf("guest: %s failed with result 0x%08x", what,
@@ -249,28 +198,6 @@ handle_response(struct bridge *b, const struct proto_header *h, const uint8_t *d
 }
 
 static void
-handle_log(struct bridge *b, const uint8_t *data, size_t len)
-{
-    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *lvl = json_string_value(json_object_get(j, "level"));
-    const char *msg = json_string_value(json_object_get(j, "msg"));
-    if (!lvl || !msg) {
-        blog(b, UVM_LOG_WARNING, "agent: malformed log notification dropped");
-    } else {
-        enum uvm_log_level level = UVM_LOG_INFO;
-        if (!strcmp(lvl, "debug"))
-            level = UVM_LOG_DEBUG;
-        else if (!strcmp(lvl, "warning"))
-            level = UVM_LOG_WARNING;
-        else if (!strcmp(lvl, "error") || !strcmp(lvl, "fatal"))
-            level = UVM_LOG_ERROR;
-        cleanup_free char *clean = sanitize(msg, MAX_GUEST_TEXT);
-        blog(b, level, "guest: %s", clean);
-    }
-    json_decref(j);
-}
-
-static void
 handle_data(struct bridge *b, const struct proto_header *h, const uint8_t *data, size_t len)
 {
     struct stream *s = find_stream(b, h->id);
@@ -281,8 +208,8 @@ handle_data(struct bridge *b, const struct proto_header *h, const uint8_t *data,
         return;
     }
     if (s->eof_received) {
-        blog(b, UVM_LOG_WARNING, "agent: data after end of stream %llu dropped",
-                (unsigned long long)h->id);
+        bridgelog_guest(&b->log, UVM_LOG_WARNING,
+                        "agent: data after end of stream %llu dropped", (unsigned long long)h->id);
         return;
     }
     if (len == 0) {
@@ -294,8 +221,9 @@ handle_data(struct bridge *b, const struct proto_header *h, const uint8_t *data,
         return;
     }
     if (s->queued >= PROTO_STREAM_WINDOW) {
-        blog(b, UVM_LOG_WARNING, "agent: stream %llu overran its window; data dropped",
-                (unsigned long long)h->id);
+        bridgelog_guest(&b->log, UVM_LOG_WARNING,
+                        "agent: stream %llu overran its window; data dropped",
+                        (unsigned long long)h->id);
         return;
     }
     struct chunk *c = xmalloc(sizeof(*c) + len);
@@ -341,7 +269,7 @@ process_frames(struct bridge *b)
             handle_response(b, &h, data, len);
             break;
         case PROTO_CLASS_NOTIFY:
-            handle_log(b, data, len);
+            bridgelog_notification(&b->log, data, len);
             break;
         case PROTO_CLASS_STREAM:
             if (h.type == PROTO_STREAM_DATA)
@@ -350,8 +278,8 @@ process_frames(struct bridge *b)
                 handle_ack(b, &h);
             break;
         default:
-            blog(b, UVM_LOG_WARNING, "agent: unexpected request 0x%08x dropped",
-                    h.type);
+            bridgelog_guest(&b->log, UVM_LOG_WARNING, "agent: unexpected request 0x%08x dropped",
+                            h.type);
             break;
         }
         proto_reader_consume(&b->rd, h.size);
@@ -429,48 +357,113 @@ stream_read(struct bridge *b, struct stream *s)
     s->unacked++;
 }
 
+/* What the I/O thread polls: the channel, the wake-up eventfd, then the streams in owners[]. */
+struct pollset {
+    struct pollfd *pfd;
+    struct stream **owners;
+    size_t n, cap;
+};
+
+/* Lock held. */
+static void
+pollset_build(struct bridge *b, struct pollset *ps)
+{
+    size_t n = 2;
+    for (struct stream *s = b->streams; s; s = s->next)
+        n++;
+    if (n > ps->cap) {
+        ps->cap = n * 2;
+        ps->pfd = xrealloc(ps->pfd, ps->cap * sizeof(*ps->pfd));
+        ps->owners = xrealloc(ps->owners, ps->cap * sizeof(*ps->owners));
+    }
+    ps->pfd[0] = (struct pollfd){.fd = b->fd, .events = POLLIN};
+    if (!proto_outq_empty(&b->outq))
+        ps->pfd[0].events |= POLLOUT;
+    ps->pfd[1] = (struct pollfd){.fd = b->wake_fd, .events = POLLIN};
+    n = 2;
+    for (struct stream *s = b->streams; s; s = s->next) {
+        short ev = 0;
+        if (s->fd >= 0 && s->inbound && s->unacked < PROTO_STREAM_WINDOW)
+            ev = POLLIN;
+        else if (s->fd >= 0 && !s->inbound && s->head)
+            ev = POLLOUT;
+        else if (s->fd >= 0 && !s->inbound && s->eof_received)
+            ev = POLLOUT; /* close it in stream_write */
+        if (!ev)
+            continue;
+        ps->owners[n] = s;
+        ps->pfd[n++] = (struct pollfd){.fd = s->fd, .events = ev};
+    }
+    ps->n = n;
+}
+
+/* Lock held: the agent channel's side of a poll() round. */
+static void
+channel_io(struct bridge *b, short revents)
+{
+    if (revents & POLLIN) {
+        long r = proto_reader_fill(&b->rd, b->fd);
+        if (r == 0 || (r < 0 && r != -EAGAIN && r != -EINTR))
+            shutdown_locked(b, UVM_E_UNEXPECTED_EXIT,
+                            "the guest agent connection closed (the utility VM stopped)");
+        else if (r > 0)
+            process_frames(b);
+    } else if (revents & (POLLHUP | POLLERR)) {
+        shutdown_locked(b, UVM_E_UNEXPECTED_EXIT,
+                        "the guest agent connection closed (the utility VM stopped)");
+    }
+    if (!b->broken && !proto_outq_empty(&b->outq)) {
+        int r = proto_outq_flush(&b->outq, b->fd);
+        if (r < 0) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "write to the guest agent failed: %s", strerror(-r));
+            shutdown_locked(b, UVM_E_UNEXPECTED_EXIT, msg);
+        }
+    }
+}
+
+/* Lock held: act on what poll() reported. */
+static void
+pollset_handle(struct bridge *b, const struct pollset *ps)
+{
+    if (ps->pfd[1].revents) {
+        uint64_t v;
+        ssize_t r = read(b->wake_fd, &v, sizeof(v));
+        (void)r;
+    }
+    for (size_t i = 2; i < ps->n; i++) {
+        struct stream *s = ps->owners[i];
+        /* The stream may have been removed meanwhile: check it is still listed. */
+        struct stream *t = b->streams;
+        while (t && t != s)
+            t = t->next;
+        if (!t || s->fd < 0 || !ps->pfd[i].revents)
+            continue;
+        if (s->inbound)
+            stream_read(b, s);
+        else
+            stream_write(b, s);
+    }
+    channel_io(b, ps->pfd[0].revents);
+    bridgelog_tick(&b->log);
+}
+
 static void *
 io_thread(void *arg)
 {
     struct bridge *b = arg;
-    struct pollfd *pfd = NULL;
-    struct stream **owners = NULL;
-    size_t cap = 0;
+    struct pollset ps = {0};
     for (;;) {
         pthread_mutex_lock(&b->lock);
         if (b->stop || b->broken) {
             pthread_mutex_unlock(&b->lock);
             break;
         }
-        size_t n = 2;
-        for (struct stream *s = b->streams; s; s = s->next)
-            n++;
-        if (n > cap) {
-            cap = n * 2;
-            pfd = xrealloc(pfd, cap * sizeof(*pfd));
-            owners = xrealloc(owners, cap * sizeof(*owners));
-        }
-        pfd[0] = (struct pollfd){.fd = b->fd, .events = POLLIN};
-        if (!proto_outq_empty(&b->outq))
-            pfd[0].events |= POLLOUT;
-        pfd[1] = (struct pollfd){.fd = b->wake_fd, .events = POLLIN};
-        n = 2;
-        for (struct stream *s = b->streams; s; s = s->next) {
-            short ev = 0;
-            if (s->fd >= 0 && s->inbound && s->unacked < PROTO_STREAM_WINDOW)
-                ev = POLLIN;
-            else if (s->fd >= 0 && !s->inbound && s->head)
-                ev = POLLOUT;
-            else if (s->fd >= 0 && !s->inbound && s->eof_received)
-                ev = POLLOUT; /* close it in stream_write */
-            if (!ev)
-                continue;
-            owners[n] = s;
-            pfd[n++] = (struct pollfd){.fd = s->fd, .events = ev};
-        }
+        pollset_build(b, &ps);
+        int timeout = bridgelog_timeout_ms(&b->log);
         pthread_mutex_unlock(&b->lock);
 
-        if (poll(pfd, n, -1) < 0 && errno != EINTR) {
+        if (poll(ps.pfd, ps.n, timeout) < 0 && errno != EINTR) {
             char msg[128];
             snprintf(msg, sizeof(msg), "agent I/O thread: poll failed: %s", strerror(errno));
             pthread_mutex_lock(&b->lock);
@@ -480,43 +473,7 @@ io_thread(void *arg)
         }
 
         pthread_mutex_lock(&b->lock);
-        if (pfd[1].revents) {
-            uint64_t v;
-            ssize_t r = read(b->wake_fd, &v, sizeof(v));
-            (void)r;
-        }
-        for (size_t i = 2; i < n; i++) {
-            struct stream *s = owners[i];
-            /* The stream may have been removed meanwhile: check it is still listed. */
-            struct stream *t = b->streams;
-            while (t && t != s)
-                t = t->next;
-            if (!t || s->fd < 0 || !pfd[i].revents)
-                continue;
-            if (s->inbound)
-                stream_read(b, s);
-            else
-                stream_write(b, s);
-        }
-        if (pfd[0].revents & POLLIN) {
-            long r = proto_reader_fill(&b->rd, b->fd);
-            if (r == 0 || (r < 0 && r != -EAGAIN && r != -EINTR))
-                shutdown_locked(b, UVM_E_UNEXPECTED_EXIT,
-                                "the guest agent connection closed (the utility VM stopped)");
-            else if (r > 0)
-                process_frames(b);
-        } else if (pfd[0].revents & (POLLHUP | POLLERR)) {
-            shutdown_locked(b, UVM_E_UNEXPECTED_EXIT,
-                            "the guest agent connection closed (the utility VM stopped)");
-        }
-        if (!b->broken && !proto_outq_empty(&b->outq)) {
-            int r = proto_outq_flush(&b->outq, b->fd);
-            if (r < 0) {
-                char msg[256];
-                snprintf(msg, sizeof(msg), "write to the guest agent failed: %s", strerror(-r));
-                shutdown_locked(b, UVM_E_UNEXPECTED_EXIT, msg);
-            }
-        }
+        pollset_handle(b, &ps);
         pthread_mutex_unlock(&b->lock);
         flush_logs(b);
     }
@@ -529,17 +486,18 @@ io_thread(void *arg)
         }
     }
     pthread_mutex_unlock(&b->lock);
-    free(pfd);
-    free(owners);
+    free(ps.pfd);
+    free(ps.owners);
     return NULL;
 }
 
 int
-bridge_new(int fd, const char *vm_id, struct bridge **out)
+bridge_new(int fd, const char *vm_id, bool trust_guest_log_levels, struct bridge **out)
 {
     struct bridge *b = xcalloc(1, sizeof(*b));
     b->fd = fd;
     b->vm_id = xstrdup(vm_id);
+    bridgelog_init(&b->log, b->vm_id, trust_guest_log_levels);
     b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&b->lock, NULL);
     pthread_condattr_t ca;
@@ -590,11 +548,7 @@ bridge_free(struct bridge *b)
         free(p->msg);
         free(p);
     }
-    while (b->logs) {
-        struct deferred_log *l = b->logs;
-        b->logs = l->next;
-        free(l);
-    }
+    bridgelog_release(&b->log);
     proto_outq_release(&b->outq);
     proto_reader_release(&b->rd);
     if (b->fd >= 0)
@@ -648,7 +602,8 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     p->type = type;
     p->next = b->pending;
     b->pending = p;
-    blog(b, UVM_LOG_DEBUG, "agent <- %s #%llu %.2000s", what, (unsigned long long)p->id, text);
+    bridgelog_add(&b->log, UVM_LOG_DEBUG, "agent <- %s #%llu %.2000s", what,
+                  (unsigned long long)p->id, text);
     push_frame(b, type, p->id, text, len);
     free(text);
     wake(b);
@@ -676,9 +631,11 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
         uvm_error(rc, "%s", p->msg);
     } else {
         if (uvm_log_enabled(UVM_LOG_DEBUG)) {
-            cleanup_free char *t = json_dumps(p->resp, JSON_COMPACT);
+            /* ASCII, controls escaped: the guest wrote this. */
+            cleanup_free char *t = json_dumps(p->resp, JSON_COMPACT | JSON_ENSURE_ASCII);
+            cleanup_free char *clean = sanitize_dup(t, t ? strlen(t) : 0, 4096, 0);
             uvm_log(UVM_LOG_DEBUG, b->vm_id, "agent -> %s #%llu %s", what,
-                    (unsigned long long)p->id, t ? t : "");
+                    (unsigned long long)p->id, clean);
         }
         if (resp)
             *resp = p->resp;

@@ -8,14 +8,20 @@
 #define UVM_LIB_BRIDGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bridge;
 
 #define BRIDGE_MAX_OUTQ (8u << 20) /* bytes queued to a guest that does not read: broken */
 
-/* Take ownership of a connected stream fd and start the I/O thread. */
-int bridge_new(int fd, const char *vm_id, struct bridge **out);
+/* Take ownership of a connected stream fd and start the I/O thread. The guest's log lines
+ * (notifications) reach the log handler cleaned (sanitize.h), rate limited per bridge and, unless
+ * trust_guest_log_levels, at WARNING at most. */
+int bridge_new(int fd, const char *vm_id, bool trust_guest_log_levels, struct bridge **out);
+/* Test hook: the clock of the log rate limit (monotonic microseconds; NULL: the real one). The
+ * bucket starts full at the clock's current value. */
+void bridge_set_clock(struct bridge *b, int64_t (*clock)(void *opaque), void *opaque);
 /* Stop the thread, fail pending calls, close every fd, free. NULL is fine. */
 void bridge_free(struct bridge *b);
 /* Fail all pending and future calls with code and message (the VM exited). First call wins. */

@@ -332,6 +332,7 @@ resolve(const struct uvm_options *o, struct uvm_config *c)
     if (!empty(o->additional_hcs_document_json))
         c->additional_json = xstrdup(o->additional_hcs_document_json);
 
+    c->trust_guest_log_levels = o->trust_guest_log_levels;
     c->start_timeout_ms = o->start_timeout_ms;
     if (!c->start_timeout_ms) {
         const char *env = getenv("UVM_START_TIMEOUT_MS");

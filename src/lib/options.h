@@ -43,6 +43,7 @@ struct uvm_config {
     bool has_memory_backing;
     enum uvm_memory_backing memory_backing;
     uint32_t start_timeout_ms;
+    bool trust_guest_log_levels;
 };
 
 /* Validate opts in hcsshim's order with its error texts, apply defaults and check the boot

@@ -247,10 +247,10 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
                                        (json_int_t)0xffffffffu),
                              &resp, DEADLINE_NEVER);
         json_t *code = json_object_get(resp, "ExitCode");
-        /* An exit status, or 128 + a signal number: 0..255, nothing else. */
         if (rc == 0 && (!json_is_integer(code) || json_integer_value(code) < 0 ||
                         json_integer_value(code) > 255))
-            rc = uvm_error(UVM_E_PROTOCOL, "the guest agent answered without a valid exit code");
+            rc = uvm_error(UVM_E_PROTOCOL,
+                           "the guest agent answered without an exit code in 0..255");
         pthread_mutex_lock(&p->lock);
         p->waiting = false;
         if (rc == 0) {

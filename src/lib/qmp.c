@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -35,8 +36,17 @@
 #include "cleanup.h"
 #include "error.h"
 #include "qmp.h"
+#include "rbuf.h"
 
 #define QMP_READ_CHUNK (64u * 1024u)
+
+/* A queued event: the whole message and its arrival number (1, 2, ...). */
+struct qmp_event {
+    TAILQ_ENTRY(qmp_event) link;
+    uint64_t seq;
+    json_t *msg;
+};
+TAILQ_HEAD(qmp_event_list, qmp_event);
 
 struct qmp {
     int fd;
@@ -49,17 +59,19 @@ struct qmp {
     bool broken;
     char *broken_msg; /* full message repeated by every call once broken */
     bool greeted;
-    bool reading;        /* a thread owns the read side (buf) */
+    bool reading;        /* a thread owns the read side (in, scan) */
     bool busy;           /* a command exchange is in progress */
     char pending_id[32]; /* id of the command on the wire; "" when none */
     json_t *reply;       /* its reply, once dispatched */
     uint64_t next_id;
-    json_t *events[QMP_MAX_EVENTS]; /* whole event objects, oldest first */
+    struct qmp_event_list events; /* oldest first, at most QMP_MAX_EVENTS */
     size_t n_events;
+    uint64_t event_seq;  /* seq of the newest event queued */
+    bool queue_overflow; /* dropping the oldest events (warned once per episode) */
 
     /* owned by the thread holding the reader role */
-    char *buf;
-    size_t buf_len, buf_cap, buf_scan;
+    struct rbuf in;
+    size_t scan; /* bytes of in already searched for a line end */
 };
 
 static int64_t
@@ -101,6 +113,7 @@ qmp_new(int fd, const char *vm_id)
     struct qmp *q = xcalloc(1, sizeof(*q));
     q->fd = fd;
     q->vm_id = xstrdup(vm_id);
+    TAILQ_INIT(&q->events);
     pthread_mutex_init(&q->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -110,6 +123,16 @@ qmp_new(int fd, const char *vm_id)
     return q;
 }
 
+/* With lock held (or no other user). */
+static void
+event_remove(struct qmp *q, struct qmp_event *e)
+{
+    TAILQ_REMOVE(&q->events, e, link);
+    q->n_events--;
+    json_decref(e->msg);
+    free(e);
+}
+
 void
 qmp_free(struct qmp *q)
 {
@@ -117,16 +140,23 @@ qmp_free(struct qmp *q)
         return;
     if (q->fd >= 0)
         close(q->fd);
-    for (size_t i = 0; i < q->n_events; i++)
-        json_decref(q->events[i]);
+    struct qmp_event *e;
+    while ((e = TAILQ_FIRST(&q->events)))
+        event_remove(q, e);
     if (q->reply)
         json_decref(q->reply);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     free(q->broken_msg);
-    free(q->buf);
+    rbuf_release(&q->in);
     free(q->vm_id);
     free(q);
+}
+
+size_t
+qmp_reader_moved(struct qmp *q)
+{
+    return q->in.moved;
 }
 
 bool
@@ -166,6 +196,37 @@ cond_wait_until(struct qmp *q, int64_t deadline)
     pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 }
 
+/* Reader role: the next complete line in the buffer, if any (see read_line). */
+static int
+take_line(struct qmp *q, char **line, size_t *len, char **why)
+{
+    const char *data = (const char *)rbuf_data(&q->in);
+    size_t avail = rbuf_avail(&q->in);
+    const char *nl = avail > q->scan ? memchr(data + q->scan, '\n', avail - q->scan) : NULL;
+    if (!nl) {
+        q->scan = avail;
+        /* room for QMP_MAX_LINE bytes plus "\r" means no newline yet is already too long */
+        if (avail <= (size_t)QMP_MAX_LINE + 1)
+            return 0;
+        *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
+        return -1;
+    }
+    size_t end = (size_t)(nl - data);
+    size_t n = end > 0 && data[end - 1] == '\r' ? end - 1 : end;
+    if (n > QMP_MAX_LINE) {
+        *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
+        return -1;
+    }
+    char *l = xmalloc(n + 1);
+    memcpy(l, data, n);
+    l[n] = '\0';
+    rbuf_consume(&q->in, end + 1); /* moves nothing: linear in the bytes read */
+    q->scan = 0;
+    *line = l;
+    *len = n;
+    return 1;
+}
+
 /*
  * Reader role, called without lock. Returns 1 with *line (owned, NUL-terminated, line end
  * stripped), 0 on timeout, or -1 with *why (owned) when the stream is unusable.
@@ -174,32 +235,9 @@ static int
 read_line(struct qmp *q, int64_t deadline, char **line, size_t *len, char **why)
 {
     for (;;) {
-        char *nl = q->buf_len > q->buf_scan
-                       ? memchr(q->buf + q->buf_scan, '\n', q->buf_len - q->buf_scan)
-                       : NULL;
-        if (nl) {
-            size_t end = (size_t)(nl - q->buf);
-            size_t n = end > 0 && q->buf[end - 1] == '\r' ? end - 1 : end;
-            if (n > QMP_MAX_LINE) {
-                *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
-                return -1;
-            }
-            char *l = xmalloc(n + 1);
-            memcpy(l, q->buf, n);
-            l[n] = '\0';
-            q->buf_len -= end + 1;
-            memmove(q->buf, nl + 1, q->buf_len);
-            q->buf_scan = 0;
-            *line = l;
-            *len = n;
-            return 1;
-        }
-        q->buf_scan = q->buf_len;
-        /* room for QMP_MAX_LINE bytes plus "\r" means no newline yet is already too long */
-        if (q->buf_len > (size_t)QMP_MAX_LINE + 1) {
-            *why = xasprintf("protocol error: line longer than %u bytes", QMP_MAX_LINE);
-            return -1;
-        }
+        int t = take_line(q, line, len, why);
+        if (t != 0)
+            return t;
 
         struct pollfd pfd = {.fd = q->fd, .events = POLLIN};
         int r = poll(&pfd, 1, poll_timeout(deadline));
@@ -212,11 +250,9 @@ read_line(struct qmp *q, int64_t deadline, char **line, size_t *len, char **why)
         if (r == 0)
             return 0;
 
-        if (q->buf_cap - q->buf_len < QMP_READ_CHUNK) {
-            q->buf_cap = q->buf_len + QMP_READ_CHUNK;
-            q->buf = xrealloc(q->buf, q->buf_cap);
-        }
-        ssize_t got = recv(q->fd, q->buf + q->buf_len, q->buf_cap - q->buf_len, 0);
+        size_t room;
+        uint8_t *dst = rbuf_reserve(&q->in, QMP_READ_CHUNK, &room);
+        ssize_t got = recv(q->fd, dst, room, 0);
         if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (got < 0 && errno != ECONNRESET) {
@@ -227,7 +263,7 @@ read_line(struct qmp *q, int64_t deadline, char **line, size_t *len, char **why)
             *why = xstrdup("connection closed");
             return -1;
         }
-        q->buf_len += (size_t)got;
+        rbuf_commit(&q->in, (size_t)got);
     }
 }
 
@@ -250,19 +286,72 @@ event_matches(json_t *ev, const char *event, json_t *match)
     return true;
 }
 
-/* With lock held; takes the reference to ev. */
+/* With lock held; takes the reference to ev. A full queue drops its oldest event. */
 static void
 queue_event(struct qmp *q, json_t *ev)
 {
     if (q->n_events == QMP_MAX_EVENTS) {
-        json_t *old = q->events[0];
-        uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': event queue full, dropping %s", q->vm_id,
-                json_string_value(json_object_get(old, "event")));
-        json_decref(old);
-        memmove(&q->events[0], &q->events[1], (q->n_events - 1) * sizeof(q->events[0]));
-        q->n_events--;
+        struct qmp_event *old = TAILQ_FIRST(&q->events);
+        const char *name = json_string_value(json_object_get(old->msg, "event"));
+        if (!q->queue_overflow)
+            uvm_log(UVM_LOG_WARNING, q->vm_id,
+                    "QMP '%s': event queue full, dropping %s (the oldest of %u; more drops go "
+                    "unlogged until the queue drains)",
+                    q->vm_id, name ? name : "?", QMP_MAX_EVENTS);
+        q->queue_overflow = true;
+        event_remove(q, old);
+    } else if (q->n_events < QMP_MAX_EVENTS / 2) {
+        q->queue_overflow = false;
     }
-    q->events[q->n_events++] = ev;
+    struct qmp_event *e = xmalloc(sizeof(*e));
+    e->seq = ++q->event_seq;
+    e->msg = ev;
+    TAILQ_INSERT_TAIL(&q->events, e, link);
+    q->n_events++;
+}
+
+/* With lock held. Whether a queued DEVICE_DELETED event is about the device with QOM id `id`:
+ * its "device" is id, or its "path" is /machine/peripheral/<id> or below (QEMU 7.2 sends one
+ * for the virtio backend too, with only the path). */
+static bool
+device_deleted_is_for(json_t *ev, const char *id)
+{
+    static const char prefix[] = "/machine/peripheral/";
+    json_t *data = json_object_get(ev, "data");
+    const char *dev = json_string_value(json_object_get(data, "device"));
+    const char *path = json_string_value(json_object_get(data, "path"));
+    if (dev && strcmp(dev, id) == 0)
+        return true;
+    if (!path || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    path += sizeof(prefix) - 1;
+    size_t n = strlen(id);
+    return strncmp(path, id, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * With lock held, before device_del of `id` goes on the wire: forget the DEVICE_DELETED events
+ * of an earlier device with the same id, so that a wait for this unplug is only satisfied by
+ * an event about it. This is complete: QEMU frees an id only after emitting the old device's
+ * DEVICE_DELETED, and that event precedes the reply to the device_add that reused the id, so it
+ * was queued before that device_add returned, hence before this device_del.
+ */
+static void
+drop_stale_device_events(struct qmp *q, const char *command, json_t *args)
+{
+    const char *id = json_string_value(json_object_get(args, "id"));
+    if (strcmp(command, "device_del") != 0 || !id)
+        return;
+    struct qmp_event *e, *next;
+    for (e = TAILQ_FIRST(&q->events); e; e = next) {
+        next = TAILQ_NEXT(e, link);
+        const char *name = json_string_value(json_object_get(e->msg, "event"));
+        if (!name || strcmp(name, "DEVICE_DELETED") != 0 || !device_deleted_is_for(e->msg, id))
+            continue;
+        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP '%s': dropping a stale DEVICE_DELETED of '%s'",
+                q->vm_id, id);
+        event_remove(q, e);
+    }
 }
 
 /* With lock held: one line read from the peer; msg (owned, may be NULL when not JSON). */
@@ -445,6 +534,7 @@ qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, in
         return r;
     }
     q->busy = true;
+    drop_stale_device_events(q, command, args);
     snprintf(q->pending_id, sizeof(q->pending_id), "uvm-%" PRIu64, ++q->next_id);
     memcpy(id, q->pending_id, sizeof(id));
     pthread_mutex_unlock(&q->lock);
@@ -518,24 +608,29 @@ struct event_wait {
     const char *event;
     json_t *match;
     json_t *data;
+    uint64_t seen; /* events up to this seq were already looked at */
 };
 
+/* With lock held. Only events queued since the last look are searched (oldest match wins), so
+ * a waiter costs O(1) per line read, not O(queue). */
 static bool
 ready_event(struct qmp *q, void *opaque)
 {
     struct event_wait *w = opaque;
-    for (size_t i = 0; i < q->n_events; i++) {
-        json_t *ev = q->events[i];
-        if (!event_matches(ev, w->event, w->match))
-            continue;
-        json_t *data = json_object_get(ev, "data");
-        w->data = data ? json_incref(data) : json_object();
-        json_decref(ev);
-        memmove(&q->events[i], &q->events[i + 1], (q->n_events - i - 1) * sizeof(q->events[0]));
-        q->n_events--;
-        return true;
+    struct qmp_event *found = NULL, *e;
+    TAILQ_FOREACH_REVERSE (e, &q->events, qmp_event_list, link) {
+        if (e->seq <= w->seen)
+            break;
+        if (event_matches(e->msg, w->event, w->match))
+            found = e;
     }
-    return false;
+    w->seen = q->event_seq;
+    if (!found)
+        return false;
+    json_t *data = json_object_get(found->msg, "data");
+    w->data = data ? json_incref(data) : json_object();
+    event_remove(q, found);
+    return true;
 }
 
 int

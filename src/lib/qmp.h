@@ -17,7 +17,7 @@
 struct qmp;
 
 #define QMP_MAX_LINE (1u << 20) /* a reply or event longer than this is a protocol error */
-#define QMP_MAX_EVENTS 256u     /* queued events beyond this drop the oldest */
+#define QMP_MAX_EVENTS 256u     /* queued events beyond this drop the oldest (O(1)) */
 
 /* Now + timeout_ms on CLOCK_MONOTONIC, in microseconds. */
 int64_t qmp_deadline(unsigned timeout_ms);
@@ -36,7 +36,9 @@ int qmp_handshake(struct qmp *q, int64_t deadline);
  * "return" value (new reference). A QMP error reply gives UVM_E_HYPERVISOR with the message
  * "QMP '<vm_id>': <command>: <error.desc>" (the class goes to the debug log); a closed
  * connection gives UVM_E_HYPERVISOR "QMP '<vm_id>': connection closed"; the deadline
- * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id). */
+ * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id).
+ * device_del with an "id" first drops the queued DEVICE_DELETED events of that id: they are an
+ * earlier device's, and must not satisfy the wait for this unplug. */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply,
                 int64_t deadline);
 
@@ -45,6 +47,10 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply
  * event's "data" (new reference) and the event is removed from the queue. */
 int qmp_wait_event(struct qmp *q, const char *event, json_t *match, json_t **data,
                    int64_t deadline);
+
+/* Bytes the line reader has moved in memory to reclaim consumed space: never more than the
+ * bytes read, however short the lines (for tests; call while no other thread uses q). */
+size_t qmp_reader_moved(struct qmp *q);
 
 /* True once the peer has hung up or sent garbage (invalid JSON, a line over QMP_MAX_LINE).
  * From then on every call fails at once with UVM_E_HYPERVISOR and the first failure's message. */

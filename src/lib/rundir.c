@@ -16,6 +16,7 @@
 #include "error.h"
 #include "hostcmd.h"
 #include "rundir.h"
+#include "sanitize.h"
 
 #define TAIL_BYTES 8192
 
@@ -282,11 +283,7 @@ rundir_tail(const struct rundir *rd, const char *name, unsigned lines)
     if (n <= 0)
         return xstrdup("");
     buf[n] = '\0';
-    /* Printable text only: the guest writes this file. */
-    for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == '\r' || buf[i] == '\0' || ((unsigned char)buf[i] < 0x20 && buf[i] != '\n'))
-            buf[i] = ' ';
-    size_t len = (size_t)n;
+    size_t len = sanitize_text(buf, sizeof(buf), buf, (size_t)n, SANITIZE_NEWLINES); /* guest's */
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
         buf[--len] = '\0';
     unsigned seen = 0;

@@ -384,7 +384,7 @@ do_start(struct uvm *vm, int64_t t0)
     if (!q)
         return UVM_E_HYPERVISOR; /* qmp_new said why */
     struct bridge *b = NULL;
-    rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, &b);
+    rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, vm->cfg.trust_guest_log_levels, &b);
     pthread_mutex_lock(&vm->lock);
     vm->qmp = q;
     vm->bridge = b;

@@ -18,6 +18,7 @@
 #include "jail.h"
 #include "spawn.h"
 #include "timeutil.h"
+#include "sanitize.h"
 #include "vmm.h"
 
 
@@ -73,13 +74,11 @@ ring_tail(struct vmm *v, const struct ring *r, unsigned lines)
     pthread_mutex_lock(&v->lock);
     size_t len = r->len;
     char *text = xmalloc(len + 1);
-    for (size_t i = 0; i < len; i++) {
-        char ch = r->buf[(r->head + i) % VMM_CONSOLE_RING];
-        /* Printable text only: the guest wrote this. */
-        text[i] = (ch == '\n' || ((unsigned char)ch >= 0x20 && ch != 0x7f)) ? ch : ' ';
-    }
+    for (size_t i = 0; i < len; i++)
+        text[i] = r->buf[(r->head + i) % VMM_CONSOLE_RING];
     text[len] = '\0';
     pthread_mutex_unlock(&v->lock);
+    len = sanitize_text(text, len + 1, text, len, SANITIZE_NEWLINES); /* the guest wrote this */
     while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
     char *start = text;

@@ -68,6 +68,7 @@ guest_main(void *arg)
         }
         unsigned delay = g->delay_ms;
         void (*hook)(void *, const json_t *) = g->on_request;
+        const char *(*respond)(void *, uint32_t) = g->respond;
         void *opaque = g->opaque;
         pthread_mutex_unlock(&g->lock);
         if (hook)
@@ -78,6 +79,9 @@ guest_main(void *arg)
         }
         const char *resp = fail ? "{\"Result\":-2147467259,\"ErrorMessage\":\"mount failed\"}"
                                 : "{\"Result\":0}";
+        const char *custom = !fail && respond ? respond(opaque, h.type) : NULL;
+        if (custom)
+            resp = custom;
         uint8_t out[PROTO_HEADER_SIZE];
         struct proto_header rh = {.type = PROTO_RESPONSE_OF(h.type),
                                   .size = (uint32_t)(PROTO_HEADER_SIZE + strlen(resp)),
@@ -115,7 +119,7 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
     assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    assert_int_equal(bridge_new(sp[0], "unit", &vm->bridge), 0);
+    assert_int_equal(bridge_new(sp[0], "unit", false, &vm->bridge), 0);
     f->guest.fd = sp[1];
     f->guest.requests = json_array();
     pthread_mutex_init(&f->guest.lock, NULL);

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -39,6 +40,9 @@ struct fake_guest {
     json_t *requests;     /* the "Request" objects received */
     /* Called from the fake guest's thread for each request, before it is answered. */
     void (*on_request)(void *opaque, const json_t *request);
+    /* Called from the fake guest's thread: the response text for a request of this type when it
+     * is not failed (it must stay valid), or NULL for {"Result":0}. */
+    const char *(*respond)(void *opaque, uint32_t type);
     void *opaque;
 };
 

@@ -2,6 +2,7 @@
 /* Host side of the agent protocol against a scripted fake guest on a socketpair: framing,
  * out-of-order responses, errors, truncated / oversized / garbage frames, streams. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "bridge.h"
+#include "cleanup.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "uvm.h"
@@ -33,7 +36,7 @@ setup(void **state)
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
     struct fixture *f = calloc(1, sizeof(*f));
-    assert_int_equal(bridge_new(sp[0], "unit", &f->b), 0);
+    assert_int_equal(bridge_new(sp[0], "unit", false, &f->b), 0);
     f->guest = sp[1];
     *state = f;
     return 0;
@@ -101,7 +104,7 @@ struct call {
     unsigned timeout_ms;
     int rc;
     json_t *resp;
-    char msg[512];
+    char msg[4096];
     pthread_t t;
 };
 
@@ -188,7 +191,7 @@ test_error_response(void **state)
                 "{\"Result\":-2147467259,\"ErrorMessage\":\"exec \\\"x\\\": No such file\\u0007\"}");
     call_join(&c);
     assert_int_equal(c.rc, UVM_E_GUEST);
-    assert_string_equal(c.msg, "guest: exec \"x\": No such file ");
+    assert_string_equal(c.msg, "guest: exec \"x\": No such file?");
 }
 
 static void
@@ -492,6 +495,331 @@ test_header_decode(void **state)
     assert_int_equal(proto_header_decode(buf, &d), 0);
 }
 
+
+/* ---- frame flood: linear work ------------------------------------------------------------ */
+
+/* Feed `len` bytes of `stream` through a socketpair into a reader, `piece` bytes at a time,
+ * handling every complete frame after each fill as the bridge does. Returns frames seen. */
+static size_t
+feed_reader(struct proto_reader *r, const uint8_t *stream, size_t len, size_t piece)
+{
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
+    size_t frames = 0;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        assert_int_equal(write(sp[1], stream + off, n), (ssize_t)n);
+        size_t got = 0;
+        while (got < n) {
+            long got_now = proto_reader_fill(r, sp[0]);
+            assert_true(got_now > 0);
+            got += (size_t)got_now;
+            struct proto_header h;
+            const uint8_t *payload;
+            size_t plen;
+            int rc;
+            while ((rc = proto_reader_next(r, &h, &payload, &plen)) == 1) {
+                frames++;
+                proto_reader_consume(r, h.size);
+            }
+            assert_int_equal(rc, 0);
+        }
+    }
+    close(sp[0]);
+    close(sp[1]);
+    return frames;
+}
+
+static size_t
+put_frame(uint8_t *at, uint32_t type, size_t payload_len)
+{
+    struct proto_header h = {.type = type, .size = (uint32_t)(PROTO_HEADER_SIZE + payload_len)};
+    proto_header_encode(at, &h);
+    memset(at + PROTO_HEADER_SIZE, 'p', payload_len);
+    return PROTO_HEADER_SIZE + payload_len;
+}
+
+#define FLOOD_FRAMES 100000u
+
+static void
+test_reader_flood_linear(void **state)
+{
+    /* 10^5 empty frames, in pieces that cut frames anywhere: each fill holds thousands. */
+    size_t len = (size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE;
+    uint8_t *stream = xmalloc(len);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        put_frame(stream + i * PROTO_HEADER_SIZE, PROTO_STREAM_ACK, 0);
+    struct proto_reader r = {0};
+    assert_int_equal(feed_reader(&r, stream, len, 60001), FLOOD_FRAMES);
+    /* A memmove per frame would move ~ frames per fill * fill size / 2 bytes per fill. */
+    assert_true(proto_reader_moved(&r) <= len);
+    proto_reader_release(&r);
+    free(stream);
+
+    /* Maximal frames trickling in small pieces between tiny ones: still linear. */
+    size_t big = PROTO_MAX_MESSAGE - PROTO_HEADER_SIZE;
+    len = 3 * (PROTO_MAX_MESSAGE + 100 * PROTO_HEADER_SIZE);
+    stream = xmalloc(len);
+    size_t at = 0, want = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 100; i++, want++)
+            at += put_frame(stream + at, PROTO_STREAM_ACK, 0);
+        at += put_frame(stream + at, PROTO_RESPONSE_OF(PROTO_REQ_GET_PROPERTIES), big);
+        want++;
+    }
+    assert_int_equal(at, len);
+    assert_int_equal(feed_reader(&r, stream, len, 4099), want);
+    assert_true(proto_reader_moved(&r) <= len);
+    proto_reader_release(&r);
+    free(stream);
+}
+
+static void *
+flood_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    uint8_t *stream = xmalloc((size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        put_frame(stream + i * PROTO_HEADER_SIZE, PROTO_STREAM_ACK, 0);
+    size_t len = (size_t)FLOOD_FRAMES * PROTO_HEADER_SIZE, off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, stream + off, len - off);
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    free(stream);
+    return NULL;
+}
+
+static void
+test_bridge_frame_flood(void **state)
+{
+    /* 10^5 acknowledgements for no stream: the bridge takes them all and still answers. */
+    struct fixture *f = *state;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flood_writer, &f->guest), 0);
+    pthread_join(t, NULL);
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 30000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    json_decref(c.resp);
+}
+
+/* ---- guest log lines: sanitised, rate limited, level capped ------------------------------ */
+
+#define MAX_CAPTURED 1024
+
+static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int level;
+    char msg[4096];
+} captured[MAX_CAPTURED];
+static size_t n_captured;
+
+static void
+capture_fn(void *opaque, enum uvm_log_level level, const char *vm_id, const char *msg)
+{
+    if (strncmp(msg, "guest: ", 7) != 0 && strncmp(msg, "agent: ", 7) != 0)
+        return; /* our own debug lines */
+    pthread_mutex_lock(&cap_lock);
+    if (n_captured < MAX_CAPTURED) {
+        captured[n_captured].level = (int)level;
+        snprintf(captured[n_captured].msg, sizeof(captured[0].msg), "%s", msg);
+        n_captured++;
+    }
+    pthread_mutex_unlock(&cap_lock);
+}
+
+static void
+capture_start(void)
+{
+    pthread_mutex_lock(&cap_lock);
+    n_captured = 0;
+    pthread_mutex_unlock(&cap_lock);
+    uvm_set_log_handler(capture_fn, NULL, UVM_LOG_DEBUG);
+}
+
+/* Lines captured that start with prefix. */
+static size_t
+captured_count(const char *prefix)
+{
+    pthread_mutex_lock(&cap_lock);
+    size_t n = 0;
+    for (size_t i = 0; i < n_captured; i++)
+        n += strncmp(captured[i].msg, prefix, strlen(prefix)) == 0;
+    pthread_mutex_unlock(&cap_lock);
+    return n;
+}
+
+static void
+guest_log(int fd, const char *json)
+{
+    guest_write(fd, PROTO_NOTIFY_LOG, (uint32_t)(PROTO_HEADER_SIZE + strlen(json)), 0, json,
+                strlen(json));
+}
+
+static void
+guest_log_n(int fd, unsigned n, const char *level)
+{
+    char j[128];
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(j, sizeof(j), "{\"level\":\"%s\",\"msg\":\"line %u\"}", level, i);
+        guest_log(fd, j);
+    }
+}
+
+/* A round trip: everything the guest sent before has been handled and logged. */
+static void
+round_trip(struct fixture *f)
+{
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_GET_PROPERTIES, 10000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, "{\"Result\":0}");
+    call_join(&c);
+    assert_int_equal(c.rc, 0);
+    json_decref(c.resp);
+}
+
+static _Atomic int64_t fake_now;
+
+static int64_t
+fake_clock(void *opaque)
+{
+    return fake_now;
+}
+
+static void
+test_log_rate_limit(void **state)
+{
+    struct fixture *f = *state;
+    capture_start();
+    fake_now = 1000000;
+    bridge_set_clock(f->b, fake_clock, NULL);
+
+    /* A burst of 150 at a frozen clock: 100 pass, nothing is said about the rest yet. */
+    guest_log_n(f->guest, 150, "info");
+    round_trip(f);
+    assert_int_equal(captured_count("guest: line "), 100);
+    assert_int_equal(captured_count("guest: 50 log lines suppressed"), 0);
+
+    /* One second later (20 tokens): the I/O thread reports, unprompted, with one of them. */
+    fake_now += 1000000;
+    for (int i = 0; i < 1000 && !captured_count("guest: 50 log lines suppressed"); i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+    assert_int_equal(captured_count("guest: 50 log lines suppressed"), 1);
+
+    /* 19 tokens left; a malformed line counts like any other line the guest causes. */
+    guest_log(f->guest, "{\"level\":\"loud\",\"msg\":\"x\"}");
+    guest_log_n(f->guest, 30, "info");
+    round_trip(f);
+    assert_int_equal(captured_count("agent: malformed log notification"), 1);
+    assert_int_equal(captured_count("guest: line "), 118);
+
+    /* A clock going backwards earns nothing. */
+    fake_now -= 5000000;
+    guest_log_n(f->guest, 5, "info");
+    round_trip(f);
+    assert_int_equal(captured_count("guest: line "), 118);
+
+    /* A full refill is BURST, not more, and starts with the report of the 17 dropped. */
+    fake_now += 3600 * INT64_C(1000000);
+    guest_log_n(f->guest, 150, "info");
+    round_trip(f);
+    assert_int_equal(captured_count("guest: 17 log lines suppressed"), 1);
+    assert_int_equal(captured_count("guest: line "), 118 + 99);
+    uvm_set_log_handler(NULL, NULL, UVM_LOG_INFO);
+}
+
+static int
+level_of(const char *msg)
+{
+    pthread_mutex_lock(&cap_lock);
+    int level = -1;
+    for (size_t i = 0; i < n_captured; i++)
+        if (strcmp(captured[i].msg, msg) == 0)
+            level = captured[i].level;
+    pthread_mutex_unlock(&cap_lock);
+    return level;
+}
+
+static void
+check_levels(bool trust)
+{
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    struct fixture f = {.guest = sp[1]};
+    assert_int_equal(bridge_new(sp[0], "unit", trust, &f.b), 0);
+    capture_start();
+    guest_log(f.guest, "{\"level\":\"debug\",\"msg\":\"d\"}");
+    guest_log(f.guest, "{\"level\":\"info\",\"msg\":\"i\"}");
+    guest_log(f.guest, "{\"level\":\"warning\",\"msg\":\"w\"}");
+    guest_log(f.guest, "{\"level\":\"error\",\"msg\":\"e\"}");
+    guest_log(f.guest, "{\"level\":\"fatal\",\"msg\":\"f\"}");
+    guest_log(f.guest, "{\"level\":\"Error\",\"msg\":\"x\"}");
+    guest_log(f.guest, "{\"level\":\"error\",\"msg\":5}");
+    round_trip(&f);
+    assert_int_equal(level_of("guest: d"), UVM_LOG_DEBUG);
+    assert_int_equal(level_of("guest: i"), UVM_LOG_INFO);
+    assert_int_equal(level_of("guest: w"), UVM_LOG_WARNING);
+    assert_int_equal(level_of("guest: e"), trust ? UVM_LOG_ERROR : UVM_LOG_WARNING);
+    assert_int_equal(level_of("guest: f"), trust ? UVM_LOG_ERROR : UVM_LOG_WARNING);
+    assert_int_equal(captured_count("agent: malformed log notification dropped"), 2);
+    uvm_set_log_handler(NULL, NULL, UVM_LOG_INFO);
+    bridge_free(f.b);
+    close(f.guest);
+}
+
+static void
+test_log_level_cap(void **state)
+{
+    check_levels(false);
+    check_levels(true);
+}
+
+static void
+test_guest_text_sanitized(void **state)
+{
+    struct fixture *f = *state;
+    capture_start();
+    /* ESC sequence, C1 CSI (UTF-8), RLO, tab and newline. */
+    guest_log(f->guest,
+              "{\"level\":\"info\",\"msg\":\"a\\u001b[2Jb\\u009bc\\u202ed\\te\\nf\"}");
+    /* Strict JSON: a NUL inside a string and bytes that are not UTF-8 are malformed. */
+    guest_log(f->guest, "{\"level\":\"info\",\"msg\":\"a\\u0000b\"}");
+    static const char raw[] = "{\"level\":\"info\",\"msg\":\"\xff\x9b" "z\"}";
+    guest_log(f->guest, raw);
+    round_trip(f);
+    assert_int_equal(level_of("guest: a?[2Jb?c?d e f"), UVM_LOG_INFO);
+    assert_int_equal(captured_count("agent: malformed log notification dropped"), 2);
+    uvm_set_log_handler(NULL, NULL, UVM_LOG_INFO);
+
+    /* An error text of 3000 euro signs is cut to MAX_GUEST_TEXT (2048) bytes on a boundary. */
+    size_t n = 3000;
+    char *json = xmalloc(n * 3 + 64);
+    size_t at = (size_t)sprintf(json, "{\"Result\":-1,\"ErrorMessage\":\"");
+    for (size_t i = 0; i < n; i++, at += 3)
+        memcpy(json + at, "\xe2\x82\xac", 3);
+    strcpy(json + at, "\"}");
+    struct call c;
+    struct proto_header h;
+    call_start(&c, f->b, PROTO_REQ_EXECUTE_PROCESS, 5000);
+    free(guest_read(f->guest, &h));
+    guest_reply(f->guest, &h, json);
+    call_join(&c);
+    free(json);
+    assert_int_equal(c.rc, UVM_E_GUEST);
+    assert_int_equal(strlen(c.msg), strlen("guest: ") + 2048 / 3 * 3);
+    assert_memory_equal(c.msg, "guest: \xe2\x82\xac", 10);
+    assert_memory_equal(c.msg + strlen(c.msg) - 3, "\xe2\x82\xac", 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -513,6 +841,11 @@ main(void)
         T(test_streams),
         T(test_window_overrun),
         T(test_log_notification),
+        cmocka_unit_test(test_reader_flood_linear),
+        T(test_bridge_frame_flood),
+        T(test_log_rate_limit),
+        cmocka_unit_test(test_log_level_cap),
+        T(test_guest_text_sanitized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

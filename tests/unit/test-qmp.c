@@ -557,6 +557,80 @@ test_event_queue_overflow(void **state)
     finish_ok(f);
 }
 
+static void
+test_stale_device_deleted(void **state)
+{
+    /* disk1 was unplugged before and its id reused; the old device's DEVICE_DELETED events are
+     * still queued when disk1 is unplugged again: they must not end the new wait. */
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_CMD_NOREPLY("{'execute':'device_add','arguments':{'id':'disk1'}}"),
+        FAKE_QMP_EVENT("{'event':'DEVICE_DELETED','data':{'path':"
+                       "'/machine/peripheral/disk1/virtio-backend'}}"),
+        FAKE_QMP_EVENT("{'event':'DEVICE_DELETED','data':{'device':'disk1','path':"
+                       "'/machine/peripheral/disk1'}}"),
+        FAKE_QMP_EVENT("{'event':'DEVICE_DELETED','data':{'device':'disk10','path':"
+                       "'/machine/peripheral/disk10'}}"),
+        FAKE_QMP_REPLY(FAKE_QMP_OK),
+        FAKE_QMP_CMD("{'execute':'device_del','arguments':{'id':'disk1'}}", FAKE_QMP_OK),
+        /* the new disk1's event only comes after the next command */
+        FAKE_QMP_CMD("{'execute':'query-status'}", FAKE_QMP_OK),
+        FAKE_QMP_EVENT("{'event':'DEVICE_DELETED','data':{'device':'disk1','path':"
+                       "'/machine/peripheral/disk1','fresh':true}}"),
+    };
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    json_t *args = J("{\"id\":\"disk1\"}");
+    assert_int_equal(qmp_execute(q, "device_add", args, NULL, qmp_deadline(LONG_MS)), 0);
+    assert_int_equal(qmp_execute(q, "device_del", args, NULL, qmp_deadline(LONG_MS)), 0);
+    json_decref(args);
+
+    json_t *match = J("{\"device\":\"disk1\"}");
+    assert_int_equal(qmp_wait_event(q, "DEVICE_DELETED", match, NULL, qmp_deadline(SHORT_MS)),
+                     UVM_E_TIMEOUT);
+    assert_true(log_contains("dropping a stale DEVICE_DELETED of 'disk1'"));
+    assert_int_equal(qmp_execute(q, "query-status", NULL, NULL, qmp_deadline(LONG_MS)), 0);
+    json_t *data = NULL;
+    assert_int_equal(qmp_wait_event(q, "DEVICE_DELETED", match, &data, qmp_deadline(LONG_MS)), 0);
+    assert_true(json_is_true(json_object_get(data, "fresh")));
+    json_decref(data);
+    json_decref(match);
+    /* another device's event (an id that only starts like it) is kept; nothing else is left */
+    assert_int_equal(qmp_wait_event(q, "DEVICE_DELETED", NULL, &data, qmp_deadline(LONG_MS)), 0);
+    assert_json(data, "{\"device\":\"disk10\",\"path\":\"/machine/peripheral/disk10\"}");
+    json_decref(data);
+    assert_int_equal(qmp_wait_event(q, "DEVICE_DELETED", NULL, NULL, qmp_deadline(SHORT_MS)),
+                     UVM_E_TIMEOUT);
+    qmp_free(q);
+    finish_ok(f);
+}
+
+#define FLOOD_LINES 100000u
+
+static void
+test_line_flood_linear(void **state)
+{
+    /* 10^5 tiny events in one burst, then the one a waiter wants. */
+    static const char line[] = "{\"event\":\"X\"}\r\n", end[] = "{\"event\":\"END\"}\r\n";
+    size_t n = sizeof(line) - 1, len = FLOOD_LINES * n + sizeof(end) - 1;
+    char *raw = xmalloc(len);
+    for (size_t i = 0; i < FLOOD_LINES; i++)
+        memcpy(raw + i * n, line, n);
+    memcpy(raw + FLOOD_LINES * n, end, sizeof(end) - 1);
+    struct fake_qmp_step script[] = {FAKE_QMP_HANDSHAKE(), FAKE_QMP_RAW(raw, len)};
+    uvm_set_log_handler(capture_log, NULL, UVM_LOG_WARNING); /* not 10^5 debug lines */
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    free(raw);
+    assert_int_equal(qmp_wait_event(q, "END", NULL, NULL, qmp_deadline(60000)), 0);
+    /* a memmove per line would move ~ lines per read * read size / 2 bytes per read */
+    assert_true(qmp_reader_moved(q) <= len);
+    assert_true(log_contains("event queue full, dropping X"));
+    uvm_set_log_handler(capture_log, NULL, UVM_LOG_DEBUG);
+    qmp_free(q);
+    finish_ok(f);
+}
+
 /* ---- failures ---------------------------------------------------------------------------- */
 
 static void
@@ -877,6 +951,8 @@ main(void)
         cmocka_unit_test_setup(test_event_later, setup),
         cmocka_unit_test_setup(test_event_waiter_does_not_block_commands, setup),
         cmocka_unit_test_setup(test_event_queue_overflow, setup),
+        cmocka_unit_test_setup(test_stale_device_deleted, setup),
+        cmocka_unit_test_setup(test_line_flood_linear, setup),
         cmocka_unit_test_setup(test_hangup_mid_command, setup),
         cmocka_unit_test_setup(test_hangup_no_sigpipe, setup),
         cmocka_unit_test_setup(test_timeout_silent_peer, setup),
