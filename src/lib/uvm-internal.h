@@ -48,6 +48,7 @@ struct uvm {
     enum uvm_state state;
     bool terminating;
     bool undoing;            /* a failed start is killing its QEMU */
+    bool releasing;          /* QEMU's exit is releasing the runtime directory (unlocked) */
     unsigned start_failures; /* wakes waiters of a start that did not happen */
     /* Valid from start until close; the objects outlive terminate so that concurrent callers
      * never see them freed. */

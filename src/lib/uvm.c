@@ -222,9 +222,12 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
     }
     struct bridge *b = vm->bridge;
     struct rundir rd = {.lock_fd = -1};
-    if (vm->state == UVM_STATE_RUNNING) {
+    bool release = vm->state == UVM_STATE_RUNNING && !vm->terminating; /* else terminate does */
+    if (vm->state == UVM_STATE_RUNNING)
         vm->state = UVM_STATE_STOPPED;
+    if (release) {
         rd = take_rundir(vm); /* no socket or directory outlives the VM */
+        vm->releasing = true;
     }
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
@@ -232,7 +235,13 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
      * shutdown keeps its reason (the first one wins). */
     if (b)
         bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
-    rundir_release(&rd);
+    if (release) {
+        rundir_release(&rd);
+        pthread_mutex_lock(&vm->lock);
+        vm->releasing = false; /* uvm_wait and uvm_terminate return after the release */
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+    }
     uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU exited (status 0x%x%s%s)", status,
             *reason ? ", " : "", reason);
 }
@@ -516,7 +525,8 @@ uvm_wait(struct uvm *vm)
                          vm->cfg.id);
     }
     unsigned failures = vm->start_failures;
-    while (!vm->exited && vm->state != UVM_STATE_TERMINATED && vm->start_failures == failures)
+    while ((!vm->exited && vm->state != UVM_STATE_TERMINATED && vm->start_failures == failures) ||
+           vm->releasing)
         pthread_cond_wait(&vm->cond, &vm->lock);
     int rc = vm->exited ? vm->exit_code : 0;
     if (!vm->exited && vm->state != UVM_STATE_TERMINATED && vm->start_failures != failures)
@@ -561,6 +571,8 @@ uvm_terminate(struct uvm *vm)
                 rc = uvm_error(UVM_E_TIMEOUT, "terminate '%s': QEMU pid %d did not exit",
                                vm->cfg.id, (int)vmm_pid(vm->vmm));
     }
+    while (vm->releasing) /* an exit's release in progress: done when we return */
+        pthread_cond_wait(&vm->cond, &vm->lock);
     struct rundir rd = {.lock_fd = -1};
     b = NULL;
     if (rc == 0 && vm->state != UVM_STATE_TERMINATED) {
