@@ -3,20 +3,23 @@
  * Plan9 shares (hcsshim AddPlan9 / RemovePlan9).
  *
  * QEMU 7.2 cannot add a 9p fsdev at run time, so every linux VM exports one directory for its
- * whole life: <rundir>/9p (tag "uvm9p"). A share is the host directory, resolved once, bind-
- * mounted (read-only when asked: the host enforces it) at <rundir>/9p/s<n>; the guest mounts the
- * export once and bind-mounts s<n> on the share's uvm_path (MappedDirectory). One VM's export
- * only ever holds its own shares.
+ * whole life: <rundir>/9p (tag "uvm9p", security_model=mapped-xattr: guest owners, modes and
+ * device nodes are xattrs on the host, never host owners, modes or devices). A share is the host
+ * directory, opened once, bind-mounted (share.h: fresh entry, by fd, nosuid, nodev, read-only
+ * when asked: the host enforces it) at <rundir>/9p/s<n>; the guest mounts the export once and
+ * bind-mounts s<n> on the share's uvm_path (MappedDirectory). One VM's export only ever holds
+ * its own shares.
  *
  * Add (new host path): record as adding -> unlock -> host bind -> guest MappedDirectory Add ->
  *     lock -> ready; a failure undoes the bind. Re-adds take a reference (a different uvm_path or
  *     read_only is ignored, as hcsshim).
- * Remove (last reference): guest MappedDirectory Remove -> host unbind. A guest failure keeps
- *     the share as it was, so a retry works.
+ * Remove (last reference): guest MappedDirectory Remove -> host unbind (only the mount we made:
+ *     its id is checked). A guest failure keeps the share as it was, so a retry works.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bridge.h"
 #include "cleanup.h"
@@ -25,6 +28,14 @@
 #include "share.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
+
+/* Unbind a share, saying so when it cannot be done (the guest is using the share no more). */
+static void
+unbind(struct uvm *vm, int stagingfd, const char *staging, const struct plan9_share *s)
+{
+    if (share_unbind(stagingfd, staging, s->name, s->mnt_id) < 0)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "Plan9 share %s: %s", s->name, uvm_last_error());
+}
 
 static void
 share_free(struct plan9_share *s)
@@ -42,6 +53,9 @@ plan9_release_all(struct uvm *vm)
         LIST_REMOVE(s, link);
         share_free(s); /* the binds go with the runtime directory */
     }
+    if (vm->plan9_dirfd >= 0)
+        close(vm->plan9_dirfd);
+    vm->plan9_dirfd = -1;
 }
 
 /* Lock held. */
@@ -75,7 +89,7 @@ port_of(const struct plan9_share *s)
 int
 uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
 {
-    cleanup_free char *target = NULL;
+    cleanup_free char *staging = NULL;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: host path is empty");
     if (vm->cfg.windows)
@@ -91,7 +105,8 @@ uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool 
                          "absolute path",
                          host_path, uvm_path);
     cleanup_free char *real = NULL;
-    int rc = share_resolve_dir("add plan9", host_path, &real);
+    cleanup_close int dirfd = -1;
+    int rc = share_resolve_dir("add plan9", host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
 
@@ -119,14 +134,20 @@ uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool 
     snprintf(s->name, sizeof(s->name), "s%llu", (unsigned long long)++vm->plan9_counter);
     LIST_INSERT_HEAD(&vm->plan9, s, link);
     struct bridge *b = vm->bridge;
-    target = xasprintf("%s/" ARGV_PLAN9_DIR "/%s", vm->rd.path, s->name);
+    int stagingfd = vm->plan9_dirfd; /* open until close */
+    staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
-    rc = share_bind(real, target, read_only);
+    uint64_t mnt_id = 0;
+    rc = share_bind(stagingfd, staging, s->name, dirfd, host_path, read_only, &mnt_id);
     if (rc == 0) {
+        s->mnt_id = mnt_id; /* nobody reads an adding share's mount */
         rc = guest_request(b, "Add", s, port_of(s));
-        if (rc < 0)
-            share_unbind(target);
+        if (rc < 0) {
+            cleanup_free char *msg = xstrdup(uvm_last_error());
+            unbind(vm, stagingfd, staging, s);
+            uvm_error(rc, "%s", msg);
+        }
     }
 
     pthread_mutex_lock(&vm->lock);
@@ -148,15 +169,14 @@ out_unlock:
 int
 uvm_remove_plan9(struct uvm *vm, const char *host_path)
 {
-    cleanup_free char *target = NULL;
+    cleanup_free char *staging = NULL;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
     if (vm->cfg.windows)
         return uvm_error(UVM_E_NOT_SUPPORTED, "remove plan9 '%s': not supported for Windows "
                          "utility VMs",
                          host_path);
-    char real[4096];
-    const char *key = realpath(host_path, real) ? real : host_path;
+    cleanup_free char *key = share_key(host_path);
     pthread_mutex_lock(&vm->lock);
     struct plan9_share *s;
     int rc;
@@ -182,12 +202,13 @@ uvm_remove_plan9(struct uvm *vm, const char *host_path)
     }
     s->state = SHARE_REMOVING;
     struct bridge *b = vm->bridge;
-    target = xasprintf("%s/" ARGV_PLAN9_DIR "/%s", vm->rd.path, s->name);
+    int stagingfd = vm->plan9_dirfd;
+    staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
     rc = guest_request(b, "Remove", s, port_of(s));
     if (rc == 0)
-        share_unbind(target);
+        unbind(vm, stagingfd, staging, s);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {

@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Host binds that never follow a path the guest can influence. The host directory is opened
+ * once (share_resolve_dir) and everything after works on that fd; a bind goes on a fresh
+ * entry of a staging directory we hold open (mkdirat: an existing entry, whoever planted it,
+ * is an error), opened with O_NOFOLLOW, and the mount is attached with open_tree + move_mount
+ * onto that fd: no path is resolved at mount time. The mount id is recorded; unbinding
+ * detaches only a mount that still has it.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -13,61 +23,223 @@
 #include "share.h"
 #include "uvm-internal.h"
 
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x4000U /* Linux 6.8 */
+#endif
+
+
 int
-shares_prepare(struct uvm *vm)
+share_mount_id(int dirfd, const char *name, uint64_t *id)
 {
-    const char *dirs[] = {ARGV_PLAN9_DIR, "vsmb"};
-    for (size_t i = 0; i < 2; i++) {
-        cleanup_free char *p = rundir_file(&vm->rd, dirs[i]);
-        if (mkdir(p, 0700) < 0 && errno != EEXIST)
-            return uvm_error_errno(-errno, "create staging directory '%s'", p);
-    }
+    struct statx sx;
+    int flags = AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH);
+    /* A kernel without unique ids (before 6.8) answers with the reusable one: the same kind
+     * every time, so comparisons stay consistent. */
+    if (statx(dirfd, name, flags, STATX_MNT_ID_UNIQUE, &sx) < 0)
+        return -errno;
+    if (!(sx.stx_mask & (STATX_MNT_ID_UNIQUE | STATX_MNT_ID)))
+        return -EOPNOTSUPP;
+    *id = sx.stx_mnt_id;
     return 0;
 }
 
-int
-share_resolve_dir(const char *what, const char *host_path, char **real)
+/* The path the kernel has for fd (owned), or NULL with errno set. */
+static char *
+fd_path(int fd)
 {
-    char buf[PATH_MAX];
-    if (!realpath(host_path, buf)) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return uvm_error(UVM_E_NOT_FOUND, "%s '%s': no such directory", what, host_path);
-        return uvm_error_errno(-errno, "%s '%s'", what, host_path);
+    char link[64], buf[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, sizeof(buf));
+    if (n < 0)
+        return NULL;
+    if (n == sizeof(buf) || buf[0] != '/') {
+        errno = ENAMETOOLONG;
+        return NULL;
     }
+    return xasprintf("%.*s", (int)n, buf);
+}
+
+int
+share_resolve_dir(const char *what, const char *host_path, int *fd, char **real)
+{
+    *fd = -1;
+    *real = NULL;
+    cleanup_close int d = open(host_path, O_PATH | O_CLOEXEC);
+    if (d < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return uvm_error(UVM_E_NOT_FOUND, "%s '%s': no such directory", what, host_path);
+    if (d < 0)
+        return uvm_error_errno(-errno, "%s '%s'", what, host_path);
     struct stat st;
-    if (stat(buf, &st) < 0)
+    if (fstat(d, &st) < 0)
         return uvm_error_errno(-errno, "%s '%s'", what, host_path);
     if (!S_ISDIR(st.st_mode))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "%s '%s': not a directory", what, host_path);
-    *real = xstrdup(buf);
+    if (st.st_nlink == 0)
+        return uvm_error(UVM_E_NOT_FOUND, "%s '%s': the directory was deleted", what, host_path);
+    char *p = fd_path(d);
+    if (!p)
+        return uvm_error_errno(-errno, "%s '%s': its canonical path", what, host_path);
+    *real = p;
+    *fd = steal_fd(&d);
+    return 0;
+}
+
+char *
+share_key(const char *host_path)
+{
+    cleanup_close int d = open(host_path, O_PATH | O_CLOEXEC);
+    char *p = d >= 0 ? fd_path(d) : NULL;
+    return p ? p : xstrdup(host_path);
+}
+
+/* Attach a clone of `from` (not recursive) with attributes attr on the directory `onto`,
+ * private (it leaves the source's peer group: host mounts made later below the shared
+ * directory do not follow). The new mount's fd (owned) or -errno. */
+static int
+attach_clone(int from, int onto, uint64_t attr)
+{
+    cleanup_close int tree =
+        open_tree(from, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0)
+        return -errno;
+    struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
+    if (mount_setattr(tree, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0)
+        return -errno;
+    if (move_mount(tree, "", onto, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return -errno;
+    return steal_fd(&tree);
+}
+
+/* Detach the mount whose root fd is: umount2 through the fd's /proc link resolves to that very
+ * mount (no name is looked up again, so nothing the guest renames can redirect it). */
+static int
+detach_fd(int fd)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    return umount2(link, MNT_DETACH) < 0 ? -errno : 0;
+}
+
+int
+share_bind(int stagingfd, const char *staging, const char *name, int dirfd,
+           const char *host_path, bool read_only, uint64_t *mnt_id)
+{
+    if (mkdirat(stagingfd, name, 0700) < 0) {
+        if (errno == EEXIST)
+            return uvm_error(UVM_E_ALREADY_EXISTS, "bind '%s' on '%s/%s': the entry already "
+                             "exists (never reused)",
+                             host_path, staging, name);
+        return uvm_error_errno(-errno, "bind '%s': create '%s/%s'", host_path, staging, name);
+    }
+    int rc;
+    cleanup_close int mnt = -1;
+    cleanup_close int target =
+        openat(stagingfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+    if (target < 0) {
+        rc = uvm_error_errno(-errno, "bind '%s': open '%s/%s'", host_path, staging, name);
+        goto undo_dir;
+    }
+    uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    mnt = attach_clone(dirfd, target, attr);
+    if (mnt < 0) {
+        rc = uvm_error_errno(mnt, "bind mount '%s' on '%s/%s'%s", host_path, staging, name,
+                             mnt == -EPERM ? " (sharing directories needs CAP_SYS_ADMIN)" : "");
+        goto undo_dir;
+    }
+    uint64_t ours = 0, there = 0;
+    rc = share_mount_id(mnt, "", &ours);
+    if (rc == 0)
+        rc = share_mount_id(stagingfd, name, &there);
+    if (rc == 0 && ours == there) {
+        *mnt_id = ours;
+        return 0;
+    }
+    detach_fd(mnt);
+    if (rc < 0) {
+        rc = uvm_error_errno(rc, "bind '%s': mount id of '%s/%s'", host_path, staging, name);
+        goto undo_dir;
+    }
+    /* The entry was replaced before the mount landed: ours is gone, whatever is there stays. */
+    return uvm_error(UVM_E_INVALID_STATE, "bind '%s': '%s/%s' was replaced while mounting",
+                     host_path, staging, name);
+undo_dir:
+    unlinkat(stagingfd, name, AT_REMOVEDIR);
+    return rc;
+}
+
+int
+share_unbind(int stagingfd, const char *staging, const char *name, uint64_t mnt_id)
+{
+    cleanup_close int fd = openat(stagingfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return uvm_error_errno(-errno, "unbind '%s/%s'", staging, name);
+    uint64_t id = 0;
+    int rc = share_mount_id(fd, "", &id);
+    if (rc < 0)
+        return uvm_error_errno(rc, "unbind '%s/%s': its mount id", staging, name);
+    if (id != mnt_id)
+        return uvm_error(UVM_E_INVALID_STATE, "unbind '%s/%s': it is not our mount any more (left "
+                         "alone)",
+                         staging, name);
+    rc = detach_fd(fd);
+    if (rc < 0)
+        return uvm_error_errno(rc, "unbind '%s/%s'", staging, name);
+    if (unlinkat(stagingfd, name, AT_REMOVEDIR) < 0)
+        return uvm_error_errno(-errno, "unbind: remove '%s/%s'", staging, name);
+    return 0;
+}
+
+/* A fresh staging directory at path, opened O_PATH; with `shared`, a bind mount of itself
+ * (nosuid, nodev, noexec, shared) whose root is the fd. Undone on failure. */
+static int
+staging_create(const char *path, bool shared, int *fd)
+{
+    if (mkdir(path, 0700) < 0)
+        return uvm_error_errno(-errno, "create staging directory '%s'", path);
+    cleanup_close int dir = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = dir < 0 ? -errno : 0;
+    if (rc == 0 && shared) {
+        int mnt = attach_clone(dir, dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (mnt == -EPERM) { /* not root: no jail, no shares either (they say why) */
+            uvm_log(UVM_LOG_DEBUG, NULL, "staging directory '%s' stays a plain directory: %s",
+                    path, strerror(EPERM));
+            *fd = steal_fd(&dir);
+            return 0;
+        }
+        struct mount_attr ma = {.propagation = MS_SHARED};
+        if (mnt >= 0 && mount_setattr(mnt, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0) {
+            rc = -errno;
+            detach_fd(mnt);
+            close(mnt);
+        } else if (mnt < 0) {
+            rc = mnt;
+        } else {
+            close(dir);
+            dir = mnt;
+        }
+    }
+    if (rc < 0) {
+        rmdir(path);
+        return uvm_error_errno(rc, "prepare staging directory '%s'", path);
+    }
+    *fd = steal_fd(&dir);
     return 0;
 }
 
 int
-share_bind(const char *dir, const char *target, bool read_only)
+shares_prepare(struct uvm *vm)
 {
-    if (mkdir(target, 0700) < 0 && errno != EEXIST)
-        return uvm_error_errno(-errno, "create '%s'", target);
-    /* Not recursive: mounts below the shared directory are not exported. */
-    if (mount(dir, target, NULL, MS_BIND, NULL) < 0) {
-        int e = -errno;
-        rmdir(target);
-        return uvm_error_errno(e, "bind mount '%s' on '%s'%s", dir, target,
-                               e == -EPERM ? " (sharing directories needs CAP_SYS_ADMIN)" : "");
+    cleanup_free char *p9 = rundir_file(&vm->rd, ARGV_PLAN9_DIR);
+    cleanup_free char *vs = rundir_file(&vm->rd, VSMB_STAGING_DIR);
+    int rc = staging_create(p9, true, &vm->plan9_dirfd);
+    if (rc < 0)
+        return rc;
+    rc = staging_create(vs, false, &vm->vsmb_dirfd);
+    if (rc < 0) {
+        detach_fd(vm->plan9_dirfd); /* EINVAL when it stayed a plain directory */
+        close(vm->plan9_dirfd);
+        vm->plan9_dirfd = -1;
+        rmdir(p9);
     }
-    if (read_only &&
-        mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
-            0) {
-        int e = -errno;
-        share_unbind(target);
-        return uvm_error_errno(e, "make the bind mount '%s' read-only", target);
-    }
-    return 0;
-}
-
-void
-share_unbind(const char *target)
-{
-    umount2(target, MNT_DETACH);
-    rmdir(target);
+    return rc;
 }

@@ -10,6 +10,10 @@
 #include <sys/types.h>
 
 #include "uvm.h"
+#include "virtiofsd.h"
+
+/* The staging directory of VSMB binds and sockets in the runtime directory (9p: argv.h). */
+#define VSMB_STAGING_DIR "vsmb"
 
 enum share_state { SHARE_ADDING, SHARE_READY, SHARE_REMOVING };
 
@@ -21,6 +25,7 @@ struct plan9_share {
     bool read_only;
     unsigned refs;
     enum share_state state;
+    uint64_t mnt_id; /* our bind at <rundir>/9p/<name> */
 };
 
 struct vsmb_share {
@@ -32,22 +37,35 @@ struct vsmb_share {
     unsigned refs;
     enum share_state state;
     /* linux: virtio-fs */
-    int slot;        /* hot-plug slot, -1 */
-    pid_t daemon;    /* virtiofsd, 0 when reaped */
-    int pidfd;       /* -1 */
-    bool broken;     /* the daemon died while the share was in use */
+    int slot;               /* hot-plug slot, -1 */
+    uint64_t mnt_id;        /* our bind at <rundir>/vsmb/<name> */
+    struct virtiofsd daemon;
+    bool broken; /* the daemon died while the share was in use */
 };
 
 struct uvm;
-/* At create (linux): the staging directories 9p/ and vsmb/ of the runtime directory. */
+/* At create (linux): the staging directories of the runtime directory, created fresh and kept
+ * open in the VM: 9p/ (a bind mount of itself, nosuid, nodev, noexec, shared: QEMU's jail sees
+ * it as a read-only slave, so the binds below it reach QEMU by propagation) and vsmb/. Undone
+ * on failure. */
 int shares_prepare(struct uvm *vm);
-/* Resolve host_path once (symlinks, ".."): it must be a directory. Errors name the path. */
-int share_resolve_dir(const char *what, const char *host_path, char **real);
-/* Bind-mount dir (canonical) on the staging directory target (created), read-only if asked;
- * undone on failure. */
-int share_bind(const char *dir, const char *target, bool read_only);
-/* Detach target and remove the directory. */
-void share_unbind(const char *target);
+/* Open host_path once (O_PATH; the operator's symlinks are followed): it must be a directory.
+ * *fd (owned) and *real, its canonical path (owned, for bookkeeping: the same string
+ * share_key gives). Errors name the path. */
+int share_resolve_dir(const char *what, const char *host_path, int *fd, char **real);
+/* The bookkeeping key of host_path: its canonical path when it can be opened, else a copy. */
+char *share_key(const char *host_path);
+/* Bind the directory dirfd (not recursively; nosuid, nodev, read-only if asked) on a fresh
+ * entry `name` of the staging directory stagingfd (at path `staging`, for messages and
+ * unmounting): an existing entry is an error, nothing is followed. *mnt_id: the new mount.
+ * Undone on failure. */
+int share_bind(int stagingfd, const char *staging, const char *name, int dirfd,
+               const char *host_path, bool read_only, uint64_t *mnt_id);
+/* Detach the bind `name` if it still is mount mnt_id, then remove the entry. 0 or an error
+ * (nothing is detached when the mount there is not ours). */
+int share_unbind(int stagingfd, const char *staging, const char *name, uint64_t mnt_id);
+/* The mount id (unique when the kernel has them) of dirfd/name, never following a link. */
+int share_mount_id(int dirfd, const char *name, uint64_t *id);
 void plan9_release_all(struct uvm *vm);
 void vsmb_release_all(struct uvm *vm);
 

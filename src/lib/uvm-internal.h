@@ -67,8 +67,10 @@ struct uvm {
     bool hotslot_used[HOTSLOT_MAX];
     LIST_HEAD(, plan9_share) plan9;
     uint64_t plan9_counter;
+    int plan9_dirfd; /* <rundir>/9p, the root of its shared bind (share.h); -1 */
     LIST_HEAD(, vsmb_share) vsmb;
     uint64_t vsmb_counter;
+    int vsmb_dirfd; /* <rundir>/vsmb; -1 */
     char **old_documents; /* windows: earlier versions of `document` (VSMB changes), freed at close */
     size_t n_old_documents; /* new devices are plugged one at a time (the guest maps by order) */
     _Atomic uint64_t container_counter;

@@ -138,6 +138,8 @@ uvm_alloc(void)
     pthread_cond_init(&vm->cond, &ca);
     pthread_condattr_destroy(&ca);
     vm->rd.lock_fd = -1;
+    vm->plan9_dirfd = -1;
+    vm->vsmb_dirfd = -1;
     vm->sys.vm = vm;
     atomic_init(&vm->refs, 1);
     return vm;

@@ -5,25 +5,19 @@
  * Windows VM (cannot boot here): hcsshim's bookkeeping, and the share goes into the VM document
  * (VirtualSmb.Shares), which is what HCS would be given.
  * Linux VM (beyond hcsshim): a share is virtio-fs. Add (new host path): record as adding ->
- *     unlock -> bind the directory (read-only when asked) at <rundir>/vsmb/<name> -> start
- *     virtiofsd on it (one daemon per share, watched through a pidfd) and wait for its socket ->
- *     QMP chardev-add + device_add vhost-user-fs-pci (tag <name>) on a hot-plug slot -> guest
- *     VirtioFs Add (mount at /run/vsmb/<name>) -> lock -> ready. Failures undo in reverse.
+ *     unlock -> bind the directory (share.h: opened once, fresh entry, nosuid, nodev, read-only
+ *     when asked) at <rundir>/vsmb/<name> -> start virtiofsd on it (virtiofsd.h: one confined
+ *     daemon per share, watched through a pidfd) and wait until it listens -> QMP chardev-add +
+ *     device_add vhost-user-fs-pci (tag <name>) on a hot-plug slot -> guest VirtioFs Add (mount
+ *     at /run/vsmb/<name>) -> lock -> ready. Failures undo in reverse.
  * Remove (last reference): guest VirtioFs Remove (a lazy detach when the daemon died) ->
  *     device_del + DEVICE_DELETED -> chardev-remove -> the daemon exits (killed after a grace
- *     period) and is reaped -> unbind.
+ *     period) and is reaped -> unbind (only the mount we made) and its socket removed.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bridge.h"
@@ -35,12 +29,12 @@
 #include "share.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
+#include "virtiofsd.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 #define VSMB_GUEST_DIR "/run/vsmb"
 #define VSMB_WINDOWS_PREFIX "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
-#define DAEMON_READY_MS 10000u
 #define DAEMON_EXIT_MS 5000u
+#define DAEMON_TAIL_LINES 2
 #define DEVICE_DELETED_TIMEOUT_MS 10000u
 
 /* --- bookkeeping ---------------------------------------------------------------------------- */
@@ -48,28 +42,39 @@
 static void
 share_free(struct vsmb_share *s)
 {
-    if (s->pidfd >= 0)
-        close(s->pidfd);
+    virtiofsd_stop(&s->daemon, 0); /* never started (windows) or already stopped: a no-op */
     free(s->host_path);
     free(s->guest_request);
     free(s);
 }
 
-/* Kill and reap a daemon (no wait beyond the kill: used at close, QEMU is gone). */
-static void
-daemon_reap(struct vsmb_share *s, unsigned grace_ms)
+static struct vsmb_share *
+share_new(const char *host_path, const struct uvm_vsmb_options *o, const char *guest_request,
+          uint64_t counter)
 {
-    if (s->daemon <= 0)
-        return;
-    struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-    if (s->pidfd < 0 || poll(&p, 1, (int)grace_ms) <= 0)
-        kill(s->daemon, SIGKILL);
-    while (waitpid(s->daemon, NULL, 0) < 0 && errno == EINTR)
-        ;
-    s->daemon = 0;
-    if (s->pidfd >= 0)
-        close(s->pidfd);
-    s->pidfd = -1;
+    struct vsmb_share *s = xcalloc(1, sizeof(*s));
+    s->host_path = xstrdup(host_path);
+    snprintf(s->name, sizeof(s->name), "s%llx", (unsigned long long)counter);
+    s->options = *o;
+    s->guest_request = guest_request ? xstrdup(guest_request) : NULL;
+    s->slot = -1;
+    virtiofsd_init(&s->daemon);
+    return s;
+}
+
+/* Stop a share's daemon (after a grace period), unbind its directory, remove its socket.
+ * Failures are logged: the guest uses the share no more. */
+static void
+host_release(struct uvm *vm, struct vsmb_share *s, int stagingfd, const char *staging,
+             unsigned grace_ms)
+{
+    if (virtiofsd_stop(&s->daemon, grace_ms) < 0)
+        uvm_log(UVM_LOG_ERROR, vm->cfg.id, "VSMB share %s: %s", s->name, uvm_last_error());
+    if (s->mnt_id && share_unbind(stagingfd, staging, s->name, s->mnt_id) < 0)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VSMB share %s: %s", s->name, uvm_last_error());
+    s->mnt_id = 0;
+    cleanup_free char *sock = xasprintf("%s.sock", s->name);
+    unlinkat(stagingfd, sock, 0);
 }
 
 void
@@ -78,9 +83,11 @@ vsmb_release_all(struct uvm *vm)
     while (!LIST_EMPTY(&vm->vsmb)) {
         struct vsmb_share *s = LIST_FIRST(&vm->vsmb);
         LIST_REMOVE(s, link);
-        daemon_reap(s, 0);
-        share_free(s);
+        share_free(s); /* kills its daemon; the binds go with the runtime directory */
     }
+    if (vm->vsmb_dirfd >= 0)
+        close(vm->vsmb_dirfd);
+    vm->vsmb_dirfd = -1;
     for (size_t i = 0; i < vm->n_old_documents; i++)
         free(vm->old_documents[i]);
     free(vm->old_documents);
@@ -100,24 +107,26 @@ find(struct uvm *vm, const char *host_path)
 }
 
 /* Lock held: a daemon that died while its share was in use makes the share broken (reaped
- * here, reported once). */
-static void
+ * here). Returns the warning to log once unlocked (owned), or NULL. */
+static char *
 check_daemon(struct uvm *vm, struct vsmb_share *s)
 {
-    if (s->daemon <= 0 || s->broken)
-        return;
-    struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-    if (poll(&p, 1, 0) <= 0)
-        return;
-    int status = 0;
-    while (waitpid(s->daemon, &status, 0) < 0 && errno == EINTR)
-        ;
-    s->daemon = 0;
+    int status;
+    if (s->broken || !virtiofsd_exited(&s->daemon, &status))
+        return NULL;
     s->broken = true;
-    uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-            "VSMB share %s ('%s'): virtiofsd exited (status 0x%x): the share is broken; remove "
-            "it",
-            s->name, s->host_path, status);
+    cleanup_free char *tail = virtiofsd_log_tail(&s->daemon, DAEMON_TAIL_LINES);
+    return xasprintf("VSMB share %s ('%s'): virtiofsd exited (status 0x%x): the share is broken; "
+                     "remove it%s%s",
+                     s->name, s->host_path, (unsigned)status, *tail ? ": " : "", tail);
+}
+
+/* Outside the lock: a warning check_daemon (or a removal) left. */
+static void
+log_note(struct uvm *vm, const char *note)
+{
+    if (note)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "%s", note);
 }
 
 /* hcsshim's VirtualSmbShareOptions: every field is `omitempty`, so only the true flags appear
@@ -202,13 +211,7 @@ windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
     int rc = 0;
     struct vsmb_share *s = find(vm, host_path);
     if (!s) {
-        s = xcalloc(1, sizeof(*s));
-        s->host_path = xstrdup(host_path);
-        snprintf(s->name, sizeof(s->name), "s%llx", (unsigned long long)++vm->vsmb_counter);
-        s->options = *o;
-        s->guest_request = guest_request ? xstrdup(guest_request) : NULL;
-        s->slot = -1;
-        s->pidfd = -1;
+        s = share_new(host_path, o, guest_request, ++vm->vsmb_counter);
         s->state = SHARE_READY;
         rc = document_update(vm, json_pack("{s:s, s:O, s:o}", "Name", s->name, "Path", path,
                                            "Options", options_json(o)),
@@ -227,97 +230,6 @@ out:
 }
 
 /* --- linux: virtio-fs ----------------------------------------------------------------------- */
-
-static int
-spawn_daemon(struct uvm *vm, struct vsmb_share *s, const char *source, const char *sock,
-             const char *log)
-{
-    const struct uvm_vsmb_options *o = &s->options;
-    cleanup_free char *src_opt = xasprintf("source=%s", source);
-    cleanup_free char *sock_opt = xasprintf("--socket-path=%s", sock);
-    const char *cache = o->non_cache_io || o->no_directmap ? "cache=none"
-                        : o->cache_io                      ? "cache=always"
-                                                           : "cache=auto";
-    const char *argv[16] = {VIRTIOFSD, sock_opt, "-o", src_opt, "-o", "sandbox=chroot", "-o",
-                            cache};
-    size_t n = 8;
-    if (o->no_locks) {
-        argv[n++] = "-o";
-        argv[n++] = "no_posix_lock";
-        argv[n++] = "-o";
-        argv[n++] = "no_flock";
-    }
-    argv[n] = NULL;
-    cleanup_close int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return uvm_error_errno(-errno, "virtiofsd log '%s'", log);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        return uvm_error_errno(-errno, "start virtiofsd for '%s'", s->host_path);
-    if (pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-            _exit(127);
-        execv(VIRTIOFSD, (char *const *)argv);
-        _exit(127);
-    }
-    s->daemon = pid;
-    s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "VSMB share %s: virtiofsd pid %d on %s", s->name, (int)pid,
-            source);
-    return 0;
-}
-
-/* virtiofsd logs this once its socket is bound and listening (QEMU 7.2, fuse_virtio.c). */
-#define DAEMON_LISTENING "Waiting for vhost-user socket connection"
-
-static bool
-log_says_listening(const char *log)
-{
-    char buf[4096];
-    cleanup_close int fd = open(log, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return strstr(buf, DAEMON_LISTENING) != NULL;
-}
-
-/* Wait until the daemon listens (its log says so: the socket file alone appears at bind(), before
- * listen()) or exits; event-driven with inotify on its directory. */
-static int
-wait_socket(struct vsmb_share *s, const char *dir, const char *sock, const char *log)
-{
-    cleanup_close int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (in < 0 || inotify_add_watch(in, dir, IN_CREATE | IN_MODIFY | IN_MOVED_TO) < 0)
-        return uvm_error_errno(-errno, "watch '%s'", dir);
-    int64_t deadline = deadline_after_ms(DAEMON_READY_MS);
-    for (;;) {
-        struct stat st;
-        if (log_says_listening(log) && stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-            return 0;
-        struct pollfd p[2] = {{.fd = in, .events = POLLIN}, {.fd = s->pidfd, .events = POLLIN}};
-        int r = poll(p, s->pidfd >= 0 ? 2 : 1, deadline_poll_ms(deadline));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0)
-            return uvm_error(UVM_E_TIMEOUT, "virtiofsd for '%s' did not create %s within %u ms",
-                             s->host_path, sock, DAEMON_READY_MS);
-        if (p[1].revents) {
-            cleanup_free char *tail = rundir_tail(NULL, log, 2);
-            return uvm_error(UVM_E_HYPERVISOR, "virtiofsd for '%s' exited at start%s%s",
-                             s->host_path, *tail ? ": " : "", tail);
-        }
-        char buf[4096];
-        while (read(in, buf, sizeof(buf)) > 0)
-            ;
-    }
-}
 
 static int
 host_plug(struct uvm *vm, struct qmp *q, const struct vsmb_share *s, const char *sock)
@@ -390,37 +302,34 @@ guest_request(struct bridge *b, const char *type, const struct vsmb_share *s, bo
 
 /* Everything of a linux add outside the lock; undone on failure. */
 static int
-linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share *s,
-             const char *real, const char *rundir)
+linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share *s, int dirfd,
+             int stagingfd, const char *staging)
 {
-    cleanup_free char *source = NULL;
-    cleanup_free char *dir = xasprintf("%s/vsmb", rundir);
-    source = xasprintf("%s/%s", dir, s->name);
-    cleanup_free char *sock = xasprintf("%s/%s.sock", dir, s->name);
-    cleanup_free char *log = xasprintf("%s/%s.log", dir, s->name);
-    int rc = share_bind(real, source, s->options.read_only);
+    cleanup_free char *source = xasprintf("%s/%s", staging, s->name);
+    cleanup_free char *sock = xasprintf("%s/%s.sock", staging, s->name);
+    uint64_t mnt_id = 0;
+    int rc = share_bind(stagingfd, staging, s->name, dirfd, s->host_path, s->options.read_only,
+                        &mnt_id);
     if (rc < 0)
         return rc;
-    rc = spawn_daemon(vm, s, source, sock, log);
+    s->mnt_id = mnt_id; /* nobody reads an adding share's mount or daemon */
+    rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->host_path);
     if (rc == 0)
-        rc = wait_socket(s, dir, sock, log);
-    if (rc == 0) {
         rc = host_plug(vm, q, s, sock);
-        if (rc == 0) {
-            rc = guest_request(b, "Add", s, false);
-            if (rc < 0) {
-                cleanup_free char *msg = xstrdup(uvm_last_error());
-                if (host_unplug(q, s) < 0)
-                    uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VSMB share %s: unplug failed: %s",
-                            s->name, uvm_last_error());
-                uvm_error(rc, "%s", msg);
-            }
+    if (rc == 0) {
+        rc = guest_request(b, "Add", s, false);
+        if (rc < 0) {
+            cleanup_free char *msg = xstrdup(uvm_last_error());
+            if (host_unplug(q, s) < 0)
+                uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VSMB share %s: unplug failed: %s", s->name,
+                        uvm_last_error());
+            uvm_error(rc, "%s", msg);
         }
     }
     if (rc < 0) {
-        daemon_reap(s, 0);
-        share_unbind(source);
-        unlink(sock);
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        host_release(vm, s, stagingfd, staging, 0);
+        uvm_error(rc, "%s", msg);
     }
     return rc;
 }
@@ -429,7 +338,8 @@ int
 uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
              const struct uvm_vsmb_options *options)
 {
-    cleanup_free char *rundir = NULL;
+    cleanup_free char *staging = NULL;
+    cleanup_free char *note = NULL;
     static const struct uvm_vsmb_options none;
     const struct uvm_vsmb_options *o = options ? options : &none;
     if (!vm || !host_path || !*host_path)
@@ -446,7 +356,8 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
         return windows_add(vm, host_path, guest_request_json, o);
 
     cleanup_free char *real = NULL;
-    int rc = share_resolve_dir("add vsmb", host_path, &real);
+    cleanup_close int dirfd = -1;
+    int rc = share_resolve_dir("add vsmb", host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
     if (access(VIRTIOFSD, X_OK) < 0)
@@ -465,7 +376,7 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
     if (s) {
-        check_daemon(vm, s);
+        note = check_daemon(vm, s);
         if (s->broken) {
             rc = uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
                            "exited); remove it first",
@@ -483,21 +394,17 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
                        host_path, hotslot_count(vm));
         goto out_unlock;
     }
-    s = xcalloc(1, sizeof(*s));
-    s->host_path = xstrdup(real);
-    snprintf(s->name, sizeof(s->name), "s%llx", (unsigned long long)++vm->vsmb_counter);
-    s->options = *o;
-    s->guest_request = guest_request_json ? xstrdup(guest_request_json) : NULL;
+    s = share_new(real, o, guest_request_json, ++vm->vsmb_counter);
     s->slot = slot;
-    s->pidfd = -1;
     s->state = SHARE_ADDING;
     LIST_INSERT_HEAD(&vm->vsmb, s, link);
     struct qmp *q = vm->qmp;
     struct bridge *b = vm->bridge;
-    rundir = xstrdup(vm->rd.path);
+    int stagingfd = vm->vsmb_dirfd; /* open until close */
+    staging = xasprintf("%s/" VSMB_STAGING_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
-    rc = linux_attach(vm, q, b, s, real, rundir);
+    rc = linux_attach(vm, q, b, s, dirfd, stagingfd, staging);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
@@ -512,17 +419,18 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
     pthread_cond_broadcast(&vm->cond);
 out_unlock:
     pthread_mutex_unlock(&vm->lock);
+    log_note(vm, note);
     return rc;
 }
 
 int
 uvm_remove_vsmb(struct uvm *vm, const char *host_path)
 {
-    cleanup_free char *source = NULL;
+    cleanup_free char *staging = NULL;
+    cleanup_free char *note = NULL;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: host path is empty");
-    char real[4096];
-    const char *key = vm->cfg.windows || !realpath(host_path, real) ? host_path : real;
+    cleanup_free char *key = vm->cfg.windows ? xstrdup(host_path) : share_key(host_path);
     pthread_mutex_lock(&vm->lock);
     struct vsmb_share *s;
     int rc;
@@ -553,13 +461,16 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
         }
         goto out_unlock;
     }
-    check_daemon(vm, s);
+    note = check_daemon(vm, s);
     s->state = SHARE_REMOVING;
     bool lazy = s->broken;
     struct qmp *q = vm->qmp;
     struct bridge *b = vm->bridge;
-    source = xasprintf("%s/vsmb/%s", vm->rd.path, s->name);
+    int stagingfd = vm->vsmb_dirfd;
+    staging = xasprintf("%s/" VSMB_STAGING_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
+    log_note(vm, note);
+    free(steal_ptr(&note));
 
     /* A dead daemon never answers: the guest aborts the connection and detaches lazily. Linux
      * 6.1 cannot then release the device (it waits for the requests queued to the dead daemon),
@@ -567,10 +478,8 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
     rc = guest_request(b, "Remove", s, lazy);
     if (rc == 0 && !lazy)
         rc = host_unplug(q, s);
-    if (rc == 0) {
-        daemon_reap(s, DAEMON_EXIT_MS); /* it exits once QEMU lets go of the socket */
-        share_unbind(source);
-    }
+    if (rc == 0) /* the daemon exits once QEMU lets go of the socket */
+        host_release(vm, s, stagingfd, staging, DAEMON_EXIT_MS);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
@@ -579,10 +488,10 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
         s->state = SHARE_READY;
     } else {
         if (lazy)
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-                    "VSMB share %s removed after its virtiofsd died; its device stays plugged "
-                    "(the guest kernel cannot release it) and hot-plug slot %d stays taken",
-                    s->name, s->slot);
+            note = xasprintf("VSMB share %s removed after its virtiofsd died; its device stays "
+                             "plugged (the guest kernel cannot release it) and hot-plug slot %d "
+                             "stays taken",
+                             s->name, s->slot);
         else
             hotslot_put(vm, (unsigned)s->slot);
         LIST_REMOVE(s, link);
@@ -591,6 +500,7 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
     pthread_cond_broadcast(&vm->cond);
 out_unlock:
     pthread_mutex_unlock(&vm->lock);
+    log_note(vm, note);
     return rc;
 }
 
@@ -603,8 +513,8 @@ uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: vm or uvm_path is NULL");
     if (!host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "no hostPath passed to GetVSMBUvmPath");
-    char real[4096];
-    const char *key = vm->cfg.windows || !realpath(host_path, real) ? host_path : real;
+    cleanup_free char *key = vm->cfg.windows ? xstrdup(host_path) : share_key(host_path);
+    cleanup_free char *note = NULL;
     pthread_mutex_lock(&vm->lock);
     struct vsmb_share *s = find(vm, key);
     int rc = 0;
@@ -612,10 +522,11 @@ uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
         rc = uvm_error(UVM_E_NOT_FOUND, "%s not found as VSMB share in %s", host_path, vm->cfg.id);
     } else {
         if (s->state == SHARE_READY)
-            check_daemon(vm, s);
+            note = check_daemon(vm, s);
         *uvm_path = vm->cfg.windows ? xasprintf(VSMB_WINDOWS_PREFIX "%s", s->name)
                                     : xasprintf(VSMB_GUEST_DIR "/%s", s->name);
     }
     pthread_mutex_unlock(&vm->lock);
+    log_note(vm, note);
     return rc;
 }

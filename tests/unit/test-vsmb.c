@@ -2,7 +2,8 @@
 /* VSMB on a windows VM (created, never started): hcsshim's bookkeeping through the VM document
  * (VirtualMachine.Devices.VirtualSmb.Shares): TestVSMB's 64 adds and removes, hex share names,
  * guest paths, hcsshim's error texts, the document pointers staying valid, concurrent callers;
- * and Plan9, which windows VMs do not have. */
+ * and Plan9, which windows VMs do not have. On linux a share is a virtiofsd: its command line
+ * for each option mapping. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "argv.h"
 #include "uvm.h"
+#include "virtiofsd.h"
 
 #define VM_ID "vsmb-unit"
 #define VSMB_PREFIX "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
@@ -484,6 +487,53 @@ test_non_utf8_path(void **state)
     assert_int_equal(uvm_remove_vsmb(vm, share_a), 0);
 }
 
+/* ---- linux: the virtiofsd command line ---- */
+
+static char *
+joined(char **argv)
+{
+    size_t len = 1;
+    for (char **a = argv; *a; a++)
+        len += strlen(*a) + 1;
+    char *out = calloc(1, len);
+    for (char **a = argv; *a; a++) {
+        if (a != argv)
+            strcat(out, " ");
+        strcat(out, *a);
+    }
+    argv_free(argv);
+    return out;
+}
+
+static void
+test_linux_daemon_argv(void **state)
+{
+    static const struct {
+        struct uvm_vsmb_options o;
+        const char *extra;
+    } cases[] = {
+        {{0}, "-o cache=auto"},
+        {{.read_only = true, .share_read = true}, "-o cache=auto"},
+        {{.cache_io = true}, "-o cache=always"},
+        {{.non_cache_io = true, .cache_io = true}, "-o cache=none"},
+        {{.no_directmap = true}, "-o cache=none"},
+        {{.no_locks = true, .cache_io = true},
+         "-o cache=always -o no_posix_lock -o no_flock"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char want[512];
+        /* namespace sandbox; no mknod, setfcap or fsetid; never xattr (off by default) */
+        snprintf(want, sizeof(want),
+                 VIRTIOFSD " --socket-path=/run/uvm/x/vsmb/s1.sock -o source=/run/uvm/x/vsmb/s1 "
+                           "-o sandbox=namespace -o modcaps=-mknod:-setfcap:-fsetid %s",
+                 cases[i].extra);
+        char *got = joined(virtiofsd_argv(&cases[i].o, "/run/uvm/x/vsmb/s1",
+                                          "/run/uvm/x/vsmb/s1.sock"));
+        assert_string_equal(got, want);
+        free(got);
+    }
+}
+
 int
 main(void)
 {
@@ -492,6 +542,7 @@ main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linux_daemon_argv),
         cmocka_unit_test_setup_teardown(test_add_64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_share_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_hex, setup, teardown),
