@@ -255,11 +255,13 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     }
     {
         /* One 9p export for the VM's life on a private staging directory: Plan9 shares are bind
-         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). */
+         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). mapped-xattr: what the
+         * guest sets as owner, mode (set-id bits too) or device node is kept in user.virtfs.*
+         * xattrs; on the host, files are QEMU's, 0600 (directories 0700), devices plain files. */
         cleanup_free char *rd = qemu_escape(ctx->rundir);
         add(&a, "-fsdev");
         add(&a, "local,id=" ARGV_PLAN9_TAG ",path=%s/" ARGV_PLAN9_DIR
-                ",security_model=none,multidevs=remap",
+                ",security_model=mapped-xattr,multidevs=remap",
             rd);
         add(&a, "-device");
         add(&a, "virtio-9p-pci,id=plan9,fsdev=" ARGV_PLAN9_TAG ",mount_tag=" ARGV_PLAN9_TAG
