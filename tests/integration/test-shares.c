@@ -26,17 +26,36 @@ count_of(char *out)
     return n;
 }
 
-/* Mounts below the VM's runtime directory (share binds) and live virtiofsd daemons of it. */
+/* Share binds of the VM (below its 9p and vsmb staging directories; 9p itself is a bind of
+ * itself). */
 static int
 host_binds(void)
 {
-    return count_of(itest_host_out("grep -c ' %s/' /proc/self/mountinfo || true", rundir));
+    return count_of(itest_host_out("grep -cE ' %s/(9p|vsmb)/' /proc/self/mountinfo || true",
+                                   rundir));
 }
 
+/* The virtiofsd daemons we started (with sandbox=namespace each has a child in its own PID
+ * namespace: not counted). */
 static int
 daemons(void)
 {
+    return count_of(itest_host_out("pgrep -P %d -f '[v]irtiofsd --socket-path=%s/' | wc -l",
+                                   (int)getpid(), rundir));
+}
+
+/* Every virtiofsd process of the VM, children included. */
+static int
+all_daemons(void)
+{
     return count_of(itest_host_out("pgrep -f '[v]irtiofsd --socket-path=%s/' | wc -l", rundir));
+}
+
+/* Mounts anywhere below the runtime directory. */
+static int
+rundir_mounts(void)
+{
+    return count_of(itest_host_out("grep -c ' %s/' /proc/self/mountinfo || true", rundir));
 }
 
 static int
@@ -79,7 +98,7 @@ teardown(void **state)
 {
     uvm_close(vm);
     /* after close: no bind, no daemon, no staging directory */
-    int left = host_binds() + daemons();
+    int left = rundir_mounts() + all_daemons();
     int rd = access(rundir, F_OK) == 0;
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -311,6 +330,118 @@ test_vsmb_16(void **state)
     assert_int_equal(uvm_add_vsmb(vm, dir, "{not json", NULL), UVM_E_INVALID_ARGUMENT);
 }
 
+/* ---- guest root against the host ---- */
+
+/* What a hostile guest root does in a writable share to get host privileges. */
+#define SETID_ATTACK                                                                               \
+    "cd %s && touch x && chown 0:0 x; chmod 4755 x; chmod 2755 x; chmod u+s,g+s x; "            \
+    "mknod c0 c 1 3; mknod b0 b 7 0; mkdir -m 6755 d; ls -ln"
+
+/* Nothing set-id and no device node below hostdir, seen from the host. */
+static void
+assert_no_host_privilege(const char *hostdir)
+{
+    char *out = itest_host_out("find %s \\( -perm /6000 -o -type c -o -type b \\) -print",
+                               hostdir);
+    if (*out)
+        fail_msg("on the host below %s: %s", hostdir, out);
+    free(out);
+}
+
+/* A field of /proc/<pid>/status ("" when missing; caller frees). */
+static char *
+status_field(int pid, const char *field)
+{
+    return itest_host_out("awk '$1 == \"%s:\" {print $2}' /proc/%d/status", field, pid);
+}
+
+/* Every virtiofsd of the VM runs under our seccomp filter with no_new_privs; the one serving
+ * (sandbox=namespace: the child of the one we started, in its own mount namespace) has no
+ * mknod, setfcap or fsetid capability. */
+static void
+assert_daemons_confined(void)
+{
+    char *pids = itest_host_out("pgrep -f '[v]irtiofsd --socket-path=%s/'", rundir);
+    int servers = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(pids, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+        int pid = atoi(tok);
+        char *seccomp = status_field(pid, "Seccomp"), *nnp = status_field(pid, "NoNewPrivs");
+        assert_string_equal(seccomp, "2\n");
+        assert_string_equal(nnp, "1\n");
+        free(seccomp);
+        free(nnp);
+        if (count_of(status_field(pid, "PPid")) == (int)getpid())
+            continue; /* the one we started: it waits for its child */
+        assert_int_not_equal(count_of(itest_host_out("test $(readlink /proc/%d/ns/mnt) = "
+                                                     "$(readlink /proc/self/ns/mnt); echo $?",
+                                                     pid)),
+                             0);
+        char *capeff = status_field(pid, "CapEff");
+        unsigned long long caps = strtoull(capeff, NULL, 16);
+        free(capeff);
+        assert_int_equal(caps & ((1ull << 27) | (1ull << 31) | (1ull << 4)), 0); /* mknod, ... */
+        assert_int_not_equal(caps & (1ull << 0), 0); /* chown stays: ownership passes through */
+        servers++;
+    }
+    free(pids);
+    assert_int_equal(servers, 1);
+}
+
+static void
+test_vsmb_guest_root_gets_no_host_privilege(void **state)
+{
+    char host[128], cmd[512], *path = NULL, *out = NULL;
+    snprintf(host, sizeof(host), "%s/vfs-attack", dir);
+    itest_sh("mkdir -p %s", host);
+    assert_int_equal(uvm_add_vsmb(vm, host, NULL, NULL), 0);
+    assert_int_equal(uvm_get_vsmb_uvm_path(vm, host, &path), 0);
+    assert_daemons_confined();
+    snprintf(cmd, sizeof(cmd), "{ " SETID_ATTACK "; } 2>&1", path);
+    guest_rc(cmd, &out);
+    if (!strstr(out, "Operation not permitted"))
+        fail_msg("the guest was not refused: %s", out);
+    free(out);
+    assert_no_host_privilege(host);
+    /* ownership passes through (guest root's file is root's), the mode is the guest's */
+    out = itest_host_out("stat -c '%%u:%%g' %s/x", host);
+    assert_string_equal(out, "0:0\n");
+    free(out);
+    /* ordinary modes work */
+    snprintf(cmd, sizeof(cmd), "chmod 0751 %s/x && stat -c %%a %s/x", path, path);
+    assert_int_equal(guest_rc(cmd, &out), 0);
+    assert_string_equal(out, "751\n");
+    free(out);
+    free(path);
+    assert_int_equal(uvm_remove_vsmb(vm, host), 0);
+    assert_int_equal(daemons(), 0);
+    assert_int_equal(host_binds(), 0);
+}
+
+static void
+test_plan9_guest_root_is_mapped(void **state)
+{
+    char host[128], cmd[512], *out = NULL;
+    snprintf(host, sizeof(host), "%s/p9-attack", dir);
+    itest_sh("mkdir -p %s", host);
+    assert_int_equal(uvm_add_plan9(vm, host, "/mnt/p9a", false), 0);
+    snprintf(cmd, sizeof(cmd), SETID_ATTACK " >/dev/null 2>&1; stat -c '%%a %%u' x; "
+                               "stat -c %%F c0",
+             "/mnt/p9a");
+    guest_rc(cmd, &out);
+    /* the guest sees what it asked for (kept in xattrs) ... */
+    assert_string_equal(out, "6755 0\ncharacter special file\n");
+    free(out);
+    /* ... the host sees plain files owned by QEMU's user, 0600 */
+    assert_no_host_privilege(host);
+    out = itest_host_out("stat -c '%%a %%F' %s/x %s/c0 %s/b0", host, host, host);
+    assert_string_equal(out, "600 regular empty file\n600 regular empty file\n"
+                             "600 regular empty file\n");
+    free(out);
+    assert_int_equal(uvm_remove_plan9(vm, host), 0);
+    assert_int_equal(host_binds(), 0);
+}
+
 int
 main(void)
 {
@@ -326,6 +457,8 @@ main(void)
         cmocka_unit_test(test_vsmb_64),
         cmocka_unit_test(test_vsmb_rw_and_dying_daemon),
         cmocka_unit_test(test_vsmb_16),
+        cmocka_unit_test(test_vsmb_guest_root_gets_no_host_privilege),
+        cmocka_unit_test(test_plan9_guest_root_is_mapped),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return itest_finish(failed);
