@@ -334,6 +334,21 @@ linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share 
     return rc;
 }
 
+/* The stored guest request must be JSON (hcsshim keeps it; we never send it). */
+static int
+check_guest_request(const char *host_path, const char *json)
+{
+    if (!json)
+        return 0;
+    json_error_t err;
+    json_t *j = json_loads(json, 0, &err);
+    json_decref(j);
+    if (!j)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': guest request is not JSON: %s",
+                         host_path, err.text);
+    return 0;
+}
+
 int
 uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
              const struct uvm_vsmb_options *options)
@@ -344,20 +359,15 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
     const struct uvm_vsmb_options *o = options ? options : &none;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: host path is empty");
-    if (guest_request_json) {
-        json_error_t err;
-        json_t *j = json_loads(guest_request_json, 0, &err);
-        json_decref(j);
-        if (!j)
-            return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': guest request is not JSON: %s",
-                             host_path, err.text);
-    }
+    int rc = check_guest_request(host_path, guest_request_json);
+    if (rc < 0)
+        return rc;
     if (vm->cfg.windows)
         return windows_add(vm, host_path, guest_request_json, o);
 
     cleanup_free char *real = NULL;
     cleanup_close int dirfd = -1;
-    int rc = share_resolve_dir("add vsmb", host_path, &dirfd, &real);
+    rc = share_resolve_dir("add vsmb", host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
     if (access(VIRTIOFSD, X_OK) < 0)
