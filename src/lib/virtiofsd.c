@@ -35,17 +35,19 @@ virtiofsd_argv(const struct uvm_vsmb_options *o, const char *source, const char 
     const char *cache = o->non_cache_io || o->no_directmap ? "cache=none"
                         : o->cache_io                      ? "cache=always"
                                                            : "cache=auto";
-    char **a = xcalloc(16, sizeof(*a));
+    const char *opts[] = {"sandbox=namespace", VIRTIOFSD_MODCAPS, cache,
+                          o->no_locks ? "no_posix_lock" : NULL, o->no_locks ? "no_flock" : NULL};
+    char **a = xcalloc(5 + 2 * ARRAY_SIZE(opts), sizeof(*a));
     size_t n = 0;
     a[n++] = xstrdup(VIRTIOFSD);
     a[n++] = xasprintf("--socket-path=%s", sock);
-    const char *opts[] = {NULL, "sandbox=namespace", VIRTIOFSD_MODCAPS, cache,
-                          o->no_locks ? "no_posix_lock" : NULL, o->no_locks ? "no_flock" : NULL};
+    a[n++] = xstrdup("-o");
+    a[n++] = xasprintf("source=%s", source);
     for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
-        if (i > 0 && !opts[i])
-            continue;
-        a[n++] = xstrdup("-o");
-        a[n++] = i == 0 ? xasprintf("source=%s", source) : xstrdup(opts[i]);
+        if (opts[i]) {
+            a[n++] = xstrdup("-o");
+            a[n++] = xstrdup(opts[i]);
+        }
     }
     a[n] = NULL;
     return a;

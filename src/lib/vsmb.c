@@ -314,8 +314,11 @@ linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share 
         return rc;
     s->mnt_id = mnt_id; /* nobody reads an adding share's mount or daemon */
     rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->host_path);
-    if (rc == 0)
+    if (rc == 0) {
+        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "VSMB share %s: virtiofsd pid %d on %s", s->name,
+                (int)s->daemon.proc.pid, source);
         rc = host_plug(vm, q, s, sock);
+    }
     if (rc == 0) {
         rc = guest_request(b, "Add", s, false);
         if (rc < 0) {
