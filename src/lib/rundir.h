@@ -13,6 +13,9 @@ struct rundir {
 };
 
 #define RUNDIR_DEFAULT_BASE "/run/uvm"
+/* <rundir>/lock: flock held by the owner; its text is RUNDIR_LOCK_MARK "<pid>\n". */
+#define RUNDIR_LOCK_NAME "lock"
+#define RUNDIR_LOCK_MARK "libuvm-rundir pid="
 /* <rundir>/tap-<name>: a host tap the VM's process created; the file holds its host network
  * namespace (empty: the process's). Taps of a dead process are deleted on the next claim. */
 #define RUNDIR_TAP_PREFIX "tap-"
