@@ -114,8 +114,10 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         goto fail;
     json_t *doc = document_build(&vm->cfg);
     rc = document_merge(doc, vm->cfg.additional_json);
-    if (rc == 0)
+    if (rc == 0) {
+        rundir_sweep(); /* dead processes' directories; no VM lock held (a refused base: below) */
         rc = rundir_claim(vm->cfg.id, &vm->rd);
+    }
     if (rc == 0 && !vm->cfg.windows)
         rc = shares_prepare(vm);
     if (rc == 0)
