@@ -246,6 +246,8 @@ delete_dir(int parent, const char *name, uint64_t mnt, const char *path, unsigne
         return 1;
     }
     int fd = openat2_beneath(parent, name, O_RDONLY | O_DIRECTORY, RESOLVE_NO_XDEV);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
     if (fd < 0) {
         uvm_log(UVM_LOG_WARNING, vm_id, "'%s' %s: left alone", sub,
                 errno == EXDEV ? "is a mount point that was not detached" : strerror(errno));

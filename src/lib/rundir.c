@@ -289,8 +289,8 @@ lock_take(int dir_fd, const char *id, const char *path, int *out)
         pid_t owner = lock_owner(fd);
         if (owner > 0 || (owner == 0 && only_lock(dir_fd))) {
             if (owner > 0)
-                uvm_log(UVM_LOG_INFO, id, "reusing runtime directory '%s' of pid %d, which died",
-                        path, (int)owner);
+                uvm_log(UVM_LOG_INFO, id, "reusing runtime directory '%s' left by pid %d", path,
+                        (int)owner);
             if ((rc = lock_mark(fd, path)) == 0)
                 *out = steal_fd(&fd);
             return rc;
