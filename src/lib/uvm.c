@@ -58,8 +58,7 @@ static struct rundir
 take_rundir(struct uvm *vm)
 {
     struct rundir rd = vm->rd;
-    memset(&vm->rd, 0, sizeof(vm->rd));
-    vm->rd.lock_fd = -1;
+    vm->rd = (struct rundir){.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     return rd;
 }
 
@@ -137,7 +136,7 @@ uvm_alloc(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&vm->cond, &ca);
     pthread_condattr_destroy(&ca);
-    vm->rd.lock_fd = -1;
+    vm->rd = (struct rundir){.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     vm->sys.vm = vm;
     atomic_init(&vm->refs, 1);
     return vm;
@@ -155,8 +154,10 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         goto fail;
     json_t *doc = document_build(&vm->cfg);
     rc = document_merge(doc, vm->cfg.additional_json);
-    if (rc == 0)
+    if (rc == 0) {
+        rundir_sweep(); /* dead processes' directories; no VM lock held (a refused base: below) */
         rc = rundir_claim(vm->cfg.id, &vm->rd);
+    }
     if (rc == 0 && !vm->cfg.windows)
         rc = shares_prepare(vm);
     if (rc == 0)
@@ -221,7 +222,7 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
                                      WEXITSTATUS(status), *qlog ? ": " : "", qlog);
     }
     struct bridge *b = vm->bridge;
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     bool release = vm->state == UVM_STATE_RUNNING && !vm->terminating; /* else terminate does */
     if (vm->state == UVM_STATE_RUNNING)
         vm->state = UVM_STATE_STOPPED;
@@ -483,7 +484,7 @@ uvm_start(struct uvm *vm)
         vm->undoing = false;
         vm->exited = false; /* no QEMU any more: the VM is as created */
         vm->start_failures++;
-        struct rundir rd = {.lock_fd = -1};
+        struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
         if (vm->terminating) {
             rd = take_rundir(vm);
             vm->state = UVM_STATE_TERMINATED;
@@ -497,7 +498,7 @@ uvm_start(struct uvm *vm)
         return uvm_error(rc, "%s", msg);
     }
     pthread_mutex_lock(&vm->lock);
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     if (vm->exited) {
         /* QEMU died right after answering: report it like any exit. */
         vm->state = UVM_STATE_STOPPED;
@@ -573,7 +574,7 @@ uvm_terminate(struct uvm *vm)
     }
     while (vm->releasing) /* an exit's release in progress: done when we return */
         pthread_cond_wait(&vm->cond, &vm->lock);
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     b = NULL;
     if (rc == 0 && vm->state != UVM_STATE_TERMINATED) {
         b = vm->bridge;
