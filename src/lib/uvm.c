@@ -449,11 +449,24 @@ undo_start(struct uvm *vm)
     unlink(s2);
 }
 
+static int do_start_call(struct uvm *vm);
+
 int
 uvm_start(struct uvm *vm)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "start: vm is NULL");
+    int rc = uvm_call_enter(vm, "start");
+    if (rc == 0) {
+        rc = do_start_call(vm);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_start_call(struct uvm *vm)
+{
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     if (vm->state != UVM_STATE_CREATED)
@@ -514,11 +527,24 @@ uvm_start(struct uvm *vm)
     return 0;
 }
 
+static int do_wait(struct uvm *vm);
+
 int
 uvm_wait(struct uvm *vm)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "wait: vm is NULL");
+    int rc = uvm_call_enter(vm, "wait");
+    if (rc == 0) {
+        rc = do_wait(vm);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_wait(struct uvm *vm)
+{
     pthread_mutex_lock(&vm->lock);
     if (vm->state == UVM_STATE_CREATED && !vm->exited) {
         pthread_mutex_unlock(&vm->lock);
@@ -612,6 +638,29 @@ uvm_is_closed(struct uvm *vm)
     return closed;
 }
 
+int
+uvm_call_enter(struct uvm *vm, const char *what)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool closed = vm->closed;
+    if (!closed)
+        vm->calls++;
+    pthread_mutex_unlock(&vm->lock);
+    if (closed)
+        return uvm_error(UVM_E_CLOSED, "%s '%s': the utility VM is being closed", what,
+                         vm->cfg.id);
+    return 0;
+}
+
+void
+uvm_call_leave(struct uvm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (--vm->calls == 0 && vm->closed)
+        pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+}
+
 void
 uvm_close(struct uvm *vm)
 {
@@ -621,6 +670,11 @@ uvm_close(struct uvm *vm)
     vm->closed = true;
     pthread_mutex_unlock(&vm->lock);
     uvm_terminate(vm);
+    /* Calls in flight fail fast now (QEMU dead, agent channel shut down); wait for them. */
+    pthread_mutex_lock(&vm->lock);
+    while (vm->calls)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
     uvm_unref(vm);
 }
 
