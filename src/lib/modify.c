@@ -36,11 +36,24 @@ guest_modify(struct uvm *vm, json_t *guest_request)
     return 0;
 }
 
+static int do_modify(struct uvm *vm, const char *modify_request_json);
+
 int
 uvm_modify(struct uvm *vm, const char *modify_request_json)
 {
     if (!vm || !modify_request_json)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "modify: NULL argument");
+    int rc = uvm_call_enter(vm, "modify");
+    if (rc == 0) {
+        rc = do_modify(vm, modify_request_json);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_modify(struct uvm *vm, const char *modify_request_json)
+{
     json_error_t err;
     json_t *req = json_loads(modify_request_json, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(req)) {

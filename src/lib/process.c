@@ -102,12 +102,26 @@ close_fds(int *fds, size_t n)
     }
 }
 
+static int do_exec(struct uvm *vm, const struct uvm_process_config *cfg,
+                   struct uvm_process **out);
+
 int
 uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out)
 {
     if (!vm || !out)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: NULL argument");
     *out = NULL;
+    int rc = uvm_call_enter(vm, "exec");
+    if (rc == 0) {
+        rc = do_exec(vm, cfg, out);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out)
+{
     int rc = validate(cfg);
     if (rc < 0)
         return rc;

@@ -1,218 +1,451 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The runtime directory: a trusted base, one locked directory per VM, a sweep for the
+ * directories of processes that died (rundir.h). The clean-up itself is rdclean.c. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "error.h"
-#include "hostcmd.h"
+#include "rdclean.h"
 #include "rundir.h"
 #include "sanitize.h"
 
 #define TAIL_BYTES 8192
+#define CLAIM_POLL_MS 20
+#define CLAIM_ATTEMPTS 4 /* the directory was removed under us by its last owner: start again */
 
-static const char *
-base_dir(void)
+/* ---- the base ---- */
+
+/* UVM_RUNTIME_DIR (or the default) made absolute against the current directory. */
+static int
+base_absolute(char **out)
 {
     const char *b = getenv("UVM_RUNTIME_DIR");
-    return b && *b ? b : RUNDIR_DEFAULT_BASE;
-}
-
-static int
-mkdir_parents(const char *path)
-{
-    cleanup_free char *tmp = xstrdup(path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
+    if (!b || !*b)
+        b = RUNDIR_DEFAULT_BASE;
+    if (b[0] == '/') {
+        *out = xstrdup(b);
+        return 0;
     }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return -errno;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return uvm_error_errno(-errno, "runtime directory '%s' is relative and the current "
+                                       "directory is unknown", b);
+    *out = xasprintf("%s/%s", cwd, b);
     return 0;
 }
 
-/* Detach every mount below path (the share bind mounts of plan9.c and vsmb.c), deepest first:
- * after a crash of the process that made them they are still there. */
-static void
-unmount_below(const char *path)
+/* realpath of the longest existing prefix of abs, plus the missing components (no "..": we
+ * could not know where it leads). */
+static int
+base_canonical(const char *abs, char **out)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return;
-    size_t plen = strlen(path), n = 0, cap = 0;
-    char **points = NULL, line[8192];
-    while (fgets(line, sizeof(line), f)) {
-        char raw[4096];
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", raw) != 1)
-            continue;
-        char mnt[4096], *o = mnt; /* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo */
-        for (const char *r = raw; *r && o < mnt + sizeof(mnt) - 1; r++) {
-            if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-                r[3] >= '0' && r[3] <= '7') {
-                *o++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-                r += 3;
-            } else {
-                *o++ = *r;
-            }
+    cleanup_free char *head = xstrdup(abs);
+    cleanup_free char *tail = xstrdup("");
+    char buf[PATH_MAX];
+    while (!realpath(head, buf)) {
+        if (errno != ENOENT)
+            return uvm_error_errno(-errno, "runtime directory '%s'", abs);
+        char *slash = strrchr(head, '/');
+        const char *comp = slash + 1;
+        if (!strcmp(comp, ".."))
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "runtime directory '%s': '..' after a directory that does not exist",
+                             abs);
+        if (*comp && strcmp(comp, ".")) {
+            char *t = xasprintf("/%s%s", comp, tail);
+            free(tail);
+            tail = t;
         }
-        *o = '\0';
-        if (strncmp(mnt, path, plen) || mnt[plen] != '/')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            points = xrealloc(points, cap * sizeof(*points));
-        }
-        points[n++] = xstrdup(mnt);
+        slash[slash == head ? 1 : 0] = '\0';
     }
-    fclose(f);
-    /* mountinfo lists parents before children: undo in reverse */
-    while (n--) {
-        umount2(points[n], MNT_DETACH);
-        free(points[n]);
-    }
-    free(points);
+    *out = xasprintf("%s%s", strcmp(buf, "/") ? buf : "", tail);
+    if (!**out || !strcmp(*out, "/"))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "runtime directory '%s': cannot be /", abs);
+    return 0;
 }
 
-/* Remove everything below dirfd but the lock file, never crossing into another file system
- * (a mount that could not be detached keeps the host directory behind it safe). */
-static void
-clean_at(int fd, dev_t dev, bool top)
+/* The base must be ours and closed to others; an ancestor may be root's, and world-writable
+ * only if sticky. len: the length of the prefix of base that fd is. */
+static int
+check_dir(int fd, const char *base, size_t len, bool is_base)
 {
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-            (top && !strcmp(e->d_name, "lock")))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (st.st_dev != dev)
-                continue;
-            int sub =
-                openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0)
-                clean_at(sub, dev, false);
-            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-        } else {
-            unlinkat(dirfd(d), e->d_name, 0);
-        }
-    }
-    closedir(d);
-}
-
-/* Delete the taps recorded by a process that died (RUNDIR_TAP_PREFIX). */
-static void
-delete_stale_taps(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t pl = strlen(RUNDIR_TAP_PREFIX);
-        if (strncmp(e->d_name, RUNDIR_TAP_PREFIX, pl) || strlen(e->d_name + pl) >= 16)
-            continue;
-        const char *tap = e->d_name + pl;
-        char ns[80] = "";
-        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-            ssize_t n = read(fd, ns, sizeof(ns) - 1);
-            ns[n > 0 ? n : 0] = '\0';
-            close(fd);
-        }
-        const char *argv[] = {"ip", "-n", ns, "link", "del", "dev", tap, NULL};
-        if (hostcmd_run(*ns ? argv : (const char *[]){"ip", "link", "del", "dev", tap, NULL},
-                        10000) == 0)
-            uvm_log(UVM_LOG_INFO, NULL, "deleted tap %s left by a process that died", tap);
-    }
-    closedir(d);
-}
-
-static void
-clean_dir(const char *path)
-{
-    delete_stale_taps(path);
-    unmount_below(path);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
+    if (fstat(fd, &st) < 0)
+        return uvm_error_errno(-errno, "runtime directory '%s': stat '%.*s'", base, (int)len,
+                               base);
+    const char *what = is_base ? "it" : "its parent";
+    const unsigned mode = st.st_mode & 07777;
+    uid_t me = geteuid();
+    if (st.st_uid != me && (is_base || st.st_uid != 0))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "runtime directory '%s': %s '%.*s' is owned by uid %u (not %s%u)", base,
+                         what, (int)len, base, (unsigned)st.st_uid, is_base ? "" : "root or ",
+                         (unsigned)me);
+    if ((mode & 022) && (is_base || !(mode & S_ISVTX)))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "runtime directory '%s': %s '%.*s' is group- or world-writable (mode "
+                         "%04o)%s",
+                         base, what, (int)len, base, mode, is_base ? "" : " and not sticky");
+    return 0;
+}
+
+/* Walk the canonical base from / without following anything, creating what is missing (0711),
+ * checking each directory; the fd of the last one (O_PATH) is the base. */
+static int
+base_walk(const char *canon, int *out)
+{
+    cleanup_close int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return;
-    if (fstat(fd, &st) < 0) {
+        return uvm_error_errno(-errno, "runtime directory '%s': open /", canon);
+    int rc = check_dir(fd, canon, 1, false);
+    cleanup_free char *copy = xstrdup(canon);
+    char *save = NULL, *next = strtok_r(copy, "/", &save);
+    while (rc == 0 && next) {
+        char *comp = next;
+        next = strtok_r(NULL, "/", &save);
+        const size_t len = (size_t)(comp - copy) + strlen(comp);
+        const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        int sub = openat(fd, comp, flags);
+        if (sub < 0 && errno == ENOENT) {
+            if (mkdirat(fd, comp, 0711) < 0 && errno != EEXIST)
+                return uvm_error_errno(-errno, "create runtime directory '%.*s'", (int)len,
+                                       canon);
+            sub = openat(fd, comp, flags);
+        }
+        if (sub < 0 && (errno == ENOTDIR || errno == ELOOP))
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "runtime directory '%s': '%.*s' is a symlink or not a directory",
+                             canon, (int)len, canon);
+        if (sub < 0)
+            return uvm_error_errno(-errno, "runtime directory '%s': open '%.*s'", canon,
+                                   (int)len, canon);
         close(fd);
-        return;
+        fd = sub;
+        rc = check_dir(fd, canon, len, next == NULL);
     }
-    clean_at(fd, st.st_dev, true);
+    if (rc == 0)
+        *out = steal_fd(&fd);
+    return rc;
+}
+
+/* The base, trusted: its canonical path and an O_PATH fd. */
+static int
+base_open(char **path, int *fd)
+{
+    cleanup_free char *abs = NULL, *canon = NULL;
+    int rc = base_absolute(&abs);
+    if (rc == 0)
+        rc = base_canonical(abs, &canon);
+    if (rc == 0)
+        rc = base_walk(canon, fd);
+    if (rc == 0)
+        *path = steal_ptr(&canon);
+    return rc;
+}
+
+/* ---- ID directories and their lock ---- */
+
+/* Open base/<name>: a directory of ours, on the base's mount (not a mount point). */
+static int
+id_open(int base_fd, const char *name, const char *path, int *out)
+{
+    cleanup_close int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOTDIR || errno == ELOOP))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "runtime directory '%s' is a symlink or a file",
+                         path);
+    if (fd < 0)
+        return uvm_error_errno(-errno, "open runtime directory '%s'", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return uvm_error_errno(-errno, "runtime directory '%s'", path);
+    if (st.st_uid != geteuid())
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "runtime directory '%s' is owned by uid %u",
+                         path, (unsigned)st.st_uid);
+    uint64_t mnt = rdclean_mount_id(fd);
+    if (!mnt || mnt != rdclean_mount_id(base_fd))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "runtime directory '%s' is a mount point (or its mount id is unknown)",
+                         path);
+    *out = steal_fd(&fd);
+    return 0;
+}
+
+/* Who the lock file says made the directory: a pid, 0 if empty (being created), -1 if the text
+ * is not ours. */
+static pid_t
+lock_owner(int lock_fd)
+{
+    char buf[64];
+    ssize_t n = pread(lock_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return n == 0 ? 0 : -1;
+    buf[n] = '\0';
+    const size_t ml = strlen(RUNDIR_LOCK_MARK);
+    char *end = NULL;
+    long pid = strncmp(buf, RUNDIR_LOCK_MARK, ml) ? -1 : strtol(buf + ml, &end, 10);
+    return pid > 0 && pid <= INT_MAX && end && *end == '\n' ? (pid_t)pid : -1;
+}
+
+/* Our mark, written over the old one, then cut: at no point is the file without a mark. */
+static int
+lock_mark(int lock_fd, const char *path)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), RUNDIR_LOCK_MARK "%d\n", (int)getpid());
+    if (pwrite(lock_fd, buf, (size_t)n, 0) != n || ftruncate(lock_fd, n) < 0)
+        return uvm_error_errno(-errno, "write '%s/" RUNDIR_LOCK_NAME "'", path);
+    return 0;
+}
+
+static bool
+pid_alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* flock, waiting while the holder is not a live owner (a sweep, or a claim being made). */
+static int
+lock_wait(int lock_fd, const char *id, const char *path)
+{
+    for (unsigned waited = 0;; waited += CLAIM_POLL_MS) {
+        if (flock(lock_fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK)
+            return uvm_error_errno(-errno, "lock '%s/" RUNDIR_LOCK_NAME "'", path);
+        pid_t owner = lock_owner(lock_fd);
+        if ((owner > 0 && pid_alive(owner)) || owner < 0 || waited >= RUNDIR_CLAIM_WAIT_MS)
+            return uvm_error(UVM_E_ALREADY_EXISTS,
+                             "utility VM '%s' already exists (runtime directory '%s' is held "
+                             "by a live VM)",
+                             id, path);
+        usleep(CLAIM_POLL_MS * 1000);
+    }
+}
+
+/* Only the lock file in it? */
+static bool
+only_lock(int dir_fd)
+{
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    bool only = true;
+    struct dirent *e;
+    while (only && (e = readdir(d)))
+        only = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+               !strcmp(e->d_name, RUNDIR_LOCK_NAME);
+    closedir(d);
+    return only;
+}
+
+/* The lock file, created if missing (*created says so). */
+static int
+lock_open(int dir_fd, bool *created)
+{
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    *created = true;
+    int fd = openat(dir_fd, RUNDIR_LOCK_NAME, flags | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        *created = false;
+        fd = openat(dir_fd, RUNDIR_LOCK_NAME, flags);
+    }
+    return fd;
+}
+
+/* Take the lock and mark it ours; -EAGAIN: the directory was removed meanwhile. A directory
+ * whose lock file is not ours, or that holds files but no mark, is refused. */
+static int
+lock_take(int dir_fd, const char *id, const char *path, int *out)
+{
+    bool created;
+    cleanup_close int fd = lock_open(dir_fd, &created);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return uvm_error_errno(-errno, "open '%s/" RUNDIR_LOCK_NAME "'", path);
+    if (S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+        int rc = lock_wait(fd, id, path);
+        if (rc < 0)
+            return rc;
+        if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+            return -EAGAIN;
+        pid_t owner = lock_owner(fd);
+        if (owner > 0 || (owner == 0 && only_lock(dir_fd))) {
+            if (owner > 0)
+                uvm_log(UVM_LOG_INFO, id, "reusing runtime directory '%s' left by pid %d", path,
+                        (int)owner);
+            if ((rc = lock_mark(fd, path)) == 0)
+                *out = steal_fd(&fd);
+            return rc;
+        }
+    }
+    if (created)
+        unlinkat(dir_fd, RUNDIR_LOCK_NAME, 0);
+    return uvm_error(UVM_E_ALREADY_EXISTS,
+                     "runtime directory '%s' exists but was not made by libuvm (its lock file "
+                     "has no '%s' record); remove it, or use another ID or UVM_RUNTIME_DIR",
+                     path, RUNDIR_LOCK_MARK);
+}
+
+static int
+claim_once(int base_fd, const char *id, const char *path, struct rundir *rd)
+{
+    if (mkdirat(base_fd, id, 0700) < 0 && errno != EEXIST)
+        return uvm_error_errno(-errno, "create runtime directory '%s'", path);
+    cleanup_close int dir_fd = -1, lock_fd = -1;
+    int rc = id_open(base_fd, id, path, &dir_fd);
+    if (rc == 0)
+        rc = lock_take(dir_fd, id, path, &lock_fd);
+    if (rc == 0 && fchmod(dir_fd, 0700) < 0)
+        rc = uvm_error_errno(-errno, "chmod runtime directory '%s'", path);
+    if (rc < 0)
+        return rc;
+    struct rdclean_stats st;
+    rdclean_all(dir_fd, path, id, &st); /* leftovers of a process that died */
+    rd->dir_fd = steal_fd(&dir_fd);
+    rd->lock_fd = steal_fd(&lock_fd);
+    return 0;
 }
 
 int
 rundir_claim(const char *id, struct rundir *rd)
 {
-    rd->path = NULL;
-    rd->lock_fd = -1;
-    const char *base = base_dir();
-    int rc = mkdir_parents(base);
+    *rd = (struct rundir){.path = NULL, .base_fd = -1, .dir_fd = -1, .lock_fd = -1};
+    if (!*id || strchr(id, '/') || id[0] == '.')
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "runtime directory for '%s': not a valid name",
+                         id);
+    cleanup_free char *base = NULL;
+    cleanup_close int base_fd = -1;
+    int rc = base_open(&base, &base_fd);
     if (rc < 0)
-        return uvm_error_errno(rc, "create runtime directory '%s'", base);
+        return rc;
     cleanup_free char *path = xasprintf("%s/%s", base, id);
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return uvm_error_errno(-errno, "create runtime directory '%s'", path);
-    cleanup_free char *lock = xasprintf("%s/lock", path);
-    cleanup_close int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return uvm_error_errno(-errno, "open '%s'", lock);
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            return uvm_error(UVM_E_ALREADY_EXISTS,
-                             "utility VM '%s' already exists (runtime directory '%s' is held by a "
-                             "live VM)",
-                             id, path);
-        return uvm_error_errno(-errno, "lock '%s'", lock);
-    }
-    /* The directory may have been removed between our mkdir and the lock by its last owner. */
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_nlink == 0)
-        return uvm_error(UVM_E_ALREADY_EXISTS, "utility VM '%s' is being torn down; retry", id);
-    chmod(path, 0700);
-    clean_dir(path); /* leftovers of a process that died */
+    for (unsigned i = 0; i < CLAIM_ATTEMPTS; i++)
+        if ((rc = claim_once(base_fd, id, path, rd)) != -EAGAIN)
+            break;
+    if (rc == -EAGAIN)
+        rc = uvm_error(UVM_E_ALREADY_EXISTS, "utility VM '%s' is being torn down; retry", id);
+    if (rc < 0)
+        return rc;
+    rd->base_fd = steal_fd(&base_fd);
     rd->path = steal_ptr(&path);
-    rd->lock_fd = steal_fd(&fd);
     return 0;
+}
+
+/* ---- release and sweep ---- */
+
+/* Empty the directory (taps, mounts, files), then remove its lock and itself; with leftovers
+ * the lock file stays, so that the next sweep tries again once the lock is free. */
+static void
+dir_remove(int base_fd, int dir_fd, const char *path, struct rdclean_stats *st)
+{
+    const char *name = strrchr(path, '/') + 1;
+    rdclean_all(dir_fd, path, name, st);
+    if (st->left) {
+        uvm_log(UVM_LOG_WARNING, name,
+                "runtime directory '%s': %u entries could not be removed; kept with its lock "
+                "for a later sweep",
+                path, st->left);
+        return;
+    }
+    if (unlinkat(dir_fd, RUNDIR_LOCK_NAME, 0) < 0 && errno != ENOENT)
+        uvm_log(UVM_LOG_WARNING, name, "remove '%s/" RUNDIR_LOCK_NAME "': %s", path,
+                strerror(errno));
+    /* ENOTEMPTY: a new claim of this ID is already using it. */
+    else if (unlinkat(base_fd, name, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY)
+        uvm_log(UVM_LOG_WARNING, name, "remove runtime directory '%s': %s", path,
+                strerror(errno));
 }
 
 void
 rundir_release(struct rundir *rd)
 {
-    if (!rd->path)
+    char *path = __atomic_exchange_n(&rd->path, NULL, __ATOMIC_ACQ_REL);
+    if (!path)
         return;
-    clean_dir(rd->path);
-    cleanup_free char *lock = xasprintf("%s/lock", rd->path);
-    unlink(lock);
-    rmdir(rd->path);
-    if (rd->lock_fd >= 0)
-        close(rd->lock_fd);
-    rd->lock_fd = -1;
-    free(rd->path);
-    rd->path = NULL;
+    struct rdclean_stats st;
+    dir_remove(rd->base_fd, rd->dir_fd, path, &st);
+    close(rd->dir_fd);
+    close(rd->base_fd);
+    close(rd->lock_fd); /* last: the ID is free once the directory is gone */
+    rd->dir_fd = rd->base_fd = rd->lock_fd = -1;
+    free(path);
 }
+
+/* Release base/<name> if it is ours and its owner is dead; 1 if it was. */
+static int
+sweep_one(int base_fd, const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    cleanup_close int dir_fd = -1;
+    if (id_open(base_fd, name, path, &dir_fd) < 0) {
+        uvm_log(UVM_LOG_DEBUG, NULL, "sweep: skipped: %s", uvm_last_error());
+        return 0;
+    }
+    cleanup_close int lock_fd =
+        openat(dir_fd, RUNDIR_LOCK_NAME, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (lock_fd < 0 || fstat(lock_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid())
+        return 0;
+    pid_t owner = lock_owner(lock_fd); /* the mark comes after the flock: no mark, no sweep */
+    if (owner <= 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return 0;
+    if (fstat(lock_fd, &st) < 0 || st.st_nlink == 0)
+        return 0; /* released meanwhile */
+    struct rdclean_stats s;
+    dir_remove(base_fd, dir_fd, path, &s);
+    uvm_log(UVM_LOG_INFO, name,
+            "swept runtime directory '%s' of pid %d, which died: %u taps deleted, %u mounts "
+            "detached, %u entries left",
+            path, (int)owner, s.taps, s.mounts, s.left);
+    return 1;
+}
+
+int
+rundir_sweep(void)
+{
+    cleanup_free char *base = NULL;
+    cleanup_close int base_fd = -1;
+    int rc = base_open(&base, &base_fd);
+    if (rc < 0)
+        return rc;
+    int fd = openat(base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        rc = uvm_error_errno(-errno, "read runtime directory '%s'", base);
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    int swept = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
+            swept += sweep_one(base_fd, base, e->d_name);
+    closedir(d);
+    return swept;
+}
+
+/* ---- files and sockets in the directory ---- */
 
 char *
 rundir_file(const struct rundir *rd, const char *name)
@@ -239,6 +472,8 @@ sock_addr(const struct rundir *rd, const char *name, struct sockaddr_un *sa)
 static int
 unix_socket(const struct rundir *rd, const char *name, bool listening, int *out)
 {
+    if (!rd->path)
+        return uvm_error(UVM_E_INVALID_STATE, "socket '%s': no runtime directory", name);
     struct sockaddr_un sa;
     int rc = sock_addr(rd, name, &sa);
     if (rc < 0)
@@ -247,7 +482,7 @@ unix_socket(const struct rundir *rd, const char *name, bool listening, int *out)
     if (fd < 0)
         return uvm_error_errno(-errno, "socket for '%s'", sa.sun_path);
     if (listening) {
-        unlink(sa.sun_path);
+        unlinkat(rd->dir_fd, name, 0);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
             return uvm_error_errno(-errno, "listen on '%s'", sa.sun_path);
     } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -269,11 +504,25 @@ rundir_connect(const struct rundir *rd, const char *name, int *out)
     return unix_socket(rd, name, false, out);
 }
 
+/* A file for rundir_tail: beneath the directory, no symlink, or an absolute path as given. */
+static int
+tail_open(const struct rundir *rd, const char *name)
+{
+    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    if (name[0] == '/')
+        return open(name, flags);
+    if (!rd || !rd->path)
+        return -1;
+    struct open_how how = {.flags = flags | O_NOFOLLOW,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                                      RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, rd->dir_fd, name, &how, sizeof(how));
+}
+
 char *
 rundir_tail(const struct rundir *rd, const char *name, unsigned lines)
 {
-    cleanup_free char *p = name[0] == '/' || !rd->path ? xstrdup(name) : rundir_file(rd, name);
-    cleanup_close int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    cleanup_close int fd = tail_open(rd, name);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return xstrdup("");

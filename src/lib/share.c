@@ -189,20 +189,21 @@ share_unbind(int stagingfd, const char *staging, const char *name, uint64_t mnt_
     return 0;
 }
 
-/* A fresh staging directory at path, opened O_PATH; with `shared`, a bind mount of itself
- * (nosuid, nodev, noexec, shared) whose root is the fd. Undone on failure. */
+/* A fresh staging directory `name` of the runtime directory (fd rundir; path for messages),
+ * opened O_PATH; with `shared`, a bind mount of itself (nosuid, nodev, noexec, shared) whose
+ * root is the fd. Undone on failure. */
 static int
-staging_create(const char *path, bool shared, int *fd)
+staging_create(int rundir, const char *path, const char *name, bool shared, int *fd)
 {
-    if (mkdir(path, 0700) < 0)
-        return uvm_error_errno(-errno, "create staging directory '%s'", path);
-    cleanup_close int dir = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (mkdirat(rundir, name, 0700) < 0)
+        return uvm_error_errno(-errno, "create staging directory '%s/%s'", path, name);
+    cleanup_close int dir = openat(rundir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int rc = dir < 0 ? -errno : 0;
     if (rc == 0 && shared) {
         int mnt = attach_clone(dir, dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (mnt == -EPERM) { /* not root: no jail, no shares either (they say why) */
-            uvm_log(UVM_LOG_DEBUG, NULL, "staging directory '%s' stays a plain directory: %s",
-                    path, strerror(EPERM));
+            uvm_log(UVM_LOG_DEBUG, NULL, "staging directory '%s/%s' stays a plain directory: %s",
+                    path, name, strerror(EPERM));
             *fd = steal_fd(&dir);
             return 0;
         }
@@ -219,8 +220,8 @@ staging_create(const char *path, bool shared, int *fd)
         }
     }
     if (rc < 0) {
-        rmdir(path);
-        return uvm_error_errno(rc, "prepare staging directory '%s'", path);
+        unlinkat(rundir, name, AT_REMOVEDIR);
+        return uvm_error_errno(rc, "prepare staging directory '%s/%s'", path, name);
     }
     *fd = steal_fd(&dir);
     return 0;
@@ -229,17 +230,15 @@ staging_create(const char *path, bool shared, int *fd)
 int
 shares_prepare(struct uvm *vm)
 {
-    cleanup_free char *p9 = rundir_file(&vm->rd, ARGV_PLAN9_DIR);
-    cleanup_free char *vs = rundir_file(&vm->rd, VSMB_STAGING_DIR);
-    int rc = staging_create(p9, true, &vm->plan9_dirfd);
+    int rc = staging_create(vm->rd.dir_fd, vm->rd.path, ARGV_PLAN9_DIR, true, &vm->plan9_dirfd);
     if (rc < 0)
         return rc;
-    rc = staging_create(vs, false, &vm->vsmb_dirfd);
+    rc = staging_create(vm->rd.dir_fd, vm->rd.path, VSMB_STAGING_DIR, false, &vm->vsmb_dirfd);
     if (rc < 0) {
         detach_fd(vm->plan9_dirfd); /* EINVAL when it stayed a plain directory */
         close(vm->plan9_dirfd);
         vm->plan9_dirfd = -1;
-        rmdir(p9);
+        unlinkat(vm->rd.dir_fd, ARGV_PLAN9_DIR, AT_REMOVEDIR);
     }
     return rc;
 }

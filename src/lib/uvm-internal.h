@@ -76,6 +76,7 @@ struct uvm {
     _Atomic uint64_t container_counter;
     _Atomic unsigned refs; /* the caller's (until uvm_close) + one per open process */
     bool closed;           /* uvm_close was called */
+    unsigned calls;        /* public calls in flight (uvm_call_enter) */
     struct uvm_system sys;
 };
 
@@ -88,6 +89,10 @@ struct uvm *uvm_ref(struct uvm *vm);
 void uvm_unref(struct uvm *vm);
 /* Takes the lock. */
 bool uvm_is_closed(struct uvm *vm);
+/* Every public call on a VM runs between these: uvm_close (after terminating, which makes the
+ * calls in flight end quickly) waits for them before freeing. UVM_E_CLOSED once closing. */
+int uvm_call_enter(struct uvm *vm, const char *what);
+void uvm_call_leave(struct uvm *vm);
 
 /* Lock held by the caller. 0 when calls that need a running VM may proceed. */
 int uvm_check_running(struct uvm *vm, const char *what);

@@ -58,8 +58,7 @@ static struct rundir
 take_rundir(struct uvm *vm)
 {
     struct rundir rd = vm->rd;
-    memset(&vm->rd, 0, sizeof(vm->rd));
-    vm->rd.lock_fd = -1;
+    vm->rd = (struct rundir){.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     return rd;
 }
 
@@ -137,7 +136,7 @@ uvm_alloc(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&vm->cond, &ca);
     pthread_condattr_destroy(&ca);
-    vm->rd.lock_fd = -1;
+    vm->rd = (struct rundir){.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     vm->plan9_dirfd = -1;
     vm->vsmb_dirfd = -1;
     vm->sys.vm = vm;
@@ -157,8 +156,10 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         goto fail;
     json_t *doc = document_build(&vm->cfg);
     rc = document_merge(doc, vm->cfg.additional_json);
-    if (rc == 0)
+    if (rc == 0) {
+        rundir_sweep(); /* dead processes' directories; no VM lock held (a refused base: below) */
         rc = rundir_claim(vm->cfg.id, &vm->rd);
+    }
     if (rc == 0 && !vm->cfg.windows)
         rc = shares_prepare(vm);
     if (rc == 0)
@@ -223,7 +224,7 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
                                      WEXITSTATUS(status), *qlog ? ": " : "", qlog);
     }
     struct bridge *b = vm->bridge;
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     bool release = vm->state == UVM_STATE_RUNNING && !vm->terminating; /* else terminate does */
     if (vm->state == UVM_STATE_RUNNING)
         vm->state = UVM_STATE_STOPPED;
@@ -450,11 +451,24 @@ undo_start(struct uvm *vm)
     unlink(s2);
 }
 
+static int do_start_call(struct uvm *vm);
+
 int
 uvm_start(struct uvm *vm)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "start: vm is NULL");
+    int rc = uvm_call_enter(vm, "start");
+    if (rc == 0) {
+        rc = do_start_call(vm);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_start_call(struct uvm *vm)
+{
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     if (vm->state != UVM_STATE_CREATED)
@@ -485,7 +499,7 @@ uvm_start(struct uvm *vm)
         vm->undoing = false;
         vm->exited = false; /* no QEMU any more: the VM is as created */
         vm->start_failures++;
-        struct rundir rd = {.lock_fd = -1};
+        struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
         if (vm->terminating) {
             rd = take_rundir(vm);
             vm->state = UVM_STATE_TERMINATED;
@@ -499,7 +513,7 @@ uvm_start(struct uvm *vm)
         return uvm_error(rc, "%s", msg);
     }
     pthread_mutex_lock(&vm->lock);
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     if (vm->exited) {
         /* QEMU died right after answering: report it like any exit. */
         vm->state = UVM_STATE_STOPPED;
@@ -515,11 +529,24 @@ uvm_start(struct uvm *vm)
     return 0;
 }
 
+static int do_wait(struct uvm *vm);
+
 int
 uvm_wait(struct uvm *vm)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "wait: vm is NULL");
+    int rc = uvm_call_enter(vm, "wait");
+    if (rc == 0) {
+        rc = do_wait(vm);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_wait(struct uvm *vm)
+{
     pthread_mutex_lock(&vm->lock);
     if (vm->state == UVM_STATE_CREATED && !vm->exited) {
         pthread_mutex_unlock(&vm->lock);
@@ -575,7 +602,7 @@ uvm_terminate(struct uvm *vm)
     }
     while (vm->releasing) /* an exit's release in progress: done when we return */
         pthread_cond_wait(&vm->cond, &vm->lock);
-    struct rundir rd = {.lock_fd = -1};
+    struct rundir rd = {.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
     b = NULL;
     if (rc == 0 && vm->state != UVM_STATE_TERMINATED) {
         b = vm->bridge;
@@ -613,6 +640,29 @@ uvm_is_closed(struct uvm *vm)
     return closed;
 }
 
+int
+uvm_call_enter(struct uvm *vm, const char *what)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool closed = vm->closed;
+    if (!closed)
+        vm->calls++;
+    pthread_mutex_unlock(&vm->lock);
+    if (closed)
+        return uvm_error(UVM_E_CLOSED, "%s '%s': the utility VM is being closed", what,
+                         vm->cfg.id);
+    return 0;
+}
+
+void
+uvm_call_leave(struct uvm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (--vm->calls == 0 && vm->closed)
+        pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+}
+
 void
 uvm_close(struct uvm *vm)
 {
@@ -622,6 +672,11 @@ uvm_close(struct uvm *vm)
     vm->closed = true;
     pthread_mutex_unlock(&vm->lock);
     uvm_terminate(vm);
+    /* Calls in flight fail fast now (QEMU dead, agent channel shut down); wait for them. */
+    pthread_mutex_lock(&vm->lock);
+    while (vm->calls)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
     uvm_unref(vm);
 }
 

@@ -57,8 +57,17 @@ itest_init(void)
 int
 itest_finish(int failed)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", runtime_dir);
+    /* The library must have detached every mount below the base; a recursive delete through a
+     * leftover share bind would delete the shared folder's files, so check first. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "awk '$5 ~ \"^%s/\" {print $5}' /proc/self/mountinfo | grep .",
+             runtime_dir);
+    if (system(cmd) == 0) {
+        fprintf(stderr, "itest: mounts left below %s (listed above); not deleting it\n",
+                runtime_dir);
+        return 1;
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", runtime_dir);
     if (system(cmd) != 0)
         failed++;
     return failed ? 1 : 0;

@@ -17,7 +17,7 @@
  * the last one seen, and a change is traced as "rec {0}= {1}={n}" (tap=content, in tap order)
  * or "rec (none)". A "rec" line thus sits between the step that wrote or removed a record and
  * the next one. The VM's runtime directory is <dir>/run/unit (UVM_RUNTIME_DIR=<dir>/run, id
- * "unit"), so rundir.c's real cleanup can be run on it.
+ * "unit"), so rundir.c's real cleanup (a sweep, a claim, a release) can be run on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -696,14 +696,17 @@ reset(void **state)
     return 0;
 }
 
-/* What the runtime directory's release does (rundir_release -> clean_dir -> delete_stale_taps),
- * on rd_path as the fixture left it. */
+/* rd_path as the fixture left it, marked as the runtime directory of a process that died (its
+ * lock free): what the next create's sweep does with it (rundir_sweep -> rdclean_taps). */
 static void
 release_rundir(void)
 {
-    struct rundir rd = {.path = xstrdup(rd_path), .lock_fd = -1};
-    rundir_release(&rd);
-    assert_null(rd.path);
+    cleanup_free char *lock = xasprintf("%s/" RUNDIR_LOCK_NAME, rd_path);
+    FILE *fp = fopen(lock, "w");
+    assert_non_null(fp);
+    fprintf(fp, RUNDIR_LOCK_MARK "%d\n", (int)getpid());
+    fclose(fp);
+    assert_int_equal(rundir_sweep(), 1);
     struct stat st;
     assert_int_equal(stat(rd_path, &st), -1);
 }
@@ -1861,7 +1864,8 @@ static void
 test_rundir_claim_deletes_stale_taps(void **state)
 {
     (void)state;
-    write_file("lock", "");
+    cleanup_free char *mark = xasprintf(RUNDIR_LOCK_MARK "%d\n", (int)getpid());
+    write_file(RUNDIR_LOCK_NAME, mark);
     write_file(RUNDIR_TAP_PREFIX "uvmtdead0001", "");
     write_file(RUNDIR_TAP_PREFIX "uvmtdead0002", host_ns);
     write_file(RUNDIR_TAP_PREFIX "abcdefghijklmnop", "");
