@@ -255,13 +255,17 @@ argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
     }
     {
         /* One 9p export for the VM's life on a private staging directory: Plan9 shares are bind
-         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). mapped-xattr: what the
-         * guest sets as owner, mode (set-id bits too) or device node is kept in user.virtfs.*
-         * xattrs; on the host, files are QEMU's, 0600 (directories 0700), devices plain files. */
+         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). security_model=none: QEMU
+         * serves the files as they are (host symlinks stay symlinks: mapped-xattr turns them
+         * into ELOOP, which breaks shared trees such as Kubernetes ConfigMaps). What keeps guest
+         * root from host privileges is QEMU's jail (jail.h): uid 0 without any capability
+         * (chown to another owner and mknod fail; "none" ignores the failed chown of a new file,
+         * so guest files are QEMU's) and fsfilter.h's seccomp filter (no set-id modes, no
+         * device nodes). */
         cleanup_free char *rd = qemu_escape(ctx->rundir);
         add(&a, "-fsdev");
         add(&a, "local,id=" ARGV_PLAN9_TAG ",path=%s/" ARGV_PLAN9_DIR
-                ",security_model=mapped-xattr,multidevs=remap",
+                ",security_model=none,multidevs=remap",
             rd);
         add(&a, "-device");
         add(&a, "virtio-9p-pci,id=plan9,fsdev=" ARGV_PLAN9_TAG ",mount_tag=" ARGV_PLAN9_TAG

@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "fsfilter.h"
 #include "jail.h"
 
 #define JAIL_MAX_OPS 96
@@ -42,6 +43,7 @@ struct jail {
     struct op ops[JAIL_MAX_OPS];
     unsigned n;
     char *root;
+    struct fsfilter filter; /* no set-id files, no device nodes (the 9p server is QEMU) */
 };
 
 uint64_t
@@ -125,8 +127,13 @@ jail_prepare(const char *mountpoint, const char *rundir, const char *const *file
     const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     struct jail *j = xcalloc(1, sizeof(*j));
     j->root = xstrdup(mountpoint);
+    int rc = fsfilter_build(&j->filter);
+    if (rc < 0) {
+        jail_free(j);
+        return NULL;
+    }
     push(j, OP_TMPFS, xstrdup(j->root), NULL, 0, false);
-    int rc = expose(j, "/usr", ro, true);
+    rc = expose(j, "/usr", ro, true);
     static const char *const tops[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
     for (size_t i = 0; rc == 0 && i < sizeof(tops) / sizeof(tops[0]); i++)
         rc = expose_top(j, tops[i]);
@@ -256,6 +263,9 @@ jail_enter(void *arg)
             return -(int)(((i + 1) << 12) | (unsigned)(errno & 0xfff));
     if (drop_caps() < 0)
         return -(int)((unsigned)(j->n + 1) << 12 | (unsigned)(errno & 0xfff));
+    int rc = fsfilter_install((void *)&j->filter);
+    if (rc < 0)
+        return -(int)((unsigned)(j->n + 2) << 12 | (unsigned)(-rc & 0xfff));
     return 0;
 }
 
@@ -279,6 +289,8 @@ jail_explain(void *arg, int code)
     }
     if (step == j->n + 1)
         return xasprintf("QEMU jail: drop capabilities: %s", strerror(err));
+    if (step == j->n + 2)
+        return xasprintf("QEMU jail: load the file-mode seccomp filter: %s", strerror(err));
     return xasprintf("QEMU jail: %s", strerror(err));
 }
 

@@ -13,7 +13,9 @@
  *   - pivot_root()s into it and detaches the host tree: no host path, socket or device is
  *     reachable by name; hot-added images and taps arrive as fds over QMP;
  *   - drops every capability (bounding, ambient, inheritable, permitted, effective), locks the
- *     securebits so that uid 0 regains none at exec, and sets no_new_privs.
+ *     securebits so that uid 0 regains none at exec, and sets no_new_privs;
+ *   - loads fsfilter.h's seccomp filter: QEMU (the 9p server) cannot make a set-id file or a
+ *     device node, whatever the guest asks.
  * QEMU's own `-sandbox` seccomp filter (argv.c) is installed on top by QEMU.
  *
  * jail_prepare() runs in the library (it allocates and formats everything); jail_enter() runs
