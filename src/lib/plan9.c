@@ -86,8 +86,24 @@ port_of(const struct plan9_share *s)
     return strtoull(s->name + 1, NULL, 10);
 }
 
+static int do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path,
+                        bool read_only);
+
 int
 uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: vm is NULL");
+    int rc = uvm_call_enter(vm, "add plan9");
+    if (rc == 0) {
+        rc = do_add_plan9(vm, host_path, uvm_path, read_only);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
 {
     cleanup_free char *staging = NULL;
     if (!vm || !host_path || !*host_path)
@@ -166,8 +182,23 @@ out_unlock:
     return rc;
 }
 
+static int do_remove_plan9(struct uvm *vm, const char *host_path);
+
 int
 uvm_remove_plan9(struct uvm *vm, const char *host_path)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: vm is NULL");
+    int rc = uvm_call_enter(vm, "remove plan9");
+    if (rc == 0) {
+        rc = do_remove_plan9(vm, host_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_remove_plan9(struct uvm *vm, const char *host_path)
 {
     cleanup_free char *staging = NULL;
     if (!vm || !host_path || !*host_path)

@@ -352,8 +352,25 @@ check_guest_request(const char *host_path, const char *json)
     return 0;
 }
 
+static int do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
+             const struct uvm_vsmb_options *options);
+
 int
 uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
+             const struct uvm_vsmb_options *options)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: vm is NULL");
+    int rc = uvm_call_enter(vm, "add vsmb");
+    if (rc == 0) {
+        rc = do_add_vsmb(vm, host_path, guest_request_json, options);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
              const struct uvm_vsmb_options *options)
 {
     cleanup_free char *staging = NULL;
@@ -436,8 +453,23 @@ out_unlock:
     return rc;
 }
 
+static int do_remove_vsmb(struct uvm *vm, const char *host_path);
+
 int
 uvm_remove_vsmb(struct uvm *vm, const char *host_path)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: vm is NULL");
+    int rc = uvm_call_enter(vm, "remove vsmb");
+    if (rc == 0) {
+        rc = do_remove_vsmb(vm, host_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_remove_vsmb(struct uvm *vm, const char *host_path)
 {
     cleanup_free char *staging = NULL;
     cleanup_free char *note = NULL;
@@ -517,8 +549,23 @@ out_unlock:
     return rc;
 }
 
+static int do_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path);
+
 int
 uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: vm is NULL");
+    int rc = uvm_call_enter(vm, "get vsmb uvm path");
+    if (rc == 0) {
+        rc = do_get_vsmb_uvm_path(vm, host_path, uvm_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
 {
     if (uvm_path)
         *uvm_path = NULL;
