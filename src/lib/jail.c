@@ -270,9 +270,13 @@ jail_enter(void *arg)
 }
 
 static const char *const op_names[] = {
-    [OP_MKDIR] = "create directory", [OP_MKFILE] = "create mount point",
-    [OP_SYMLINK] = "create link",    [OP_TMPFS] = "mount its root tmpfs on",
-    [OP_BIND] = "bind",              [OP_PROC] = "mount /proc on",    [OP_PIVOT] = "pivot_root into",
+    [OP_MKDIR] = "create directory",
+    [OP_MKFILE] = "create mount point",
+    [OP_SYMLINK] = "create link",
+    [OP_TMPFS] = "mount its root tmpfs on",
+    [OP_BIND] = "bind",
+    [OP_PROC] = "mount /proc on",
+    [OP_PIVOT] = "pivot_root into",
     [OP_ROOT_RO] = "make its root read-only",
 };
 
