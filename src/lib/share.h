@@ -68,5 +68,8 @@ int share_unbind(int stagingfd, const char *staging, const char *name, uint64_t 
 int share_mount_id(int dirfd, const char *name, uint64_t *id);
 void plan9_release_all(struct uvm *vm);
 void vsmb_release_all(struct uvm *vm);
+/* The VM is gone (terminated or exited): stop and reap every virtiofsd now rather than at
+ * close. Takes the VM lock only to take the daemons out. */
+void vsmb_stop_daemons(struct uvm *vm);
 
 #endif

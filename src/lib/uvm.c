@@ -239,6 +239,7 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
     if (b)
         bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
     if (release) {
+        vsmb_stop_daemons(vm);
         rundir_release(&rd);
         pthread_mutex_lock(&vm->lock);
         vm->releasing = false; /* uvm_wait and uvm_terminate return after the release */
@@ -613,6 +614,8 @@ uvm_terminate(struct uvm *vm)
     pthread_mutex_unlock(&vm->lock);
     if (b)
         bridge_shutdown(b, UVM_E_INVALID_STATE, "utility VM '%s' was terminated", vm->cfg.id);
+    if (rd.path)
+        vsmb_stop_daemons(vm);
     rundir_release(&rd);
     return rc;
 }

@@ -95,6 +95,30 @@ vsmb_release_all(struct uvm *vm)
     vm->n_old_documents = 0;
 }
 
+void
+vsmb_stop_daemons(struct uvm *vm)
+{
+    /* Taken out under the lock, stopped without it (a stop waits and reaps). A share being
+     * added or removed belongs to that call, which fails now and stops its own daemon. */
+    pthread_mutex_lock(&vm->lock);
+    size_t n = 0;
+    struct vsmb_share *s;
+    LIST_FOREACH(s, &vm->vsmb, link)
+        n++;
+    struct virtiofsd *d = n ? xcalloc(n, sizeof(*d)) : NULL;
+    n = 0;
+    LIST_FOREACH(s, &vm->vsmb, link) {
+        if (s->state != SHARE_READY)
+            continue;
+        d[n++] = s->daemon;
+        virtiofsd_init(&s->daemon);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    for (size_t i = 0; i < n; i++)
+        virtiofsd_stop(&d[i], 0);
+    free(d);
+}
+
 /* Lock held. */
 static struct vsmb_share *
 find(struct uvm *vm, const char *host_path)
