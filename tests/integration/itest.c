@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,16 +59,16 @@ itest_init(void)
 int
 itest_finish(int failed)
 {
-    /* The library must have detached every mount below the base; a recursive delete through a
-     * leftover share bind would delete the shared folder's files, so check first. */
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "awk '$5 ~ \"^%s/\" {print $5}' /proc/self/mountinfo | grep .",
-             runtime_dir);
-    if (system(cmd) == 0) {
-        fprintf(stderr, "itest: mounts left below %s (listed above); not deleting it\n",
-                runtime_dir);
-        return 1;
+    /* The library must have detached every mount below the base (a failure); never delete
+     * through one: a leftover share bind would cost the shared folder's files. */
+    int left = itest_mounts_below(runtime_dir);
+    if (left > 0) {
+        fprintf(stderr, "itest: %d mount(s) left below %s
+", left, runtime_dir);
+        failed++;
+        itest_umount_below(runtime_dir);
     }
+    char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", runtime_dir);
     if (system(cmd) != 0)
         failed++;
@@ -264,4 +266,102 @@ itest_qemu_pid(const char *id)
     if (d)
         closedir(d);
     return found;
+}
+
+/* Mount points at or below path, in mountinfo order (parents first); *n set. Both the path as
+ * given (without trailing slashes) and its canonical form are compared. */
+static char **
+mounts_below(const char *path, size_t *n)
+{
+    char given[PATH_MAX], real[PATH_MAX];
+    snprintf(given, sizeof(given), "%s", path);
+    for (size_t l = strlen(given); l > 1 && given[l - 1] == '/'; l--)
+        given[l - 1] = '\0';
+    if (!realpath(path, real))
+        snprintf(real, sizeof(real), "%s", given);
+    const char *const forms[] = {given, real};
+    char **points = NULL, line[8192];
+    *n = 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        char raw[4096], mnt[4096], *o = mnt;
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", raw) != 1)
+            continue;
+        for (const char *r = raw; *r && o < mnt + sizeof(mnt) - 1; r++) {
+            if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+                r[3] >= '0' && r[3] <= '7') {
+                *o++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+                r += 3;
+            } else {
+                *o++ = *r;
+            }
+        }
+        *o = '\0';
+        for (size_t i = 0; i < 2; i++) {
+            size_t l = strlen(forms[i]);
+            if (!strncmp(mnt, forms[i], l) && (mnt[l] == '\0' || mnt[l] == '/')) {
+                points = realloc(points, (*n + 1) * sizeof(*points));
+                points[(*n)++] = strdup(mnt);
+                break;
+            }
+        }
+    }
+    fclose(f);
+    return points;
+}
+
+static void
+free_points(char **points, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(points[i]);
+    free(points);
+}
+
+int
+itest_mounts_below(const char *path)
+{
+    size_t n = 0;
+    char **points = mounts_below(path, &n);
+    free_points(points, n);
+    return (int)n;
+}
+
+int
+itest_umount_below(const char *path)
+{
+    int done = 0;
+    for (int round = 0; round < 8; round++) {
+        size_t n;
+        char **points = mounts_below(path, &n);
+        for (size_t i = n; i-- > 0;)
+            if (umount2(points[i], MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+                done++;
+        free_points(points, n);
+        if (!n)
+            break;
+    }
+    return done;
+}
+
+void
+itest_rm_rf(const char *path)
+{
+    if (!path || !*path)
+        return;
+    itest_umount_below(path);
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove '%s'\n", path);
+}
+
+char *
+itest_tree(const char *path)
+{
+    return itest_host_out("cd '%s' && { find . -printf '%%p %%y %%m %%U:%%G\\n'; "
+                          "find . -type l -printf '%%p -> %%l\\n'; find . -type f -exec md5sum "
+                          "{} + | sed -E 's/^([0-9a-f]+)  (.*)$/\\2 md5 \\1/'; } | LC_ALL=C sort",
+                          path);
 }

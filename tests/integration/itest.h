@@ -49,4 +49,15 @@ int itest_qemu_pid(const char *id);
 /* Runtime directory base used by the tests. */
 const char *itest_runtime_dir(void);
 
+/* Mount points (from /proc/self/mountinfo) at or below path, also when path names a symlink or
+ * has a trailing slash (both spellings are compared). */
+int itest_mounts_below(const char *path);
+/* Lazily detach every mount at or below path, deepest first. Returns how many. */
+int itest_umount_below(const char *path);
+/* itest_umount_below, then rm -rf: never deletes through a bind mount left by a failed test. */
+void itest_rm_rf(const char *path);
+/* A listing of the tree at path (relative names, types, modes, owners, sizes and content
+ * checksums), to compare before and after (caller frees). */
+char *itest_tree(const char *path);
+
 #endif
