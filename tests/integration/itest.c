@@ -63,8 +63,7 @@ itest_finish(int failed)
      * through one: a leftover share bind would cost the shared folder's files. */
     int left = itest_mounts_below(runtime_dir);
     if (left > 0) {
-        fprintf(stderr, "itest: %d mount(s) left below %s
-", left, runtime_dir);
+        fprintf(stderr, "itest: %d mount(s) left below %s\n", left, runtime_dir);
         failed++;
         itest_umount_below(runtime_dir);
     }
