@@ -231,7 +231,8 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
                          "VMs",
                          host_path);
     struct image_info img;
-    int rc = image_probe(host_path, false, &img);
+    cleanup_close int fd = -1;
+    int rc = image_open(host_path, false, &fd, &img);
     if (rc == 0)
         rc = check_plain(&img);
     if (rc < 0) {

@@ -141,6 +141,13 @@ setup(void **state)
     MAKE(fixed, "fixed.vhd", 2 * MiB, NULL, true);
     MAKE(fixed_odd, "fixed-odd.vhd", 1 * MiB, NULL, true);
     MAKE(qcow, "layer.qcow2", 2 * MiB, "QFI\xfb", false);
+    /* a qcow2 v3 header without a backing file (one with a backing file is refused earlier) */
+    static const unsigned char v3[16] = {0, 0, 0, 3};
+    FILE *fp = fopen(qcow, "r+");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 4, SEEK_SET), 0);
+    assert_int_equal(fwrite(v3, 1, sizeof(v3), fp), sizeof(v3));
+    fclose(fp);
     MAKE(dynvhd, "dynamic.vhd", 2 * MiB, "conectix", false);
     MAKE(vhdx, "layer.vhdx", 2 * MiB, "vhdxfile", false);
     MAKE(empty, "empty.img", 0, NULL, false);
