@@ -18,8 +18,8 @@ struct image_info {
 
 /* Open path once, read-only or (writable) read-write, O_CLOEXEC, and probe it from that fd
  * (image_probe). On success *fd owns the open file, which is what QEMU is to be given, and
- * info->path is the canonical path of the very file opened. Errors name the path and leave
- * *fd -1: UVM_E_NOT_FOUND for a missing file, UVM_E_INVALID_ARGUMENT for a directory or
+ * info->path is the canonical path of the very file opened. Errors name the path, leave *fd
+ * -1 and info holding nothing to release: UVM_E_NOT_FOUND for a missing file, UVM_E_INVALID_ARGUMENT for a directory or
  * another non-regular file, -EACCES when it cannot be opened in that mode, and image_probe's. */
 int image_open(const char *path, bool writable, int *fd, struct image_info *info);
 

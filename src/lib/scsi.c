@@ -217,10 +217,8 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     struct image_info img;
     cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
     int rc = image_open(host_path, !layer, &fd, &img);
-    if (rc < 0) {
-        image_info_release(&img);
+    if (rc < 0)
         return uvm_error_wrap(rc, "%s", what);
-    }
 
     pthread_mutex_lock(&vm->lock);
     unsigned c = 0, l = 0;
