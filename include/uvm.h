@@ -40,7 +40,7 @@ enum uvm_error_code {
     UVM_E_GUEST = -1012,                      /* the guest agent refused or failed a request */
     UVM_E_UNEXPECTED_EXIT = -1013,            /* the VM exited while we were waiting on it */
     UVM_E_NOT_FOUND = -1014,                  /* a file, process or object does not exist */
-    UVM_E_PROTOCOL = -1015,                   /* the guest sent a malformed message */
+    UVM_E_PROTOCOL = -1015,                   /* the guest or QEMU sent a malformed message */
     UVM_E_ALREADY_EXISTS = -1016,             /* e.g. a live VM already has this ID */
 };
 

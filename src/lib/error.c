@@ -28,7 +28,7 @@ static const struct {
     {UVM_E_GUEST, "guest agent failure"},
     {UVM_E_UNEXPECTED_EXIT, "unexpected exit of the utility VM"},
     {UVM_E_NOT_FOUND, "not found"},
-    {UVM_E_PROTOCOL, "guest protocol violation"},
+    {UVM_E_PROTOCOL, "protocol violation (guest or QEMU)"},
     {UVM_E_ALREADY_EXISTS, "already exists"},
 };
 

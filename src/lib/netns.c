@@ -3,8 +3,9 @@
  * Network namespaces with NICs (hcsshim AddNetNS / RemoveNetNS).
  *
  * Add (new id): validate everything -> record the id as adding -> unlock -> guest
- *     NetworkNamespace Add -> per endpoint: [create a tap] -> netdev_add tap -> device_add
- *     virtio-net-pci on a spare root port -> [move a created tap into its host namespace, up] ->
+ *     NetworkNamespace Add -> per endpoint: [create a tap] -> open the tap here and getfd it
+ *     (QEMU opens no host device) -> netdev_add tap on that fd -> device_add virtio-net-pci on
+ *     a spare root port -> [move a created tap into its host namespace, up] ->
  *     guest Network Add (find the NIC by MAC, move it into the namespace, ethN, address, up,
  *     default route, resolv.conf) -> lock -> ready. A failure at any step undoes the steps done,
  *     NICs in reverse order, then the namespace.
@@ -12,7 +13,7 @@
  *     root namespace, down) -> device_del + DEVICE_DELETED -> netdev_del -> delete a created
  *     tap; then guest NetworkNamespace Remove. A failure keeps the id (and what is left of it)
  *     recorded, so a retry works.
- * Host taps are handled with iproute2 (`ip`), which every Debian host has.
+ * Host taps are created, moved and deleted with iproute2 (`ip`), which every Debian host has.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +34,8 @@
 #include "options.h"
 #include "proto.h"
 #include "qmp.h"
+#include "qmpfd.h"
+#include "tap.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
 
@@ -202,6 +205,35 @@ random_tap_name(char out[IFNAMSIZ])
     snprintf(out, IFNAMSIZ, "uvmt%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
 }
 
+/* Open the tap here, hand it to QEMU as fd-net<p> (getfd), netdev_add on that fd. QEMU takes a
+ * named fd out of its list when netdev_add uses it; a name left over after a failure is closed
+ * (and QEMU saying there is no such name means netdev_add had taken it). */
+static int
+netdev_add(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *netdev)
+{
+    char fdname[24];
+    snprintf(fdname, sizeof(fdname), "fd-%s", netdev);
+    cleanup_close int fd = tap_open(nic->tap);
+    if (fd < 0)
+        return fd;
+    int rc = qmp_getfd(q, fd, fdname, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    close(steal_fd(&fd)); /* QEMU's copy is the tap's only attached file from here on */
+    if (rc < 0)
+        return rc;
+    json_t *nargs = json_pack("{s:s, s:s, s:s, s:b}", "type", "tap", "id", netdev, "fd", fdname,
+                              "vhost", 0);
+    rc = qmp_execute(q, "netdev_add", nargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(nargs);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        if (qmp_closefd(q, fdname, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
+            uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "netdev %s: closefd %s: %s", netdev, fdname,
+                    uvm_last_error());
+        return uvm_error(rc, "%s", msg);
+    }
+    return 0;
+}
+
 static int
 host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *mac)
 {
@@ -209,10 +241,7 @@ host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *
     snprintf(netdev, sizeof(netdev), "net%u", nic->port);
     snprintf(dev, sizeof(dev), "nic%u", nic->port);
     hotslot_place(vm, nic->port, bus, addr);
-    json_t *nargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap", "id", netdev, "ifname",
-                              nic->tap, "script", "no", "downscript", "no");
-    int rc = qmp_execute(q, "netdev_add", nargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(nargs);
+    int rc = netdev_add(vm, q, nic, netdev);
     if (rc < 0)
         return rc;
     json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-net-pci", "id", dev,

@@ -447,10 +447,37 @@ pump(struct qmp *q, bool (*ready)(struct qmp *, void *), void *opaque, int64_t d
     }
 }
 
+/* Exchange owner, without lock. One send; with fd >= 0 it carries the fd as SCM_RIGHTS, so
+ * the fd arrives with the first byte sent (QEMU takes it from the read that brings it). */
+static ssize_t
+send_chunk(struct qmp *q, const char *data, size_t len, int fd)
+{
+    if (fd < 0)
+        return send(q->fd, data, len, MSG_NOSIGNAL);
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr msg = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof(control.buf),
+    };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(q->fd, &msg, MSG_NOSIGNAL);
+}
+
 /* Exchange owner, without lock. 0, UVM_E_TIMEOUT (nothing sent: the stream is intact) or
- * UVM_E_HYPERVISOR (broken). */
+ * UVM_E_HYPERVISOR (broken). fd (borrowed, -1: none) goes with the first chunk sent. */
 static int
-write_all(struct qmp *q, const char *data, size_t len, int64_t deadline)
+write_all(struct qmp *q, const char *data, size_t len, int fd, int64_t deadline)
 {
     size_t off = 0;
     while (off < len) {
@@ -468,7 +495,7 @@ write_all(struct qmp *q, const char *data, size_t len, int64_t deadline)
             pthread_mutex_unlock(&q->lock);
             return ret;
         }
-        ssize_t n = send(q->fd, data + off, len - off, MSG_NOSIGNAL);
+        ssize_t n = send_chunk(q, data + off, len - off, off == 0 ? fd : -1);
         if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n < 0) {
@@ -515,7 +542,8 @@ ready_reply(struct qmp *q, void *opaque)
 }
 
 int
-qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, int64_t deadline)
+qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
+               int64_t deadline)
 {
     if (reply)
         *reply = NULL;
@@ -547,12 +575,12 @@ qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, in
     cleanup_free char *text = json_dumps(cmd, JSON_COMPACT);
     if (!text)
         abort();
-    uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP send: %s", text);
+    uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP send%s: %s", fd >= 0 ? " with an fd" : "", text);
     size_t len = strlen(text);
     text = xrealloc(text, len + 3);
     memcpy(text + len, "\r\n", 3);
 
-    r = write_all(q, text, len + 2, deadline);
+    r = write_all(q, text, len + 2, fd, deadline);
 
     pthread_mutex_lock(&q->lock);
     if (r == 0)
@@ -580,6 +608,18 @@ qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, in
     if (reply)
         *reply = json_incref(json_object_get(resp, "return"));
     return 0;
+}
+
+int
+qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply, int64_t deadline)
+{
+    return qmp_execute_fd(q, command, args, -1, reply, deadline);
+}
+
+const char *
+qmp_vm_id(const struct qmp *q)
+{
+    return q->vm_id;
 }
 
 /* With lock held. */

@@ -42,6 +42,17 @@ int qmp_handshake(struct qmp *q, int64_t deadline);
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply,
                 int64_t deadline);
 
+/* qmp_execute, with fd passed to QEMU alongside the command (SCM_RIGHTS on the send that
+ * carries the command's first byte), for the commands that take one: getfd, add-fd. fd is
+ * borrowed: QEMU receives its own copy, the caller still owns and closes fd (-1: no fd, the
+ * same as qmp_execute). Whether QEMU kept its copy depends on the command's outcome; see
+ * qmpfd.h. Same return codes as qmp_execute. */
+int qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
+                   int64_t deadline);
+
+/* The vm_id given to qmp_new (borrowed, lives as long as q), for messages of the layers above. */
+const char *qmp_vm_id(const struct qmp *q);
+
 /* Wait for an event named `event` whose data contains every key/value of `match` (may be NULL;
  * borrowed). Already-queued events are searched first. On success *data (if non-NULL) gets the
  * event's "data" (new reference) and the event is removed from the queue. */

@@ -2,13 +2,15 @@
 /*
  * SCSI disks and layers (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI).
  *
- * Add:    reserve a (controller, LUN) slot under the VM lock -> unlock -> blockdev-add ->
- *         device_add scsi-hd -> guest MappedVirtualDisk Add (find by SCSI address, mount if a
- *         path was given) ->
- *         lock -> attached. Any failure undoes the steps already done, in reverse.
+ * Add:    open the image once (read-only for layers) and probe it -> reserve a (controller,
+ *         LUN) slot under the VM lock -> unlock -> add-fd (QEMU gets the open file, never the
+ *         path) -> blockdev-add on /dev/fdset/<id> -> device_add scsi-hd -> guest
+ *         MappedVirtualDisk Add (find by SCSI address, mount if a path was given) -> lock ->
+ *         attached. Any failure undoes the steps already done, in reverse (remove-fd last).
  * Remove: mark removing -> unlock -> guest Remove (unmount, delete the SCSI device: the
  *         guest-initiated eject of hcsshim PR #551) -> device_del + DEVICE_DELETED ->
- *         blockdev-del -> lock -> free. A failure keeps the slot attached so a retry works.
+ *         blockdev-del -> remove-fd -> lock -> free. A failure before blockdev-del is done
+ *         keeps the slot attached so a retry works.
  * A slot being added or removed is busy: a second caller for the same path waits for it.
  */
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "image.h"
 #include "proto.h"
 #include "qmp.h"
+#include "qmpfd.h"
 #include "scsi.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
@@ -78,23 +81,52 @@ scsi_node_name(unsigned c, unsigned l, char out[32])
     snprintf(out, 32, "scsi%u-%u", c, l);
 }
 
-/* The host half of an add: blockdev-add then device_add; undone on failure. */
-static int
-host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
-            bool read_only, bool *dirty)
+/* Rollback and remove: drop the image's fd set. Once the block node is gone (or was never
+ * made) a failure only leaves one fd in QEMU until the VM ends, so it is logged, not returned:
+ * the disk itself is gone either way. */
+static void
+drop_fdset(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, int fdset)
 {
-    char node[32], bus[32];
-    scsi_node_name(c, l, node);
-    snprintf(bus, sizeof(bus), "scsi%u.0", c);
+    if (qmp_remove_fd(q, fdset, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: fd set %d stays in QEMU: %s", c, l,
+                fdset, uvm_last_error());
+}
+
+static int
+blockdev_add(struct qmp *q, const char *node, const struct image_info *img, int fdset,
+             bool read_only)
+{
+    char filename[32];
+    snprintf(filename, sizeof(filename), "/dev/fdset/%d", fdset);
     json_t *bargs = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:b}}", "driver", img->driver,
                               "node-name", node, "read-only", read_only, "file", "driver", "file",
-                              "filename", img->path, "read-only", read_only);
+                              "filename", filename, "read-only", read_only);
     if (!strcmp(img->driver, "qcow2")) /* never follow a backing file named in the image */
         json_object_set_new(bargs, "backing", json_null());
     int rc = qmp_execute(q, "blockdev-add", bargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     json_decref(bargs);
+    return rc;
+}
+
+/* The host half of an add: add-fd (the image's open file, fd borrowed) -> blockdev-add on
+ * /dev/fdset/<id> -> device_add; undone on failure. *fdset gets the set on success. */
+static int
+host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
+            int fd, bool read_only, int *fdset, bool *dirty)
+{
+    char node[32], bus[32];
+    scsi_node_name(c, l, node);
+    snprintf(bus, sizeof(bus), "scsi%u.0", c);
+    int set = -1;
+    int rc = qmp_add_fd(q, fd, &set, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     if (rc < 0)
         return rc;
+    rc = blockdev_add(q, node, img, set, read_only);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        drop_fdset(vm, q, c, l, set);
+        return uvm_error(rc, "%s", msg);
+    }
     json_t *dargs = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "driver", "scsi-hd", "id",
                               node, "bus", bus, "channel", 0, "scsi-id", 0, "lun", (int)l,
                               "drive", node);
@@ -109,14 +141,16 @@ host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct 
             *dirty = true;
         }
         json_decref(del);
+        drop_fdset(vm, q, c, l, set); /* also when the node stays: its own dup keeps the file */
         return uvm_error(rc, "%s", msg);
     }
+    *fdset = set;
     return 0;
 }
 
-/* The host half of a remove: device_del, wait for DEVICE_DELETED, blockdev-del. */
+/* The host half of a remove: device_del, wait for DEVICE_DELETED, blockdev-del, remove-fd. */
 static int
-host_detach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l)
+host_detach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, int fdset)
 {
     char node[32];
     scsi_node_name(c, l, node);
@@ -134,6 +168,8 @@ host_detach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l)
     args = json_pack("{s:s}", "node-name", node);
     rc = qmp_execute(q, "blockdev-del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     json_decref(args);
+    if (rc == 0)
+        drop_fdset(vm, q, c, l, fdset);
     return rc;
 }
 
@@ -179,7 +215,8 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
                          host_path, uvm_path);
     cleanup_free char *mount = NULL;
     struct image_info img;
-    int rc = image_probe(host_path, !layer, &img);
+    cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
+    int rc = image_open(host_path, !layer, &fd, &img);
     if (rc < 0)
         return uvm_error_wrap(rc, "%s", what);
 
@@ -226,14 +263,15 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     pthread_mutex_unlock(&vm->lock);
 
     bool dirty = false;
-    rc = host_attach(vm, q, c, l, &img, layer, &dirty);
+    int fdset = -1;
+    rc = host_attach(vm, q, c, l, &img, fd, layer, &fdset, &dirty);
     if (rc == 0) {
         /* Also for attach-only disks (empty mount path): the guest answers once it sees the
          * disk, so the call returns with the disk usable. */
         rc = guest_request(b, "Add", mount, c, l, layer);
         if (rc < 0) {
             cleanup_free char *msg = xstrdup(uvm_last_error());
-            if (host_detach(vm, q, c, l) < 0) {
+            if (host_detach(vm, q, c, l, fdset) < 0) {
                 uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
                         uvm_last_error());
                 dirty = true;
@@ -251,6 +289,7 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
     } else {
         s->state = SLOT_ATTACHED;
         s->refs = 1;
+        s->fdset = fdset;
         set_out(controller, lun, (int)c, (int32_t)l);
     }
     pthread_cond_broadcast(&vm->cond);
@@ -312,12 +351,13 @@ uvm_remove_scsi(struct uvm *vm, const char *host_path)
     struct bridge *b = vm->bridge;
     mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
     bool ro = s->layer;
+    int fdset = s->fdset;
     pthread_mutex_unlock(&vm->lock);
 
     /* The guest lets go first (unmount, delete the device), then the host unplugs. */
     rc = guest_request(b, "Remove", mount, c, l, ro);
     if (rc == 0)
-        rc = host_detach(vm, q, c, l);
+        rc = host_detach(vm, q, c, l, fdset);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {

@@ -16,6 +16,7 @@ struct scsi_slot {
     char *uvm_path;  /* guest mount point, NULL when attach-only */
     bool layer;      /* read-only layer: ref-counted */
     unsigned refs;
+    int fdset;       /* QEMU fd set holding the image: set while attached or removing */
 };
 
 struct uvm;

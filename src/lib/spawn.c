@@ -45,11 +45,13 @@ struct request {
     struct request *next;
 };
 
-static pthread_once_t spawner_once = PTHREAD_ONCE_INIT;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t spawner_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spawner_cond = PTHREAD_COND_INITIALIZER; /* queue non-empty / done */
 static struct request *queue_head, **queue_tail = &queue_head;
-static int spawner_err;   /* the thread could not be created */
+/* The process whose spawner thread runs (0: none). A fork()ed child of the caller has no
+ * threads: it starts its own spawner on first use (atfork_child resets the state). */
+static pid_t spawner_pid;
 static int self_pidfd = -1; /* our process, for the child's "parent still alive" check */
 
 /* --- the child ------------------------------------------------------------------------------ */
@@ -184,15 +186,16 @@ spawner(void *arg)
     return NULL;
 }
 
-static void
-spawner_start(void)
+/* Lock held. 0, or -errno when the thread cannot be started. */
+static int
+spawner_ensure(void)
 {
-    self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-    if (self_pidfd < 0) {
-        spawner_err = -errno;
-        return;
-    }
-    fcntl(self_pidfd, F_SETFD, FD_CLOEXEC);
+    if (spawner_pid == getpid())
+        return 0;
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (pidfd < 0)
+        return -errno;
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -203,8 +206,45 @@ spawner_start(void)
     int rc = pthread_create(&t, &at, spawner, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&at);
-    if (rc)
-        spawner_err = -rc;
+    if (rc) {
+        close(pidfd);
+        return -rc;
+    }
+    if (self_pidfd >= 0)
+        close(self_pidfd);
+    self_pidfd = pidfd;
+    spawner_pid = getpid();
+    return 0;
+}
+
+/* A caller that fork()s gets a child without our thread, and possibly with the lock held by a
+ * thread that does not exist there: take the lock across fork, start afresh in the child. */
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&spawner_lock);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&spawner_lock);
+}
+
+static void
+atfork_child(void)
+{
+    pthread_mutex_unlock(&spawner_lock);
+    pthread_cond_init(&spawner_cond, NULL);
+    queue_head = NULL; /* requests of the parent's threads: not ours */
+    queue_tail = &queue_head;
+    spawner_pid = 0;
+}
+
+static void
+atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* --- API ------------------------------------------------------------------------------------ */
@@ -254,11 +294,14 @@ spawn(const struct spawn_opts *o, struct spawned *out)
     if (!path)
         return uvm_error(UVM_E_NOT_FOUND, "spawn '%s': not found in PATH (not installed?)",
                          o->argv[0]);
-    pthread_once(&spawner_once, spawner_start);
-    if (spawner_err)
-        return uvm_error_errno(spawner_err, "spawn '%s': no spawner thread", o->argv[0]);
+    pthread_once(&atfork_once, atfork_register);
     struct request r = {.o = o, .path = path, .pidfd = -1};
     pthread_mutex_lock(&spawner_lock);
+    int err = spawner_ensure();
+    if (err) {
+        pthread_mutex_unlock(&spawner_lock);
+        return uvm_error_errno(err, "spawn '%s': no spawner thread", o->argv[0]);
+    }
     *queue_tail = &r;
     queue_tail = &r.next;
     pthread_cond_broadcast(&spawner_cond);

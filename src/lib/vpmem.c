@@ -3,11 +3,14 @@
  * VPMem devices (hcsshim AddVPMEM / RemoveVPMEM): read-only images mapped into the guest with
  * virtio-pmem, so the guest reads them through the host's page cache (DAX), shared by VMs.
  *
- * Add (new image): take the first free device number under the VM lock and wait for our turn
- *     to plug (one new device at a time: the guest gives device numbers to pmem devices in the
- *     order they arrive) -> unlock -> object-add memory-backend-file (read-only, shared) ->
- *     device_add virtio-pmem-pci on its pci-bridge slot -> guest VPMemDevice Add (waits for the
- *     device; mounts it read-only with DAX at /tmp/p<n> when exposed) -> lock -> attached.
+ * Add (new image): open the image once (read-only) and probe it -> take the first free device
+ *     number under the VM lock and wait for our turn to plug (one new device at a time: the
+ *     guest gives device numbers to pmem devices in the order they arrive) -> unlock -> add-fd
+ *     (the image, or its padded copy) -> object-add memory-backend-file (read-only, shared,
+ *     mem-path /proc/self/fd/<QEMU's fd>) -> device_add virtio-pmem-pci on its pci-bridge slot
+ *     -> guest VPMemDevice Add (waits for the device; mounts it read-only with DAX at /tmp/p<n>
+ *     when exposed) -> lock -> attached. A failed plug deletes the object and removes the fd
+ *     set; a plugged device keeps its set for the VM's life.
  * Remove (last reference): guest VPMemDevice Remove (unmount) -> parked. QEMU 7.2 cannot unplug
  *     virtio-pmem: the device stays plugged and is kept for the same image, which a later add
  *     maps again without a hot-plug. Another image cannot have the number; when only parked
@@ -27,6 +30,7 @@
 #include "image.h"
 #include "proto.h"
 #include "qmp.h"
+#include "qmpfd.h"
 #include "timeutil.h"
 #include "uvm-internal.h"
 
@@ -87,33 +91,33 @@ check_plain(const struct image_info *img)
                      img->path, !strcmp(img->driver, "vpc") ? "dynamic VHD" : img->driver);
 }
 
-/* The file QEMU maps and its size. The guest's pmem needs a multiple of 2 MiB and QEMU maps
- * exactly the backend's size from offset 0, never past the file's end: an image whose plain
- * data is aligned is mapped as it is (a fixed VHD without its footer); any other gets a private
- * padded copy in the runtime directory (the user's file is never changed). */
+/* The file QEMU maps (*map_fd, owned) and its size. The guest's pmem needs a multiple of 2 MiB
+ * and QEMU maps exactly the backend's size from offset 0, never past the file's end: an image
+ * whose plain data is aligned is mapped as it is (a fixed VHD without its footer; *map_fd is a
+ * dup of fd); any other gets a private padded copy in the runtime directory (*copy, owned: the
+ * user's file is never changed), made from fd. */
 static int
-backing_file(struct uvm *vm, unsigned n, const struct image_info *img, char **file,
-             uint64_t *size)
+backing_file(struct uvm *vm, unsigned n, const struct image_info *img, int fd, int *map_fd,
+             char **copy, uint64_t *size)
 {
     if (img->raw_size % ARGV_PMEM_ALIGN == 0) {
-        *file = xstrdup(img->path);
+        *map_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (*map_fd < 0)
+            return uvm_error_errno(-errno, "image '%s'", img->path);
         *size = img->raw_size;
         return 0;
     }
     uint64_t padded = (img->raw_size + ARGV_PMEM_ALIGN - 1) / ARGV_PMEM_ALIGN * ARGV_PMEM_ALIGN;
     char name[32];
     snprintf(name, sizeof(name), "vpmem%u.img", n);
-    cleanup_free char *copy = rundir_file(&vm->rd, name);
-    cleanup_close int in = open(img->path, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return uvm_error_errno(-errno, "image '%s' cannot be opened for reading", img->path);
-    cleanup_close int out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cleanup_free char *path = rundir_file(&vm->rd, name);
+    cleanup_close int out = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
-        return uvm_error_errno(-errno, "padded copy '%s' of '%s'", copy, img->path);
+        return uvm_error_errno(-errno, "padded copy '%s' of '%s'", path, img->path);
     off_t off = 0;
     int rc = 0;
     while ((uint64_t)off < img->raw_size) {
-        ssize_t k = sendfile(out, in, &off, img->raw_size - (uint64_t)off);
+        ssize_t k = sendfile(out, fd, &off, img->raw_size - (uint64_t)off);
         if (k <= 0) {
             rc = k < 0 ? -errno : -EIO; /* 0: the file shrank under us */
             break;
@@ -122,23 +126,58 @@ backing_file(struct uvm *vm, unsigned n, const struct image_info *img, char **fi
     if (rc == 0 && ftruncate(out, (off_t)padded) < 0)
         rc = -errno;
     if (rc < 0) {
-        unlink(copy);
-        return uvm_error_errno(rc, "padded copy '%s' of '%s'", copy, img->path);
+        unlink(path);
+        return uvm_error_errno(rc, "padded copy '%s' of '%s'", path, img->path);
+    }
+    /* QEMU gets a read-only file, reopened from ours, not by name */
+    char self[32];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", out);
+    *map_fd = open(self, O_RDONLY | O_CLOEXEC);
+    if (*map_fd < 0) {
+        rc = -errno;
+        unlink(path);
+        return uvm_error_errno(rc, "padded copy '%s' of '%s': reopen", path, img->path);
     }
     uvm_log(UVM_LOG_WARNING, vm->cfg.id,
             "VPMem device %u: '%s' holds %llu bytes, not a multiple of 2 MiB: mapping a private "
             "padded copy (%s) instead of the file (no page cache sharing)",
-            n, img->path, (unsigned long long)img->raw_size, copy);
-    *file = xstrdup(copy);
+            n, img->path, (unsigned long long)img->raw_size, path);
+    *copy = steal_ptr(&path);
     *size = padded;
     return 0;
 }
 
-/* The host half of a new device: object-add then device_add; the object is deleted again when
- * device_add fails. */
+/* Rollback: drop the fd set of a backend that is gone (or never made). A failure leaves one fd
+ * in QEMU until the VM ends: logged. */
+static void
+drop_fdset(struct uvm *vm, struct qmp *q, unsigned n, int fdset)
+{
+    if (qmp_remove_fd(q, fdset, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VPMem device %u: fd set %d stays in QEMU: %s", n,
+                fdset, uvm_last_error());
+}
+
+/* object-add memory-backend-file on QEMU's copy of the file. QEMU 7.2 opens mem-path with
+ * open(), not qemu_open(), so /dev/fdset/<id> means nothing there; /proc/self/fd/<n> reopens
+ * the very file QEMU holds, subject to the file's permissions for QEMU's uid. */
 static int
-host_plug(struct uvm *vm, struct qmp *q, unsigned n, const char *file, uint64_t size,
-          bool *dirty)
+object_add(struct qmp *q, const char *mem, int qemu_fd, uint64_t size)
+{
+    char path[48];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", qemu_fd);
+    json_t *oargs = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "qom-type", "memory-backend-file",
+                              "id", mem, "mem-path", path, "size", (json_int_t)size, "share", 1,
+                              "readonly", 1);
+    int rc = qmp_execute(q, "object-add", oargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    json_decref(oargs);
+    return rc;
+}
+
+/* The host half of a new device: add-fd (map_fd borrowed) -> object-add -> device_add. A failure
+ * deletes the object again and removes the fd set; a plugged device keeps its set (QEMU cannot
+ * unplug it, and parked devices stay plugged). */
+static int
+host_plug(struct uvm *vm, struct qmp *q, unsigned n, int map_fd, uint64_t size, bool *dirty)
 {
     char mem[32], dev[32], bus[32], addr[16];
     unsigned h = hot_index(vm, n);
@@ -146,13 +185,16 @@ host_plug(struct uvm *vm, struct qmp *q, unsigned n, const char *file, uint64_t 
     snprintf(dev, sizeof(dev), "vpmem%u", n);
     snprintf(bus, sizeof(bus), ARGV_VPMEM_BRIDGE_FMT, h / ARGV_VPMEM_PER_BRIDGE);
     snprintf(addr, sizeof(addr), "%x.0", h % ARGV_VPMEM_PER_BRIDGE);
-    json_t *oargs = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "qom-type", "memory-backend-file",
-                              "id", mem, "mem-path", file, "size", (json_int_t)size, "share", 1,
-                              "readonly", 1);
-    int rc = qmp_execute(q, "object-add", oargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(oargs);
+    int fdset = -1, qemu_fd = -1;
+    int rc = qmp_add_fd(q, map_fd, &fdset, &qemu_fd, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     if (rc < 0)
         return rc;
+    rc = object_add(q, mem, qemu_fd, size);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        drop_fdset(vm, q, n, fdset);
+        return uvm_error(rc, "%s", msg);
+    }
     json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-pmem-pci", "id", dev,
                               "memdev", mem, "bus", bus, "addr", addr);
     rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
@@ -166,9 +208,26 @@ host_plug(struct uvm *vm, struct qmp *q, unsigned n, const char *file, uint64_t 
             *dirty = true;
         }
         json_decref(del);
+        drop_fdset(vm, q, n, fdset); /* a backend left behind has its own open file */
         return uvm_error(rc, "%s", msg);
     }
     return 0;
+}
+
+/* A new device for the image open as fd: its backing file, then the host half. A padded copy
+ * QEMU does not hold is removed again on failure. */
+static int
+plug_new(struct uvm *vm, struct qmp *q, unsigned n, const struct image_info *img, int fd,
+         uint64_t *size, bool *dirty)
+{
+    cleanup_free char *copy = NULL;
+    cleanup_close int map_fd = -1;
+    int rc = backing_file(vm, n, img, fd, &map_fd, &copy, size);
+    if (rc == 0)
+        rc = host_plug(vm, q, n, map_fd, *size, dirty);
+    if (rc < 0 && !*dirty && copy)
+        unlink(copy);
+    return rc;
 }
 
 static int
@@ -231,7 +290,8 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
                          "VMs",
                          host_path);
     struct image_info img;
-    int rc = image_probe(host_path, false, &img);
+    cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
+    int rc = image_open(host_path, false, &fd, &img);
     if (rc == 0)
         rc = check_plain(&img);
     if (rc < 0) {
@@ -279,13 +339,8 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
 
     bool dirty = false, plugged = false;
     if (plug) {
-        cleanup_free char *file = NULL;
-        rc = backing_file(vm, n, &img, &file, &size);
-        if (rc == 0)
-            rc = host_plug(vm, q, n, file, size, &dirty);
+        rc = plug_new(vm, q, n, &img, fd, &size, &dirty);
         plugged = rc == 0;
-        if (rc < 0 && !dirty && file && strcmp(file, img.path))
-            unlink(file); /* a padded copy QEMU does not hold */
     }
     if (rc == 0)
         rc = guest_request(b, "Add", n, mount, size);

@@ -103,6 +103,36 @@ test_data_reaches_host(void **state)
     assert_int_equal(itest_guest_count(vm, "test -e /scratch && echo 1 || echo 0"), 0);
 }
 
+/* QEMU opens no image path itself: the library opens the image and passes the open file, so a
+ * disk only its owner (root) may open still hot-adds, and the guest can write to it. */
+static void
+test_root_only_image(void **state)
+{
+    char img[128];
+    snprintf(img, sizeof(img), "%s/root-only.img", dir);
+    itest_sh("truncate -s 16M %s && mkfs.ext4 -q -F -b 4096 %s && chown 0:0 %s && chmod 0600 %s",
+             img, img, img, img);
+    struct stat st;
+    assert_int_equal(stat(img, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(uvm_add_scsi(vm, img, "/rootonly", NULL, NULL), 0);
+    free(itest_guest(vm, "echo root-only-write > /rootonly/file && sync"));
+    char *out = itest_guest(vm, "cat /rootonly/file");
+    assert_string_equal(out, "root-only-write\n");
+    free(out);
+    assert_int_equal(uvm_remove_scsi(vm, img), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "debugfs -R 'cat /file' %s 2>/dev/null | grep -q root-only-write",
+             img);
+    assert_int_equal(system(cmd), 0);
+    /* the same as a read-only layer */
+    assert_int_equal(uvm_add_scsi_layer(vm, img, NULL, NULL), 0);
+    assert_int_equal(itest_guest_count(vm, "grep -c ' /tmp/S0/[0-9]* ext4 ro' /proc/mounts"), 1);
+    assert_int_equal(uvm_remove_scsi(vm, img), 0);
+    assert_int_equal(itest_guest_count(vm, scsi_count_cmd), 0);
+}
+
 static void
 test_layer_read_only(void **state)
 {
@@ -287,6 +317,7 @@ main(void)
         cmocka_unit_test(test_attach_only_64),
         cmocka_unit_test(test_mounted_64),
         cmocka_unit_test(test_data_reaches_host),
+        cmocka_unit_test(test_root_only_image),
         cmocka_unit_test(test_layer_read_only),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_bad_inputs),

@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -19,8 +21,11 @@
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "              \
     "\"package\": \"fake-qmp\"}, \"capabilities\": [\"oob\"]}}"
 
+#define FAKE_QMP_MAX_FDS 16 /* fds taken with one read; more is a failure */
+
 struct step {
     enum fake_qmp_step_kind kind;
+    bool fd; /* EXPECT: one fd with the command */
     char *text;    /* GREETING: bytes to send (no CRLF) */
     json_t *json;  /* EXPECT: the command; EVENT: the event */
     json_t *reply; /* EXPECT, REPLY */
@@ -43,6 +48,15 @@ struct fake_qmp {
 
     char *rbuf;
     size_t rlen, rcap;
+    uint64_t rpos; /* stream offset of rbuf[0] */
+    /* fds received and not yet given to a command, each with the stream offset of the last
+     * byte of the read that brought it: a read stops after the data an fd came with (Linux
+     * unix stream sockets), so that byte belongs to the command the fd was sent with. */
+    struct {
+        uint64_t pos;
+        int fd;
+    } rfds[FAKE_QMP_MAX_FDS];
+    size_t n_rfds;
     json_t *unanswered; /* ids of commands read and not answered yet, oldest first */
 
     char **commands;
@@ -50,6 +64,8 @@ struct fake_qmp {
     pthread_mutex_t hook_lock; /* guards hook, hook_opaque */
     void (*hook)(void *opaque, const char *command);
     void *hook_opaque;
+    void (*fd_hook)(void *opaque, const char *command, int fd);
+    void *fd_hook_opaque;
     char *failures; /* "step N: ...\n" lines, NULL when none */
 };
 
@@ -179,10 +195,65 @@ send_json(struct fake_qmp *f, const json_t *j)
     return r;
 }
 
-/* 1 with a line (owned), 0 when the client closed or the test stopped us with nothing left. */
-static int
-read_line(struct fake_qmp *f, char **line)
+/* recv() that also takes the fds sent with the data (SCM_RIGHTS) into f->rfds. */
+static ssize_t
+recv_fds(struct fake_qmp *f, char *buf, size_t len)
 {
+    union {
+        char buf[CMSG_SPACE(FAKE_QMP_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(f->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return n;
+    if (msg.msg_flags & MSG_CTRUNC)
+        fail(f, "more than %d fds came with one read (some were lost)", FAKE_QMP_MAX_FDS);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (f->n_rfds == FAKE_QMP_MAX_FDS) {
+                fail(f, "more than %d fds waiting for their commands", FAKE_QMP_MAX_FDS);
+                close(fd);
+                continue;
+            }
+            f->rfds[f->n_rfds].pos = f->rpos + f->rlen + (uint64_t)n - 1;
+            f->rfds[f->n_rfds++].fd = fd;
+        }
+    }
+    return n;
+}
+
+/* The fds of the line that ends at stream offset `end` (and of any before it), in order, moved
+ * into fds (FAKE_QMP_MAX_FDS of room). */
+static size_t
+take_fds(struct fake_qmp *f, uint64_t end, int *fds)
+{
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < f->n_rfds; i++) {
+        if (f->rfds[i].pos <= end)
+            fds[n++] = f->rfds[i].fd;
+        else
+            f->rfds[kept++] = f->rfds[i];
+    }
+    f->n_rfds = kept;
+    return n;
+}
+
+/* 1 with a line (owned) and the fds that came with it (*nfds of them in fds, owned), 0 when the
+ * client closed or the test stopped us with nothing left. */
+static int
+read_line(struct fake_qmp *f, char **line, int *fds, size_t *nfds)
+{
+    *nfds = 0;
     for (;;) {
         char *nl = f->rlen ? memchr(f->rbuf, '\n', f->rlen) : NULL;
         if (nl) {
@@ -191,6 +262,8 @@ read_line(struct fake_qmp *f, char **line)
             char *l = xmalloc(n + 1);
             memcpy(l, f->rbuf, n);
             l[n] = '\0';
+            *nfds = take_fds(f, f->rpos + end, fds);
+            f->rpos += end + 1;
             f->rlen -= end + 1;
             memmove(f->rbuf, nl + 1, f->rlen);
             *line = l;
@@ -216,7 +289,7 @@ read_line(struct fake_qmp *f, char **line)
             f->rcap = f->rcap * 2 + 4096;
             f->rbuf = xrealloc(f->rbuf, f->rcap);
         }
-        ssize_t n = recv(f->fd, f->rbuf + f->rlen, f->rcap - f->rlen, MSG_DONTWAIT);
+        ssize_t n = recv_fds(f, f->rbuf + f->rlen, f->rcap - f->rlen);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
@@ -225,16 +298,38 @@ read_line(struct fake_qmp *f, char **line)
     }
 }
 
+static void
+close_fds(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* The hooks for one command read (recorded as the last command); its fds are closed after. */
+static void
+run_hooks(struct fake_qmp *f, int *fds, size_t nfds)
+{
+    const char *text = f->commands[f->n_commands - 1];
+    pthread_mutex_lock(&f->hook_lock);
+    for (size_t i = 0; f->fd_hook && i < nfds; i++)
+        f->fd_hook(f->fd_hook_opaque, text, fds[i]);
+    if (f->hook)
+        f->hook(f->hook_opaque, text);
+    pthread_mutex_unlock(&f->hook_lock);
+    close_fds(fds, nfds);
+}
+
 /*
- * Read one command and record it. 1 with *cmd (without "id", owned) and *id (owned, may be
- * NULL); 0 when none came (*why says why); -1 when the line was not a command (recorded as a
- * failure; it cannot be answered).
+ * Read one command and record it. 1 with *cmd (without "id", owned), *id (owned, may be NULL)
+ * and *nfds (fds that came with it, already closed); 0 when none came (*why says why); -1 when
+ * the line was not a command (recorded as a failure; it cannot be answered).
  */
 static int
-read_command(struct fake_qmp *f, json_t **cmd, json_t **id, const char **why)
+read_command(struct fake_qmp *f, json_t **cmd, json_t **id, size_t *nfds, const char **why)
 {
     cleanup_free char *line = NULL;
-    if (read_line(f, &line) == 0) {
+    int fds[FAKE_QMP_MAX_FDS];
+    if (read_line(f, &line, fds, nfds) == 0) {
         *why = f->fd < 0     ? "the script hung up"
                : f->stopping ? "the test finished"
                              : "the client closed the connection";
@@ -247,16 +342,14 @@ read_command(struct fake_qmp *f, json_t **cmd, json_t **id, const char **why)
         f->commands = xrealloc(f->commands, (f->n_commands + 1) * sizeof(char *));
         f->commands[f->n_commands++] = xasprintf("<invalid> %s", line);
         json_decref(j);
+        close_fds(fds, *nfds);
         return -1;
     }
     *id = json_incref(json_object_get(j, "id"));
     json_object_del(j, "id");
     f->commands = xrealloc(f->commands, (f->n_commands + 1) * sizeof(char *));
     f->commands[f->n_commands++] = dump(j);
-    pthread_mutex_lock(&f->hook_lock);
-    if (f->hook)
-        f->hook(f->hook_opaque, f->commands[f->n_commands - 1]);
-    pthread_mutex_unlock(&f->hook_lock);
+    run_hooks(f, fds, *nfds);
     *cmd = j;
     return 1;
 }
@@ -327,7 +420,8 @@ run_step(struct fake_qmp *f, const struct step *s)
         json_t *cmd = NULL, *id = NULL;
         const char *why = NULL;
         cleanup_free char *want = dump(s->json);
-        int r = read_command(f, &cmd, &id, &why);
+        size_t nfds = 0;
+        int r = read_command(f, &cmd, &id, &nfds, &why);
         if (r == 0) {
             fail(f, "expected %s, but %s", want, why);
             return false;
@@ -338,6 +432,9 @@ run_step(struct fake_qmp *f, const struct step *s)
         if (!ok) {
             cleanup_free char *got = dump(cmd);
             fail(f, "expected %s, got %s", want, got);
+        } else if (nfds != (s->fd ? 1u : 0u)) {
+            fail(f, "expected %s with %s, got %zu fds", want, s->fd ? "one fd" : "no fd", nfds);
+            ok = false;
         }
         int sr = 0;
         if (!ok)
@@ -392,7 +489,8 @@ run_step(struct fake_qmp *f, const struct step *s)
         for (unsigned i = 0; i < s->count; i++) {
             json_t *cmd = NULL, *id = NULL;
             const char *why = NULL;
-            int r = read_command(f, &cmd, &id, &why);
+            size_t nfds = 0;
+            int r = read_command(f, &cmd, &id, &nfds, &why);
             if (r == 0) {
                 fail(f, "echo: expected %u more commands, but %s", s->count - i, why);
                 return false;
@@ -438,7 +536,8 @@ peer_main(void *opaque)
     for (;;) {
         json_t *cmd = NULL, *id = NULL;
         const char *why = NULL;
-        int r = read_command(f, &cmd, &id, &why);
+        size_t nfds = 0;
+        int r = read_command(f, &cmd, &id, &nfds, &why);
         if (r == 0)
             break;
         if (r < 0)
@@ -469,6 +568,7 @@ fake_qmp_start(const struct fake_qmp_step *steps, size_t n, int *client_fd)
         struct step *s = &f->steps[k];
         s->kind = in->kind;
         s->count = in->count;
+        s->fd = in->fd;
         s->index = (long)i;
         switch (in->kind) {
         case FAKE_QMP_STEP_GREETING:
@@ -578,10 +678,22 @@ fake_qmp_set_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *comma
 }
 
 void
+fake_qmp_set_fd_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command, int fd),
+                     void *opaque)
+{
+    pthread_mutex_lock(&f->hook_lock);
+    f->fd_hook = fn;
+    f->fd_hook_opaque = opaque;
+    pthread_mutex_unlock(&f->hook_lock);
+}
+
+void
 fake_qmp_free(struct fake_qmp *f)
 {
     if (!f)
         return;
+    int fds[FAKE_QMP_MAX_FDS];
+    close_fds(fds, take_fds(f, UINT64_MAX, fds)); /* sent with a command never read */
     pthread_mutex_destroy(&f->hook_lock);
     if (f->fd >= 0)
         close(f->fd);

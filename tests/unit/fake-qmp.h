@@ -28,6 +28,11 @@
  * is recorded as a failure (reported by fake_qmp_finish); a mismatched command is answered
  * with a GenericError so the test goes on. Every command received is recorded (without "id")
  * for fake_qmp_commands() / fake_qmp_check_commands().
+ *
+ * fds. The peer reads with recvmsg and takes the fds that come with a command (SCM_RIGHTS, as
+ * QEMU does for getfd / add-fd): they are handed to the fd hook, if any, then closed. A
+ * FAKE_QMP_CMD_FD step expects its command to carry exactly one fd; a FAKE_QMP_CMD step expects
+ * none: either mismatch is a failure. ECHO steps take commands with or without fds.
  */
 #ifndef UVM_TESTS_FAKE_QMP_H
 #define UVM_TESTS_FAKE_QMP_H
@@ -55,6 +60,7 @@ struct fake_qmp_step {
     const char *raw;   /* RAW */
     size_t raw_len;    /* RAW */
     unsigned count;    /* ECHO, SLEEP */
+    bool fd;           /* EXPECT: the command carries one fd */
 };
 
 #define FAKE_QMP_ANY "<any>" /* in an expected command: matches any string */
@@ -63,6 +69,8 @@ struct fake_qmp_step {
 
 #define FAKE_QMP_GREETING(t) {.kind = FAKE_QMP_STEP_GREETING, .text = (t)}
 #define FAKE_QMP_CMD(cmd, rep) {.kind = FAKE_QMP_STEP_EXPECT, .text = (cmd), .reply = (rep)}
+#define FAKE_QMP_CMD_FD(cmd, rep)                                                                  \
+    {.kind = FAKE_QMP_STEP_EXPECT, .text = (cmd), .reply = (rep), .fd = true}
 #define FAKE_QMP_CMD_NOREPLY(cmd) {.kind = FAKE_QMP_STEP_EXPECT, .text = (cmd)}
 #define FAKE_QMP_REPLY(rep) {.kind = FAKE_QMP_STEP_REPLY, .reply = (rep)}
 #define FAKE_QMP_EVENT(ev) {.kind = FAKE_QMP_STEP_EVENT, .text = (ev)}
@@ -98,6 +106,12 @@ int fake_qmp_check_commands(const struct fake_qmp *f, const char *const *expecte
  * (compact JSON, sorted keys, without "id"), before it is answered; fn NULL: no more calls. */
 void fake_qmp_set_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command),
                        void *opaque);
+
+/* Have fn(opaque, command, fd) called from the peer's thread for each fd that comes with a
+ * command read from now on (command as for the hook; fd borrowed: the peer closes it after the
+ * call), before the command hook; fn NULL: no more calls. */
+void fake_qmp_set_fd_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command, int fd),
+                          void *opaque);
 
 void fake_qmp_free(struct fake_qmp *f);
 

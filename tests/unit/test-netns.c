@@ -6,7 +6,9 @@
  *
  * The three channels are merged into one trace file, in the order things happened (each step
  * waits for the one before): the fake ip appends "ip <args>", the fake QMP peer's hook
- * "qmp <command> <id>", the fake guest's hook "guest <ResourceType> <RequestType> <ID|IfName>".
+ * "qmp <command> <id or fdname>[ <tap>]" (the tap whose fd came with the command: tap_open is
+ * replaced by a fake whose fds name their tap), the fake guest's hook
+ * "guest <ResourceType> <RequestType> <ID|IfName>".
  * The exact arguments are then pinned per channel (fixture_finish for QMP, check_*_request for
  * the guest). Tap names are random: expected texts write the k-th tap created in the test as
  * "{k}" (in a QMP script step it matches any string; afterwards it is the name the fake ip saw),
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +42,7 @@
 
 #include "argv.h"
 #include "cleanup.h"
+#include "error.h"
 #include "fake-guest.h"
 #include "fake-qmp.h"
 #include "hostcmd.h"
@@ -47,7 +51,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define TRACE_MAX 160 /* lines between two checks */
-#define STEPS_MAX 96  /* QMP steps of a test */
+#define STEPS_MAX 128 /* QMP steps of a test */
 
 /* The root port of NIC slot 0 with scsi_count 1 and an initrd, the configuration most tests
  * use (rp3: rp0 agent, rp1 SCSI, rp2 the 9p export). Only test_spare_port_numbers pins the
@@ -186,14 +190,33 @@ trace_records(void)
     fclose(fp);
 }
 
+/* The tap behind the fd that came with the command being traced ("" when none): the fake
+ * tap_open's fds hold the tap's name. Written and read on the fake QMP peer's thread. */
+static char passed_tap[IFNAMSIZ + 8];
+
+static void
+trace_fd(void *opaque, const char *command, int fd)
+{
+    (void)opaque;
+    (void)command;
+    ssize_t n = pread(fd, passed_tap, sizeof(passed_tap) - 1, 0);
+    passed_tap[n > 0 ? n : 0] = '\0';
+}
+
+/* "qmp <command> <id or fdname>[ <tap passed>]" */
 static void
 trace_qmp(void *opaque, const char *command)
 {
     (void)opaque;
     cleanup_json json_t *j = json_loads(command, 0, NULL);
-    const char *id = json_string_value(json_object_get(json_object_get(j, "arguments"), "id"));
+    json_t *args = json_object_get(j, "arguments");
+    const char *id = json_string_value(json_object_get(args, "id"));
+    if (!id)
+        id = json_string_value(json_object_get(args, "fdname"));
     cleanup_free char *line =
-        xasprintf("qmp %s %s", json_string_value(json_object_get(j, "execute")), id ? id : "-");
+        xasprintf("qmp %s %s%s%s", json_string_value(json_object_get(j, "execute")),
+                  id ? id : "-", *passed_tap ? " " : "", passed_tap);
+    passed_tap[0] = '\0';
     trace_records();
     trace_add(line);
 }
@@ -244,6 +267,41 @@ subst(const char *text, bool wild)
     }
     out[n] = '\0';
     return out;
+}
+
+/* tap_open (tap.c) replaced at link time (-Wl,--wrap=tap_open, tests/unit/meson.build): no
+ * real tap is touched. The fd is a memfd "fake-tap" holding the tap's name, which trace_fd
+ * reads back when the fake QMP peer gets it. With tap_busy set, every tap is busy. */
+static bool tap_busy;
+int __wrap_tap_open(const char *name);
+
+int
+__wrap_tap_open(const char *name)
+{
+    if (tap_busy)
+        return uvm_error_errno(-EBUSY, "tap %s: cannot attach to it (TUNSETIFF)", name);
+    int fd = memfd_create("fake-tap", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, name, strlen(name)), (ssize_t)strlen(name));
+    return fd;
+}
+
+/* No fake tap fd is left open in this process: the library closes its own once QEMU has a
+ * copy (or the hand-over failed), and the fake QMP peer closes the copies it gets. */
+static void
+check_no_tap_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[64], target[128];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        if (strstr(target, "memfd:fake-tap"))
+            fail_msg("fd %s is a tap still open (%s)", e->d_name, target);
+    }
+    closedir(d);
 }
 
 /* Index of a tap in taps[], or ARRAY_SIZE(taps) for one not created in this test. */
@@ -425,6 +483,14 @@ cmd(struct script *s, char *text, const char *reply)
     s->steps[s->n++] = (struct fake_qmp_step)FAKE_QMP_CMD(own(s, subst(text, true)), reply);
 }
 
+/* A command that carries an fd. */
+static void
+cmd_fd(struct script *s, char *text, const char *reply)
+{
+    cmd(s, text, reply);
+    s->steps[s->n - 1].fd = true;
+}
+
 static void
 event(struct script *s, char *text)
 {
@@ -432,12 +498,25 @@ event(struct script *s, char *text)
     s->steps[s->n++] = (struct fake_qmp_step)FAKE_QMP_EVENT(own(s, text));
 }
 
+/* The tap, opened by the library, handed to QEMU as fd-net<p>. */
 static char *
-netdev_add(unsigned p, const char *ifname)
+getfd(unsigned p)
+{
+    return xasprintf("{'execute':'getfd','arguments':{'fdname':'fd-net%u'}}", p);
+}
+
+static char *
+closefd(unsigned p)
+{
+    return xasprintf("{'execute':'closefd','arguments':{'fdname':'fd-net%u'}}", p);
+}
+
+static char *
+netdev_add(unsigned p)
 {
     return xasprintf("{'execute':'netdev_add','arguments':{'type':'tap','id':'net%u',"
-                     "'ifname':'%s','script':'no','downscript':'no'}}",
-                     p, ifname);
+                     "'fd':'fd-net%u','vhost':false}}",
+                     p, p);
 }
 
 static char *
@@ -470,11 +549,13 @@ netdev_del(unsigned p)
     return xasprintf("{'execute':'netdev_del','arguments':{'id':'net%u'}}", p);
 }
 
-/* netdev_add + device_add of NIC p (spare port p, root port rp), both accepted. */
+/* getfd + netdev_add + device_add of NIC p (spare port p, root port rp), all accepted (the
+ * trace shows which tap the fd was). */
 static void
-plug(struct script *s, unsigned p, const char *ifname, const char *mac, unsigned rp)
+plug(struct script *s, unsigned p, const char *mac, unsigned rp)
 {
-    cmd(s, netdev_add(p, ifname), FAKE_QMP_OK);
+    cmd_fd(s, getfd(p), FAKE_QMP_OK);
+    cmd(s, netdev_add(p), FAKE_QMP_OK);
     cmd(s, device_add(p, mac, rp), FAKE_QMP_OK);
 }
 
@@ -489,11 +570,12 @@ unplug(struct script *s, unsigned p)
     cmd(s, netdev_del(p), FAKE_QMP_OK);
 }
 
-/* netdev_add + device_add of NIC p on the hot-plug bridge at addr, both accepted. */
+/* getfd + netdev_add + device_add of NIC p on the hot-plug bridge at addr, all accepted. */
 static void
-plug_bridge(struct script *s, unsigned p, const char *ifname, const char *mac, const char *addr)
+plug_bridge(struct script *s, unsigned p, const char *mac, const char *addr)
 {
-    cmd(s, netdev_add(p, ifname), FAKE_QMP_OK);
+    cmd_fd(s, getfd(p), FAKE_QMP_OK);
+    cmd(s, netdev_add(p), FAKE_QMP_OK);
     cmd(s, device_add_bridge(p, mac, addr), FAKE_QMP_OK);
 }
 
@@ -516,6 +598,7 @@ start(struct script *s, const struct fixture_config *cfg)
         c.rundir = rd_path;
     struct fixture *f = fixture_new(s->steps, s->n, &c);
     fake_qmp_set_hook(f->fq, trace_qmp, NULL);
+    fake_qmp_set_fd_hook(f->fq, trace_fd, NULL);
     f->guest.on_request = trace_guest;
     return f;
 }
@@ -744,18 +827,19 @@ test_add_one_created_tap(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     /* the tap is recorded (no host namespace: empty) as soon as it exists */
     TRACE("guest NetworkNamespace Add ns1",
           "ip tuntap add dev {0} mode tap",
           "rec {0}=",
-          "qmp netdev_add net0",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0",
           "qmp device_add nic0",
           "ip link set dev {0} up",
           "guest Network Add eth0");
     check_tap_name(taps[0]);
+    check_no_tap_fd();
     assert_int_equal(fixture_request_count(f), 2);
     check_ns_request(f, 0, "Add", "ns1");
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
@@ -784,12 +868,13 @@ test_generated_mac(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", "{m}", SPARE0);
+    plug(&s, 0, "{m}", SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint e = {.id = "gen"};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     const char *mac = json_string_value(
         json_object_get(json_object_get(fixture_request(f, 1), "Settings"), "MacAddress"));
@@ -824,8 +909,8 @@ test_spare_port_numbers(void **state)
     const struct uvm_endpoint e = {.mac_address = MAC0, .host_ifname = "lo"};
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct script s = {0};
-        plug(&s, 0, "lo", MAC0, cases[i].rp);
-        plug(&s, 1, "lo", MAC1, cases[i].rp + 1);
+        plug(&s, 0, MAC0, cases[i].rp);
+        plug(&s, 1, MAC1, cases[i].rp + 1);
         struct fixture *f =
             start(&s, CFG(.scsi_count = cases[i].scsi, .rootfs_type = cases[i].rootfs));
         const struct uvm_endpoint e1 = {.mac_address = MAC1, .host_ifname = "lo"};
@@ -834,8 +919,10 @@ test_spare_port_numbers(void **state)
         finish(f, &s); /* a wrong bus fails here, with the command expected and the one sent */
         assert_int_equal(rc1, 0);
         assert_int_equal(rc2, 0);
-        TRACE("guest NetworkNamespace Add ns1", "qmp netdev_add net0", "qmp device_add nic0",
-              "guest Network Add eth0", "guest NetworkNamespace Add ns2", "qmp netdev_add net1",
+        TRACE("guest NetworkNamespace Add ns1", "qmp getfd fd-net0 lo", "qmp netdev_add net0",
+              "qmp device_add nic0",
+              "guest Network Add eth0", "guest NetworkNamespace Add ns2", "qmp getfd fd-net1 lo",
+              "qmp netdev_add net1",
               "qmp device_add nic1", "guest Network Add eth0");
     }
 }
@@ -845,14 +932,15 @@ test_host_ifname(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "lo", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
-    plug(&s, 0, "lo", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     /* no id, no address: the guest gets the four mandatory settings only */
     const struct uvm_endpoint e = {.mac_address = MAC0, .host_ifname = "lo"};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
-    TRACE("guest NetworkNamespace Add ns1", "qmp netdev_add net0", "qmp device_add nic0",
+    TRACE("guest NetworkNamespace Add ns1", "qmp getfd fd-net0 lo", "qmp netdev_add net0",
+          "qmp device_add nic0",
           "guest Network Add eth0");
     check_nic_request(f, 1, "Add", "ns1", &e, MAC0, 0);
     struct net_nic *nic = &LIST_FIRST(&f->vm->netns)->nics[0];
@@ -869,7 +957,8 @@ test_host_ifname(void **state)
     assert_true(LIST_EMPTY(&f->vm->netns));
     /* ... and at close; it is never recorded */
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
-    TRACE("guest NetworkNamespace Add ns1", "qmp netdev_add net0", "qmp device_add nic0",
+    TRACE("guest NetworkNamespace Add ns1", "qmp getfd fd-net0 lo", "qmp netdev_add net0",
+          "qmp device_add nic0",
           "guest Network Add eth0");
     finish(f, &s);
     TRACE_NONE();
@@ -883,9 +972,9 @@ test_host_netns(void **state)
     (void)state;
     need_host_ns();
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
-    plug(&s, 0, "{1}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint e = {.id = "e", .mac_address = MAC0, .host_netns = host_ns};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
@@ -894,7 +983,7 @@ test_host_netns(void **state)
     TRACE("guest NetworkNamespace Add ns1",
           "ip tuntap add dev {0} mode tap",
           "rec {0}=",
-          "qmp netdev_add net0",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0",
           "qmp device_add nic0",
           "ip link set dev {0} netns {n}",
           "rec {0}={n}",
@@ -907,7 +996,8 @@ test_host_netns(void **state)
           "ip -n {n} link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {1} mode tap", "rec {1}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {1} netns {n}",
+          "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {1} netns {n}",
           "rec {1}={n}", "ip -n {n} link set dev {1} up", "guest Network Add eth0");
     assert_string_not_equal(taps[0], taps[1]);
     finish(f, &s);
@@ -922,17 +1012,19 @@ test_two_endpoints_and_remove(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
-    plug(&s, 1, "{1}", MAC1, SPARE0 + 1);
+    plug(&s, 0, MAC0, SPARE0);
+    plug(&s, 1, MAC1, SPARE0 + 1);
     unplug(&s, 1);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint eps[] = {EP0, EP1};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, 2), 0);
     TRACE("guest NetworkNamespace Add ns1",
-          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp netdev_add net0",
+          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp getfd fd-net0 {0}",
+          "qmp netdev_add net0",
           "qmp device_add nic0", "ip link set dev {0} up", "guest Network Add eth0",
-          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp netdev_add net1",
+          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp getfd fd-net1 {1}",
+          "qmp netdev_add net1",
           "qmp device_add nic1", "ip link set dev {1} up", "guest Network Add eth1");
     assert_string_not_equal(taps[0], taps[1]);
     assert_int_equal(fixture_request_count(f), 3);
@@ -966,12 +1058,13 @@ test_refcount(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     /* a known id takes a reference; its endpoints are ignored (but still validated) */
     const struct uvm_endpoint other[] = {EP1, EP2};
@@ -1027,23 +1120,26 @@ test_rollback_device_add_second(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
-    cmd(&s, netdev_add(1, "{1}"), FAKE_QMP_OK);
+    plug(&s, 0, MAC0, SPARE0);
+    cmd_fd(&s, getfd(1), FAKE_QMP_OK);
+    cmd(&s, netdev_add(1), FAKE_QMP_OK);
     cmd(&s, device_add(1, MAC1, SPARE0 + 1),
         FAKE_QMP_ERROR("GenericError", "Bus \\'rp3\\' does not support hotplugging"));
     cmd(&s, netdev_del(1), FAKE_QMP_OK);
     unplug(&s, 0);
     /* the id is free again: a new add works, from port 0 */
-    plug(&s, 0, "{2}", MAC1, SPARE0);
+    plug(&s, 0, MAC1, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint eps[] = {EP0, EP1};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, 2), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "add netns 'ns1'"));
     assert_non_null(strstr(uvm_last_error(), "does not support hotplugging"));
     TRACE("guest NetworkNamespace Add ns1",
-          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp netdev_add net0",
+          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp getfd fd-net0 {0}",
+          "qmp netdev_add net0",
           "qmp device_add nic0", "ip link set dev {0} up", "guest Network Add eth0",
-          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp netdev_add net1",
+          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp getfd fd-net1 {1}",
+          "qmp netdev_add net1",
           "qmp device_add nic1",
           /* undo the second NIC's steps ... */
           "qmp netdev_del net1", "ip link del dev {1}", "rec {0}=",
@@ -1060,7 +1156,8 @@ test_rollback_device_add_second(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP1, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {2} mode tap", "rec {2}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {2} up",
+          "qmp getfd fd-net0 {2}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {2} up",
           "guest Network Add eth0");
     check_nic_request(f, 5, "Add", "ns1", &EP1, MAC1, 0);
     assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 1);
@@ -1073,15 +1170,70 @@ test_netdev_add_fails(void **state)
 {
     (void)state;
     struct script s = {0};
-    cmd(&s, netdev_add(0, "{0}"),
-        FAKE_QMP_ERROR("GenericError",
-                       "could not configure /dev/net/tun: Device or resource busy"));
+    cmd_fd(&s, getfd(0), FAKE_QMP_OK);
+    cmd(&s, netdev_add(0), FAKE_QMP_ERROR("GenericError", "Duplicate ID \\'net0\\' for netdev"));
+    /* a name netdev_add did not take is closed; one it took is not found, which is fine */
+    cmd(&s, closefd(0), FAKE_QMP_OK);
+    cmd_fd(&s, getfd(0), FAKE_QMP_OK);
+    cmd(&s, netdev_add(0), FAKE_QMP_ERROR("GenericError", "vhost-net requested but could not be "
+                                                          "initialized"));
+    cmd(&s, closefd(0),
+        FAKE_QMP_ERROR("GenericError", "File descriptor named \\'fd-net0\\' not found"));
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
-    assert_non_null(strstr(uvm_last_error(), "resource busy"));
+    assert_non_null(strstr(uvm_last_error(), "Duplicate ID 'net0'"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "ip link del dev {0}", "rec (none)",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp closefd fd-net0",
+          "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
+    assert_true(LIST_EMPTY(&f->vm->netns));
+    ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "vhost-net requested"));
+    assert_null(strstr(uvm_last_error(), "not found"));
+    TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {1} mode tap", "rec {1}=",
+          "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp closefd fd-net0",
+          "ip link del dev {1}", "rec (none)", "guest NetworkNamespace Remove ns1");
+    check_no_tap_fd();
+    assert_true(LIST_EMPTY(&f->vm->netns));
+    finish(f, &s);
+    TRACE_NONE();
+}
+
+/* The tap cannot be opened here (busy, not a tap): nothing reaches QEMU; the created tap is
+ * deleted, the namespace removed. */
+static void
+test_tap_open_fails(void **state)
+{
+    (void)state;
+    struct script s = {0};
+    struct fixture *f = start(&s, CFG(.scsi_count = 1));
+    tap_busy = true;
+    ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), -EBUSY);
+    tap_busy = false;
+    assert_non_null(strstr(uvm_last_error(), "add netns 'ns1'"));
+    assert_non_null(strstr(uvm_last_error(), "cannot attach to it (TUNSETIFF)"));
+    TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
+          "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
+    assert_true(LIST_EMPTY(&f->vm->netns));
+    assert_int_equal(hotslot_free_count(f->vm), hotslot_count(f->vm));
+    finish(f, &s);
+    TRACE_NONE();
+}
+
+/* QEMU refuses the fd: no netdev_add; our copy is closed, the created tap deleted. */
+static void
+test_getfd_fails(void **state)
+{
+    (void)state;
+    struct script s = {0};
+    cmd_fd(&s, getfd(0), FAKE_QMP_ERROR("GenericError", "No file descriptor supplied via "
+                                                         "SCM_RIGHTS"));
+    struct fixture *f = start(&s, CFG(.scsi_count = 1));
+    ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "getfd: No file descriptor supplied"));
+    TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
+          "qmp getfd fd-net0 {0}", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
+    check_no_tap_fd();
     assert_true(LIST_EMPTY(&f->vm->netns));
     finish(f, &s);
     TRACE_NONE();
@@ -1092,7 +1244,7 @@ test_guest_network_add_fails(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     f->guest.fail_match = "Network/Add";
@@ -1102,7 +1254,8 @@ test_guest_network_add_fails(void **state)
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
     /* the guest undoes its own half of a failed Add: no Network Remove; the host half goes */
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 3);
@@ -1156,14 +1309,15 @@ test_link_up_fails(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ip_fail("link set dev * up");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "refusing 'link set dev uvmt"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "qmp device_del nic0", "qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
@@ -1178,9 +1332,9 @@ test_host_netns_failures(void **state)
     (void)state;
     need_host_ns();
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
-    plug(&s, 0, "{1}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint e = {.mac_address = MAC0, .host_netns = host_ns};
@@ -1188,14 +1342,16 @@ test_host_netns_failures(void **state)
     ip_fail("link set dev * netns *");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), UVM_E_HYPERVISOR);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} netns {n}",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} netns {n}",
           "qmp device_del nic0", "qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     /* up fails after the move: it is deleted in its namespace */
     ip_fail("-n * link set dev * up");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), UVM_E_HYPERVISOR);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {1} mode tap", "rec {1}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {1} netns {n}",
+          "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {1} netns {n}",
           "rec {1}={n}", "ip -n {n} link set dev {1} up", "qmp device_del nic0",
           "qmp netdev_del net0", "ip -n {n} link del dev {1}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
@@ -1234,7 +1390,7 @@ test_tap_rerecord_fails(void **state)
     (void)state;
     need_host_ns();
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     cleanup_free char *sabotage =
@@ -1245,7 +1401,8 @@ test_tap_rerecord_fails(void **state)
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), -EISDIR);
     assert_non_null(strstr(uvm_last_error(), "record tap uvmt"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} netns {n}",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} netns {n}",
           "rec {0}=<dir>", "qmp device_del nic0", "qmp netdev_del net0",
           "ip -n {n} link del dev {0}", "guest NetworkNamespace Remove ns1");
     assert_true(LIST_EMPTY(&f->vm->netns));
@@ -1260,17 +1417,19 @@ test_remove_guest_fails_then_retry(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
-    plug(&s, 1, "{1}", MAC1, SPARE0 + 1);
+    plug(&s, 0, MAC0, SPARE0);
+    plug(&s, 1, MAC1, SPARE0 + 1);
     unplug(&s, 1);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint eps[] = {EP0, EP1};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, 2), 0);
     TRACE("guest NetworkNamespace Add ns1",
-          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp netdev_add net0",
+          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp getfd fd-net0 {0}",
+          "qmp netdev_add net0",
           "qmp device_add nic0", "ip link set dev {0} up", "guest Network Add eth0",
-          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp netdev_add net1",
+          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp getfd fd-net1 {1}",
+          "qmp netdev_add net1",
           "qmp device_add nic1", "ip link set dev {1} up", "guest Network Add eth1");
     /* eth1 goes; the guest refuses to give eth0 back */
     f->guest.fail_match = "Network/Remove";
@@ -1313,12 +1472,13 @@ test_remove_ns_remove_fails_then_retry(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     f->guest.fail_match = "NetworkNamespace/Remove";
     f->guest.fail_next = 1;
@@ -1343,7 +1503,7 @@ test_remove_retry_after_netdev_del_failure(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     cmd(&s, device_del(0), FAKE_QMP_OK);
     event(&s, xstrdup("{'event':'DEVICE_DELETED','data':{'device':'nic0',"
                       "'path':'/machine/peripheral/nic0'}}"));
@@ -1352,7 +1512,8 @@ test_remove_retry_after_netdev_del_failure(void **state)
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "netdev busy"));
@@ -1382,7 +1543,7 @@ test_remove_retry_after_device_del_failure(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     cmd(&s, device_del(0), FAKE_QMP_ERROR("GenericError", "device busy"));
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
@@ -1415,7 +1576,7 @@ test_remove_tap_delete_fails(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
@@ -1439,10 +1600,10 @@ test_no_free_ports(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
-    plug(&s, 1, "{1}", MAC1, SPARE0 + 1);
-    plug(&s, 2, "{2}", MAC2, SPARE0 + 2);
-    plug(&s, 3, "{3}", MAC4, SPARE0 + 3);
+    plug(&s, 0, MAC0, SPARE0);
+    plug(&s, 1, MAC1, SPARE0 + 1);
+    plug(&s, 2, MAC2, SPARE0 + 2);
+    plug(&s, 3, MAC4, SPARE0 + 3);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint three[] = {EP0, EP1, EP2};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", three, 3), 0);
@@ -1458,7 +1619,8 @@ test_no_free_ports(void **state)
     /* one still fits, on the last port */
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP4, 1), 0);
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {3} mode tap",
-          "rec {0}= {1}= {2}= {3}=", "qmp netdev_add net3", "qmp device_add nic3",
+          "rec {0}= {1}= {2}= {3}=", "qmp getfd fd-net3 {3}", "qmp netdev_add net3",
+          "qmp device_add nic3",
           "ip link set dev {3} up", "guest Network Add eth0");
     assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 3);
     finish(f, &s);
@@ -1494,7 +1656,7 @@ test_mac_collision(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     trace_drop();
@@ -1647,7 +1809,7 @@ test_not_running(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     trace_drop();
@@ -1688,11 +1850,11 @@ test_bridge_slot(void **state)
     char macs[4][18];
     for (unsigned k = 0; k < 4; k++) {
         slot_mac(macs[k], k);
-        plug(&s, k, "lo", macs[k], SPARE0 + k);
+        plug(&s, k, macs[k], SPARE0 + k);
     }
-    plug_bridge(&s, 4, "{0}", MAC4, "0.0");
+    plug_bridge(&s, 4, MAC4, "0.0");
     unplug(&s, 4);
-    plug_bridge(&s, 4, "{1}", MAC4, "0.0");
+    plug_bridge(&s, 4, MAC4, "0.0");
     struct fixture *f = start(&s, CFG(.scsi_count = 1, .vpmem_count = 1));
     struct uvm_endpoint four[4];
     for (unsigned k = 0; k < 4; k++)
@@ -1701,7 +1863,8 @@ test_bridge_slot(void **state)
     trace_drop();
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP4, 1), 0);
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net4", "qmp device_add nic4", "ip link set dev {0} up",
+          "qmp getfd fd-net4 {0}", "qmp netdev_add net4", "qmp device_add nic4",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 4);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns2"), 0);
@@ -1709,7 +1872,8 @@ test_bridge_slot(void **state)
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns2");
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP4, 1), 0);
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {1} mode tap", "rec {1}=",
-          "qmp netdev_add net4", "qmp device_add nic4", "ip link set dev {1} up",
+          "qmp getfd fd-net4 {1}", "qmp netdev_add net4", "qmp device_add nic4",
+          "ip link set dev {1} up",
           "guest Network Add eth0");
     finish(f, &s); /* bus hpbr0, addr 0.0, disable-legacy on, for nic4 only */
     TRACE_NONE();
@@ -1742,9 +1906,9 @@ test_bridge_configurations(void **state)
             if (!cases[i].bridge)
                 continue;
             if (k < 4)
-                plug(&s, k, "lo", macs[k], cases[i].rp + k);
+                plug(&s, k, macs[k], cases[i].rp + k);
             else
-                plug_bridge(&s, k, "lo", macs[k], "0.0");
+                plug_bridge(&s, k, macs[k], "0.0");
         }
         struct fixture *f = start(&s, CFG(.scsi_count = cases[i].scsi,
                                           .vpmem_count = cases[i].vpmem,
@@ -1783,27 +1947,28 @@ test_all_slots(void **state)
         char addr[8];
         snprintf(addr, sizeof(addr), "%x.0", k - 4);
         if (k < 4)
-            plug(&s, k, "lo", macs[k], SPARE0 + k);
+            plug(&s, k, macs[k], SPARE0 + k);
         else
-            plug_bridge(&s, k, "lo", macs[k], addr);
+            plug_bridge(&s, k, macs[k], addr);
     }
     assert_int_equal(HOTSLOT_MAX, 36);
-    assert_non_null(strstr(s.cmds[2 * 14 + 1], "'bus':'hpbr0','addr':'a.0'"));
-    assert_non_null(strstr(s.cmds[2 * 35 + 1], "'bus':'hpbr0','addr':'1f.0'"));
+    assert_non_null(strstr(s.cmds[3 * 14 + 2], "'bus':'hpbr0','addr':'a.0'"));
+    assert_non_null(strstr(s.cmds[3 * 35 + 2], "'bus':'hpbr0','addr':'1f.0'"));
     struct fixture *f = start(&s, CFG(.scsi_count = 1, .vpmem_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, HOTSLOT_MAX + 1), UVM_E_INVALID_ARGUMENT);
     assert_non_null(strstr(uvm_last_error(), "37 endpoints, at most 36"));
     TRACE_NONE();
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, HOTSLOT_MAX), 0);
-    const char *want[1 + 3 * HOTSLOT_MAX];
-    char owned[3 * HOTSLOT_MAX][40];
+    const char *want[1 + 4 * HOTSLOT_MAX];
+    char owned[4 * HOTSLOT_MAX][40];
     want[0] = "guest NetworkNamespace Add ns1";
     for (unsigned k = 0; k < HOTSLOT_MAX; k++) {
-        snprintf(owned[3 * k], 40, "qmp netdev_add net%u", k);
-        snprintf(owned[3 * k + 1], 40, "qmp device_add nic%u", k);
-        snprintf(owned[3 * k + 2], 40, "guest Network Add eth%u", k);
-        for (unsigned j = 0; j < 3; j++)
-            want[1 + 3 * k + j] = owned[3 * k + j];
+        snprintf(owned[4 * k], 40, "qmp getfd fd-net%u lo", k);
+        snprintf(owned[4 * k + 1], 40, "qmp netdev_add net%u", k);
+        snprintf(owned[4 * k + 2], 40, "qmp device_add nic%u", k);
+        snprintf(owned[4 * k + 3], 40, "guest Network Add eth%u", k);
+        for (unsigned j = 0; j < 4; j++)
+            want[1 + 4 * k + j] = owned[4 * k + j];
     }
     check_trace_as(want, ARRAY_SIZE(want), false);
     assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[HOTSLOT_MAX - 1].port, HOTSLOT_MAX - 1);
@@ -1827,16 +1992,18 @@ test_close_then_rundir_release(void **state)
     ASSERT_RC(rundir_claim("unit", &rd), 0);
     assert_string_equal(rd.path, rd_path);
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
-    plug(&s, 1, "{1}", MAC1, SPARE0 + 1);
+    plug(&s, 0, MAC0, SPARE0);
+    plug(&s, 1, MAC1, SPARE0 + 1);
     struct fixture *f = start(&s, CFG(.scsi_count = 1, .rundir = rd.path));
     const struct uvm_endpoint eps[] = {
         EP0, {.id = "e1", .mac_address = MAC1, .host_netns = host_ns}};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, 2), 0);
     TRACE("guest NetworkNamespace Add ns1",
-          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp netdev_add net0",
+          "ip tuntap add dev {0} mode tap", "rec {0}=", "qmp getfd fd-net0 {0}",
+          "qmp netdev_add net0",
           "qmp device_add nic0", "ip link set dev {0} up", "guest Network Add eth0",
-          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp netdev_add net1",
+          "ip tuntap add dev {1} mode tap", "rec {0}= {1}=", "qmp getfd fd-net1 {1}",
+          "qmp netdev_add net1",
           "qmp device_add nic1", "ip link set dev {1} netns {n}", "rec {0}= {1}={n}",
           "ip -n {n} link set dev {1} up", "guest Network Add eth1");
     finish(f, &s);
@@ -1913,7 +2080,7 @@ test_concurrent_same_id(void **state)
 {
     (void)state;
     struct script s = {0};
-    plug(&s, 0, "{0}", MAC0, SPARE0);
+    plug(&s, 0, MAC0, SPARE0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     f->guest.delay_ms = 30; /* the others arrive while the first is in progress */
     struct adder a[3];
@@ -1928,7 +2095,8 @@ test_concurrent_same_id(void **state)
     }
     /* one add; the others waited for it and took references */
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp netdev_add net0", "qmp device_add nic0", "ip link set dev {0} up",
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "ip link set dev {0} up",
           "guest Network Add eth0");
     assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 3);
     assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
@@ -1950,6 +2118,8 @@ main(void)
         cmocka_unit_test_setup(test_no_endpoints, reset),
         cmocka_unit_test_setup(test_rollback_device_add_second, reset),
         cmocka_unit_test_setup(test_netdev_add_fails, reset),
+        cmocka_unit_test_setup(test_tap_open_fails, reset),
+        cmocka_unit_test_setup(test_getfd_fails, reset),
         cmocka_unit_test_setup(test_guest_network_add_fails, reset),
         cmocka_unit_test_setup(test_guest_ns_add_fails, reset),
         cmocka_unit_test_setup(test_tuntap_fails, reset),

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* QMP client against the scripted fake peer. Deadlines are short; nothing asserts wall time. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -17,6 +19,7 @@
 #include "error.h"
 #include "fake-qmp.h"
 #include "qmp.h"
+#include "qmpfd.h"
 
 #define LONG_MS 10000u /* "never" for a test: only reached if the code under test hangs */
 #define SHORT_MS 200u  /* for the timeout tests */
@@ -392,6 +395,170 @@ test_bad_args(void **state)
     json_decref(arr);
     qmp_free(q);
     finish_ok(f);
+}
+
+/* ---- fds --------------------------------------------------------------------------------- */
+
+struct fd_seen {
+    char command[256];
+    char data[64]; /* what the peer read from the fd */
+    unsigned count;
+};
+
+static void
+read_passed_fd(void *opaque, const char *command, int fd)
+{
+    struct fd_seen *seen = opaque;
+    seen->count++;
+    snprintf(seen->command, sizeof(seen->command), "%s", command);
+    ssize_t n = read(fd, seen->data, sizeof(seen->data) - 1);
+    seen->data[n > 0 ? n : 0] = '\0';
+}
+
+static void
+test_execute_fd_delivers(void **state)
+{
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_CMD_FD("{'execute':'getfd','arguments':{'fdname':'fd-x'}}", FAKE_QMP_OK),
+        FAKE_QMP_CMD("{'execute':'query-status'}", "{'return':{'status':'running'}}"),
+    };
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_int_equal(write(p[1], "through the socket", 18), 18);
+    close(p[1]);
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    struct fd_seen seen = {0};
+    fake_qmp_set_fd_hook(f, read_passed_fd, &seen);
+    json_t *args = J("{\"fdname\":\"fd-x\"}");
+    assert_int_equal(qmp_execute_fd(q, "getfd", args, p[0], NULL, qmp_deadline(LONG_MS)), 0);
+    json_decref(args);
+    /* the peer read from its copy; the caller's fd is still the caller's */
+    assert_int_equal(seen.count, 1);
+    assert_string_equal(seen.data, "through the socket");
+    assert_string_equal(seen.command,
+                        "{\"arguments\":{\"fdname\":\"fd-x\"},\"execute\":\"getfd\"}");
+    assert_true(fcntl(p[0], F_GETFD) >= 0);
+    close(p[0]);
+    /* fd -1 is qmp_execute: the fake fails a command that brings an fd it did not expect */
+    assert_int_equal(qmp_execute_fd(q, "query-status", NULL, -1, NULL, qmp_deadline(LONG_MS)), 0);
+    qmp_free(q);
+    finish_ok(f);
+    assert_true(log_contains("QMP send with an fd: {\"execute\":\"getfd\""));
+}
+
+/* The fake peer holds a script to its fd expectations, both ways. */
+static void
+test_fake_checks_fds(void **state)
+{
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_CMD_FD("{'execute':'getfd','arguments':{'fdname':'a'}}", FAKE_QMP_OK),
+        FAKE_QMP_CMD("{'execute':'getfd','arguments':{'fdname':'b'}}", FAKE_QMP_OK),
+    };
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    json_t *a = J("{\"fdname\":\"a\"}"), *b = J("{\"fdname\":\"b\"}");
+    assert_int_equal(qmp_execute(q, "getfd", a, NULL, qmp_deadline(LONG_MS)), UVM_E_HYPERVISOR);
+    assert_int_equal(qmp_execute_fd(q, "getfd", b, 0, NULL, qmp_deadline(LONG_MS)),
+                     UVM_E_HYPERVISOR);
+    json_decref(a);
+    json_decref(b);
+    qmp_free(q);
+    char *failure = NULL;
+    assert_int_equal(fake_qmp_finish(f, &failure), -1);
+    assert_non_null(strstr(failure, "with one fd, got 0 fds"));
+    assert_non_null(strstr(failure, "with no fd, got 1 fds"));
+    free(failure);
+    fake_qmp_free(f);
+}
+
+static void
+test_fd_helpers(void **state)
+{
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_CMD_FD("{'execute':'add-fd'}", "{'return':{'fdset-id':3,'fd':27}}"),
+        FAKE_QMP_CMD("{'execute':'remove-fd','arguments':{'fdset-id':3}}", FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD("{'execute':'getfd','arguments':{'fdname':'fd-net0'}}", FAKE_QMP_OK),
+        FAKE_QMP_CMD("{'execute':'closefd','arguments':{'fdname':'fd-net0'}}",
+                     FAKE_QMP_ERROR("GenericError",
+                                    "File descriptor named \\'fd-net0\\' not found")),
+        FAKE_QMP_CMD_FD("{'execute':'add-fd'}",
+                        FAKE_QMP_ERROR("GenericError",
+                                       "No file descriptor supplied via SCM_RIGHTS")),
+    };
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int set = -1, qfd = -1;
+    assert_int_equal(qmp_add_fd(q, fd, &set, &qfd, qmp_deadline(LONG_MS)), 0);
+    assert_int_equal(set, 3);
+    assert_int_equal(qfd, 27);
+    assert_int_equal(qmp_remove_fd(q, set, qmp_deadline(LONG_MS)), 0);
+    assert_int_equal(qmp_getfd(q, fd, "fd-net0", qmp_deadline(LONG_MS)), 0);
+    assert_int_equal(qmp_closefd(q, "fd-net0", qmp_deadline(LONG_MS)), UVM_E_HYPERVISOR);
+    assert_error_contains("closefd: File descriptor named 'fd-net0' not found");
+    assert_int_equal(qmp_add_fd(q, fd, &set, NULL, qmp_deadline(LONG_MS)), UVM_E_HYPERVISOR);
+    assert_int_equal(set, -1);
+    /* nothing to pass: refused before anything is sent */
+    assert_int_equal(qmp_add_fd(q, -1, &set, &qfd, qmp_deadline(LONG_MS)), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(qfd, -1);
+    assert_int_equal(qmp_getfd(q, -1, "x", qmp_deadline(LONG_MS)), UVM_E_INVALID_ARGUMENT);
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* borrowed throughout */
+    close(fd);
+    qmp_free(q);
+    finish_ok(f);
+}
+
+/* add-fd replies that do not say where the fd went: UVM_E_PROTOCOL; a set whose id is known is
+ * removed again, so QEMU is not left holding the fd. */
+static void
+test_add_fd_bad_replies(void **state)
+{
+    static const struct {
+        const char *reply;
+        const char *missing; /* the member named in the message */
+        bool removes;        /* remove-fd of set 5 follows */
+    } cases[] = {
+        {"{'return':{}}", "fdset-id", false},
+        {"{'return':{'fd':9}}", "fdset-id", false},
+        {"{'return':{'fdset-id':5}}", "fd", true},
+        {"{'return':{'fdset-id':-1,'fd':9}}", "fdset-id", false},
+        {"{'return':{'fdset-id':'5','fd':9}}", "fdset-id", false},
+        {"{'return':{'fdset-id':5.0,'fd':9}}", "fdset-id", false},
+        {"{'return':{'fdset-id':2147483648,'fd':9}}", "fdset-id", false},
+        {"{'return':{'fdset-id':5,'fd':-2}}", "fd", true},
+        {"{'return':{'fdset-id':5,'fd':null}}", "fd", true},
+        {"{'return':{'fdset-id':5,'fd':'9'}}", "fd", true},
+        {"{'return':[5,9]}", "fdset-id", false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        const struct fake_qmp_step script[] = {
+            FAKE_QMP_HANDSHAKE(),
+            FAKE_QMP_CMD_FD("{'execute':'add-fd'}", cases[i].reply),
+            FAKE_QMP_CMD("{'execute':'remove-fd','arguments':{'fdset-id':5}}", FAKE_QMP_OK),
+        };
+        struct fake_qmp *f;
+        struct qmp *q = connect_handshake(script, cases[i].removes ? 3 : 2, &f);
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int set = 99, qfd = 99;
+        int rc = qmp_add_fd(q, fd, &set, &qfd, qmp_deadline(LONG_MS));
+        if (rc != UVM_E_PROTOCOL)
+            fail_msg("reply %s: %d (%s)", cases[i].reply, rc, uvm_last_error());
+        char want[64];
+        snprintf(want, sizeof(want), "add-fd: the reply has no non-negative integer \"%s\"",
+                 cases[i].missing);
+        assert_error_contains(want);
+        assert_int_equal(set, -1);
+        assert_int_equal(qfd, -1);
+        assert_false(qmp_broken(q));
+        close(fd);
+        qmp_free(q);
+        finish_ok(f);
+    }
 }
 
 /* ---- events ------------------------------------------------------------------------------ */
@@ -964,6 +1131,10 @@ main(void)
         cmocka_unit_test_setup(test_max_line_accepted, setup),
         cmocka_unit_test_setup(test_unknown_id_ignored, setup),
         cmocka_unit_test_setup(test_concurrent_commands, setup),
+        cmocka_unit_test_setup(test_execute_fd_delivers, setup),
+        cmocka_unit_test_setup(test_fake_checks_fds, setup),
+        cmocka_unit_test_setup(test_fd_helpers, setup),
+        cmocka_unit_test_setup(test_add_fd_bad_replies, setup),
     };
     return cmocka_run_group_tests_name("qmp", tests, group_setup, group_teardown);
 }

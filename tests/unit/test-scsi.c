@@ -2,6 +2,7 @@
 /* SCSI hot-plug orchestration against a scripted fake QMP peer and a fake guest agent: the
  * exact QMP stream of each operation, rollback, bookkeeping, errors, image formats. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -26,12 +27,14 @@ static char disk[128], disk2[128], layer[128];
 
 /* ---- expected QMP commands ---- */
 
+/* The file node opens fd set `set` (QEMU dups the member with the matching access mode). */
 static char *
-blockdev_add(const char *driver, const char *node, const char *path, bool ro)
+blockdev_add(const char *driver, const char *node, int set, bool ro)
 {
     return xasprintf("{'execute':'blockdev-add','arguments':{'driver':'%s','node-name':'%s',"
-                     "'read-only':%s,'file':{'driver':'file','filename':'%s','read-only':%s}}}",
-                     driver, node, ro ? "true" : "false", path, ro ? "true" : "false");
+                     "'read-only':%s,'file':{'driver':'file','filename':'/dev/fdset/%d',"
+                     "'read-only':%s}}}",
+                     driver, node, ro ? "true" : "false", set, ro ? "true" : "false");
 }
 
 static char *
@@ -42,6 +45,10 @@ device_add(const char *node, unsigned c, unsigned l)
                      node, c, l, node);
 }
 
+/* add-fd carries the image's open file; the reply names set `set`, QEMU's fd `fd`. */
+#define ADD_FD "{'execute':'add-fd'}"
+#define FDSET(set, fd) "{'return':{'fdset-id':" #set ",'fd':" #fd "}}"
+#define REMOVE_FD(set) "{'execute':'remove-fd','arguments':{'fdset-id':" #set "}}"
 #define DEVICE_DEL(n) "{'execute':'device_del','arguments':{'id':'" n "'}}"
 #define BLOCKDEV_DEL(n) "{'execute':'blockdev-del','arguments':{'node-name':'" n "'}}"
 #define DELETED(n) "{'event':'DEVICE_DELETED','data':{'device':'" n "','path':'/x'}}"
@@ -76,9 +83,13 @@ teardown(void **state)
 static void
 test_attach_only(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
-    const struct fake_qmp_step steps[] = {FAKE_QMP_CMD(b, FAKE_QMP_OK), FAKE_QMP_CMD(d, FAKE_QMP_OK)};
-    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 1});
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
+        FAKE_QMP_CMD(b, FAKE_QMP_OK),
+        FAKE_QMP_CMD(d, FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
     int c = 7;
     int32_t l = 7;
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), 0);
@@ -97,8 +108,8 @@ test_attach_only(void **state)
     assert_int_equal(c, -1);
     assert_int_equal(l, -1);
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_ATTACHED);
-    const char *want[] = {b, d};
-    fixture_finish(f, want, 2);
+    const char *want[] = {ADD_FD, b, d};
+    fixture_finish(f, want, 3);
     free(b);
     free(d);
 }
@@ -106,16 +117,18 @@ test_attach_only(void **state)
 static void
 test_add_mount_and_remove(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_OK),
         FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_EVENT("{'event':'DEVICE_DELETED','data':{'path':'/x/virtio-backend'}}"),
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 8, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), 0);
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"/data\",\"Lun\":0,"
@@ -129,8 +142,9 @@ test_add_mount_and_remove(void **state)
     assert_string_equal(json_string_value(json_object_get(rm, "RequestType")), "Remove");
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_NOT_ATTACHED);
-    const char *want[] = {b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0")};
-    fixture_finish(f, want, 4);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1)};
+    fixture_finish(f, want, 6);
     free(b);
     free(d);
 }
@@ -138,15 +152,17 @@ test_add_mount_and_remove(void **state)
 static void
 test_guest_failure_rolls_back(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_OK),
         FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
     f->guest.fail_next = 1;
     int c = 0;
     int32_t l = 0;
@@ -155,8 +171,9 @@ test_guest_failure_rolls_back(void **state)
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
     assert_non_null(strstr(uvm_last_error(), disk));
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0")};
-    fixture_finish(f, want, 4);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1)};
+    fixture_finish(f, want, 6);
     free(b);
     free(d);
 }
@@ -164,19 +181,21 @@ test_guest_failure_rolls_back(void **state)
 static void
 test_device_add_failure_rolls_back(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_ERROR("GenericError", "Duplicate ID")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "Duplicate ID"));
     assert_int_equal(fixture_request_count(f), 0);
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {b, d, BLOCKDEV_DEL("scsi0-0")};
-    fixture_finish(f, want, 3);
+    const char *want[] = {ADD_FD, b, d, BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1)};
+    fixture_finish(f, want, 5);
     free(b);
     free(d);
 }
@@ -184,41 +203,45 @@ test_device_add_failure_rolls_back(void **state)
 static void
 test_blockdev_failure(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_ERROR("GenericError", "Failed to get \\'write\\' lock")),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 1, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "lock"));
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {b};
-    fixture_finish(f, want, 1);
+    const char *want[] = {ADD_FD, b, REMOVE_FD(1)};
+    fixture_finish(f, want, 3);
     free(b);
 }
 
 static void
 test_remove_failure_keeps_slot(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", disk, false), *d = device_add("scsi0-0", 0, 0);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_OK),
         FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_ERROR("GenericError", "busy")),
         FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 8, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "still attached"));
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_ATTACHED);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0); /* the retry works */
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {b, d, DEVICE_DEL("scsi0-0"), DEVICE_DEL("scsi0-0"),
-                          BLOCKDEV_DEL("scsi0-0")};
-    fixture_finish(f, want, 5);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), DEVICE_DEL("scsi0-0"),
+                          BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1)};
+    fixture_finish(f, want, 7);
     free(b);
     free(d);
 }
@@ -226,15 +249,17 @@ test_remove_failure_keeps_slot(void **state)
 static void
 test_layer_refcount(void **state)
 {
-    char *b = blockdev_add("vhdx", "scsi0-0", layer, true), *d = device_add("scsi0-0", 0, 0);
+    char *b = blockdev_add("vhdx", "scsi0-0", 1, true), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_OK),
         FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
     int c;
     int32_t l;
     for (int i = 0; i < 3; i++) {
@@ -257,8 +282,9 @@ test_layer_refcount(void **state)
     assert_int_equal(uvm_remove_scsi(f->vm, layer), 0);
     assert_int_equal(fixture_request_count(f), 2);
     assert_int_equal(uvm_remove_scsi(f->vm, layer), UVM_E_NOT_ATTACHED);
-    const char *want[] = {b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0")};
-    fixture_finish(f, want, 4);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1)};
+    fixture_finish(f, want, 6);
     free(b);
     free(d);
 }
@@ -314,13 +340,14 @@ test_no_controllers_and_wcow(void **state)
 static void
 test_second_controller(void **state)
 {
-    char *b0 = blockdev_add("raw", "scsi0-0", disk, false), *d0 = device_add("scsi0-0", 0, 0);
-    char *b1 = blockdev_add("raw", "scsi1-0", disk2, false), *d1 = device_add("scsi1-0", 1, 0);
+    char *b0 = blockdev_add("raw", "scsi0-0", 1, false), *d0 = device_add("scsi0-0", 0, 0);
+    char *b1 = blockdev_add("raw", "scsi1-0", 2, false), *d1 = device_add("scsi1-0", 1, 0);
     const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(2, 41)),
         FAKE_QMP_CMD(b1, FAKE_QMP_OK),
         FAKE_QMP_CMD(d1, FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 2});
+    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 2});
     for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
         f->vm->scsi[0][l].state = SLOT_ATTACHED;
         f->vm->scsi[0][l].host_path = xasprintf("/fake/%u", l);
@@ -331,8 +358,8 @@ test_second_controller(void **state)
     assert_int_equal(uvm_add_scsi(f->vm, disk2, NULL, &c, &l), 0);
     assert_int_equal(c, 1);
     assert_int_equal(l, 0);
-    const char *want[] = {b1, d1};
-    fixture_finish(f, want, 2);
+    const char *want[] = {ADD_FD, b1, d1};
+    fixture_finish(f, want, 3);
     free(b0);
     free(d0);
     free(b1);
@@ -368,10 +395,13 @@ test_image_formats(void **state)
         }
         fclose(fp);
         struct image_info info;
-        assert_int_equal(image_probe(path, false, &info), 0);
+        int fd = -1;
+        assert_int_equal(image_open(path, false, &fd, &info), 0);
+        assert_true(fd >= 0);
         assert_string_equal(info.driver, cases[i].driver);
         assert_string_equal(info.path, path);
         image_info_release(&info);
+        close(fd);
     }
     /* A qcow2 image with an external data file (incompatible feature bit 2) is refused. */
     char ext[200];
@@ -382,20 +412,169 @@ test_image_formats(void **state)
     fwrite(hdr, 1, sizeof(hdr), xf);
     fclose(xf);
     struct image_info bad;
-    assert_int_equal(image_probe(ext, false, &bad), UVM_E_INVALID_ARGUMENT);
+    int fd = 99;
+    assert_int_equal(image_open(ext, false, &fd, &bad), UVM_E_INVALID_ARGUMENT);
     assert_non_null(strstr(uvm_last_error(), "external data file"));
+    assert_int_equal(fd, -1);
+    image_info_release(&bad);
     /* Paths are canonical: a symlink and ".." resolve to the same image. */
     char link[200], dotted[200];
     snprintf(link, sizeof(link), "%s/link.img", dir);
     snprintf(dotted, sizeof(dotted), "%s/../%s/disk.img", dir, strrchr(dir, '/') + 1);
     assert_int_equal(symlink(disk, link), 0);
     struct image_info a, b;
-    assert_int_equal(image_probe(link, false, &a), 0);
-    assert_int_equal(image_probe(dotted, false, &b), 0);
+    int fa = -1, fb = -1;
+    assert_int_equal(image_open(link, false, &fa, &a), 0);
+    assert_int_equal(image_open(dotted, false, &fb, &b), 0);
     assert_string_equal(a.path, disk);
     assert_string_equal(b.path, disk);
     image_info_release(&a);
     image_info_release(&b);
+    close(fa);
+    close(fb);
+}
+
+/* ---- fds handed to QEMU ---- */
+
+struct passed {
+    unsigned count;
+    struct stat st[4];
+    int accmode[4];
+};
+
+static void
+record_fd(void *opaque, const char *command, int fd)
+{
+    struct passed *p = opaque;
+    if (p->count < 4) {
+        assert_int_equal(fstat(fd, &p->st[p->count]), 0);
+        p->accmode[p->count] = fcntl(fd, F_GETFL) & O_ACCMODE;
+    }
+    p->count++;
+}
+
+/* A qcow2 header: version 3, and a backing file name when `backing` is not NULL. */
+static void
+write_qcow2(const char *path, const char *backing)
+{
+    unsigned char hdr[256] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 3};
+    if (backing) {
+        hdr[15] = 128; /* backing_file_offset */
+        hdr[19] = (unsigned char)strlen(backing);
+        memcpy(hdr + 128, backing, strlen(backing));
+    }
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fwrite(hdr, 1, sizeof(hdr), fp);
+    fclose(fp);
+}
+
+/* QEMU is given the very file that was probed: a disk read-write, a layer read-only. */
+static void
+test_fd_is_the_image(void **state)
+{
+    char qcow[160];
+    snprintf(qcow, sizeof(qcow), "%s/layer.qcow2", dir);
+    write_qcow2(qcow, NULL);
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
+    /* a qcow2 node never opens a backing file, whatever the header says later */
+    char *bq = xasprintf("{'execute':'blockdev-add','arguments':{'driver':'qcow2',"
+                         "'node-name':'scsi0-1','read-only':true,'backing':null,"
+                         "'file':{'driver':'file','filename':'/dev/fdset/2','read-only':true}}}");
+    char *dq = device_add("scsi0-1", 0, 1);
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
+        FAKE_QMP_CMD(b, FAKE_QMP_OK),
+        FAKE_QMP_CMD(d, FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(2, 41)),
+        FAKE_QMP_CMD(bq, FAKE_QMP_OK),
+        FAKE_QMP_CMD(dq, FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
+    struct passed p = {0};
+    fake_qmp_set_fd_hook(f->fq, record_fd, &p);
+    assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
+    assert_int_equal(uvm_add_scsi_layer(f->vm, qcow, NULL, NULL), 0);
+    assert_int_equal(f->vm->scsi[0][0].fdset, 1);
+    assert_int_equal(f->vm->scsi[0][1].fdset, 2);
+    assert_int_equal(p.count, 2);
+    struct stat st;
+    assert_int_equal(stat(disk, &st), 0);
+    assert_true(p.st[0].st_ino == st.st_ino && p.st[0].st_dev == st.st_dev);
+    assert_int_equal(p.accmode[0], O_RDWR);
+    assert_int_equal(stat(qcow, &st), 0);
+    assert_true(p.st[1].st_ino == st.st_ino && p.st[1].st_dev == st.st_dev);
+    assert_int_equal(p.accmode[1], O_RDONLY);
+    const char *want[] = {ADD_FD, b, d, ADD_FD, bq, dq};
+    fixture_finish(f, want, 6);
+    free(b);
+    free(d);
+    free(bq);
+    free(dq);
+}
+
+static void
+test_add_fd_failures(void **state)
+{
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FAKE_QMP_ERROR("GenericError", "no fd supplied")),
+        /* a reply that does not say where the fd went */
+        FAKE_QMP_CMD_FD(ADD_FD, "{'return':{'fd':40}}"),
+    };
+    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 1});
+    assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "add-fd: no fd supplied"));
+    assert_non_null(strstr(uvm_last_error(), disk));
+    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_PROTOCOL);
+    assert_non_null(strstr(uvm_last_error(), "fdset-id"));
+    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    assert_int_equal(fixture_request_count(f), 0);
+    const char *want[] = {ADD_FD, ADD_FD};
+    fixture_finish(f, want, 2);
+}
+
+/* Once the block node is gone, a failed remove-fd only leaves an fd in QEMU: the remove
+ * succeeds (a retry could not redo device_del). */
+static void
+test_remove_fd_failure_is_not_fatal(void **state)
+{
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
+        FAKE_QMP_CMD(b, FAKE_QMP_OK),
+        FAKE_QMP_CMD(d, FAKE_QMP_OK),
+        FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_EVENT(DELETED("scsi0-0")),
+        FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_ERROR("GenericError", "fd set 1 not found")),
+    };
+    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
+    assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
+    assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
+    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1)};
+    fixture_finish(f, want, 6);
+    free(b);
+    free(d);
+}
+
+/* A qcow2 image that needs its backing file is refused before QEMU is asked anything: QEMU is
+ * given this one file only. */
+static void
+test_qcow2_backing_refused(void **state)
+{
+    char top[160];
+    snprintf(top, sizeof(top), "%s/top.qcow2", dir);
+    write_qcow2(top, "/etc/shadow");
+    struct fixture *f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 1});
+    assert_int_equal(uvm_add_scsi(f->vm, top, NULL, NULL, NULL), UVM_E_NOT_SUPPORTED);
+    assert_non_null(strstr(uvm_last_error(), "backing file '/etc/shadow'"));
+    assert_non_null(strstr(uvm_last_error(), top));
+    assert_int_equal(uvm_add_scsi_layer(f->vm, top, NULL, NULL), UVM_E_NOT_SUPPORTED);
+    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    fixture_finish(f, NULL, 0);
 }
 
 int
@@ -413,6 +592,10 @@ main(void)
         cmocka_unit_test(test_no_controllers_and_wcow),
         cmocka_unit_test(test_second_controller),
         cmocka_unit_test(test_image_formats),
+        cmocka_unit_test(test_fd_is_the_image),
+        cmocka_unit_test(test_add_fd_failures),
+        cmocka_unit_test(test_remove_fd_failure_is_not_fatal),
+        cmocka_unit_test(test_qcow2_backing_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

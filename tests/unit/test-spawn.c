@@ -188,6 +188,29 @@ test_survives_calling_thread(void **state)
     assert_int_equal(c.pidfd, -1);
 }
 
+/* A caller that fork()s after spawning: the child (no spawner thread) can spawn too. */
+static void
+test_after_fork(void **state)
+{
+    (void)state;
+    const char *argv[] = {"true", NULL};
+    int status;
+    free(run(argv, NULL, &status)); /* the parent's spawner runs */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct spawn_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+        struct spawned c;
+        int st = -1;
+        alarm(20);
+        _exit(spawn(&o, &c) == 0 && spawn_reap(&c, &st, deadline_after_ms(10000)) == 0 && st == 0
+                  ? 0
+                  : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void
 test_jail(void **state)
 {
@@ -267,6 +290,7 @@ main(void)
         cmocka_unit_test(test_relative_path_entries_ignored),
         cmocka_unit_test(test_reap_errors),
         cmocka_unit_test(test_survives_calling_thread),
+        cmocka_unit_test(test_after_fork),
         cmocka_unit_test(test_jail),
         cmocka_unit_test(test_jail_failure_explained),
     };

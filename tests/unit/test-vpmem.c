@@ -3,6 +3,7 @@
  * stream and guest requests of each operation, parking, rollback, device numbers and buses,
  * padded copies, errors, concurrent adds. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,13 +35,24 @@ static char qcow[128], dynvhd[128], vhdx[128], empty[128];
 
 /* ---- expected QMP commands and guest requests ---- */
 
+/* add-fd carries the image's (or the padded copy's) open file; the reply names set `set` and
+ * QEMU's fd `fd`, which object-add then maps as /proc/self/fd/<fd>. */
+#define ADD_FD "{'execute':'add-fd'}"
+#define FDSET(set, fd) "{'return':{'fdset-id':" #set ",'fd':" #fd "}}"
+
 static char *
-object_add(unsigned n, const char *path, uint64_t size)
+remove_fd(int set)
+{
+    return xasprintf("{'execute':'remove-fd','arguments':{'fdset-id':%d}}", set);
+}
+
+static char *
+object_add(unsigned n, int qemu_fd, uint64_t size)
 {
     return xasprintf("{'execute':'object-add','arguments':{'qom-type':'memory-backend-file',"
-                     "'id':'vpmem%u-mem','mem-path':'%s','size':%llu,'share':true,"
+                     "'id':'vpmem%u-mem','mem-path':'/proc/self/fd/%d','size':%llu,'share':true,"
                      "'readonly':true}}",
-                     n, path, (unsigned long long)size);
+                     n, qemu_fd, (unsigned long long)size);
 }
 
 static char *
@@ -98,6 +110,57 @@ check_request(struct fixture *f, size_t i, const char *type, unsigned n, const c
     json_decref(want);
 }
 
+/* The files handed to QEMU (fake QMP fd hook), in order. */
+struct passed {
+    pthread_mutex_t lock;
+    unsigned count;
+    struct stat st[8];
+    int accmode[8];
+};
+
+static void
+record_fd(void *opaque, const char *command, int fd)
+{
+    struct passed *p = opaque;
+    pthread_mutex_lock(&p->lock);
+    if (p->count < 8) {
+        assert_int_equal(fstat(fd, &p->st[p->count]), 0);
+        p->accmode[p->count] = fcntl(fd, F_GETFL) & O_ACCMODE;
+    }
+    p->count++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static struct passed *
+watch_fds(struct fixture *f)
+{
+    struct passed *p = xcalloc(1, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    fake_qmp_set_fd_hook(f->fq, record_fd, p);
+    return p;
+}
+
+/* The i-th file passed is `path` (same inode), opened read-only. */
+static void
+check_passed(struct passed *p, unsigned i, const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    pthread_mutex_lock(&p->lock);
+    assert_true(i < p->count);
+    if (p->st[i].st_ino != st.st_ino || p->st[i].st_dev != st.st_dev)
+        fail_msg("file %u passed to QEMU is not %s", i, path);
+    assert_int_equal(p->accmode[i], O_RDONLY);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void
+passed_free(struct passed *p)
+{
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
 /* ---- images ---- */
 
 static void
@@ -141,6 +204,13 @@ setup(void **state)
     MAKE(fixed, "fixed.vhd", 2 * MiB, NULL, true);
     MAKE(fixed_odd, "fixed-odd.vhd", 1 * MiB, NULL, true);
     MAKE(qcow, "layer.qcow2", 2 * MiB, "QFI\xfb", false);
+    /* a qcow2 v3 header without a backing file (one with a backing file is refused earlier) */
+    static const unsigned char v3[16] = {0, 0, 0, 3};
+    FILE *fp = fopen(qcow, "r+");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 4, SEEK_SET), 0);
+    assert_int_equal(fwrite(v3, 1, sizeof(v3), fp), sizeof(v3));
+    fclose(fp);
     MAKE(dynvhd, "dynamic.vhd", 2 * MiB, "conectix", false);
     MAKE(vhdx, "layer.vhdx", 2 * MiB, "vhdxfile", false);
     MAKE(empty, "empty.img", 0, NULL, false);
@@ -164,12 +234,15 @@ test_first_add(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(1, big, 4 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 4 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
+    struct passed *passed = watch_fds(f);
     uint32_t loc = 99;
     char *path = NULL;
     /* exposed: mounted at /tmp/p<n> */
@@ -194,9 +267,13 @@ test_first_add(void **state)
     assert_int_equal(f->vm->vpmem[1].state, VPMEM_ATTACHED);
     assert_int_equal(f->vm->vpmem[2].state, VPMEM_FREE);
     assert_false(f->vm->vpmem_hot_adding);
-    /* outputs are optional */
+    /* QEMU got the images themselves, read-only */
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    assert_int_equal(passed->count, 2);
+    check_passed(passed, 0, img[0]);
+    check_passed(passed, 1, big);
+    passed_free(passed);
 }
 
 static void
@@ -204,10 +281,11 @@ test_refcount_and_remove(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
     /* Re-adding takes a reference: no QMP, no guest request, the stored number and path (expose
      * is ignored). A symlink to the same file is the same image. */
@@ -247,10 +325,11 @@ test_remove_not_exposed(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], false, NULL, NULL), 0);
     /* Remove is always sent (as hcsshim), with the empty mount path. */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
@@ -267,13 +346,15 @@ test_readd_parked(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
         /* another image never gets the parked number */
-        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
     /* The parked device is mapped again: no hot-plug, a guest Add with the new mount path. */
@@ -311,16 +392,19 @@ test_device_add_failure_rolls_back(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)),
                      FAKE_QMP_ERROR("GenericError",
                                     "Bus \\'vpmembr0\\' does not support hotplugging")),
         FAKE_QMP_CMD(want_add(&w, object_del(0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
         /* the number is free again: the next add takes it */
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     uint32_t loc = 99;
     char *path = (char *)"untouched";
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), UVM_E_HYPERVISOR);
@@ -345,14 +429,17 @@ test_rollback_failure_breaks_number(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_ERROR("GenericError", "no slot")),
         FAKE_QMP_CMD(want_add(&w, object_del(0)), FAKE_QMP_ERROR("GenericError", "object busy")),
+        FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
         /* number 0 is never reused, not even for the same image */
-        FAKE_QMP_CMD(want_add(&w, object_add(1, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 5, LINUX(2));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(2));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
     /* the user hears about device_add, not about the failed rollback */
     assert_non_null(strstr(uvm_last_error(), "no slot"));
@@ -378,12 +465,15 @@ test_object_add_failure(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)),
                      FAKE_QMP_ERROR("GenericError", "can\\'t open backing store")),
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 3, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "backing store"));
     assert_int_equal(fixture_request_count(f), 0);
@@ -398,16 +488,46 @@ test_object_add_failure(void **state)
 }
 
 static void
+test_add_fd_failure(void **state)
+{
+    char copy0[160];
+    snprintf(copy0, sizeof(copy0), "%s/vpmem0.img", rundir);
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
+                        FAKE_QMP_ERROR("GenericError", "No file descriptor supplied")),
+        /* a reply that does not say which fd QEMU has: nothing can be mapped */
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), "{'return':{'fdset-id':1}}"),
+        FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
+    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "add-fd: No file descriptor supplied"));
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    /* the padded copy made for the add goes again */
+    assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), UVM_E_PROTOCOL);
+    assert_non_null(strstr(uvm_last_error(), "no non-negative integer \"fd\""));
+    assert_int_not_equal(access(copy0, F_OK), 0);
+    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
+    assert_false(f->vm->vpmem_hot_adding);
+    assert_int_equal(fixture_request_count(f), 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+}
+
+static void
 test_guest_add_failure_parks(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     f->guest.fail_next = 1;
     uint32_t loc = 99;
     char *path = (char *)"untouched";
@@ -445,10 +565,11 @@ test_guest_remove_failure(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
     f->guest.fail_next = 1;
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_GUEST);
@@ -480,12 +601,14 @@ test_table_full(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(1, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(2));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(2));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
     assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, NULL, NULL), 0);
     uint32_t loc = 99;
@@ -517,14 +640,16 @@ test_vhd_boot(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(1, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(2, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(2, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(2, 0, 1)), FAKE_QMP_OK),
     };
     const struct fixture_config vhd = {
         .vpmem_count = 3, .rootfs_type = UVM_ROOTFS_VHD, .rundir = rundir};
-    struct fixture *f = fixture_new(steps, 4, &vhd);
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &vhd);
     /* device 0 is the root file system */
     assert_int_equal(f->vm->vpmem[0].state, VPMEM_BOOT);
     uint32_t loc = 99;
@@ -568,12 +693,14 @@ test_second_bridge(void **state)
 {
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(32, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(32, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(33, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(33, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(34));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(34));
     take_devices(f->vm, 0, 32);
     uint32_t loc = 99;
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
@@ -586,12 +713,14 @@ test_second_bridge(void **state)
     /* a VHD boot shifts the slots by one: device 33 is the first on vpmembr1; the last of 128
      * is slot 30 (0x1e) of vpmembr3 */
     const struct fake_qmp_step steps2[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(33, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(3, 103)),
+        FAKE_QMP_CMD(want_add(&w, object_add(33, 103, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, object_add(127, img[1], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(4, 104)),
+        FAKE_QMP_CMD(want_add(&w, object_add(127, 104, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(127, 3, 30)), FAKE_QMP_OK),
     };
-    f = fixture_new(steps2, 4,
+    f = fixture_new(steps2, ARRAY_SIZE(steps2),
                     &(struct fixture_config){.vpmem_count = UVM_MAX_VPMEM,
                                              .rootfs_type = UVM_ROOTFS_VHD,
                                              .rundir = rundir});
@@ -708,13 +837,16 @@ test_padded_copy(void **state)
     snprintf(copy1, sizeof(copy1), "%s/vpmem1.img", rundir);
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, copy0, 4 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 4 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
         /* a fixed VHD with unaligned data: its data (no footer) padded */
-        FAKE_QMP_CMD(want_add(&w, object_add(1, copy1, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 4, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
+    struct passed *passed = watch_fds(f);
     char before[128];
     FILE *fp = fopen(odd, "r");
     assert_int_equal(fread(before, 1, sizeof(before), fp), sizeof(before));
@@ -744,6 +876,11 @@ test_padded_copy(void **state)
     check_request(f, 3, "Add", 0, "/tmp/p0", 4 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    /* QEMU got the copies, not the user's files */
+    assert_int_equal(passed->count, 2);
+    check_passed(passed, 0, copy0);
+    check_passed(passed, 1, copy1);
+    passed_free(passed);
     unlink(copy0);
     unlink(copy1);
 }
@@ -754,10 +891,12 @@ test_fixed_vhd(void **state)
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
         /* the file itself, without its 512-byte footer */
-        FAKE_QMP_CMD(want_add(&w, object_add(0, fixed, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
+    struct passed *passed = watch_fds(f);
     assert_int_equal(file_size(fixed), 2 * MiB + 512);
     assert_int_equal(uvm_add_vpmem(f->vm, fixed, true, NULL, NULL), 0);
     check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
@@ -766,6 +905,9 @@ test_fixed_vhd(void **state)
     assert_int_not_equal(access(copy, F_OK), 0); /* no copy */
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    assert_int_equal(passed->count, 1);
+    check_passed(passed, 0, fixed);
+    passed_free(passed);
 }
 
 /* ---- concurrency ---- */
@@ -780,9 +922,14 @@ static void
 trace_log(void *opaque, enum uvm_log_level level, const char *vm_id, const char *message)
 {
     struct trace *t = opaque;
-    if (level != UVM_LOG_DEBUG || strncmp(message, "QMP send: ", 10))
+    const char *text = NULL;
+    if (level == UVM_LOG_DEBUG && !strncmp(message, "QMP send: ", 10))
+        text = message + 10;
+    else if (level == UVM_LOG_DEBUG && !strncmp(message, "QMP send with an fd: ", 21))
+        text = message + 21;
+    if (!text)
         return;
-    json_t *cmd = json_loads(message + 10, 0, NULL);
+    json_t *cmd = json_loads(text, 0, NULL);
     assert_non_null(cmd);
     json_object_del(cmd, "id");
     pthread_mutex_lock(&t->lock);
@@ -849,10 +996,26 @@ static void
 test_concurrent_distinct(void **state)
 {
     enum { N = 4 };
-    /* The order in which the threads get their numbers is not known: answer any 8 commands,
-     * then check the stream. */
-    const struct fake_qmp_step steps[] = {FAKE_QMP_ECHO(2 * N)};
-    struct fixture *f = fixture_new(steps, 1, LINUX(64));
+    /* The order in which the threads get their numbers is not known, but the stream is the
+     * same whatever it is: which image took which number is then checked through the files
+     * QEMU got. */
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(3, 103)),
+        FAKE_QMP_CMD(want_add(&w, object_add(2, 103, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(2, 0, 2)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(4, 104)),
+        FAKE_QMP_CMD(want_add(&w, object_add(3, 104, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(3, 0, 3)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
+    struct passed *passed = watch_fds(f);
     struct trace t = {.events = json_array()};
     pthread_mutex_init(&t.lock, NULL);
     f->guest.delay_ms = 20; /* let the others pile up behind the first */
@@ -877,31 +1040,36 @@ test_concurrent_distinct(void **state)
         assert_string_equal(f->vm->vpmem[a[i].loc].host_path, a[i].path);
         assert_int_equal(f->vm->vpmem[a[i].loc].state, VPMEM_ATTACHED);
     }
-    /* Strictly serialized: object-add, device_add, guest Add of device 0, then of 1, ... */
-    struct want w = {0};
-    assert_int_equal(json_array_size(t.events), 3 * N);
+    /* Strictly serialized: add-fd, object-add, device_add, guest Add of device 0, then of 1,
+     * ... (the QMP part is the script's commands, in order) */
+    assert_int_equal(json_array_size(t.events), 4 * N);
     for (unsigned n = 0; n < N; n++) {
         char mount[16];
         snprintf(mount, sizeof(mount), "/tmp/p%u", n);
-        json_t *want[3] = {
-            json_pack("{s:o}", "qmp", jq(want_add(&w, object_add(n, by_loc[n], 2 * MiB)))),
-            json_pack("{s:o}", "qmp", jq(want_add(&w, device_add(n, 0, n)))),
+        json_t *want[4] = {
+            json_pack("{s:o}", "qmp", jq(w.s[3 * n])),
+            json_pack("{s:o}", "qmp", jq(w.s[3 * n + 1])),
+            json_pack("{s:o}", "qmp", jq(w.s[3 * n + 2])),
             json_pack("{s:{s:s, s:s, s:{s:i, s:s, s:i}}}", "guest", "ResourceType",
                       "VPMemDevice", "RequestType", "Add", "Settings", "DeviceNumber", (int)n,
                       "MountPath", mount, "BackingSize", (int)(2 * MiB)),
         };
-        for (unsigned k = 0; k < 3; k++) {
-            json_t *got = json_array_get(t.events, 3 * n + k);
+        for (unsigned k = 0; k < 4; k++) {
+            json_t *got = json_array_get(t.events, 4 * n + k);
             if (!json_equal(got, want[k])) {
                 char *g = json_dumps(got, JSON_COMPACT), *e = json_dumps(want[k], JSON_COMPACT);
-                fail_msg("event %u: expected %s, got %s", 3 * n + k, e, g);
+                fail_msg("event %u: expected %s, got %s", 4 * n + k, e, g);
             }
             json_decref(want[k]);
         }
     }
-    /* and the fake QMP saw the same stream */
+    /* and the fake QMP saw the same stream, device n mapping the image that took number n */
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    assert_int_equal(passed->count, N);
+    for (unsigned n = 0; n < N; n++)
+        check_passed(passed, n, by_loc[n]);
+    passed_free(passed);
     json_decref(t.events);
     pthread_mutex_destroy(&t.lock);
 }
@@ -912,10 +1080,11 @@ test_concurrent_same_image(void **state)
     enum { N = 4 };
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, img[0], 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 2, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     f->guest.delay_ms = 20;
     struct adder a[N];
     const char *paths[N] = {img[0], img[0], img[0], img[0]};
@@ -952,10 +1121,12 @@ test_padded_copy_removed_after_failure(void **state)
     snprintf(copy0, sizeof(copy0), "%s/vpmem0.img", rundir);
     struct want w = {0};
     const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD(want_add(&w, object_add(0, copy0, 4 * MiB)),
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 4 * MiB)),
                      FAKE_QMP_ERROR("GenericError", "no memory")),
+        FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 1, LINUX(64));
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), UVM_E_HYPERVISOR);
     assert_int_not_equal(access(copy0, F_OK), 0);
     fixture_finish(f, (const char *const *)w.s, w.n);
@@ -976,6 +1147,7 @@ main(void)
         cmocka_unit_test(test_device_add_failure_rolls_back),
         cmocka_unit_test(test_rollback_failure_breaks_number),
         cmocka_unit_test(test_object_add_failure),
+        cmocka_unit_test(test_add_fd_failure),
         cmocka_unit_test(test_guest_add_failure_parks),
         cmocka_unit_test(test_guest_remove_failure),
         cmocka_unit_test(test_table_full),
