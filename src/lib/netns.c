@@ -449,8 +449,24 @@ nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bo
     return uvm_error(rc, "%s", msg);
 }
 
+static int do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints,
+                        size_t count);
+
 int
 uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
+{
+    if (!vm)
+        return do_add_netns(vm, id, endpoints, count); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "add netns");
+    if (rc == 0) {
+        rc = do_add_netns(vm, id, endpoints, count);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns: vm is NULL");
@@ -544,16 +560,16 @@ uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoin
         if (ns_made && guest_ns(b, "Remove", id) < 0)
             dirty = true;
         uvm_error(rc, "%s", msg);
+        if (dirty) /* before locking: a log handler never runs under the VM lock */
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
+                    "add netns '%s': the rollback did not complete; the guest or QEMU may hold "
+                    "parts of it until the VM ends",
+                    id);
     }
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add netns '%s'", id);
-        if (dirty)
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-                    "add netns '%s': the rollback did not complete; the guest or QEMU may hold "
-                    "parts of it until the VM ends",
-                    id);
         LIST_REMOVE(ns, link);
         for (size_t j = 0; j < ns->nnics; j++)
             if (!dirty)
@@ -569,8 +585,23 @@ out_unlock:
     return rc;
 }
 
+static int do_remove_netns(struct uvm *vm, const char *id);
+
 int
 uvm_remove_netns(struct uvm *vm, const char *id)
+{
+    if (!vm)
+        return do_remove_netns(vm, id); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "remove netns");
+    if (rc == 0) {
+        rc = do_remove_netns(vm, id);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_remove_netns(struct uvm *vm, const char *id)
 {
     if (!vm || !id)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove netns: vm or id is NULL");

@@ -299,21 +299,68 @@ out_unlock:
     return rc;
 }
 
+static int do_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path,
+                       int *controller, int32_t *lun);
+
 int
 uvm_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
              int32_t *lun)
 {
+    if (!vm)
+        return do_add_scsi(vm, host_path, uvm_path, controller, lun); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "add scsi");
+    if (rc == 0) {
+        rc = do_add_scsi(vm, host_path, uvm_path, controller, lun);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
+            int32_t *lun)
+{
     return add(vm, host_path, uvm_path, false, controller, lun);
 }
+
+static int do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun);
 
 int
 uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
 {
+    if (!vm)
+        return do_add_scsi_layer(vm, host_path, controller, lun); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "add scsi layer");
+    if (rc == 0) {
+        rc = do_add_scsi_layer(vm, host_path, controller, lun);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
+{
     return add(vm, host_path, NULL, true, controller, lun);
 }
 
+static int do_remove_scsi(struct uvm *vm, const char *host_path);
+
 int
 uvm_remove_scsi(struct uvm *vm, const char *host_path)
+{
+    if (!vm)
+        return do_remove_scsi(vm, host_path); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "remove scsi");
+    if (rc == 0) {
+        rc = do_remove_scsi(vm, host_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_remove_scsi(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: host path is empty");

@@ -277,9 +277,26 @@ set_out(uint32_t *location, char **uvm_path, unsigned n, const char *path)
         *uvm_path = xstrdup(path);
 }
 
+static int do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
+                        char **uvm_path);
+
 int
 uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
               char **uvm_path)
+{
+    if (!vm)
+        return do_add_vpmem(vm, host_path, expose, location, uvm_path); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "add vpmem");
+    if (rc == 0) {
+        rc = do_add_vpmem(vm, host_path, expose, location, uvm_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
+             char **uvm_path)
 {
     if (uvm_path)
         *uvm_path = NULL;
@@ -344,6 +361,9 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
     }
     if (rc == 0)
         rc = guest_request(b, "Add", n, mount, size);
+    if (rc < 0 && (plugged || !plug)) /* before locking: no log handler under the VM lock */
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id,
+                "VPMem device %u stays plugged for '%s' after a failed add", n, img.path);
 
     pthread_mutex_lock(&vm->lock);
     if (plug)
@@ -354,8 +374,6 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
             /* The device is plugged and cannot be unplugged: keep it for this image. */
             d->state = VPMEM_PARKED;
             d->size = size;
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-                    "VPMem device %u stays plugged for '%s' after a failed add", n, img.path);
         } else if (dirty) {
             d->state = VPMEM_BROKEN; /* QEMU may still hold vpmem<n>-mem: never reuse it */
         } else {
@@ -374,8 +392,23 @@ out_unlock:
     return rc;
 }
 
+static int do_remove_vpmem(struct uvm *vm, const char *host_path);
+
 int
 uvm_remove_vpmem(struct uvm *vm, const char *host_path)
+{
+    if (!vm)
+        return do_remove_vpmem(vm, host_path); /* it says what is wrong */
+    int rc = uvm_call_enter(vm, "remove vpmem");
+    if (rc == 0) {
+        rc = do_remove_vpmem(vm, host_path);
+        uvm_call_leave(vm);
+    }
+    return rc;
+}
+
+static int
+do_remove_vpmem(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vpmem: host path is empty");
@@ -419,6 +452,11 @@ uvm_remove_vpmem(struct uvm *vm, const char *host_path)
 
     /* Always sent (as hcsshim), also when the image was not exposed. */
     rc = guest_request(b, "Remove", n, mount, 0);
+    if (rc == 0) /* before locking: no log handler under the VM lock */
+        uvm_log(UVM_LOG_INFO, vm->cfg.id,
+                "VPMem device %u: '%s' unmounted; the device stays plugged (QEMU cannot unplug "
+                "virtio-pmem) and is kept for this image",
+                n, host_path);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
@@ -428,10 +466,6 @@ uvm_remove_vpmem(struct uvm *vm, const char *host_path)
     } else {
         d->state = VPMEM_PARKED;
         d->refs = 0;
-        uvm_log(UVM_LOG_INFO, vm->cfg.id,
-                "VPMem device %u: '%s' unmounted; the device stays plugged (QEMU cannot unplug "
-                "virtio-pmem) and is kept for this image",
-                n, d->host_path);
     }
     pthread_cond_broadcast(&vm->cond);
 out_unlock:

@@ -377,7 +377,7 @@ check_guest_request(const char *host_path, const char *json)
 }
 
 static int do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
-             const struct uvm_vsmb_options *options);
+                       const struct uvm_vsmb_options *options);
 
 int
 uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
@@ -395,7 +395,7 @@ uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_js
 
 static int
 do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
-             const struct uvm_vsmb_options *options)
+            const struct uvm_vsmb_options *options)
 {
     cleanup_free char *staging = NULL;
     cleanup_free char *note = NULL;
