@@ -698,7 +698,7 @@ test_dead_runtime_swept(void **state)
 /* --- post-close ------------------------------------------------------------------------------ */
 
 /* Boot a VM, start a process, close the VM, then use the process: wait and signal must fail
- * with a message, close must not crash. No cmocka here: it also runs in a child process. 0 or -1
+ * with UVM_E_CLOSED and a message, close must not crash. No cmocka here: it also runs in a child process. 0 or -1
  * with the reason in msg. */
 static int
 process_after_close(char *msg, size_t size)
@@ -721,13 +721,13 @@ process_after_close(char *msg, size_t size)
     uvm_close(v);
     int code = -1;
     rc = uvm_process_wait(p, &code);
-    if (rc >= 0 || !*uvm_last_error()) {
+    if (rc != UVM_E_CLOSED || !*uvm_last_error()) {
         snprintf(msg, size, "uvm_process_wait after uvm_close returned %d (message '%s')", rc,
                  uvm_last_error());
         return -1;
     }
     rc = uvm_process_signal(p, SIGKILL);
-    if (rc >= 0 || !*uvm_last_error()) {
+    if (rc != UVM_E_CLOSED || !*uvm_last_error()) {
         snprintf(msg, size, "uvm_process_signal after uvm_close returned %d (message '%s')", rc,
                  uvm_last_error());
         return -1;
