@@ -192,7 +192,20 @@ static int
 setattr(const char *path, uint64_t attr, bool rec)
 {
     struct mount_attr ma = {.attr_set = attr};
-    return mount_setattr(AT_FDCWD, path, rec ? AT_RECURSIVE : 0, &ma, sizeof(ma));
+    int r = mount_setattr(AT_FDCWD, path, rec ? AT_RECURSIVE : 0, &ma, sizeof(ma));
+    if (r == 0 || errno != ENOSYS)
+        return r;
+    /* No mount_setattr (Linux < 5.12, valgrind): a bind remount, of the top mount only. */
+    unsigned long flags = MS_REMOUNT | MS_BIND;
+    if (attr & MOUNT_ATTR_RDONLY)
+        flags |= MS_RDONLY;
+    if (attr & MOUNT_ATTR_NOSUID)
+        flags |= MS_NOSUID;
+    if (attr & MOUNT_ATTR_NODEV)
+        flags |= MS_NODEV;
+    if (attr & MOUNT_ATTR_NOEXEC)
+        flags |= MS_NOEXEC;
+    return mount("none", path, "none", flags, NULL);
 }
 
 static int
@@ -209,12 +222,12 @@ run_op(const struct op *o)
         return symlink(o->a, o->b);
     case OP_TMPFS:
         /* Everything we made private to us and receiving, never sending, propagation. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        if (mount("none", "/", "none", MS_REC | MS_SLAVE, NULL) < 0)
             return -1;
         return mount("uvm-jail", o->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                      "mode=0755,size=1m,nr_inodes=256");
     case OP_BIND:
-        if (mount(o->a, o->b, NULL, MS_BIND | (o->rec ? MS_REC : 0), NULL) < 0)
+        if (mount(o->a, o->b, "none", MS_BIND | (o->rec ? MS_REC : 0), NULL) < 0)
             return -1;
         return setattr(o->b, o->attr, o->rec);
     case OP_PROC:

@@ -25,6 +25,44 @@
 
 void (*rdclean_test_after_detach)(int dir_fd, const char *path);
 
+/* Without openat2 (Linux < 5.6, valgrind): component by component, no "..", no symlink
+ * followed (O_NOFOLLOW at every step); RESOLVE_NO_XDEV is left to the callers' mount-id
+ * checks, which they make anyway. */
+static int
+walk_beneath(int dirfd, const char *name, int flags)
+{
+    int cur = -1;
+    for (const char *p = name; *p;) {
+        size_t len = strcspn(p, "/");
+        const char *next = p + len + strspn(p + len, "/");
+        char comp[256];
+        if (len == 0 || len >= sizeof(comp) || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.')) {
+            if (cur >= 0)
+                close(cur);
+            errno = EXDEV;
+            return -1;
+        }
+        memcpy(comp, p, len);
+        comp[len] = '\0';
+        bool last = *next == '\0';
+        int fd = openat(cur >= 0 ? cur : dirfd, comp,
+                        (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+        int err = errno;
+        if (cur >= 0)
+            close(cur);
+        errno = err;
+        if (fd < 0 || last)
+            return fd;
+        cur = fd;
+        p = next;
+    }
+    if (cur >= 0)
+        close(cur);
+    errno = ENOENT;
+    return -1;
+}
+
 /* glibc 2.36 has no wrapper. */
 static int
 openat2_beneath(int dirfd, const char *name, int flags, uint64_t resolve)
@@ -32,7 +70,8 @@ openat2_beneath(int dirfd, const char *name, int flags, uint64_t resolve)
     struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC | O_NOFOLLOW,
                            .resolve = resolve | RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
                                       RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+    int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+    return fd < 0 && errno == ENOSYS ? walk_beneath(dirfd, name, flags) : fd;
 }
 
 uint64_t

@@ -516,7 +516,10 @@ tail_open(const struct rundir *rd, const char *name)
     struct open_how how = {.flags = flags | O_NOFOLLOW,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
                                       RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, rd->dir_fd, name, &how, sizeof(how));
+    int fd = (int)syscall(SYS_openat2, rd->dir_fd, name, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS && !strchr(name, '/')) /* no openat2: one component */
+        fd = openat(rd->dir_fd, name, flags | O_NOFOLLOW);
+    return fd;
 }
 
 char *

@@ -92,14 +92,69 @@ share_key(const char *host_path)
     return p ? p : xstrdup(host_path);
 }
 
-/* Attach a clone of `from` (not recursive) with attributes attr on the directory `onto`,
- * private (it leaves the source's peer group: host mounts made later below the shared
- * directory do not follow). The new mount's fd (owned) or -errno. */
+/* mount(2) on the object behind an fd: the /proc/self/fd link resolves to exactly it. */
 static int
-attach_clone(int from, int onto, uint64_t attr)
+mount_fd(int from, int onto, unsigned long flags)
+{
+    char src[64], dst[64];
+    snprintf(src, sizeof(src), "/proc/self/fd/%d", from);
+    snprintf(dst, sizeof(dst), "/proc/self/fd/%d", onto);
+    return mount(from >= 0 ? src : "none", dst, "none", flags, NULL) < 0 ? -errno : 0;
+}
+
+/* Propagation of the mount whose root is fd. */
+static int
+set_propagation(int fd, unsigned long type)
+{
+    struct mount_attr ma = {.propagation = type};
+    if (mount_setattr(fd, "", AT_EMPTY_PATH, &ma, sizeof(ma)) == 0)
+        return 0;
+    return errno == ENOSYS ? mount_fd(-1, fd, type) : -errno;
+}
+
+/* Without open_tree/move_mount/mount_setattr (Linux < 5.12, valgrind): bind through the fds'
+ * /proc links, then open the new mount by name in its parent (`parent`/`name`: our own
+ * staging entry), check it is a new mount, remount its flags and make it private. */
+static int
+attach_legacy(int from, int onto, int parent, const char *name, uint64_t attr)
+{
+    int rc = mount_fd(from, onto, MS_BIND);
+    if (rc < 0)
+        return rc;
+    int mnt = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct statx a, b;
+    if (mnt < 0 || statx(mnt, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) < 0 ||
+        statx(onto, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) < 0 || a.stx_mnt_id == b.stx_mnt_id) {
+        rc = mnt < 0 ? -errno : -EIO;
+        if (mnt >= 0)
+            close(mnt);
+        return rc;
+    }
+    unsigned long flags = MS_REMOUNT | MS_BIND;
+    flags |= (attr & MOUNT_ATTR_RDONLY) ? MS_RDONLY : 0;
+    flags |= (attr & MOUNT_ATTR_NOSUID) ? MS_NOSUID : 0;
+    flags |= (attr & MOUNT_ATTR_NODEV) ? MS_NODEV : 0;
+    flags |= (attr & MOUNT_ATTR_NOEXEC) ? MS_NOEXEC : 0;
+    if ((rc = mount_fd(-1, mnt, flags)) < 0 || (rc = mount_fd(-1, mnt, MS_PRIVATE)) < 0) {
+        char link[64];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", mnt);
+        umount2(link, MNT_DETACH);
+        close(mnt);
+        return rc;
+    }
+    return mnt;
+}
+
+/* Attach a clone of `from` (not recursive) with attributes attr on the directory `onto`
+ * (which is `name` in `parent`), private (it leaves the source's peer group: host mounts made
+ * later below the shared directory do not follow). The new mount's fd (owned) or -errno. */
+static int
+attach_clone(int from, int onto, int parent, const char *name, uint64_t attr)
 {
     cleanup_close int tree =
         open_tree(from, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0 && errno == ENOSYS)
+        return attach_legacy(from, onto, parent, name, attr);
     if (tree < 0)
         return -errno;
     struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
@@ -140,7 +195,7 @@ share_bind(int stagingfd, const char *staging, const char *name, int dirfd,
         goto undo_dir;
     }
     uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0);
-    mnt = attach_clone(dirfd, target, attr);
+    mnt = attach_clone(dirfd, target, stagingfd, name, attr);
     if (mnt < 0) {
         rc = uvm_error_errno(mnt, "bind mount '%s' on '%s/%s'%s", host_path, staging, name,
                              mnt == -EPERM ? " (sharing directories needs CAP_SYS_ADMIN)" : "");
@@ -200,16 +255,15 @@ staging_create(int rundir, const char *path, const char *name, bool shared, int 
     cleanup_close int dir = openat(rundir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int rc = dir < 0 ? -errno : 0;
     if (rc == 0 && shared) {
-        int mnt = attach_clone(dir, dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        int mnt = attach_clone(dir, dir, rundir, name,
+                               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (mnt == -EPERM) { /* not root: no jail, no shares either (they say why) */
             uvm_log(UVM_LOG_DEBUG, NULL, "staging directory '%s/%s' stays a plain directory: %s",
                     path, name, strerror(EPERM));
             *fd = steal_fd(&dir);
             return 0;
         }
-        struct mount_attr ma = {.propagation = MS_SHARED};
-        if (mnt >= 0 && mount_setattr(mnt, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0) {
-            rc = -errno;
+        if (mnt >= 0 && (rc = set_propagation(mnt, MS_SHARED)) < 0) {
             detach_fd(mnt);
             close(mnt);
         } else if (mnt < 0) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,7 +28,7 @@
 extern char **environ;
 
 /* What the child reports through the exec pipe when it fails. */
-enum child_stage { STAGE_PARENT, STAGE_FDS, STAGE_HOOK, STAGE_EXEC };
+enum child_stage { STAGE_PARENT, STAGE_FDS, STAGE_HOOK, STAGE_EXEC, STAGE_UNSHARE };
 struct child_err {
     int stage;
     int err;
@@ -36,6 +37,8 @@ struct child_err {
 struct request {
     const struct spawn_opts *o;
     const char *path; /* resolved argv[0] */
+    pid_t parent;     /* for the fork fallback's "parent still alive" check */
+    uint64_t unshare; /* fork fallback: namespaces the child makes itself */
     /* result */
     bool done;
     int rc; /* 0 or -errno of clone/pipe */
@@ -52,6 +55,8 @@ static struct request *queue_head, **queue_tail = &queue_head;
 /* The process whose spawner thread runs (0: none). A fork()ed child of the caller has no
  * threads: it starts its own spawner on first use (atfork_child resets the state). */
 static pid_t spawner_pid;
+static pthread_t spawner_thread;
+static bool spawner_quit; /* the process is exiting (destructor): the thread ends */
 static int self_pidfd = -1; /* our process, for the child's "parent still alive" check */
 
 /* --- the child ------------------------------------------------------------------------------ */
@@ -101,8 +106,11 @@ child(const struct request *r, int errfd)
     /* Die with the process (the spawner thread lives as long as it); if the process is already
      * gone, do not run an orphan. */
     struct pollfd p = {.fd = self_pidfd, .events = POLLIN};
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || poll(&p, 1, 0) != 0)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+        (self_pidfd >= 0 ? poll(&p, 1, 0) != 0 : getppid() != r->parent))
         child_fail(errfd, STAGE_PARENT, errno ? errno : ESRCH);
+    if (r->unshare && unshare((int)r->unshare) < 0)
+        child_fail(errfd, STAGE_UNSHARE, errno);
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -126,6 +134,29 @@ child(const struct request *r, int errfd)
 
 /* --- the spawner thread --------------------------------------------------------------------- */
 
+/* clone3 is missing under valgrind 3.19 and in some seccomp profiles (Docker's default: ENOSYS):
+ * fork(), the child unshare()s what it can (a PID namespace would only apply to its children:
+ * that one is lost, said at warning), and without pidfd_open the pid is the handle (we are the
+ * parent: it cannot be reused before we reap it). */
+static long
+fork_fallback(struct request *r, int *pidfd)
+{
+    static bool warned;
+    r->unshare = r->o->clone_flags & ~(uint64_t)CLONE_NEWPID;
+    if ((r->o->clone_flags & CLONE_NEWPID) && !warned) {
+        warned = true;
+        uvm_log(UVM_LOG_WARNING, NULL, "clone3 is not available: children start without a PID "
+                                       "namespace of their own");
+    }
+    pid_t pid = fork();
+    if (pid > 0) {
+        *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (*pidfd >= 0)
+            fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
+    }
+    return pid;
+}
+
 static void
 do_spawn(struct request *r)
 {
@@ -141,6 +172,8 @@ do_spawn(struct request *r)
         .exit_signal = SIGCHLD,
     };
     long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid < 0 && errno == ENOSYS)
+        pid = fork_fallback(r, &pidfd);
     if (pid == 0)
         child(r, pipefd[1]);
     close(pipefd[1]);
@@ -154,10 +187,10 @@ do_spawn(struct request *r)
         ;
     close(pipefd[0]);
     if (n == (ssize_t)sizeof(r->cerr)) { /* it failed before exec: reap it here */
-        siginfo_t si;
-        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        close(pidfd);
+        if (pidfd >= 0)
+            close(pidfd);
         r->rc = r->cerr.err > 0 && r->cerr.err < 4096 ? -r->cerr.err : -EIO;
         return;
     }
@@ -171,8 +204,10 @@ spawner(void *arg)
     (void)arg;
     pthread_mutex_lock(&spawner_lock);
     for (;;) {
-        while (!queue_head)
+        while (!queue_head && !spawner_quit)
             pthread_cond_wait(&spawner_cond, &spawner_lock);
+        if (!queue_head)
+            break;
         struct request *r = queue_head;
         queue_head = r->next;
         if (!queue_head)
@@ -183,6 +218,7 @@ spawner(void *arg)
         r->done = true;
         pthread_cond_broadcast(&spawner_cond);
     }
+    pthread_mutex_unlock(&spawner_lock);
     return NULL;
 }
 
@@ -192,22 +228,19 @@ spawner_ensure(void)
 {
     if (spawner_pid == getpid())
         return 0;
-    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-    if (pidfd < 0)
-        return -errno;
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (spawner_quit)
+        return -ESHUTDOWN; /* exiting: the destructor stopped the thread */
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* -1: children check getppid() */
+    if (pidfd >= 0)
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int rc = pthread_create(&t, &at, spawner, NULL);
+    int rc = pthread_create(&spawner_thread, NULL, spawner, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&at);
     if (rc) {
-        close(pidfd);
+        if (pidfd >= 0)
+            close(pidfd);
         return -rc;
     }
     if (self_pidfd >= 0)
@@ -239,6 +272,20 @@ atfork_child(void)
     queue_head = NULL; /* requests of the parent's threads: not ours */
     queue_tail = &queue_head;
     spawner_pid = 0;
+    spawner_quit = false;
+}
+
+/* At exit, end the thread (joined: nothing of it is left for a leak checker). */
+static void __attribute__((destructor))
+spawner_stop(void)
+{
+    pthread_mutex_lock(&spawner_lock);
+    bool running = spawner_pid == getpid();
+    spawner_quit = true;
+    pthread_cond_broadcast(&spawner_cond);
+    pthread_mutex_unlock(&spawner_lock);
+    if (running)
+        pthread_join(spawner_thread, NULL);
 }
 
 static void
@@ -281,6 +328,7 @@ static const char *const stage_names[] = {
     [STAGE_FDS] = "set up its fds",
     [STAGE_HOOK] = "confine",
     [STAGE_EXEC] = "exec",
+    [STAGE_UNSHARE] = "unshare its namespaces",
 };
 
 int
@@ -295,7 +343,7 @@ spawn(const struct spawn_opts *o, struct spawned *out)
         return uvm_error(UVM_E_NOT_FOUND, "spawn '%s': not found in PATH (not installed?)",
                          o->argv[0]);
     pthread_once(&atfork_once, atfork_register);
-    struct request r = {.o = o, .path = path, .pidfd = -1};
+    struct request r = {.o = o, .path = path, .pidfd = -1, .parent = getpid()};
     pthread_mutex_lock(&spawner_lock);
     int err = spawner_ensure();
     if (err) {
@@ -321,11 +369,29 @@ spawn(const struct spawn_opts *o, struct spawned *out)
     return 0;
 }
 
-int
-spawn_wait(const struct spawned *s, int *status, int64_t deadline)
+/* Without a pidfd (fork fallback): poll waitpid until the deadline. */
+static int
+wait_pid(const struct spawned *s, siginfo_t *si, int64_t deadline)
 {
-    if (s->pidfd < 0)
-        return uvm_error(UVM_E_INVALID_STATE, "reap: no child");
+    for (;;) {
+        memset(si, 0, sizeof(*si));
+        int r = waitid(P_PID, (id_t)s->pid, si, WEXITED | WNOHANG);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) /* ECHILD: somebody else reaped it; we do not know how it ended */
+            return uvm_error_errno(-errno, "reap pid %d", (int)s->pid);
+        if (si->si_pid == s->pid)
+            return 0;
+        int ms = deadline_poll_ms(deadline);
+        if (ms == 0)
+            return uvm_error(UVM_E_TIMEOUT, "pid %d is still running", (int)s->pid);
+        usleep((unsigned)(ms < 0 || ms > 10 ? 10 : ms) * 1000u);
+    }
+}
+
+static int
+wait_pidfd(const struct spawned *s, siginfo_t *si, int64_t deadline)
+{
     for (;;) {
         struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
         int n = poll(&p, 1, deadline_poll_ms(deadline));
@@ -337,13 +403,24 @@ spawn_wait(const struct spawned *s, int *status, int64_t deadline)
             return uvm_error(UVM_E_TIMEOUT, "pid %d is still running", (int)s->pid);
         break;
     }
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
+    memset(si, 0, sizeof(*si));
     int r;
-    while ((r = waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED)) < 0 && errno == EINTR)
+    while ((r = waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, si, WEXITED)) < 0 && errno == EINTR)
         ;
     if (r < 0) /* ECHILD: somebody else reaped it; we do not know how it ended */
         return uvm_error_errno(-errno, "reap pid %d", (int)s->pid);
+    return 0;
+}
+
+int
+spawn_wait(const struct spawned *s, int *status, int64_t deadline)
+{
+    if (s->pid <= 0)
+        return uvm_error(UVM_E_INVALID_STATE, "reap: no child");
+    siginfo_t si;
+    int rc = s->pidfd >= 0 ? wait_pidfd(s, &si, deadline) : wait_pid(s, &si, deadline);
+    if (rc < 0)
+        return rc;
     if (status)
         *status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : (si.si_status & 0x7f);
     return 0;
@@ -370,9 +447,11 @@ spawn_reap(struct spawned *s, int *status, int64_t deadline)
 int
 spawn_signal(const struct spawned *s, int sig)
 {
-    if (s->pidfd < 0)
+    if (s->pid <= 0)
         return 0;
-    if (syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+    int r = s->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0)
+                          : kill(s->pid, sig);
+    if (r < 0 && errno != ESRCH)
         return uvm_error_errno(-errno, "signal %d to pid %d", sig, (int)s->pid);
     return 0;
 }
@@ -380,7 +459,7 @@ spawn_signal(const struct spawned *s, int sig)
 void
 spawn_kill_reap(struct spawned *s)
 {
-    if (s->pidfd < 0)
+    if (s->pid <= 0)
         return;
     spawn_signal(s, SIGKILL);
     if (spawn_reap(s, NULL, deadline_after_ms(KILL_REAP_MS)) < 0)

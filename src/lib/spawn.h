@@ -41,8 +41,9 @@ struct spawn_opts {
 };
 
 struct spawned {
-    pid_t pid;
-    int pidfd; /* owned: closed by spawn_reap() */
+    pid_t pid; /* -1 when none (reaped) */
+    int pidfd; /* owned: closed by spawn_reap(); -1 where the kernel (or valgrind) has no
+                * pidfd_open: then the pid is the handle until we reap it */
 };
 
 /* Start a child. 0 with *out filled, or a negative code with the message set (naming argv[0]).

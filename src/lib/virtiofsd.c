@@ -184,13 +184,13 @@ bool
 virtiofsd_exited(struct virtiofsd *d, int *status)
 {
     *status = -1;
-    if (d->proc.pidfd < 0)
+    if (d->proc.pid <= 0)
         return false;
-    struct pollfd p = {.fd = d->proc.pidfd, .events = POLLIN};
-    if (poll(&p, 1, 0) <= 0)
+    int rc = spawn_reap(&d->proc, status, deadline_after_ms(0)); /* without blocking */
+    if (rc == UVM_E_TIMEOUT)
         return false;
     log_drain(d);
-    if (spawn_reap(&d->proc, status, deadline_after_ms(0)) < 0) {
+    if (rc < 0) {
         *status = -1;
         spawn_release(&d->proc); /* ECHILD: gone, but we do not know how */
     }
@@ -201,7 +201,7 @@ int
 virtiofsd_stop(struct virtiofsd *d, unsigned grace_ms)
 {
     int rc = 0;
-    if (d->proc.pidfd >= 0) {
+    if (d->proc.pid > 0) {
         rc = spawn_reap(&d->proc, NULL, deadline_after_ms(grace_ms));
         if (rc == UVM_E_TIMEOUT) {
             spawn_signal(&d->proc, SIGKILL);

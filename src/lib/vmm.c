@@ -133,6 +133,8 @@ drain(struct vmm *v)
         if (p[2].revents && !ring_read(v, v->log_reader, &v->log)) {
             close(v->log_reader);
             v->log_reader = -1;
+            /* Without a pidfd (spawn.h), the end of QEMU's stderr is its exit. */
+            exited = exited || v->child.pidfd < 0;
         }
     }
 }
