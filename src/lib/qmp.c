@@ -61,8 +61,10 @@ struct qmp {
     bool greeted;
     bool reading;        /* a thread owns the read side (in, scan) */
     bool busy;           /* a command exchange is in progress */
-    char pending_id[32]; /* id of the command on the wire; "" when none */
-    json_t *reply;       /* its reply, once dispatched */
+    /* the commands on the wire (a batch is sent back to back) and their replies */
+    char pending_id[QMP_BATCH_MAX][32];
+    json_t *replies[QMP_BATCH_MAX];
+    size_t n_pending;
     uint64_t next_id;
     struct qmp_event_list events; /* oldest first, at most QMP_MAX_EVENTS */
     size_t n_events;
@@ -143,8 +145,8 @@ qmp_free(struct qmp *q)
     struct qmp_event *e;
     while ((e = TAILQ_FIRST(&q->events)))
         event_remove(q, e);
-    if (q->reply)
-        json_decref(q->reply);
+    for (size_t i = 0; i < QMP_BATCH_MAX; i++)
+        json_decref(q->replies[i]);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     free(q->broken_msg);
@@ -390,11 +392,16 @@ dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
     }
     if (json_object_get(m, "return") || json_is_object(json_object_get(m, "error"))) {
         json_t *id = json_object_get(m, "id");
-        if (q->pending_id[0] && !q->reply &&
-            (!id || (json_is_string(id) && strcmp(json_string_value(id), q->pending_id) == 0))) {
-            /* QEMU omits the id only when it could not parse the command: that is ours. */
-            q->reply = steal_ptr(&m);
-            return;
+        /* Replies come in order. QEMU omits the id only when it could not parse the command:
+         * that is the first one still waiting. */
+        for (size_t i = 0; i < q->n_pending; i++) {
+            if (q->replies[i])
+                continue;
+            if (!id || (json_is_string(id) && strcmp(json_string_value(id), q->pending_id[i]) == 0)) {
+                q->replies[i] = steal_ptr(&m);
+                return;
+            }
+            break;
         }
         cleanup_free char *s = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
         uvm_log(UVM_LOG_WARNING, q->vm_id, "QMP '%s': dropping reply with unknown id %s", q->vm_id,
@@ -536,78 +543,142 @@ wait_turn(struct qmp *q, int64_t deadline)
 }
 
 static bool
-ready_reply(struct qmp *q, void *opaque)
+ready_replies(struct qmp *q, void *opaque)
 {
-    return q->reply != NULL;
+    for (size_t i = 0; i < q->n_pending; i++)
+        if (!q->replies[i])
+            return false;
+    return true;
 }
 
-int
-qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
-               int64_t deadline)
+/* The wire text of one command ("...\r\n", owned). */
+static char *
+command_text(const struct qmp *q, const char *command, json_t *args, const char *id, int fd)
 {
-    if (reply)
-        *reply = NULL;
-    if (args && !json_is_object(args))
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "QMP '%s': %s: arguments must be an object",
-                         q->vm_id, command);
-
-    char id[sizeof(q->pending_id)];
-    pthread_mutex_lock(&q->lock);
-    int r = wait_turn(q, deadline);
-    if (r < 0) {
-        pthread_mutex_unlock(&q->lock);
-        if (r == UVM_E_TIMEOUT)
-            return uvm_error(r, "QMP '%s': %s: timed out waiting for the previous command",
-                             q->vm_id, command);
-        return r;
-    }
-    q->busy = true;
-    drop_stale_device_events(q, command, args);
-    snprintf(q->pending_id, sizeof(q->pending_id), "uvm-%" PRIu64, ++q->next_id);
-    memcpy(id, q->pending_id, sizeof(id));
-    pthread_mutex_unlock(&q->lock);
-
     cleanup_json json_t *cmd = json_pack("{s:s, s:s}", "execute", command, "id", id);
     if (!cmd)
         abort(); /* only fails on allocation */
     if (args)
         json_object_set(cmd, "arguments", args);
-    cleanup_free char *text = json_dumps(cmd, JSON_COMPACT);
+    char *text = json_dumps(cmd, JSON_COMPACT);
     if (!text)
         abort();
     uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP send%s: %s", fd >= 0 ? " with an fd" : "", text);
     size_t len = strlen(text);
     text = xrealloc(text, len + 3);
     memcpy(text + len, "\r\n", 3);
+    return text;
+}
 
-    r = write_all(q, text, len + 2, fd, deadline);
-
-    pthread_mutex_lock(&q->lock);
-    if (r == 0)
-        r = pump(q, ready_reply, NULL, deadline);
-    cleanup_json json_t *resp = steal_ptr(&q->reply);
-    q->pending_id[0] = '\0';
-    q->busy = false;
-    pthread_cond_broadcast(&q->cond);
-    pthread_mutex_unlock(&q->lock);
-
-    if (r == UVM_E_TIMEOUT)
-        return uvm_error(r, "QMP '%s': %s: timed out waiting for the reply", q->vm_id, command);
-    if (r < 0)
-        return r;
-
+/* One command's outcome from its reply (taken). */
+static int
+command_result(struct qmp *q, struct qmp_cmd *c, json_t *resp)
+{
     json_t *error = json_object_get(resp, "error");
     if (error) {
         const char *cls = json_string_value(json_object_get(error, "class"));
         const char *desc = json_string_value(json_object_get(error, "desc"));
-        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP '%s': %s failed with class %s", q->vm_id, command,
-                cls ? cls : "(none)");
-        return uvm_error(UVM_E_HYPERVISOR, "QMP '%s': %s: %s", q->vm_id, command,
-                         desc ? desc : "unknown error");
+        uvm_log(UVM_LOG_DEBUG, q->vm_id, "QMP '%s': %s failed with class %s", q->vm_id,
+                c->command, cls ? cls : "(none)");
+        c->rc = uvm_error(UVM_E_HYPERVISOR, "QMP '%s': %s: %s", q->vm_id, c->command,
+                          desc ? desc : "unknown error");
+    } else if (c->reply) {
+        *c->reply = json_incref(json_object_get(resp, "return"));
     }
-    if (reply)
-        *reply = json_incref(json_object_get(resp, "return"));
-    return 0;
+    json_decref(resp);
+    return c->rc;
+}
+
+/* Send every command back to back (one round trip for the batch), each with its fd. */
+static int
+send_batch(struct qmp *q, const struct qmp_cmd *cmds, size_t n, char ids[][32], int64_t deadline)
+{
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        cleanup_free char *text = command_text(q, cmds[i].command, cmds[i].args, ids[i],
+                                               cmds[i].fd);
+        r = write_all(q, text, strlen(text), cmds[i].fd, deadline);
+        if (r == UVM_E_TIMEOUT && i > 0) { /* part of the batch is on the wire */
+            pthread_mutex_lock(&q->lock);
+            set_broken(q, "timed out in the middle of sending a batch");
+            r = uvm_error(UVM_E_HYPERVISOR, "%s", q->broken_msg);
+            pthread_mutex_unlock(&q->lock);
+        }
+    }
+    return r;
+}
+
+int
+qmp_execute_batch(struct qmp *q, struct qmp_cmd *cmds, size_t n, int64_t deadline)
+{
+    if (n == 0 || n > QMP_BATCH_MAX)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "QMP '%s': a batch of %zu commands", q->vm_id, n);
+    for (size_t i = 0; i < n; i++) {
+        cmds[i].rc = 0;
+        if (cmds[i].reply)
+            *cmds[i].reply = NULL;
+        if (cmds[i].args && !json_is_object(cmds[i].args))
+            return uvm_error(UVM_E_INVALID_ARGUMENT, "QMP '%s': %s: arguments must be an object",
+                             q->vm_id, cmds[i].command);
+    }
+    char ids[QMP_BATCH_MAX][32];
+    pthread_mutex_lock(&q->lock);
+    int r = wait_turn(q, deadline);
+    if (r < 0) {
+        pthread_mutex_unlock(&q->lock);
+        if (r == UVM_E_TIMEOUT)
+            return uvm_error(r, "QMP '%s': %s: timed out waiting for the previous command",
+                             q->vm_id, cmds[0].command);
+        return r;
+    }
+    q->busy = true;
+    for (size_t i = 0; i < n; i++) {
+        drop_stale_device_events(q, cmds[i].command, cmds[i].args);
+        snprintf(q->pending_id[i], sizeof(q->pending_id[i]), "uvm-%" PRIu64, ++q->next_id);
+        memcpy(ids[i], q->pending_id[i], sizeof(ids[i]));
+    }
+    q->n_pending = n;
+    pthread_mutex_unlock(&q->lock);
+
+    r = send_batch(q, cmds, n, ids, deadline);
+
+    pthread_mutex_lock(&q->lock);
+    if (r == 0)
+        r = pump(q, ready_replies, NULL, deadline);
+    json_t *resp[QMP_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        resp[i] = steal_ptr(&q->replies[i]);
+    q->n_pending = 0;
+    q->busy = false;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+
+    int first = 0;
+    cleanup_free char *first_msg = NULL; /* later failures usually follow from the first */
+    for (size_t i = 0; i < n; i++) {
+        if (r == 0 && command_result(q, &cmds[i], steal_ptr(&resp[i])) < 0 && first == 0) {
+            first = cmds[i].rc;
+            first_msg = xstrdup(uvm_last_error());
+        }
+        json_decref(resp[i]);
+    }
+    if (r == UVM_E_TIMEOUT)
+        r = uvm_error(r, "QMP '%s': %s: timed out waiting for the reply", q->vm_id,
+                      cmds[n - 1].command);
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            cmds[i].rc = r;
+        return r;
+    }
+    return first < 0 ? uvm_error(first, "%s", first_msg) : 0;
+}
+
+int
+qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
+               int64_t deadline)
+{
+    struct qmp_cmd c = {.command = command, .args = args, .fd = fd, .reply = reply};
+    return qmp_execute_batch(q, &c, 1, deadline);
 }
 
 int

@@ -47,6 +47,23 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply
  * borrowed: QEMU receives its own copy, the caller still owns and closes fd (-1: no fd, the
  * same as qmp_execute). Whether QEMU kept its copy depends on the command's outcome; see
  * qmpfd.h. Same return codes as qmp_execute. */
+/* One command of a batch: command and args (borrowed, an object or NULL), fd (borrowed, -1:
+ * none) sent with it, reply (NULL: not wanted) set to its "return" (new reference) on success;
+ * rc: its own result (0 or a negative code). */
+struct qmp_cmd {
+    const char *command;
+    json_t *args;
+    int fd;
+    json_t **reply;
+    int rc;
+};
+#define QMP_BATCH_MAX 4
+/* Send up to QMP_BATCH_MAX commands back to back and collect their replies (one round trip:
+ * QEMU runs them in order, each whatever the previous one did; use it where a later command's
+ * failure is harmless when an earlier one failed, e.g. add-fd with a chosen fdset-id, then the
+ * blockdev-add that uses it). 0 when all succeeded; else the first failure's code and message,
+ * every command's own outcome in its rc. Transport failures and timeouts fail them all. */
+int qmp_execute_batch(struct qmp *q, struct qmp_cmd *cmds, size_t n, int64_t deadline);
 int qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
                    int64_t deadline);
 

@@ -92,9 +92,8 @@ drop_fdset(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, int fdset)
                 fdset, uvm_last_error());
 }
 
-static int
-blockdev_add(struct qmp *q, const char *node, const struct image_info *img, int fdset,
-             bool read_only)
+static json_t *
+blockdev_args(const char *node, const struct image_info *img, int fdset, bool read_only)
 {
     char filename[32];
     snprintf(filename, sizeof(filename), "/dev/fdset/%d", fdset);
@@ -103,13 +102,13 @@ blockdev_add(struct qmp *q, const char *node, const struct image_info *img, int 
                               "filename", filename, "read-only", read_only);
     if (!strcmp(img->driver, "qcow2")) /* never follow a backing file named in the image */
         json_object_set_new(bargs, "backing", json_null());
-    int rc = qmp_execute(q, "blockdev-add", bargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(bargs);
-    return rc;
+    return bargs;
 }
 
 /* The host half of an add: add-fd (the image's open file, fd borrowed) -> blockdev-add on
- * /dev/fdset/<id> -> device_add; undone on failure. *fdset gets the set on success. */
+ * /dev/fdset/<id> + device_add, sent back to back (two round trips, as before fds: a device_add
+ * after a failed blockdev-add fails too, harmlessly); what was made is undone on failure.
+ * *fdset gets the set on success. */
 static int
 host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
             int fd, bool read_only, int *fdset, bool *dirty)
@@ -121,19 +120,19 @@ host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct 
     int rc = qmp_add_fd(q, fd, &set, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     if (rc < 0)
         return rc;
-    rc = blockdev_add(q, node, img, set, read_only);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        drop_fdset(vm, q, c, l, set);
-        return uvm_error(rc, "%s", msg);
+    cleanup_json json_t *bargs = blockdev_args(node, img, set, read_only);
+    cleanup_json json_t *dargs =
+        json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "driver", "scsi-hd", "id", node, "bus",
+                  bus, "channel", 0, "scsi-id", 0, "lun", (int)l, "drive", node);
+    struct qmp_cmd cmds[2] = {{"blockdev-add", bargs, -1, NULL, 0},
+                              {"device_add", dargs, -1, NULL, 0}};
+    rc = qmp_execute_batch(q, cmds, 2, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    if (rc == 0) {
+        *fdset = set;
+        return 0;
     }
-    json_t *dargs = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "driver", "scsi-hd", "id",
-                              node, "bus", bus, "channel", 0, "scsi-id", 0, "lun", (int)l,
-                              "drive", node);
-    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(dargs);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
+    cleanup_free char *msg = xstrdup(uvm_last_error());
+    if (cmds[0].rc == 0) {
         json_t *del = json_pack("{s:s}", "node-name", node);
         if (qmp_execute(q, "blockdev-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
             uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
@@ -141,11 +140,9 @@ host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct 
             *dirty = true;
         }
         json_decref(del);
-        drop_fdset(vm, q, c, l, set); /* also when the node stays: its own dup keeps the file */
-        return uvm_error(rc, "%s", msg);
     }
-    *fdset = set;
-    return 0;
+    drop_fdset(vm, q, c, l, set); /* also when the node stays: its own dup keeps the file */
+    return uvm_error(rc, "%s", msg);
 }
 
 /* The host half of a remove: device_del, wait for DEVICE_DELETED, blockdev-del, remove-fd. */

@@ -157,25 +157,22 @@ drop_fdset(struct uvm *vm, struct qmp *q, unsigned n, int fdset)
                 fdset, uvm_last_error());
 }
 
-/* object-add memory-backend-file on QEMU's copy of the file. QEMU 7.2 opens mem-path with
- * open(), not qemu_open(), so /dev/fdset/<id> means nothing there; /proc/self/fd/<n> reopens
- * the very file QEMU holds, subject to the file's permissions for QEMU's uid. */
-static int
-object_add(struct qmp *q, const char *mem, int qemu_fd, uint64_t size)
+/* memory-backend-file on QEMU's copy of the file. QEMU 7.2 opens mem-path with open(), not
+ * qemu_open(), so /dev/fdset/<id> means nothing there; /proc/self/fd/<n> reopens the very file
+ * QEMU holds, subject to the file's permissions for QEMU's uid. */
+static json_t *
+object_args(const char *mem, int qemu_fd, uint64_t size)
 {
     char path[48];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", qemu_fd);
-    json_t *oargs = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "qom-type", "memory-backend-file",
-                              "id", mem, "mem-path", path, "size", (json_int_t)size, "share", 1,
-                              "readonly", 1);
-    int rc = qmp_execute(q, "object-add", oargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(oargs);
-    return rc;
+    return json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "qom-type", "memory-backend-file", "id",
+                     mem, "mem-path", path, "size", (json_int_t)size, "share", 1, "readonly", 1);
 }
 
-/* The host half of a new device: add-fd (map_fd borrowed) -> object-add -> device_add. A failure
- * deletes the object again and removes the fd set; a plugged device keeps its set (QEMU cannot
- * unplug it, and parked devices stay plugged). */
+/* The host half of a new device: add-fd (map_fd borrowed) -> object-add + device_add, sent back
+ * to back (two round trips, as before fds; a device_add after a failed object-add fails too,
+ * harmlessly). A failure deletes the object again and removes the fd set; a plugged device
+ * keeps its set (QEMU cannot unplug it, and parked devices stay plugged). */
 static int
 host_plug(struct uvm *vm, struct qmp *q, unsigned n, int map_fd, uint64_t size, bool *dirty)
 {
@@ -189,18 +186,16 @@ host_plug(struct uvm *vm, struct qmp *q, unsigned n, int map_fd, uint64_t size, 
     int rc = qmp_add_fd(q, map_fd, &fdset, &qemu_fd, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
     if (rc < 0)
         return rc;
-    rc = object_add(q, mem, qemu_fd, size);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        drop_fdset(vm, q, n, fdset);
-        return uvm_error(rc, "%s", msg);
-    }
-    json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-pmem-pci", "id", dev,
-                              "memdev", mem, "bus", bus, "addr", addr);
-    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(dargs);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
+    cleanup_json json_t *oargs = object_args(mem, qemu_fd, size);
+    cleanup_json json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-pmem-pci",
+                                           "id", dev, "memdev", mem, "bus", bus, "addr", addr);
+    struct qmp_cmd cmds[2] = {{"object-add", oargs, -1, NULL, 0},
+                              {"device_add", dargs, -1, NULL, 0}};
+    rc = qmp_execute_batch(q, cmds, 2, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    if (rc == 0)
+        return 0;
+    cleanup_free char *msg = xstrdup(uvm_last_error());
+    if (cmds[0].rc == 0) {
         json_t *del = json_pack("{s:s}", "id", mem);
         if (qmp_execute(q, "object-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
             uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VPMem device %u: rollback failed: %s", n,
@@ -208,10 +203,9 @@ host_plug(struct uvm *vm, struct qmp *q, unsigned n, int map_fd, uint64_t size, 
             *dirty = true;
         }
         json_decref(del);
-        drop_fdset(vm, q, n, fdset); /* a backend left behind has its own open file */
-        return uvm_error(rc, "%s", msg);
     }
-    return 0;
+    drop_fdset(vm, q, n, fdset); /* a backend left behind has its own open file */
+    return uvm_error(rc, "%s", msg);
 }
 
 /* A new device for the image open as fd: its backing file, then the host half. A padded copy

@@ -415,6 +415,42 @@ read_passed_fd(void *opaque, const char *command, int fd)
     seen->data[n > 0 ? n : 0] = '\0';
 }
 
+/* A batch goes out back to back and gets every reply, in order: each command's outcome, the
+ * first failure's message. */
+static void
+test_batch(void **state)
+{
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_CMD("{'execute':'object-add','arguments':{'id':'m0'}}",
+                     FAKE_QMP_ERROR("GenericError", "first failure")),
+        FAKE_QMP_CMD("{'execute':'device_add','arguments':{'id':'d0'}}",
+                     FAKE_QMP_ERROR("GenericError", "follows from it")),
+        FAKE_QMP_CMD("{'execute':'query-status'}", "{'return':{'status':'running'}}"),
+        FAKE_QMP_CMD("{'execute':'query-status'}", "{'return':{'status':'paused'}}"),
+    };
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    json_t *a0 = J("{\"id\":\"m0\"}"), *a1 = J("{\"id\":\"d0\"}");
+    struct qmp_cmd cmds[2] = {{"object-add", a0, -1, NULL, 0}, {"device_add", a1, -1, NULL, 0}};
+    assert_int_equal(qmp_execute_batch(q, cmds, 2, qmp_deadline(LONG_MS)), UVM_E_HYPERVISOR);
+    assert_int_equal(cmds[0].rc, UVM_E_HYPERVISOR);
+    assert_int_equal(cmds[1].rc, UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "object-add: first failure"));
+    json_t *r0 = NULL, *r1 = NULL;
+    struct qmp_cmd ok[2] = {{"query-status", NULL, -1, &r0, 0}, {"query-status", NULL, -1, &r1, 0}};
+    assert_int_equal(qmp_execute_batch(q, ok, 2, qmp_deadline(LONG_MS)), 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "status")), "running");
+    assert_string_equal(json_string_value(json_object_get(r1, "status")), "paused");
+    assert_int_equal(qmp_execute_batch(q, ok, 0, qmp_deadline(LONG_MS)), UVM_E_INVALID_ARGUMENT);
+    json_decref(r0);
+    json_decref(r1);
+    json_decref(a0);
+    json_decref(a1);
+    qmp_free(q);
+    finish_ok(f);
+}
+
 static void
 test_execute_fd_delivers(void **state)
 {
@@ -1131,6 +1167,7 @@ main(void)
         cmocka_unit_test_setup(test_max_line_accepted, setup),
         cmocka_unit_test_setup(test_unknown_id_ignored, setup),
         cmocka_unit_test_setup(test_concurrent_commands, setup),
+        cmocka_unit_test_setup(test_batch, setup),
         cmocka_unit_test_setup(test_execute_fd_delivers, setup),
         cmocka_unit_test_setup(test_fake_checks_fds, setup),
         cmocka_unit_test_setup(test_fd_helpers, setup),

@@ -203,19 +203,24 @@ test_device_add_failure_rolls_back(void **state)
 static void
 test_blockdev_failure(void **state)
 {
-    char *b = blockdev_add("raw", "scsi0-0", 1, false);
+    /* blockdev-add and device_add go out back to back: the device_add fails too, and the
+     * message is the first failure's */
+    char *b = blockdev_add("raw", "scsi0-0", 1, false), *d = device_add("scsi0-0", 0, 0);
     const struct fake_qmp_step steps[] = {
         FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_ERROR("GenericError", "Failed to get \\'write\\' lock")),
+        FAKE_QMP_CMD(d, FAKE_QMP_ERROR("GenericError", "drive scsi0-0 not found")),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, 4, &(struct fixture_config){.scsi_count = 1});
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "lock"));
+    assert_null(strstr(uvm_last_error(), "not found"));
     assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {ADD_FD, b, REMOVE_FD(1)};
-    fixture_finish(f, want, 3);
+    const char *want[] = {ADD_FD, b, d, REMOVE_FD(1)};
+    fixture_finish(f, want, 4);
     free(b);
+    free(d);
 }
 
 static void

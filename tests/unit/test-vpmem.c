@@ -468,6 +468,9 @@ test_object_add_failure(void **state)
         FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
         FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)),
                      FAKE_QMP_ERROR("GenericError", "can\\'t open backing store")),
+        /* sent back to back with the object-add: fails too */
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)),
+                     FAKE_QMP_ERROR("GenericError", "can\\'t find memdev")),
         FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
         FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
         FAKE_QMP_CMD(want_add(&w, object_add(0, 102, 2 * MiB)), FAKE_QMP_OK),
@@ -1124,6 +1127,9 @@ test_padded_copy_removed_after_failure(void **state)
         FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
         FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 4 * MiB)),
                      FAKE_QMP_ERROR("GenericError", "no memory")),
+        /* sent back to back with the object-add: fails too */
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)),
+                     FAKE_QMP_ERROR("GenericError", "can\\'t find memdev")),
         FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
     };
     struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
