@@ -43,7 +43,7 @@
 #include "argv.h"
 #include "cleanup.h"
 #include "error.h"
-#include "fake-guest.h"
+#include "fixture.h"
 #include "fake-qmp.h"
 #include "hostcmd.h"
 #include "rundir.h"

@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "cleanup.h"
-#include "fake-guest.h"
+#include "fixture.h"
 #include "fake-qmp.h"
 #include "uvm-internal.h"
 
