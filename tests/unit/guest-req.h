@@ -30,7 +30,7 @@ guest_req(uint32_t type, const char *json)
         assert_int_equal((rc), -EINVAL);                                                           \
         assert_non_null((req)->error);                                                             \
         if (!strstr((req)->error, (what)))                                                         \
-            fail_msg("error \"%s\" does not say \"%s\"", (req)->error, (what));                   \
+            fail_msg("error \"%s\" does not say \"%s\"", (req)->error, (what));                    \
     } while (0)
 
 #endif

@@ -187,8 +187,8 @@ test_netns_ids(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(good); i++)
         if (!netns_id_valid(good[i]))
             fail_msg("\"%s\" refused", good[i]);
-    static const char *const bad[] = {"", ".", "..", ".a", "a/b", "/", "a b", "a\tb", "a:b",
-                                      "\xc3\xa9", "a\\b", "a*", "a\n"};
+    static const char *const bad[] = {"",     ".",   "..",       ".a",   "a/b", "/",  "a b",
+                                      "a\tb", "a:b", "\xc3\xa9", "a\\b", "a*",  "a\n"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
         if (netns_id_valid(bad[i]))
             fail_msg("\"%s\" accepted", bad[i]);

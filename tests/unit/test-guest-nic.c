@@ -43,9 +43,9 @@ test_minimal(void **state)
 {
     struct request *req;
     struct nic_conf n;
-    assert_int_equal(
-        parse("{'NamespaceId':'ns1','MacAddress':'52-54-00-AB-CD-EF','IfName':'eth0'}", &req, &n),
-        0);
+    assert_int_equal(parse("{'NamespaceId':'ns1','MacAddress':'52-54-00-AB-CD-EF','IfName':'eth0'}",
+                           &req, &n),
+                     0);
     assert_string_equal(n.ns, "ns1");
     assert_string_equal(n.id, "");
     /* hcsshim's dashes and upper case, normalised */
@@ -87,10 +87,11 @@ test_ipv6_and_limits(void **state)
 {
     struct request *req;
     struct nic_conf n;
-    assert_int_equal(parse("{'NamespaceId':'ns1','MacAddress':'02:00:00:00:00:01','IfName':'e',"
-                           "'IPAddress':'FD00::0002','PrefixLength':128,'GatewayAddress':'fd00::1'}",
-                           &req, &n),
-                     0);
+    assert_int_equal(
+        parse("{'NamespaceId':'ns1','MacAddress':'02:00:00:00:00:01','IfName':'e',"
+              "'IPAddress':'FD00::0002','PrefixLength':128,'GatewayAddress':'fd00::1'}",
+              &req, &n),
+        0);
     assert_int_equal(n.family, AF_INET6);
     assert_string_equal(n.addr_text, "fd00::2");
     assert_int_equal(n.prefix, 128);
@@ -117,9 +118,8 @@ test_refused(void **state)
     char long_id[NIC_ID_MAX + 2];
     memset(long_id, 'x', NIC_ID_MAX + 1);
     long_id[NIC_ID_MAX + 1] = '\0';
-    cleanup_free char *too_long_id =
-        xasprintf("{'NamespaceId':'ns1','MacAddress':'02:00:00:00:00:01','IfName':'e','ID':'%s'}",
-                  long_id);
+    cleanup_free char *too_long_id = xasprintf(
+        "{'NamespaceId':'ns1','MacAddress':'02:00:00:00:00:01','IfName':'e','ID':'%s'}", long_id);
 #define NIC(extra) "{'NamespaceId':'ns1','MacAddress':'02:00:00:00:00:01','IfName':'eth0'" extra "}"
     const struct {
         const char *settings, *what;
@@ -178,7 +178,8 @@ test_refused(void **state)
         {NIC(",'GatewayAddress':'gateway'"),
          "\"GatewayAddress\": \"gateway\" is not an IPv4 or IPv6 address"},
         /* DNS servers */
-        {NIC(",'DNSServerList':'1.1.1.1,,8.8.8.8'"), "\"DNSServerList\": \"\" is not an IP address"},
+        {NIC(",'DNSServerList':'1.1.1.1,,8.8.8.8'"),
+         "\"DNSServerList\": \"\" is not an IP address"},
         {NIC(",'DNSServerList':'1.1.1.1;8.8.8.8'"), "is not an IP address"},
         {NIC(",'DNSServerList':'dns.example'"), "\"dns.example\" is not an IP address"},
         {NIC(",'DNSServerList':'1.1.1.1,'"), "\"\" is not an IP address"},
@@ -194,8 +195,8 @@ test_refused(void **state)
         struct nic_conf n;
         int rc = parse(bad[i].settings, &req, &n);
         if (rc != -EINVAL || !req->error || !strstr(req->error, bad[i].what))
-            fail_msg("case %zu (%s): rc %d, error \"%s\", expected \"%s\"", i, bad[i].settings,
-                     rc, req->error ? req->error : "(none)", bad[i].what);
+            fail_msg("case %zu (%s): rc %d, error \"%s\", expected \"%s\"", i, bad[i].settings, rc,
+                     req->error ? req->error : "(none)", bad[i].what);
         done(req, &n);
     }
 }

@@ -55,8 +55,8 @@ test_envelope(void **state)
         BAD("{\"ActivityId\":7}", "\"ActivityId\" must be a string"),
         BAD("{\"ActivityId\":null}", "\"ActivityId\" must be a string"),
         BAD("{\"ContainerId\":[]}", "\"ContainerId\" must be a string"),
-        BAD("{\"ActivityId\":\"a\\u0000b\"}", "invalid request JSON"), /* NUL inside */
-        BAD("{\"ActivityId\":\"\xc3\x28\"}", "invalid request JSON"),   /* not UTF-8 */
+        BAD("{\"ActivityId\":\"a\\u0000b\"}", "invalid request JSON"),    /* NUL inside */
+        BAD("{\"ActivityId\":\"\xc3\x28\"}", "invalid request JSON"),     /* not UTF-8 */
         BAD("{\"ActivityId\":\"\xed\xa0\x80\"}", "invalid request JSON"), /* a surrogate */
         BAD("{\"a\":1}\0{}", "invalid request JSON"),                     /* a NUL after */
         BAD("{\"a\":1} x", "invalid request JSON"),                       /* trailing text */

@@ -66,13 +66,13 @@ static void
 test_mount_paths(void **state)
 {
     struct request *req = guest_req(PROTO_REQ_MODIFY_SETTINGS, "{}");
-    static const char *const good[] = {"", "/a", "/a/b", "/tmp/S0/0", "/a.b/..c/c..", "/...",
-                                       "/a b", "/\xc3\xa9"};
+    static const char *const good[] = {"",     "/a",   "/a/b",     "/tmp/S0/0", "/a.b/..c/c..",
+                                       "/...", "/a b", "/\xc3\xa9"};
     for (size_t i = 0; i < ARRAY_SIZE(good); i++)
         if (mount_check_path(req, "MountPath", good[i]) != 0)
             fail_msg("\"%s\" refused: %s", good[i], req->error);
-    static const char *const bad[] = {"/",    "a",    "./a",  "/a/",   "//a",   "/a//b",
-                                      "/./a", "/a/.", "/..",  "/a/..", "/a/../b", "~/a"};
+    static const char *const bad[] = {"/",    "a",    "./a", "/a/",   "//a",     "/a//b",
+                                      "/./a", "/a/.", "/..", "/a/..", "/a/../b", "~/a"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         int rc = mount_check_path(req, "MountPath", bad[i]);
         if (rc != -EINVAL || !strstr(req->error, "\"MountPath\""))
@@ -144,7 +144,8 @@ test_plan9(void **state)
          "\"ReadOnly\" must be a boolean"},
         {"{'MountPath':'/run/plan9','ShareName':'s1'}", MODIFY_ADD,
          "\"MountPath\": \"/run/plan9\" is inside the Plan9 export /run/plan9"},
-        {"{'MountPath':'/run/plan9/s2','ShareName':'s1'}", MODIFY_REMOVE, "inside the Plan9 export"},
+        {"{'MountPath':'/run/plan9/s2','ShareName':'s1'}", MODIFY_REMOVE,
+         "inside the Plan9 export"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         int rc = plan9(bad[i].settings, bad[i].type, &req, &c);
@@ -176,16 +177,16 @@ test_virtiofs(void **state)
     request_free(req);
     /* the longest tag and options */
     cleanup_free char *tag = repeat('t', VIRTIOFS_TAG_MAX), *opts = repeat('o', 4095);
-    cleanup_free char *longest =
-        xasprintf("{'Tag':'%s','MountPath':'/d','Options':'%s'}", tag, opts);
+    cleanup_free char *longest = xasprintf("{'Tag':'%s','MountPath':'/d','Options':'%s'}", tag,
+                                           opts);
     assert_int_equal(virtiofs(longest, MODIFY_ADD, &req, &c), 0);
     request_free(req);
 
     cleanup_free char *long_tag = repeat('t', VIRTIOFS_TAG_MAX + 1);
     cleanup_free char *too_long_tag = xasprintf("{'Tag':'%s','MountPath':'/d'}", long_tag);
     cleanup_free char *long_opts = repeat('o', 4096), *huge_opts = repeat('o', 5000);
-    cleanup_free char *too_long_opts =
-        xasprintf("{'Tag':'t','MountPath':'/d','Options':'%s'}", long_opts);
+    cleanup_free char *too_long_opts = xasprintf("{'Tag':'t','MountPath':'/d','Options':'%s'}",
+                                                 long_opts);
     cleanup_free char *huge = xasprintf("{'Tag':'t','MountPath':'/d','Options':'%s'}", huge_opts);
     const struct {
         const char *settings;
