@@ -1054,7 +1054,8 @@ test_two_endpoints_and_remove(void **state)
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 2, "Add", "ns1", &EP1, MAC1, 1);
     check_free_slots(f, 2);
-    /* both NICs (nic0, nic1) go, last NIC first, each one guest -> QEMU -> tap (then its record); then the namespace */
+    /* both NICs (nic0, nic1) go, last NIC first, each one guest -> QEMU -> tap (then its
+     * record); then the namespace */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth1", "qmp device_del nic1", "qmp netdev_del net1",
           "ip link del dev {1}", "rec {0}=",

@@ -53,6 +53,8 @@ device_add(const char *node, unsigned c, unsigned l)
 #define BLOCKDEV_DEL(n) "{'execute':'blockdev-del','arguments':{'node-name':'" n "'}}"
 #define DELETED(n) "{'event':'DEVICE_DELETED','data':{'device':'" n "','path':'/x'}}"
 
+#define ONE_CONTROLLER (&(struct fixture_config){.scsi_count = 1})
+
 /* ---- what the bookkeeping says, observed through later calls ---- */
 
 /* The add of disk2 at 0:0 with fd set `set` (check_slot_free). */
@@ -189,7 +191,7 @@ test_attach_only(void **state)
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     int c = 7;
     int32_t l = 7;
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), 0);
@@ -238,7 +240,7 @@ test_add_mount_and_remove(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), 0);
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"/data\",\"Lun\":0,"
@@ -272,7 +274,7 @@ test_guest_failure_rolls_back(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     f->guest.fail_next = 1;
     int c = 0;
     int32_t l = 0;
@@ -300,7 +302,7 @@ test_device_add_failure_rolls_back(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "Duplicate ID"));
     assert_int_equal(fixture_request_count(f), 0);
@@ -321,7 +323,7 @@ test_blockdev_failure(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "lock"));
     assert_int_equal(fixture_request_count(f), 0);
@@ -346,7 +348,7 @@ test_remove_failure_keeps_slot(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "still attached"));
@@ -374,7 +376,7 @@ test_layer_refcount(void **state)
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     int c;
     int32_t l;
     for (int i = 0; i < 3; i++) {
@@ -611,7 +613,7 @@ test_fd_is_the_image(void **state)
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-1"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(2), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     struct passed p = {0};
     fake_qmp_set_fd_hook(f->fq, record_fd, &p);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
@@ -655,7 +657,7 @@ test_add_fd_failures(void **state)
         FAKE_QMP_CMD_FD(ADD_FD, "{'return':{'fd':40}}"),
         READD_STEPS(1),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "add-fd: no fd supplied"));
     assert_non_null(strstr(uvm_last_error(), disk));
@@ -684,7 +686,7 @@ test_remove_fd_failure_is_not_fatal(void **state)
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_ERROR("GenericError", "fd set 1 not found")),
         READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
     check_slot_free(f, disk);
@@ -704,7 +706,7 @@ test_qcow2_backing_refused(void **state)
     snprintf(top, sizeof(top), "%s/top.qcow2", dir);
     write_qcow2(top, "/etc/shadow");
     const struct fake_qmp_step steps[] = {READD_STEPS(1)};
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, top, NULL, NULL, NULL), UVM_E_NOT_SUPPORTED);
     assert_non_null(strstr(uvm_last_error(), "backing file '/etc/shadow'"));
     assert_non_null(strstr(uvm_last_error(), top));

@@ -311,8 +311,8 @@ take_steps(struct script *s, struct want *w, unsigned from, unsigned to, bool vh
                                                            1000 + n, 2000 + n))));
         script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
                            want_add(w, object_add(n, (int)(2000 + n), 2 * MiB)), FAKE_QMP_OK));
-        script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(w, device_add(n, h / 32, h % 32)),
-                                                          FAKE_QMP_OK));
+        script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
+                           want_add(w, device_add(n, h / 32, h % 32)), FAKE_QMP_OK));
     }
 }
 
