@@ -24,12 +24,6 @@ static const struct modify_handler handlers[] = {
     {NULL, NULL},
 };
 
-static const char *const request_types[] = {
-    [MODIFY_ADD] = "Add",
-    [MODIFY_REMOVE] = "Remove",
-    [MODIFY_UPDATE] = "Update",
-};
-
 struct deferred {
     struct deferred *next;
     struct request *req;
@@ -46,40 +40,25 @@ struct parsed {
 static int
 parse(struct request *req, struct parsed *out)
 {
-    json_t *r = NULL;
-    const char *resource = NULL, *type = NULL;
-    int rc = req_object(req, req->body, "Request", true, &r);
-    if (rc == 0)
-        rc = req_string(req, r, "ResourceType", true, &resource);
-    if (rc == 0)
-        rc = req_string(req, r, "RequestType", true, &type);
+    struct modify_request m;
+    int rc = modify_request_decode(req, &m);
     if (rc < 0)
         return rc;
-    out->settings = json_object_get(r, "Settings");
-    if (out->settings && json_is_null(out->settings))
-        out->settings = NULL;
-    if (out->settings && !json_is_object(out->settings))
-        return request_fail(req, "invalid request: field \"Settings\" must be an object");
-    unsigned i;
-    for (i = 0; i < ARRAY_SIZE(request_types); i++)
-        if (!strcmp(type, request_types[i]))
-            break;
-    if (i == ARRAY_SIZE(request_types))
-        return request_fail(req, "the request type \"%s\" is not supported", type);
-    out->type = (enum modify_request_type)i;
+    out->type = m.type;
+    out->settings = m.settings;
     for (const struct modify_handler *h = handlers; h->resource_type; h++) {
-        if (!strcmp(h->resource_type, resource)) {
+        if (!strcmp(h->resource_type, m.resource_type)) {
             out->handler = h;
             return 0;
         }
     }
-    return request_fail(req, "the resource type \"%s\" is not supported", resource);
+    return request_fail(req, "the resource type \"%s\" is not supported", m.resource_type);
 }
 
 static int
 run(struct bridge *b, struct request *req, const struct parsed *p)
 {
-    log_debug("modify %s %s", p->handler->resource_type, request_types[p->type]);
+    log_debug("modify %s %s", p->handler->resource_type, modify_request_type_name(p->type));
     return p->handler->fn(b, req, p->type, p->settings);
 }
 

@@ -8,8 +8,7 @@
 #define GCS_MODIFY_H
 
 #include "bridge.h"
-
-enum modify_request_type { MODIFY_ADD, MODIFY_REMOVE, MODIFY_UPDATE };
+#include "modifyreq.h"
 
 /* A resource handler follows the bridge handler convention (0, <0 with req->error, or
  * BRIDGE_DEFERRED keeping req). settings may be NULL. */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mountpath.h" /* mount_check_path */
 #include "request.h"
 
 enum mount_fs { MOUNT_FS_UNKNOWN, MOUNT_FS_EXT4, MOUNT_FS_EROFS, MOUNT_FS_XFS, MOUNT_FS_VFAT };
@@ -29,9 +30,6 @@ int mount_probe_fd(int fd, struct mount_probe *out);
 /* The kernel's file system type for fs ("ext4" for ext2/3/4), or NULL when unknown. */
 const char *mount_fs_type(enum mount_fs fs);
 
-/* Validate a mount path from the host: "" (none) or a normalised absolute path (no empty, "."
- * or ".." components, not "/"). */
-int mount_check_path(struct request *req, const char *field, const char *path);
 
 /* What mount_mkdir created: the prefixes of path from length first (0: nothing) down to the
  * full path. Single-threaded, so once a level was created every deeper one was too. */

@@ -11,35 +11,16 @@
 #include "devwait.h"
 #include "log.h"
 #include "netlink.h"
+#include "nicconf.h"
 #include "netnic.h"
 #include "netns.h"
 
 #define NIC_WAIT_MS 10000u
-#define NIC_ID_MAX 128
-#define NIC_DNS_MAX 8
-#define MAC_TEXT_LEN 17 /* "52:54:00:ab:cd:ef" */
-
-/* The Settings of a Network request. */
-struct nic {
-    char ns[NETNS_ID_MAX + 1];
-    char id[NIC_ID_MAX + 1];         /* the endpoint's id, for the log ("" if not sent) */
-    char mac_text[MAC_TEXT_LEN + 1]; /* lower case, ':' separated */
-    uint8_t mac[NL_MAC_LEN];
-    char ifname[IFNAMSIZ];
-    int family; /* of the address; 0: none */
-    uint8_t addr[16];
-    unsigned prefix;
-    char addr_text[INET6_ADDRSTRLEN];
-    int gw_family; /* 0: no default route */
-    uint8_t gw[16];
-    char gw_text[INET6_ADDRSTRLEN];
-    char *resolv; /* resolv.conf text, NULL: none */
-};
 
 struct nic_op {
     struct nic_op *next; /* Adds waiting for their device */
     struct request *req;
-    struct nic nic;
+    struct nic_conf nic;
     struct nl_link link; /* in the root namespace, once found */
     int64_t start_ms;
 };
@@ -50,7 +31,7 @@ static struct nl root_nl = NL_INIT;
 static void
 op_free(struct nic_op *op)
 {
-    free(op->nic.resolv);
+    nic_conf_release(&op->nic);
     free(op);
 }
 
@@ -67,177 +48,14 @@ root_socket(struct request *req, const char *mac)
     return &root_nl;
 }
 
-/* --- Settings ------------------------------------------------------------------------------- */
-
-static int
-hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* "52:54:00:ab:cd:ef" or "52-54-00-AB-CD-EF" (hcsshim's form); unicast, not all zeros. */
-static bool
-parse_mac(const char *s, uint8_t mac[NL_MAC_LEN])
-{
-    if (strlen(s) != MAC_TEXT_LEN || (s[2] != ':' && s[2] != '-'))
-        return false;
-    uint8_t any = 0;
-    for (int i = 0; i < NL_MAC_LEN; i++) {
-        const char *p = s + 3 * i;
-        int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
-        if (hi < 0 || lo < 0 || (i < NL_MAC_LEN - 1 && p[2] != s[2]))
-            return false;
-        mac[i] = (uint8_t)(hi << 4 | lo);
-        any |= mac[i];
-    }
-    return any && !(mac[0] & 1);
-}
-
-static bool
-ifname_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
-        return false;
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '.' || *c == '_' || *c == '-'))
-            return false;
-    return true;
-}
-
-/* An IPv4 or IPv6 address: its family (and bytes, canonical text), or 0. */
-static int
-parse_ip(const char *s, uint8_t out[16], char text[INET6_ADDRSTRLEN])
-{
-    int family = inet_pton(AF_INET, s, out) == 1    ? AF_INET
-                 : inet_pton(AF_INET6, s, out) == 1 ? AF_INET6
-                                                    : 0;
-    if (family && !inet_ntop(family, out, text, INET6_ADDRSTRLEN))
-        family = 0;
-    return family;
-}
-
-/* "1.1.1.1,8.8.8.8" (spaces around the commas allowed) -> "nameserver 1.1.1.1\n..." */
-static int
-parse_dns(struct request *req, const char *list, char **out)
-{
-    cleanup_free char *copy = xstrdup(list);
-    char text[NIC_DNS_MAX * (INET6_ADDRSTRLEN + 12)] = "";
-    size_t len = 0;
-    unsigned n = 0;
-    char *item = copy;
-    for (;;) {
-        char *comma = strchr(item, ',');
-        if (comma)
-            *comma = '\0';
-        item += strspn(item, " \t");
-        size_t end = strlen(item);
-        while (end > 0 && (item[end - 1] == ' ' || item[end - 1] == '\t'))
-            item[--end] = '\0';
-        uint8_t addr[16];
-        char canon[INET6_ADDRSTRLEN];
-        if (!parse_ip(item, addr, canon))
-            return request_fail(req, "invalid request: field \"DNSServerList\": \"%s\" is not "
-                                     "an IP address",
-                                item);
-        if (++n > NIC_DNS_MAX)
-            return request_fail(req, "invalid request: field \"DNSServerList\" has more than "
-                                     "%d servers",
-                                NIC_DNS_MAX);
-        len += (size_t)snprintf(text + len, sizeof(text) - len, "nameserver %s\n", canon);
-        if (!comma)
-            break;
-        item = comma + 1;
-    }
-    *out = xstrdup(text);
-    return 0;
-}
-
-static int
-bad_field(struct request *req, const char *field, const char *value, const char *what)
-{
-    return request_fail(req, "invalid request: field \"%s\": \"%s\" is not %s", field, value,
-                        what);
-}
-
-static int
-parse(struct request *req, json_t *settings, struct nic *n)
-{
-    if (!settings)
-        return request_fail(req, "invalid request: missing field \"Settings\"");
-    const char *ns = NULL, *id = "", *mac = NULL, *ifname = NULL, *ip = "", *gw = "", *dns = "";
-    uint64_t prefix = 0;
-    bool has_prefix = json_object_get(settings, "PrefixLength") != NULL;
-    int rc = req_string(req, settings, "NamespaceId", true, &ns);
-    if (rc == 0)
-        rc = req_string(req, settings, "ID", false, &id);
-    if (rc == 0)
-        rc = req_string(req, settings, "MacAddress", true, &mac);
-    if (rc == 0)
-        rc = req_string(req, settings, "IfName", true, &ifname);
-    if (rc == 0)
-        rc = req_string(req, settings, "IPAddress", false, &ip);
-    if (rc == 0)
-        rc = req_uint(req, settings, "PrefixLength", false, 0, 128, &prefix);
-    if (rc == 0)
-        rc = req_string(req, settings, "GatewayAddress", false, &gw);
-    if (rc == 0)
-        rc = req_string(req, settings, "DNSServerList", false, &dns);
-    if (rc < 0)
-        return rc;
-    if (!netns_id_valid(ns))
-        return bad_field(req, "NamespaceId", ns, "a network namespace id");
-    bool id_ok = strlen(id) <= NIC_ID_MAX; /* the endpoint's id: only logged */
-    for (const char *c = id; *c; c++)
-        id_ok = id_ok && *c >= 0x20 && *c <= 0x7e;
-    if (!id_ok)
-        return request_fail(req, "invalid request: field \"ID\" must be at most %d printable "
-                                 "ASCII characters",
-                            NIC_ID_MAX);
-    if (!parse_mac(mac, n->mac))
-        return bad_field(req, "MacAddress", mac, "a unicast MAC address (52:54:00:ab:cd:ef)");
-    if (!ifname_valid(ifname))
-        return bad_field(req, "IfName", ifname,
-                         "an interface name (1 to 15 of [A-Za-z0-9._-], not \".\" or \"..\")");
-    strcpy(n->ns, ns);
-    strcpy(n->id, id);
-    snprintf(n->mac_text, sizeof(n->mac_text), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
-             n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-    strcpy(n->ifname, ifname);
-    if (*ip) {
-        n->family = parse_ip(ip, n->addr, n->addr_text);
-        if (!n->family)
-            return bad_field(req, "IPAddress", ip, "an IPv4 or IPv6 address");
-        if (!has_prefix)
-            return request_fail(req, "invalid request: missing field \"PrefixLength\"");
-        if (prefix > (n->family == AF_INET ? 32u : 128u))
-            return request_fail(req, "invalid request: field \"PrefixLength\" = %llu is out of "
-                                     "range for %s [0, %u]",
-                                (unsigned long long)prefix, n->addr_text,
-                                n->family == AF_INET ? 32u : 128u);
-        n->prefix = (unsigned)prefix;
-    } else if (prefix) {
-        return request_fail(req, "invalid request: field \"PrefixLength\" without \"IPAddress\"");
-    }
-    if (*gw) {
-        n->gw_family = parse_ip(gw, n->gw, n->gw_text);
-        if (!n->gw_family)
-            return bad_field(req, "GatewayAddress", gw, "an IPv4 or IPv6 address");
-    }
-    return *dns ? parse_dns(req, dns, &n->resolv) : 0;
-}
-
 /* --- moving links --------------------------------------------------------------------------- */
 
 /* Set link l (seen through in, a socket of namespace n->ns) down and move it to the root
  * namespace. Its name is kept unless the root namespace has it: then it becomes the first free
  * ethN. */
 static int
-move_to_root(struct request *req, const struct nic *n, struct nl *in, const struct nl_link *l)
+move_to_root(struct request *req, const struct nic_conf *n, struct nl *in,
+             const struct nl_link *l)
 {
     int root = nl_root_netns();
     if (root < 0)
@@ -258,7 +76,7 @@ move_to_root(struct request *req, const struct nic *n, struct nl *in, const stru
 
 /* After a failed Add: the NIC goes back to the root namespace (for the host to unplug it). */
 static void
-rollback(struct request *req, const struct nic *n, struct nl *in)
+rollback(struct request *req, const struct nic_conf *n, struct nl *in)
 {
     cleanup_free char *error = xstrdup(req->error ? req->error : "failed");
     struct nl_link l;
@@ -299,7 +117,7 @@ static int
 configure(struct nic_op *op)
 {
     struct request *req = op->req;
-    const struct nic *n = &op->nic;
+    const struct nic_conf *n = &op->nic;
     const char *mac = n->mac_text, *ns = n->ns;
     cleanup_close int nsfd = -1;
     struct nl in = NL_INIT;
@@ -446,7 +264,7 @@ same_mac(void *ctx, const void *arg)
 
 /* Look for the NIC in the namespaces other than ns: 1 (its id in other), 0, or -errno. */
 static int
-find_elsewhere(const struct nic *n, char other[NETNS_ID_MAX + 1])
+find_elsewhere(const struct nic_conf *n, char other[NETNS_ID_MAX + 1])
 {
     DIR *d = opendir(NETNS_RUN_DIR);
     if (!d)
@@ -471,7 +289,7 @@ find_elsewhere(const struct nic *n, char other[NETNS_ID_MAX + 1])
 }
 
 static int
-nic_remove(struct bridge *b, struct request *req, const struct nic *n)
+nic_remove(struct bridge *b, struct request *req, const struct nic_conf *n)
 {
     const char *mac = n->mac_text, *ns = n->ns;
     if (devwait_cancel(b, add_check, same_mac, n->mac))
@@ -531,7 +349,7 @@ netnic_modify(struct bridge *b, struct request *req, enum modify_request_type ty
     struct nic_op *op = xcalloc(1, sizeof(*op));
     op->req = req;
     op->start_ms = monotonic_ms();
-    int rc = parse(req, settings, &op->nic);
+    int rc = nic_conf_parse(req, settings, &op->nic);
     if (rc == 0)
         rc = type == MODIFY_ADD ? start_add(b, op) : nic_remove(b, req, &op->nic);
     if (rc != BRIDGE_DEFERRED)

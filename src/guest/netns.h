@@ -15,14 +15,11 @@
 #include <stddef.h>
 
 #include "modify.h"
+#include "nsid.h" /* netns_id_valid, NETNS_ID_MAX */
 
 #define NETNS_RUN_DIR "/run/netns"
 #define NETNS_ETC_DIR "/etc/netns"
 #define NETNS_RESOLV_CONF "/etc/resolv.conf"
-#define NETNS_ID_MAX 64
-
-/* [A-Za-z0-9._-]{1,64}, not starting with '.'. */
-bool netns_id_valid(const char *id);
 
 /* Open /run/netns/<id> (id valid): fd (O_CLOEXEC), or -errno (-ENOENT: no such namespace). */
 int netns_open(const char *id);

@@ -22,7 +22,6 @@
  * shared writable mmap works (cache=none only allows read-only mappings). */
 #define PLAN9_OPTIONS "trans=virtio,version=9p2000.L,msize=512000,cache=mmap,access=client"
 #define PLAN9_WAIT_MS 10000u
-#define SHARE_NAME_MAX 17 /* "s" + 16 hex digits */
 
 struct plan9_op {
     struct request *req;
@@ -217,56 +216,16 @@ same_share(void *ctx, const void *arg)
     return !strcmp(op->share->path, key->path) && !strcmp(op->share->name, key->name);
 }
 
-/* ^s[0-9a-f]{1,16}$ */
-static bool
-share_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > SHARE_NAME_MAX || s[0] != 's')
-        return false;
-    for (const char *c = s + 1; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
-            return false;
-    return true;
-}
-
-/* The mount path must not be the export or inside it (the bind would create folders on the
- * host). */
-static bool
-inside_export(const char *path)
-{
-    size_t n = strlen(PLAN9_ROOT);
-    return !strncmp(path, PLAN9_ROOT, n) && (path[n] == '\0' || path[n] == '/');
-}
-
 int
 plan9_modify(struct bridge *b, struct request *req, enum modify_request_type type,
              json_t *settings)
 {
-    if (type != MODIFY_ADD && type != MODIFY_REMOVE)
-        return request_fail(req, "MappedDirectory: the request type \"Update\" is not supported");
-    if (!settings)
-        return request_fail(req, "invalid request: missing field \"Settings\"");
-    const char *path = NULL, *name = NULL;
-    uint64_t port = 0;
-    bool read_only = false;
-    int rc = share_mount_path(req, settings, &path);
-    if (rc == 0)
-        rc = share_string(req, settings, "ShareName", true, &name);
-    if (rc == 0) /* hcsshim's vsock port of the share's server: checked, not used */
-        rc = req_uint(req, settings, "Port", false, 0, UINT32_MAX, &port);
-    if (rc == 0)
-        rc = req_bool(req, settings, "ReadOnly", false, &read_only);
+    struct plan9_conf c;
+    int rc = plan9_conf_parse(req, type, settings, &c);
     if (rc < 0)
         return rc;
-    if (!share_name_valid(name))
-        return request_fail(req, "invalid request: field \"ShareName\": \"%s\" is not a share "
-                                 "name (s and 1 to 16 of [0-9a-f])",
-                            name);
-    if (inside_export(path))
-        return request_fail(req, "invalid request: field \"MountPath\": \"%s\" is inside the "
-                                 "Plan9 export " PLAN9_ROOT,
-                            path);
+    const char *name = c.name, *path = c.path;
+    bool read_only = c.read_only;
     log_debug("Plan9 share %s: %s %s%s", name, type == MODIFY_ADD ? "add on" : "remove from",
               path, read_only ? " (read-only)" : "");
     if (type == MODIFY_ADD)

@@ -9,13 +9,13 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "execparams.h"
 #include "log.h"
 #include "netns.h"
 #include "process.h"
 #include "proto.h"
 #include "stream.h"
 
-#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_SIGNAL 64 /* SIGRTMAX on Linux */
 
 struct waiter {
@@ -37,14 +37,9 @@ struct process {
 };
 
 struct exec_args {
-    const char **argv; /* borrowed from the request JSON */
-    char **envp;       /* owned */
-    const char *cwd;
-    bool pipes[3];
-    uint32_t handle;
-    const char *netns; /* NetworkNamespace, NULL: the root namespace */
-    int netns_fd;      /* /run/netns/<netns>, -1 */
-    char *resolv;      /* its resolv.conf when it has one (owned), else NULL */
+    struct exec_params p; /* decoded from the request (execparams.h) */
+    int netns_fd;         /* /run/netns/<p.netns>, -1 */
+    char *resolv;         /* its resolv.conf when it has one (owned), else NULL */
 };
 
 /* What a child that could not exec tells its parent through a CLOEXEC pipe. */
@@ -149,97 +144,33 @@ process_exited(struct bridge *b, pid_t pid, int status)
 }
 
 static void
-free_strv(char **v)
-{
-    for (char **s = v; s && *s; s++)
-        free(*s);
-    free(v);
-}
-
-static void
 exec_args_release(struct exec_args *a)
 {
-    free(a->argv);
-    free_strv(a->envp);
+    exec_params_release(&a->p);
     if (a->netns_fd >= 0)
         close(a->netns_fd);
     free(a->resolv);
 }
 
-static int
-parse_argv(struct request *req, json_t *params, struct exec_args *a)
-{
-    json_t *args = json_object_get(params, "CommandArgs");
-    if (!json_is_array(args) || json_array_size(args) == 0)
-        return request_fail(req, "invalid request: \"CommandArgs\" must be a non-empty array "
-                                 "of strings");
-    size_t n = json_array_size(args);
-    a->argv = xcalloc(n + 1, sizeof(*a->argv));
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(args, i);
-        if (!json_is_string(v))
-            return request_fail(req, "invalid request: \"CommandArgs\"[%zu] is not a string", i);
-        a->argv[i] = json_string_value(v);
-    }
-    if (!a->argv[0][0])
-        return request_fail(req, "invalid request: \"CommandArgs\"[0] is empty");
-    return 0;
-}
-
-static int
-parse_env(struct request *req, json_t *params, struct exec_args *a)
-{
-    json_t *env = NULL;
-    int rc = req_object(req, params, "Environment", false, &env);
-    if (rc < 0)
-        return rc;
-    size_t n = env ? json_object_size(env) : 0;
-    a->envp = xcalloc(n + 2, sizeof(*a->envp));
-    size_t i = 0;
-    bool has_path = false;
-    const char *key;
-    json_t *val;
-    if (env) {
-        json_object_foreach(env, key, val) {
-            if (!key[0] || strchr(key, '='))
-                return request_fail(req, "invalid request: bad environment variable name "
-                                         "\"%s\"", key);
-            if (!json_is_string(val))
-                return request_fail(req, "invalid request: environment variable \"%s\" must "
-                                         "be a string", key);
-            a->envp[i++] = xasprintf("%s=%s", key, json_string_value(val));
-            if (!strcmp(key, "PATH"))
-                has_path = true;
-        }
-    }
-    if (!has_path)
-        a->envp[i++] = xstrdup(DEFAULT_PATH);
-    return 0;
-}
-
 /* "NetworkNamespace": open the namespace now (an unknown one fails the request before any
  * fork) and note its resolv.conf. */
 static int
-parse_netns(struct request *req, json_t *params, struct exec_args *a)
+open_netns(struct request *req, struct exec_args *a)
 {
-    int rc = req_string(req, params, "NetworkNamespace", false, &a->netns);
-    if (rc < 0 || !a->netns)
-        return rc;
-    if (!netns_id_valid(a->netns))
-        return request_fail(req, "invalid request: field \"NetworkNamespace\": \"%s\" is not a "
-                                 "network namespace id",
-                            a->netns);
-    a->netns_fd = netns_open(a->netns);
+    if (!a->p.netns)
+        return 0;
+    a->netns_fd = netns_open(a->p.netns);
     if (a->netns_fd < 0)
-        return request_fail(req, "exec \"%s\": network namespace %s: %s", a->argv[0], a->netns,
+        return request_fail(req, "exec \"%s\": network namespace %s: %s", a->p.argv[0],
+                            a->p.netns,
                             a->netns_fd == -ENOENT ? "not found" : strerror(-a->netns_fd));
-    cleanup_free char *resolv = netns_resolv_path(a->netns);
+    cleanup_free char *resolv = netns_resolv_path(a->p.netns);
     if (access(resolv, F_OK) < 0)
         return 0;
     if (access(NETNS_RESOLV_CONF, F_OK) < 0)
         return request_fail(req, "exec \"%s\": network namespace %s has a resolv.conf but "
                                  NETNS_RESOLV_CONF " (its mount point) cannot be found: %s",
-                            a->argv[0], a->netns, strerror(errno));
+                            a->p.argv[0], a->p.netns, strerror(errno));
     a->resolv = steal_ptr(&resolv);
     return 0;
 }
@@ -247,36 +178,14 @@ parse_netns(struct request *req, json_t *params, struct exec_args *a)
 static int
 parse_exec(struct request *req, struct exec_args *a)
 {
-    json_t *settings = NULL, *params = NULL;
-    int rc = req_object(req, req->body, "Settings", true, &settings);
-    if (rc == 0)
-        rc = req_object(req, settings, "ProcessParameters", true, &params);
-    if (rc == 0)
-        rc = parse_argv(req, params, a);
-    if (rc == 0)
-        rc = parse_env(req, params, a);
-    a->cwd = "/";
-    if (rc == 0)
-        rc = req_string(req, params, "WorkingDirectory", false, &a->cwd);
-    static const char *const pipe_keys[3] = {"CreateStdInPipe", "CreateStdOutPipe",
-                                             "CreateStdErrPipe"};
-    for (unsigned i = 0; i < 3 && rc == 0; i++)
-        rc = req_bool(req, params, pipe_keys[i], false, &a->pipes[i]);
-    uint64_t handle = 0;
-    if (rc == 0)
-        rc = req_uint(req, settings, "StdioHandle", false, 1, UINT32_MAX, &handle);
+    int rc = exec_params_parse(req, &a->p);
     if (rc < 0)
         return rc;
-    if (!a->cwd[0])
-        a->cwd = "/";
-    a->handle = (uint32_t)handle;
-    if ((a->pipes[0] || a->pipes[1] || a->pipes[2]) && !a->handle)
-        return request_fail(req, "invalid request: \"StdioHandle\" is required with stdio pipes");
-    for (struct process *p = procs; p && a->handle; p = p->next)
-        if (p->handle == a->handle)
+    for (struct process *p = procs; p && a->p.handle; p = p->next)
+        if (p->handle == a->p.handle)
             return request_fail(req, "stdio handle %u is already in use by process %d",
-                                a->handle, (int)p->pid);
-    return parse_netns(req, params, a);
+                                a->p.handle, (int)p->pid);
+    return open_netns(req, a);
 }
 
 static void __attribute__((noreturn))
@@ -317,11 +226,11 @@ child_main(const struct exec_args *a, const int fds[3], int errfd)
             goto fail;
     }
     ce.stage = STAGE_CHDIR;
-    if (chdir(a->cwd) < 0)
+    if (chdir(a->p.cwd) < 0)
         goto fail;
     ce.stage = STAGE_EXEC;
-    environ = a->envp;
-    execvp(a->argv[0], (char *const *)a->argv);
+    environ = a->p.envp;
+    execvp(a->p.argv[0], (char *const *)a->p.argv);
 fail:
     ce.err = errno;
     ssize_t w = write(errfd, &ce, sizeof(ce));
@@ -347,10 +256,10 @@ spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds
     int errp[2] = {-1, -1};
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++)
-        if (a->pipes[i] && pipe2(pipes[i], O_CLOEXEC) < 0)
-            rc = request_fail(req, "exec \"%s\": pipe: %s", a->argv[0], strerror(errno));
+        if (a->p.pipes[i] && pipe2(pipes[i], O_CLOEXEC) < 0)
+            rc = request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
     if (rc == 0 && pipe2(errp, O_CLOEXEC) < 0)
-        rc = request_fail(req, "exec \"%s\": pipe: %s", a->argv[0], strerror(errno));
+        rc = request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
     if (rc < 0)
         goto out;
 
@@ -358,7 +267,7 @@ spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds
     int child_fds[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
     *pid = fork();
     if (*pid < 0) {
-        rc = request_fail(req, "exec \"%s\": fork: %s", a->argv[0], strerror(errno));
+        rc = request_fail(req, "exec \"%s\": fork: %s", a->p.argv[0], strerror(errno));
         goto out;
     }
     if (*pid == 0)
@@ -373,29 +282,29 @@ spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds
     while (n < 0 && errno == EINTR);
     if (n == (ssize_t)sizeof(ce)) {
         if (ce.stage == STAGE_EXEC)
-            rc = request_fail(req, "exec \"%s\": %s", a->argv[0], strerror(ce.err));
+            rc = request_fail(req, "exec \"%s\": %s", a->p.argv[0], strerror(ce.err));
         else if (ce.stage == STAGE_CHDIR)
-            rc = request_fail(req, "exec \"%s\": chdir \"%s\": %s", a->argv[0], a->cwd,
+            rc = request_fail(req, "exec \"%s\": chdir \"%s\": %s", a->p.argv[0], a->p.cwd,
                               strerror(ce.err));
         else if (ce.stage == STAGE_NETNS)
-            rc = request_fail(req, "exec \"%s\": enter network namespace %s: %s", a->argv[0],
-                              a->netns, strerror(ce.err));
+            rc = request_fail(req, "exec \"%s\": enter network namespace %s: %s", a->p.argv[0],
+                              a->p.netns, strerror(ce.err));
         else if (ce.stage == STAGE_MOUNTNS)
             rc = request_fail(req,
                               "exec \"%s\": mount namespace and /sys for network namespace %s: %s",
-                              a->argv[0], a->netns, strerror(ce.err));
+                              a->p.argv[0], a->p.netns, strerror(ce.err));
         else if (ce.stage == STAGE_RESOLV)
             rc = request_fail(req, "exec \"%s\": bind %s on " NETNS_RESOLV_CONF ": %s",
-                              a->argv[0], a->resolv, strerror(ce.err));
+                              a->p.argv[0], a->resolv, strerror(ce.err));
         else
-            rc = request_fail(req, "exec \"%s\": child setup: %s", a->argv[0],
+            rc = request_fail(req, "exec \"%s\": child setup: %s", a->p.argv[0],
                               strerror(ce.err));
         goto out; /* the child exits; it is reaped as an unknown pid */
     }
     int keep[3] = {1, 0, 0}; /* index of the parent's end in each pipe */
     for (int i = 0; i < 3; i++) {
         parent_fds[i] = -1;
-        if (!a->pipes[i])
+        if (!a->p.pipes[i])
             continue;
         parent_fds[i] = pipes[i][keep[i]];
         pipes[i][keep[i]] = -1;
@@ -441,19 +350,20 @@ process_handle_execute(struct bridge *b, struct request *req)
     }
     struct process *p = xcalloc(1, sizeof(*p));
     p->pid = pid;
-    p->handle = a.handle;
-    p->cmdline = join_args(a.argv);
+    p->handle = a.p.handle;
+    p->cmdline = join_args(a.p.argv);
     if (fds[0] >= 0)
-        p->streams[0] = stream_new_input(PROTO_STREAM_ID(a.handle, PROTO_STDIN), fds[0]);
+        p->streams[0] = stream_new_input(PROTO_STREAM_ID(a.p.handle, PROTO_STDIN), fds[0]);
     for (int i = 1; i < 3; i++) {
         if (fds[i] < 0)
             continue;
-        p->streams[i] = stream_new_output(PROTO_STREAM_ID(a.handle, i), fds[i], on_output_end, p);
+        p->streams[i] =
+            stream_new_output(PROTO_STREAM_ID(a.p.handle, i), fds[i], on_output_end, p);
         p->open_outputs++;
     }
     p->next = procs;
     procs = p;
-    log_debug("exec \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, a.handle);
+    log_debug("exec \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, a.p.handle);
     exec_args_release(&a);
     req->result = json_pack("{s:i}", "ProcessId", (int)pid);
     return 0;

@@ -16,30 +16,6 @@ share_kind_name(enum share_kind kind)
     return kind == SHARE_PLAN9 ? "Plan9" : "virtio-fs";
 }
 
-int
-share_string(struct request *req, json_t *settings, const char *key, bool required,
-             const char **out)
-{
-    const char *s = NULL;
-    int rc = req_string(req, settings, key, required, &s);
-    if (rc < 0 || !s)
-        return rc;
-    if (strlen(s) > SHARE_FIELD_MAX) /* no NUL inside: the parser rejects \u0000 */
-        return request_fail(req, "invalid request: field \"%s\" is longer than %d bytes", key,
-                            SHARE_FIELD_MAX);
-    *out = s;
-    return 0;
-}
-
-int
-share_mount_path(struct request *req, json_t *settings, const char **out)
-{
-    int rc = share_string(req, settings, "MountPath", true, out);
-    if (rc == 0 && !**out)
-        rc = request_fail(req, "invalid request: field \"MountPath\" is empty");
-    return rc < 0 ? rc : mount_check_path(req, "MountPath", *out);
-}
-
 static struct share **
 find(const char *path)
 {

@@ -15,9 +15,9 @@
 #include <stdbool.h>
 
 #include "mount.h"
+#include "shareconf.h"
 #include "request.h"
 
-#define SHARE_FIELD_MAX 4096 /* bytes of any string field */
 
 enum share_kind { SHARE_PLAN9, SHARE_VIRTIOFS };
 
@@ -34,12 +34,6 @@ struct share {
 /* "Plan9" or "virtio-fs": errors read "<kind> share <name>: <step>: <reason>". */
 const char *share_kind_name(enum share_kind kind);
 
-/* A string field of settings, at most SHARE_FIELD_MAX bytes. Same contract as req_string. */
-int share_string(struct request *req, json_t *settings, const char *key, bool required,
-                 const char **out);
-
-/* A required, normalised absolute MountPath (mount_check_path). */
-int share_mount_path(struct request *req, json_t *settings, const char **out);
 
 /* Reserve path for a new share: mkdir -p path (recording what was created) and record the share
  * as pending. Returns 0 with *out set, 1 when the same share (kind, name, read-only) is mounted

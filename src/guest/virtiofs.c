@@ -15,8 +15,6 @@
 #include "virtiofs.h"
 
 #define VIRTIOFS_WAIT_MS 10000u
-#define VIRTIOFS_TAG_MAX 36 /* bytes of the tag in the device's configuration space */
-#define VIRTIOFS_OPTIONS_MAX 4095 /* a page with its NUL: what mount(2) takes */
 #define KERNEL_MSG_MAX 256
 
 struct virtiofs_op {
@@ -183,49 +181,6 @@ add_done(struct bridge *b, void *ctx, int rc)
 
 /* --- Request -------------------------------------------------------------------------------- */
 
-/* 1 to 36 of [A-Za-z0-9._-] */
-static bool
-tag_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > VIRTIOFS_TAG_MAX)
-        return false;
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '.' || *c == '_' || *c == '-'))
-            return false;
-    return true;
-}
-
-/* "" or comma-separated "key" / "key=value" of [a-z0-9_]; not "source" (the tag is). */
-static int
-check_options(struct request *req, const char *options)
-{
-    size_t n = strlen(options);
-    if (n > VIRTIOFS_OPTIONS_MAX)
-        return request_fail(req, "invalid request: field \"Options\" is longer than %d bytes",
-                            VIRTIOFS_OPTIONS_MAX);
-    if (strspn(options, "abcdefghijklmnopqrstuvwxyz0123456789_=,") != n)
-        return request_fail(req, "invalid request: field \"Options\": \"%s\" has characters "
-                                 "other than [a-z0-9_=,]",
-                            options);
-    cleanup_free char *copy = xstrdup(options);
-    char *rest = n ? copy : NULL, *item;
-    while ((item = strsep(&rest, ","))) { /* keeps empty items: "a,,b" and "a," fail */
-        char *eq = strchr(item, '=');
-        if (!*item || eq == item || (eq && (!eq[1] || strchr(eq + 1, '='))))
-            return request_fail(req, "invalid request: field \"Options\": \"%s\" is not a "
-                                     "comma-separated list of key or key=value",
-                                options);
-        if (eq)
-            *eq = '\0';
-        if (!strcmp(item, "source"))
-            return request_fail(req, "invalid request: field \"Options\": \"source\" is not "
-                                     "allowed (the tag is the source)");
-    }
-    return 0;
-}
-
 struct share_key {
     const char *name, *path;
 };
@@ -306,30 +261,12 @@ int
 virtiofs_modify(struct bridge *b, struct request *req, enum modify_request_type type,
                 json_t *settings)
 {
-    if (type != MODIFY_ADD && type != MODIFY_REMOVE)
-        return request_fail(req, "VirtioFs: the request type \"Update\" is not supported");
-    if (!settings)
-        return request_fail(req, "invalid request: missing field \"Settings\"");
-    const char *tag = NULL, *path = NULL, *options = "";
-    bool read_only = false, lazy = false;
-    int rc = share_string(req, settings, "Tag", true, &tag);
-    if (rc == 0)
-        rc = share_mount_path(req, settings, &path);
-    if (rc == 0)
-        rc = req_bool(req, settings, "ReadOnly", false, &read_only);
-    if (rc == 0)
-        rc = share_string(req, settings, "Options", false, &options);
-    if (rc == 0) /* Remove: the host saw the share's virtiofsd die */
-        rc = req_bool(req, settings, "Lazy", false, &lazy);
+    struct virtiofs_conf c;
+    int rc = virtiofs_conf_parse(req, type, settings, &c);
     if (rc < 0)
         return rc;
-    if (!tag_valid(tag))
-        return request_fail(req, "invalid request: field \"Tag\": \"%s\" is not a virtio-fs "
-                                 "tag (1 to %d of [A-Za-z0-9._-])",
-                            tag, VIRTIOFS_TAG_MAX);
-    rc = check_options(req, options);
-    if (rc < 0)
-        return rc;
+    const char *tag = c.tag, *path = c.path, *options = c.options;
+    bool read_only = c.read_only, lazy = c.lazy;
     log_debug("virtio-fs share %s: %s %s%s%s%s", tag, type == MODIFY_ADD ? "add on" : "remove from",
               path, read_only ? " (read-only)" : "", *options ? ", options " : "", options);
     if (type == MODIFY_ADD)

@@ -1,20 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A fake guest agent and a test fixture for the resource modules (scsi.c, vpmem.c, ...).
+ * A fake guest agent for the resource tests (scsi.c, vpmem.c, ...; the fixture is fixture.h).
  *
  * The fake guest answers every request on its end of a socketpair (the bridge has the other
  * end) with {"Result":0}, or with an error for the next `fail_next` ones, after `delay_ms`; it
  * records the "Request" object of each (ModifySettings) request in `requests`, in order.
  * `fail_match` ("ResourceType/RequestType", e.g. "Network/Remove") limits fail_next and
  * fail_skip to the requests it names; `fail_skip` lets that many pass before failing.
- *
- * fixture_new() gives a running VM (struct uvm, not started: no QEMU) whose QMP peer is a
- * fake_qmp following `steps` after the handshake and whose bridge talks to a fake guest:
- *
- *     struct fixture *f = fixture_new(steps, n, &(struct fixture_config){.scsi_count = 1});
- *     ... uvm_add_scsi(f->vm, ...) ... fixture_request(f, 0) ...
- *     const char *want[] = {...};            the QMP stream expected, handshake excluded
- *     fixture_finish(f, want, n_want);       checks the script and the stream, frees all
  */
 #ifndef UVM_TESTS_FAKE_GUEST_H
 #define UVM_TESTS_FAKE_GUEST_H
@@ -26,8 +18,6 @@
 
 #include <jansson.h>
 
-#include "fake-qmp.h"
-#include "uvm.h"
 
 struct fake_guest {
     int fd;
@@ -46,34 +36,9 @@ struct fake_guest {
     void *opaque;
 };
 
-struct fixture_config {
-    unsigned scsi_count;
-    unsigned vpmem_count;
-    enum uvm_rootfs_type rootfs_type;
-    bool windows;
-    const char *rundir; /* vm->rd.path (a test's temporary directory; not removed), or NULL */
-};
-
-struct fixture {
-    struct uvm *vm;
-    struct fake_qmp *fq;
-    struct fake_guest guest;
-};
-
-/* A running VM (cfg applied, vpmem_init done) whose QMP peer follows `steps` (n of them, after
- * the handshake, which the fixture adds). */
-struct fixture *fixture_new(const struct fake_qmp_step *steps, size_t n,
-                            const struct fixture_config *cfg);
-
-/* Close the VM's QMP and bridge, check that the script ran to its end and that the QMP stream
- * was exactly `want` (n_want JSON texts, single quotes allowed, handshake excluded), free all
- * (as at close: scsi/vpmem/netns_release_all; the taps netns.c created stay recorded in
- * cfg->rundir, for rundir.c's cleanup). A mismatch fails the test. */
-void fixture_finish(struct fixture *f, const char *const *want, size_t n_want);
-
-/* The i-th request the guest received (borrowed), NULL past the end. */
-json_t *fixture_request(struct fixture *f, size_t i);
-/* Number of requests the guest received. */
-size_t fixture_request_count(struct fixture *f);
+/* Serve requests on fd (owned from now on) from a thread. */
+void fake_guest_start(struct fake_guest *g, int fd);
+/* After the other end was closed: join the thread, close fd, free what was recorded. */
+void fake_guest_stop(struct fake_guest *g);
 
 #endif

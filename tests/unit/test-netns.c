@@ -43,11 +43,11 @@
 #include "argv.h"
 #include "cleanup.h"
 #include "error.h"
-#include "fake-guest.h"
+#include "fixture.h"
 #include "fake-qmp.h"
 #include "hostcmd.h"
+#include "hotslot.h" /* HOTSLOT_MAX */
 #include "rundir.h"
-#include "uvm-internal.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define TRACE_MAX 160 /* lines between two checks */
@@ -664,6 +664,36 @@ check_nic_request(struct fixture *f, size_t i, const char *type, const char *ns,
                                  "Settings", settings));
 }
 
+/* ---- the bookkeeping, seen through calls -------------------------------------------------- */
+
+/* No namespace `id` is recorded: removing it is refused, and nothing is sent. */
+static void
+check_gone(struct fixture *f, const char *id)
+{
+    size_t requests = fixture_request_count(f);
+    ASSERT_RC(uvm_remove_netns(f->vm, id), UVM_E_NOT_FOUND);
+    assert_int_equal(fixture_request_count(f), requests);
+}
+
+/* Exactly `n` of the 4 hot-plug slots of a VM without the hot-plug bridge are free: five new
+ * NICs (MACs no test uses) are refused with that count, before anything is sent. */
+static void
+check_free_slots(struct fixture *f, unsigned n)
+{
+    static const struct uvm_endpoint five[] = {
+        {.mac_address = "52:54:00:cc:00:01"}, {.mac_address = "52:54:00:cc:00:02"},
+        {.mac_address = "52:54:00:cc:00:03"}, {.mac_address = "52:54:00:cc:00:04"},
+        {.mac_address = "52:54:00:cc:00:05"},
+    };
+    size_t requests = fixture_request_count(f);
+    ASSERT_RC(uvm_add_netns(f->vm, "slots", five, 5), UVM_E_NO_AVAILABLE_LOCATION);
+    char want[80];
+    snprintf(want, sizeof(want), "only %u of the 4 hot-plug slots are free", n);
+    if (!strstr(uvm_last_error(), want))
+        fail_msg("'%s' does not say '%s'", uvm_last_error(), want);
+    assert_int_equal(fixture_request_count(f), requests);
+}
+
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
 static int reset(void **state);
@@ -843,22 +873,19 @@ test_add_one_created_tap(void **state)
     assert_int_equal(fixture_request_count(f), 2);
     check_ns_request(f, 0, "Add", "ns1");
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
-    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
-    assert_non_null(ns);
-    assert_null(LIST_NEXT(ns, link));
-    assert_string_equal(ns->id, "ns1");
-    assert_int_equal(ns->state, NET_NS_READY);
-    assert_int_equal(ns->refs, 1);
-    assert_int_equal(ns->nnics, 1);
-    assert_int_equal(ns->nics[0].port, 0);
-    assert_string_equal(ns->nics[0].tap, taps[0]);
-    assert_true(ns->nics[0].tap_created);
-    assert_null(ns->nics[0].tap_netns);
-    assert_string_equal(ns->nics[0].rundir, rd_path);
+    /* ns1 is recorded and ready: another add takes a reference, a remove drops it, and neither
+     * sends anything (that the first add gives one reference: test_refcount) */
+    ASSERT_RC(uvm_add_netns(f->vm, "ns1", NULL, 0), 0);
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    TRACE_NONE();
+    assert_int_equal(fixture_request_count(f), 2);
+    /* its one NIC holds one slot (port 0: nic0 above) */
+    check_free_slots(f, 3);
     /* close deletes nothing (no ip at all) and leaves the record ... */
     finish(f, &s);
     TRACE_NONE();
-    /* ... for the runtime directory's release, which deletes the tap */
+    /* ... for the runtime directory's release, which deletes the tap (created by the library,
+     * in no host namespace, recorded in rd_path) */
     release_rundir();
     TRACE("ip link del dev {0}", "rec (none)");
 }
@@ -943,18 +970,14 @@ test_host_ifname(void **state)
           "qmp device_add nic0",
           "guest Network Add eth0");
     check_nic_request(f, 1, "Add", "ns1", &e, MAC0, 0);
-    struct net_nic *nic = &LIST_FIRST(&f->vm->netns)->nics[0];
-    assert_string_equal(nic->tap, "lo");
-    assert_false(nic->tap_created);
-    assert_null(nic->tap_netns);
-    /* the caller's tap is left alone on remove ... */
+    /* the caller's tap is left alone on remove (no ip below) ... */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 4);
     check_nic_request(f, 2, "Remove", "ns1", &e, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     /* ... and at close; it is never recorded */
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &e, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "qmp getfd fd-net0 lo", "qmp netdev_add net0",
@@ -989,8 +1012,7 @@ test_host_netns(void **state)
           "rec {0}={n}",
           "ip -n {n} link set dev {0} up",
           "guest Network Add eth0");
-    assert_string_equal(LIST_FIRST(&f->vm->netns)->nics[0].tap_netns, host_ns);
-    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].tap_created);
+    /* the remove deletes the tap it created, in the namespace it moved it to */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip -n {n} link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
@@ -1031,11 +1053,9 @@ test_two_endpoints_and_remove(void **state)
     check_ns_request(f, 0, "Add", "ns1");
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 2, "Add", "ns1", &EP1, MAC1, 1);
-    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
-    assert_int_equal(ns->nnics, 2);
-    assert_int_equal(ns->nics[0].port, 0);
-    assert_int_equal(ns->nics[1].port, 1);
-    /* last NIC first, each one guest -> QEMU -> tap (then its record); then the namespace */
+    check_free_slots(f, 2);
+    /* both NICs (nic0, nic1) go, last NIC first, each one guest -> QEMU -> tap (then its
+     * record); then the namespace */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth1", "qmp device_del nic1", "qmp netdev_del net1",
           "ip link del dev {1}", "rec {0}=",
@@ -1046,9 +1066,9 @@ test_two_endpoints_and_remove(void **state)
     check_nic_request(f, 3, "Remove", "ns1", &EP1, MAC1, 1);
     check_nic_request(f, 4, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 5, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     assert_non_null(strstr(uvm_last_error(), "'ns1'"));
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1074,21 +1094,16 @@ test_refcount(void **state)
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &bad, 1), UVM_E_INVALID_ARGUMENT);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
-    assert_int_equal(ns->refs, 3);
-    assert_int_equal(ns->nnics, 1);
-    assert_null(LIST_NEXT(ns, link));
-    /* removes before the last one only drop a reference */
+    /* three references, one NIC (the other endpoints were not added): removes before the last
+     * one only drop a reference, the third removes the one NIC */
+    check_free_slots(f, 3);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    assert_int_equal(ns->refs, 1);
-    assert_int_equal(ns->state, NET_NS_READY);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     finish(f, &s);
     TRACE_NONE();
@@ -1102,13 +1117,13 @@ test_no_endpoints(void **state)
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", NULL, 0), 0);
     TRACE("guest NetworkNamespace Add ns1");
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 0);
+    check_free_slots(f, 4);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
     check_ns_request(f, 0, "Add", "ns1");
     check_ns_request(f, 1, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1129,6 +1144,7 @@ test_rollback_device_add_second(void **state)
     unplug(&s, 0);
     /* the id is free again: a new add works, from port 0 */
     plug(&s, 0, MAC1, SPARE0);
+    unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     const struct uvm_endpoint eps[] = {EP0, EP1};
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", eps, 2), UVM_E_HYPERVISOR);
@@ -1152,15 +1168,18 @@ test_rollback_device_add_second(void **state)
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 2, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
+    check_free_slots(f, 4);
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP1, 1), 0);
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {2} mode tap", "rec {2}=",
           "qmp getfd fd-net0 {2}", "qmp netdev_add net0", "qmp device_add nic0",
           "ip link set dev {2} up",
           "guest Network Add eth0");
     check_nic_request(f, 5, "Add", "ns1", &EP1, MAC1, 0);
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 1);
+    /* one reference: one remove takes it all away */
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
+          "ip link del dev {2}", "rec (none)", "guest NetworkNamespace Remove ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1185,7 +1204,7 @@ test_netdev_add_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
           "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp closefd fd-net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "vhost-net requested"));
     assert_null(strstr(uvm_last_error(), "not found"));
@@ -1193,7 +1212,7 @@ test_netdev_add_fails(void **state)
           "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp closefd fd-net0",
           "ip link del dev {1}", "rec (none)", "guest NetworkNamespace Remove ns1");
     check_no_tap_fd();
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1213,8 +1232,8 @@ test_tap_open_fails(void **state)
     assert_non_null(strstr(uvm_last_error(), "cannot attach to it (TUNSETIFF)"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
-    assert_int_equal(hotslot_free_count(f->vm), hotslot_count(f->vm));
+    check_gone(f, "ns1");
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1234,7 +1253,7 @@ test_getfd_fails(void **state)
           "qmp getfd fd-net0 {0}", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     check_no_tap_fd();
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1261,7 +1280,7 @@ test_guest_network_add_fails(void **state)
     assert_int_equal(fixture_request_count(f), 3);
     check_nic_request(f, 1, "Add", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 2, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1279,7 +1298,7 @@ test_guest_ns_add_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1");
     assert_int_equal(fixture_request_count(f), 1);
     check_ns_request(f, 0, "Add", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1299,7 +1318,7 @@ test_tuntap_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1321,7 +1340,7 @@ test_link_up_fails(void **state)
           "qmp device_del nic0", "qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1355,7 +1374,7 @@ test_host_netns_failures(void **state)
           "rec {1}={n}", "ip -n {n} link set dev {1} up", "qmp device_del nic0",
           "qmp netdev_del net0", "ip -n {n} link del dev {1}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1376,8 +1395,8 @@ test_tap_record_fails(void **state)
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap",
           "ip link del dev {0}", "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 2);
-    assert_true(LIST_EMPTY(&f->vm->netns));
-    assert_false(f->vm->hotslot_used[0]);
+    check_gone(f, "ns1");
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1405,7 +1424,7 @@ test_tap_rerecord_fails(void **state)
           "ip link set dev {0} netns {n}",
           "rec {0}=<dir>", "qmp device_del nic0", "qmp netdev_del net0",
           "ip -n {n} link del dev {0}", "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1440,15 +1459,8 @@ test_remove_guest_fails_then_retry(void **state)
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
     TRACE("guest Network Remove eth1", "qmp device_del nic1", "qmp netdev_del net1",
           "ip link del dev {1}", "rec {0}=", "guest Network Remove eth0");
-    /* still recorded with what is left */
-    struct net_ns *ns = LIST_FIRST(&f->vm->netns);
-    assert_non_null(ns);
-    assert_int_equal(ns->state, NET_NS_READY);
-    assert_int_equal(ns->refs, 1);
-    assert_int_equal(ns->nnics, 1);
-    assert_int_equal(ns->nics[0].port, 0);
-    assert_string_equal(ns->nics[0].tap, taps[0]);
-    /* port 1 is free again, port 0 is not */
+    /* still recorded with what is left (the retry below removes exactly eth0 on nic0 with tap
+     * {0}, with one remove); port 1 is free again, port 0 is not */
     const struct uvm_endpoint four[] = {EP1, EP2, EP3, EP4};
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", four, 4), UVM_E_NO_AVAILABLE_LOCATION);
     assert_non_null(strstr(uvm_last_error(), "only 3 of the 4"));
@@ -1462,7 +1474,7 @@ test_remove_guest_fails_then_retry(void **state)
     check_nic_request(f, 4, "Remove", "ns1", &EP0, MAC0, 0);
     check_nic_request(f, 5, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 6, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1486,11 +1498,10 @@ test_remove_ns_remove_fails_then_retry(void **state)
     assert_non_null(strstr(uvm_last_error(), "(0 NIC(s) left)"));
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
-    assert_false(LIST_EMPTY(&f->vm->netns));
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 0);
+    /* still recorded, with no NIC left: the retry sends only the namespace's Remove */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1519,9 +1530,7 @@ test_remove_retry_after_netdev_del_failure(void **state)
     assert_non_null(strstr(uvm_last_error(), "netdev busy"));
     /* the tap (and its record) stay while QEMU may hold it */
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0");
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nnics, 1);
-    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].guest_gone);
-    assert_true(LIST_FIRST(&f->vm->netns)->nics[0].device_gone);
+    check_free_slots(f, 3); /* the NIC keeps its slot until it is gone */
     int rc = uvm_remove_netns(f->vm, "ns1");
     if (rc != 0)
         fail_msg("the retry failed (%s): it should send only netdev_del net0, delete the tap and "
@@ -1530,7 +1539,7 @@ test_remove_retry_after_netdev_del_failure(void **state)
                  uvm_last_error());
     TRACE("qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     assert_int_equal(fixture_request_count(f), 4); /* one Network Remove */
     finish(f, &s);
     TRACE_NONE();
@@ -1553,18 +1562,16 @@ test_remove_retry_after_device_del_failure(void **state)
     assert_non_null(strstr(uvm_last_error(), "device busy"));
     assert_non_null(strstr(uvm_last_error(), "(1 NIC(s) left)"));
     TRACE("guest Network Remove eth0", "qmp device_del nic0");
-    struct net_nic *nic = &LIST_FIRST(&f->vm->netns)->nics[0];
-    assert_true(nic->guest_gone);
-    assert_false(nic->device_gone);
-    assert_true(f->vm->hotslot_used[0]);
+    check_free_slots(f, 3); /* the NIC keeps its slot until it is gone */
+    /* the guest is not asked again, device_del is sent again */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("qmp device_del nic0", "qmp netdev_del net0", "ip link del dev {0}", "rec (none)",
           "guest NetworkNamespace Remove ns1");
     assert_int_equal(fixture_request_count(f), 4); /* one Network Remove */
     check_nic_request(f, 2, "Remove", "ns1", &EP0, MAC0, 0);
     check_ns_request(f, 3, "Remove", "ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
-    assert_false(f->vm->hotslot_used[0]);
+    check_gone(f, "ns1");
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1585,7 +1592,7 @@ test_remove_tap_delete_fails(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
           "ip link del dev {0}", "guest NetworkNamespace Remove ns1");
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
     ip_fail(NULL);
@@ -1615,14 +1622,14 @@ test_no_free_ports(void **state)
     assert_non_null(strstr(uvm_last_error(), "only 1 of the 4"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), requests);
-    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
+    check_gone(f, "ns2");
     /* one still fits, on the last port */
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP4, 1), 0);
     TRACE("guest NetworkNamespace Add ns2", "ip tuntap add dev {3} mode tap",
           "rec {0}= {1}= {2}= {3}=", "qmp getfd fd-net3 {3}", "qmp netdev_add net3",
           "qmp device_add nic3",
           "ip link set dev {3} up", "guest Network Add eth0");
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 3);
+    check_free_slots(f, 0);
     finish(f, &s);
     /* close leaves all four to the runtime directory's release */
     TRACE_NONE();
@@ -1644,9 +1651,8 @@ test_five_endpoints_without_bridge(void **state)
         strstr(uvm_last_error(), "5 NICs asked, but only 4 of the 4 hot-plug slots are free"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 0);
-    assert_true(LIST_EMPTY(&f->vm->netns));
-    for (unsigned i = 0; i < HOTSLOT_MAX; i++)
-        assert_false(f->vm->hotslot_used[i]);
+    check_gone(f, "ns1");
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1669,9 +1675,8 @@ test_mac_collision(void **state)
     assert_non_null(strstr(uvm_last_error(), "endpoint 1"));
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
-    assert_true(f->vm->hotslot_used[0]);
-    assert_false(f->vm->hotslot_used[1]);
+    check_gone(f, "ns2");
+    check_free_slots(f, 3); /* ns1's NIC only */
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1785,7 +1790,7 @@ test_validation(void **state)
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_NOT_FOUND);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 0);
-    assert_true(LIST_EMPTY(&f->vm->netns));
+    check_free_slots(f, 4);
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1810,23 +1815,26 @@ test_not_running(void **state)
     (void)state;
     struct script s = {0};
     plug(&s, 0, MAC0, SPARE0);
+    unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), 0);
     trace_drop();
-    f->vm->state = UVM_STATE_STOPPED;
+    fixture_set_state(f, FIXTURE_STOPPED);
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP1, 1), UVM_E_INVALID_STATE);
     assert_non_null(strstr(uvm_last_error(), "is stopped"));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", NULL, 0), UVM_E_INVALID_STATE);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_INVALID_STATE);
-    f->vm->state = UVM_STATE_RUNNING;
-    f->vm->terminating = true;
+    fixture_set_state(f, FIXTURE_TERMINATING);
     ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), UVM_E_INVALID_STATE);
     assert_non_null(strstr(uvm_last_error(), "being terminated"));
-    f->vm->terminating = false;
+    fixture_set_state(f, FIXTURE_RUNNING);
     TRACE_NONE();
     assert_int_equal(fixture_request_count(f), 2);
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 1);
-    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
+    /* nothing changed: no ns2, ns1 with its one reference (one remove takes it away) */
+    check_gone(f, "ns2");
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
+          "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
     finish(f, &s);
     TRACE_NONE();
 }
@@ -1866,7 +1874,7 @@ test_bridge_slot(void **state)
           "qmp getfd fd-net4 {0}", "qmp netdev_add net4", "qmp device_add nic4",
           "ip link set dev {0} up",
           "guest Network Add eth0");
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[0].port, 4);
+    /* the remove unplugs nic4, i.e. the NIC kept slot 4 */
     ASSERT_RC(uvm_remove_netns(f->vm, "ns2"), 0);
     TRACE("guest Network Remove eth0", "qmp device_del nic4", "qmp netdev_del net4",
           "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns2");
@@ -1971,7 +1979,6 @@ test_all_slots(void **state)
             want[1 + 4 * k + j] = owned[4 * k + j];
     }
     check_trace_as(want, ARRAY_SIZE(want), false);
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->nics[HOTSLOT_MAX - 1].port, HOTSLOT_MAX - 1);
     ASSERT_RC(uvm_add_netns(f->vm, "ns2", &eps[HOTSLOT_MAX], 1), UVM_E_NO_AVAILABLE_LOCATION);
     assert_non_null(strstr(uvm_last_error(), "only 0 of the 36"));
     TRACE_NONE();
@@ -2081,6 +2088,7 @@ test_concurrent_same_id(void **state)
     (void)state;
     struct script s = {0};
     plug(&s, 0, MAC0, SPARE0);
+    unplug(&s, 0);
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     f->guest.delay_ms = 30; /* the others arrive while the first is in progress */
     struct adder a[3];
@@ -2098,8 +2106,15 @@ test_concurrent_same_id(void **state)
           "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
           "ip link set dev {0} up",
           "guest Network Add eth0");
-    assert_int_equal(LIST_FIRST(&f->vm->netns)->refs, 3);
-    assert_null(LIST_NEXT(LIST_FIRST(&f->vm->netns), link));
+    /* one namespace with three references: two removes only drop one each, the third removes
+     * it, and then it is gone */
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    TRACE_NONE();
+    ASSERT_RC(uvm_remove_netns(f->vm, "ns1"), 0);
+    TRACE("guest Network Remove eth0", "qmp device_del nic0", "qmp netdev_del net0",
+          "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
+    check_gone(f, "ns1");
     finish(f, &s);
     TRACE_NONE();
 }

@@ -10,7 +10,7 @@
 
 #include "cleanup.h"
 #include "error.h"
-#include "fake-guest.h"
+#include "fixture.h"
 #include "proto.h"
 
 struct answers {

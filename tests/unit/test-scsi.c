@@ -17,10 +17,10 @@
 #include <jansson.h>
 
 #include "cleanup.h"
-#include "fake-guest.h"
 #include "fake-qmp.h"
+#include "fixture.h"
 #include "image.h"
-#include "uvm-internal.h"
+#include "scsi.h" /* UVM_SCSI_LUNS */
 
 static char dir[64];
 static char disk[128], disk2[128], layer[128];
@@ -52,6 +52,104 @@ device_add(const char *node, unsigned c, unsigned l)
 #define DEVICE_DEL(n) "{'execute':'device_del','arguments':{'id':'" n "'}}"
 #define BLOCKDEV_DEL(n) "{'execute':'blockdev-del','arguments':{'node-name':'" n "'}}"
 #define DELETED(n) "{'event':'DEVICE_DELETED','data':{'device':'" n "','path':'/x'}}"
+
+#define ONE_CONTROLLER (&(struct fixture_config){.scsi_count = 1})
+
+/* ---- what the bookkeeping says, observed through later calls ---- */
+
+/* The add of disk2 at 0:0 with fd set `set` (check_slot_free). */
+#define READD_BLOCKDEV(set)                                                                        \
+    "{'execute':'blockdev-add','arguments':{'driver':'raw','node-name':'scsi0-0',"                 \
+    "'read-only':false,'file':{'driver':'file','filename':'/dev/fdset/" #set "',"                  \
+    "'read-only':false}}}"
+#define READD_DEVICE                                                                               \
+    "{'execute':'device_add','arguments':{'driver':'scsi-hd','id':'scsi0-0','bus':'scsi0.0',"      \
+    "'channel':0,'scsi-id':0,'lun':0,'drive':'scsi0-0'}}"
+#define READD_STEPS(set)                                                                           \
+    FAKE_QMP_CMD_FD(ADD_FD, FDSET(set, 50)), FAKE_QMP_CMD(READD_BLOCKDEV(set), FAKE_QMP_OK),      \
+        FAKE_QMP_CMD(READD_DEVICE, FAKE_QMP_OK)
+#define READD_WANT(set) ADD_FD, READD_BLOCKDEV(set), READD_DEVICE
+
+/* Slot 0:0 is free and `path` is not attached (no slot names it, none is left reserved or
+ * broken): removing `path` is refused, and an add of disk2 (the script answers it with
+ * READD_STEPS) takes 0:0 again and sends the guest one more request. */
+static void
+check_slot_free(struct fixture *f, const char *path)
+{
+    assert_int_equal(uvm_remove_scsi(f->vm, path), UVM_E_NOT_ATTACHED);
+    size_t requests = fixture_request_count(f);
+    int c = -1;
+    int32_t l = -1;
+    assert_int_equal(uvm_add_scsi(f->vm, disk2, NULL, &c, &l), 0);
+    assert_int_equal(c, 0);
+    assert_int_equal(l, 0);
+    assert_int_equal(fixture_request_count(f), requests + 1);
+}
+
+/* Filling controller 0 through the API: 64 attach-only adds of lun<l>.img, fd set l + 1. */
+struct fill {
+    struct fake_qmp_step steps[3 * UVM_SCSI_LUNS + 8];
+    const char *want[3 * UVM_SCSI_LUNS + 8];
+    char *owned[3 * UVM_SCSI_LUNS + 8];
+    size_t n, nowned;
+};
+
+static const char *
+fill_own(struct fill *s, char *text)
+{
+    assert_true(s->nowned < sizeof(s->owned) / sizeof(s->owned[0]));
+    s->owned[s->nowned++] = text;
+    return text;
+}
+
+/* Append one expected command (and its step) to s. */
+static void
+fill_step(struct fill *s, struct fake_qmp_step step)
+{
+    assert_true(s->n < sizeof(s->steps) / sizeof(s->steps[0]));
+    s->steps[s->n] = step;
+    s->want[s->n++] = step.text;
+}
+
+static void
+fill_script(struct fill *s)
+{
+    for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
+        char node[16];
+        snprintf(node, sizeof(node), "scsi0-%u", l);
+        fill_step(s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(
+                         ADD_FD, fill_own(s, xasprintf("{'return':{'fdset-id':%u,'fd':%u}}",
+                                                       l + 1, 100 + l))));
+        fill_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
+                         fill_own(s, blockdev_add("raw", node, (int)l + 1, false)), FAKE_QMP_OK));
+        fill_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(fill_own(s, device_add(node, 0, l)),
+                                                        FAKE_QMP_OK));
+    }
+}
+
+static void
+fill_luns(struct fixture *f)
+{
+    for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/lun%u.img", dir, l);
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        int c = -1;
+        int32_t got = -1;
+        assert_int_equal(uvm_add_scsi(f->vm, path, NULL, &c, &got), 0);
+        assert_int_equal(c, 0);
+        assert_int_equal(got, (int32_t)l);
+    }
+}
+
+static void
+fill_free(struct fill *s)
+{
+    for (size_t i = 0; i < s->nowned; i++)
+        free(s->owned[i]);
+}
 
 static int
 setup(void **state)
@@ -88,8 +186,12 @@ test_attach_only(void **state)
         FAKE_QMP_CMD_FD(ADD_FD, FDSET(1, 40)),
         FAKE_QMP_CMD(b, FAKE_QMP_OK),
         FAKE_QMP_CMD(d, FAKE_QMP_OK),
+        FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_EVENT(DELETED("scsi0-0")),
+        FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     int c = 7;
     int32_t l = 7;
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), 0);
@@ -107,9 +209,18 @@ test_attach_only(void **state)
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), UVM_E_ALREADY_ATTACHED);
     assert_int_equal(c, -1);
     assert_int_equal(l, -1);
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_ATTACHED);
-    const char *want[] = {ADD_FD, b, d};
-    fixture_finish(f, want, 3);
+    /* ... and the disk is still attached: the remove runs in full, the guest first */
+    assert_int_equal(fixture_request_count(f), 1);
+    assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
+    json_t *want_rm = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":"
+                                 "\"Remove\",\"Settings\":{\"MountPath\":\"\",\"Lun\":0,"
+                                 "\"Controller\":0,\"ReadOnly\":false}}",
+                                 0, NULL);
+    assert_true(json_equal(fixture_request(f, 1), want_rm));
+    json_decref(want_rm);
+    const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -127,8 +238,9 @@ test_add_mount_and_remove(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 8, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), 0);
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"/data\",\"Lun\":0,"
@@ -140,11 +252,10 @@ test_add_mount_and_remove(void **state)
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
     json_t *rm = fixture_request(f, 1);
     assert_string_equal(json_string_value(json_object_get(rm, "RequestType")), "Remove");
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_NOT_ATTACHED);
+    check_slot_free(f, disk);
     const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
-                          REMOVE_FD(1)};
-    fixture_finish(f, want, 6);
+                          REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -161,8 +272,9 @@ test_guest_failure_rolls_back(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     f->guest.fail_next = 1;
     int c = 0;
     int32_t l = 0;
@@ -170,10 +282,10 @@ test_guest_failure_rolls_back(void **state)
     assert_int_equal(c, -1);
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
     assert_non_null(strstr(uvm_last_error(), disk));
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    check_slot_free(f, disk);
     const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
-                          REMOVE_FD(1)};
-    fixture_finish(f, want, 6);
+                          REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -188,14 +300,15 @@ test_device_add_failure_rolls_back(void **state)
         FAKE_QMP_CMD(d, FAKE_QMP_ERROR("GenericError", "Duplicate ID")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 5, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, "/data", NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "Duplicate ID"));
     assert_int_equal(fixture_request_count(f), 0);
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {ADD_FD, b, d, BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1)};
-    fixture_finish(f, want, 5);
+    check_slot_free(f, disk);
+    const char *want[] = {ADD_FD, b, d, BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -211,14 +324,16 @@ test_blockdev_failure(void **state)
         FAKE_QMP_CMD(b, FAKE_QMP_ERROR("GenericError", "Failed to get \\'write\\' lock")),
         FAKE_QMP_CMD(d, FAKE_QMP_ERROR("GenericError", "drive scsi0-0 not found")),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 4, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "lock"));
     assert_null(strstr(uvm_last_error(), "not found"));
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    const char *want[] = {ADD_FD, b, d, REMOVE_FD(1)};
-    fixture_finish(f, want, 4);
+    assert_int_equal(fixture_request_count(f), 0);
+    check_slot_free(f, disk);
+    const char *want[] = {ADD_FD, b, d, REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -236,17 +351,19 @@ test_remove_failure_keeps_slot(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 8, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "still attached"));
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_ATTACHED);
+    /* still attached, with its fd set: a re-add is refused, the retry runs in full */
+    assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_ALREADY_ATTACHED);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0); /* the retry works */
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    check_slot_free(f, disk);
     const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), DEVICE_DEL("scsi0-0"),
-                          BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1)};
-    fixture_finish(f, want, 7);
+                          BLOCKDEV_DEL("scsi0-0"), REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -264,7 +381,7 @@ test_layer_refcount(void **state)
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     int c;
     int32_t l;
     for (int i = 0; i < 3; i++) {
@@ -272,7 +389,7 @@ test_layer_refcount(void **state)
         assert_int_equal(c, 0);
         assert_int_equal(l, 0);
     }
-    assert_int_equal(f->vm->scsi[0][0].refs, 3);
+    /* three references: the first two removes below only drop one each */
     json_t *want_add = json_loads("{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
                                   "\"Settings\":{\"MountPath\":\"/tmp/S0/0\",\"Lun\":0,"
                                   "\"Controller\":0,\"ReadOnly\":true}}",
@@ -289,7 +406,7 @@ test_layer_refcount(void **state)
     assert_int_equal(uvm_remove_scsi(f->vm, layer), UVM_E_NOT_ATTACHED);
     const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
                           REMOVE_FD(1)};
-    fixture_finish(f, want, 6);
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -297,7 +414,9 @@ test_layer_refcount(void **state)
 static void
 test_errors_touch_nothing(void **state)
 {
-    struct fixture *f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 1});
+    struct fill s = {0};
+    fill_script(&s);
+    struct fixture *f = fixture_new(s.steps, s.n, &(struct fixture_config){.scsi_count = 1});
     char missing[160];
     snprintf(missing, sizeof(missing), "%s/missing.img", dir);
     assert_int_equal(uvm_add_scsi(f->vm, missing, NULL, NULL, NULL), UVM_E_NOT_FOUND);
@@ -312,21 +431,21 @@ test_errors_touch_nothing(void **state)
         assert_int_equal(uvm_add_scsi(f->vm, disk2, NULL, NULL, NULL), -EACCES);
         chmod(disk2, 0644);
     }
-    /* Every LUN taken: the 65th is refused before QEMU is asked anything. */
-    for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
-        f->vm->scsi[0][l].state = SLOT_ATTACHED;
-        f->vm->scsi[0][l].host_path = xasprintf("/fake/%u", l);
-        f->vm->scsi[0][l].refs = 1;
-    }
+    /* None of that reached QEMU or the guest. Every LUN taken: the 65th is refused before QEMU
+     * is asked anything. */
+    assert_int_equal(fixture_request_count(f), 0);
+    fill_luns(f);
     int c = 0;
     int32_t l = 0;
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, &c, &l), UVM_E_TOO_MANY_ATTACHMENTS);
     assert_int_equal(c, -1);
     assert_int_equal(l, -1);
     /* A VM that is not running refuses. */
-    f->vm->state = UVM_STATE_TERMINATED;
+    fixture_set_state(f, FIXTURE_TERMINATED);
     assert_int_equal(uvm_add_scsi(f->vm, disk2, NULL, NULL, NULL), UVM_E_INVALID_STATE);
-    fixture_finish(f, NULL, 0);
+    assert_int_equal(fixture_request_count(f), UVM_SCSI_LUNS);
+    fixture_finish(f, s.want, s.n);
+    fill_free(&s);
 }
 
 static void
@@ -346,25 +465,21 @@ static void
 test_second_controller(void **state)
 {
     char *b0 = blockdev_add("raw", "scsi0-0", 1, false), *d0 = device_add("scsi0-0", 0, 0);
-    char *b1 = blockdev_add("raw", "scsi1-0", 2, false), *d1 = device_add("scsi1-0", 1, 0);
-    const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD_FD(ADD_FD, FDSET(2, 41)),
-        FAKE_QMP_CMD(b1, FAKE_QMP_OK),
-        FAKE_QMP_CMD(d1, FAKE_QMP_OK),
-    };
-    struct fixture *f = fixture_new(steps, 3, &(struct fixture_config){.scsi_count = 2});
-    for (unsigned l = 0; l < UVM_SCSI_LUNS; l++) {
-        f->vm->scsi[0][l].state = SLOT_ATTACHED;
-        f->vm->scsi[0][l].host_path = xasprintf("/fake/%u", l);
-        f->vm->scsi[0][l].refs = 1;
-    }
+    char *b1 = blockdev_add("raw", "scsi1-0", 65, false), *d1 = device_add("scsi1-0", 1, 0);
+    struct fill s = {0};
+    fill_script(&s);
+    fill_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(ADD_FD, FDSET(65, 41)));
+    fill_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(b1, FAKE_QMP_OK));
+    fill_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(d1, FAKE_QMP_OK));
+    struct fixture *f = fixture_new(s.steps, s.n, &(struct fixture_config){.scsi_count = 2});
+    fill_luns(f);
     int c;
     int32_t l;
     assert_int_equal(uvm_add_scsi(f->vm, disk2, NULL, &c, &l), 0);
     assert_int_equal(c, 1);
     assert_int_equal(l, 0);
-    const char *want[] = {ADD_FD, b1, d1};
-    fixture_finish(f, want, 3);
+    fixture_finish(f, s.want, s.n);
+    fill_free(&s);
     free(b0);
     free(d0);
     free(b1);
@@ -494,14 +609,20 @@ test_fd_is_the_image(void **state)
         FAKE_QMP_CMD_FD(ADD_FD, FDSET(2, 41)),
         FAKE_QMP_CMD(bq, FAKE_QMP_OK),
         FAKE_QMP_CMD(dq, FAKE_QMP_OK),
+        FAKE_QMP_CMD(DEVICE_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_EVENT(DELETED("scsi0-0")),
+        FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_OK),
+        FAKE_QMP_CMD(DEVICE_DEL("scsi0-1"), FAKE_QMP_OK),
+        FAKE_QMP_EVENT(DELETED("scsi0-1")),
+        FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-1"), FAKE_QMP_OK),
+        FAKE_QMP_CMD(REMOVE_FD(2), FAKE_QMP_OK),
     };
-    struct fixture *f = fixture_new(steps, 6, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     struct passed p = {0};
     fake_qmp_set_fd_hook(f->fq, record_fd, &p);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_add_scsi_layer(f->vm, qcow, NULL, NULL), 0);
-    assert_int_equal(f->vm->scsi[0][0].fdset, 1);
-    assert_int_equal(f->vm->scsi[0][1].fdset, 2);
     assert_int_equal(p.count, 2);
     struct stat st;
     assert_int_equal(stat(disk, &st), 0);
@@ -510,8 +631,22 @@ test_fd_is_the_image(void **state)
     assert_int_equal(stat(qcow, &st), 0);
     assert_true(p.st[1].st_ino == st.st_ino && p.st[1].st_dev == st.st_dev);
     assert_int_equal(p.accmode[1], O_RDONLY);
-    const char *want[] = {ADD_FD, b, d, ADD_FD, bq, dq};
-    fixture_finish(f, want, 6);
+    /* each slot kept the fd set add-fd named: the removes drop sets 1 and 2 */
+    assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
+    assert_int_equal(uvm_remove_scsi(f->vm, qcow), 0);
+    const char *want[] = {ADD_FD,
+                          b,
+                          d,
+                          ADD_FD,
+                          bq,
+                          dq,
+                          DEVICE_DEL("scsi0-0"),
+                          BLOCKDEV_DEL("scsi0-0"),
+                          REMOVE_FD(1),
+                          DEVICE_DEL("scsi0-1"),
+                          BLOCKDEV_DEL("scsi0-1"),
+                          REMOVE_FD(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
     free(bq);
@@ -525,18 +660,19 @@ test_add_fd_failures(void **state)
         FAKE_QMP_CMD_FD(ADD_FD, FAKE_QMP_ERROR("GenericError", "no fd supplied")),
         /* a reply that does not say where the fd went */
         FAKE_QMP_CMD_FD(ADD_FD, "{'return':{'fd':40}}"),
+        READD_STEPS(1),
     };
-    struct fixture *f = fixture_new(steps, 2, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "add-fd: no fd supplied"));
     assert_non_null(strstr(uvm_last_error(), disk));
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    /* the slot was given back: the second try gets the same one (node scsi0-0 below) */
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), UVM_E_PROTOCOL);
     assert_non_null(strstr(uvm_last_error(), "fdset-id"));
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
     assert_int_equal(fixture_request_count(f), 0);
-    const char *want[] = {ADD_FD, ADD_FD};
-    fixture_finish(f, want, 2);
+    check_slot_free(f, disk);
+    const char *want[] = {ADD_FD, ADD_FD, READD_WANT(1)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
 }
 
 /* Once the block node is gone, a failed remove-fd only leaves an fd in QEMU: the remove
@@ -553,14 +689,15 @@ test_remove_fd_failure_is_not_fatal(void **state)
         FAKE_QMP_EVENT(DELETED("scsi0-0")),
         FAKE_QMP_CMD(BLOCKDEV_DEL("scsi0-0"), FAKE_QMP_OK),
         FAKE_QMP_CMD(REMOVE_FD(1), FAKE_QMP_ERROR("GenericError", "fd set 1 not found")),
+        READD_STEPS(2),
     };
-    struct fixture *f = fixture_new(steps, 7, &(struct fixture_config){.scsi_count = 1});
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, disk, NULL, NULL, NULL), 0);
     assert_int_equal(uvm_remove_scsi(f->vm, disk), 0);
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
+    check_slot_free(f, disk);
     const char *want[] = {ADD_FD, b, d, DEVICE_DEL("scsi0-0"), BLOCKDEV_DEL("scsi0-0"),
-                          REMOVE_FD(1)};
-    fixture_finish(f, want, 6);
+                          REMOVE_FD(1), READD_WANT(2)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
     free(b);
     free(d);
 }
@@ -573,13 +710,16 @@ test_qcow2_backing_refused(void **state)
     char top[160];
     snprintf(top, sizeof(top), "%s/top.qcow2", dir);
     write_qcow2(top, "/etc/shadow");
-    struct fixture *f = fixture_new(NULL, 0, &(struct fixture_config){.scsi_count = 1});
+    const struct fake_qmp_step steps[] = {READD_STEPS(1)};
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), ONE_CONTROLLER);
     assert_int_equal(uvm_add_scsi(f->vm, top, NULL, NULL, NULL), UVM_E_NOT_SUPPORTED);
     assert_non_null(strstr(uvm_last_error(), "backing file '/etc/shadow'"));
     assert_non_null(strstr(uvm_last_error(), top));
     assert_int_equal(uvm_add_scsi_layer(f->vm, top, NULL, NULL), UVM_E_NOT_SUPPORTED);
-    assert_int_equal(f->vm->scsi[0][0].state, SLOT_FREE);
-    fixture_finish(f, NULL, 0);
+    assert_int_equal(fixture_request_count(f), 0);
+    check_slot_free(f, top);
+    const char *want[] = {READD_WANT(1)};
+    fixture_finish(f, want, ARRAY_SIZE(want));
 }
 
 int

@@ -22,7 +22,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "share.h"
-#include "uvm-internal.h"
+#include "uvm.h"
 
 static char dir[64], staging[96], host[96], victim[96];
 static int stagingfd = -1;
@@ -172,15 +172,20 @@ test_bind_refuses_existing(void **state)
     unlink(p);
 }
 
+/* uvm_create makes the staging directories: 9p a shared nosuid,nodev,noexec bind of itself,
+ * vsmb a directory; uvm_close releases them with the runtime directory. */
 static void
 test_staging_dirs(void **state)
 {
-    char run[128], p9[192];
+    char run[128], boot[128], p9[192];
     snprintf(run, sizeof(run), "%s/run", dir);
+    snprintf(boot, sizeof(boot), "%s/boot", dir);
+    sh("mkdir -p %s && touch %s/kernel %s/initrd.img", boot, boot, boot);
     setenv("UVM_RUNTIME_DIR", run, 1);
-    struct uvm *vm = uvm_alloc();
-    assert_int_equal(rundir_claim("share-unit", &vm->rd), 0);
-    assert_int_equal(shares_prepare(vm), 0);
+    struct uvm *vm = NULL;
+    int rc = uvm_create(&(struct uvm_options){.id = "share-unit", .boot_files_path = boot}, &vm);
+    if (rc < 0)
+        fail_msg("uvm_create: %s", uvm_last_error());
     snprintf(p9, sizeof(p9), "%s/share-unit/9p", run);
     assert_true(is_mount_point(p9));
     unsigned long fl = vfs_flags(p9);
@@ -192,7 +197,7 @@ test_staging_dirs(void **state)
     struct stat st;
     assert_int_equal(lstat(p9, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    uvm_unref(vm); /* releases the runtime directory: mounts detached, files removed */
+    uvm_close(vm); /* releases the runtime directory: mounts detached, files removed */
     snprintf(p9, sizeof(p9), "%s/share-unit", run);
     assert_int_equal(access(p9, F_OK), -1);
     unsetenv("UVM_RUNTIME_DIR");

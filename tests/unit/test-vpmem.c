@@ -19,9 +19,9 @@
 #include <jansson.h>
 
 #include "cleanup.h"
-#include "fake-guest.h"
 #include "fake-qmp.h"
-#include "uvm-internal.h"
+#include "fixture.h"
+#include "vpmem.h" /* UVM_MAX_VPMEM */
 
 #define MiB (1024u * 1024u)
 #define NIMG 6
@@ -32,6 +32,7 @@ static char big[128];                  /* 4 MiB raw */
 static char odd[128];                  /* 3 MiB + 5 bytes raw: padded copy */
 static char fixed[128], fixed_odd[128]; /* fixed VHDs: 2 MiB / 1 MiB of data + footer */
 static char qcow[128], dynvhd[128], vhdx[128], empty[128];
+static char fill[UVM_MAX_VPMEM][128];   /* 2 MiB raw images that take devices (take_devices) */
 
 /* ---- expected QMP commands and guest requests ---- */
 
@@ -71,7 +72,7 @@ object_del(unsigned n)
 
 /* Owned strings for one test's expected stream, freed together. */
 struct want {
-    char *s[64];
+    char *s[3 * UVM_MAX_VPMEM + 32];
     size_t n;
 };
 
@@ -214,6 +215,13 @@ setup(void **state)
     MAKE(dynvhd, "dynamic.vhd", 2 * MiB, "conectix", false);
     MAKE(vhdx, "layer.vhdx", 2 * MiB, "vhdxfile", false);
     MAKE(empty, "empty.img", 0, NULL, false);
+    for (unsigned n = 0; n < UVM_MAX_VPMEM; n++) {
+        snprintf(fill[n], sizeof(fill[n]), "%s/fill%u.img", dir, n);
+        FILE *ff = fopen(fill[n], "w");
+        assert_non_null(ff);
+        fclose(ff);
+        assert_int_equal(truncate(fill[n], 2 * MiB), 0);
+    }
     return 0;
 }
 
@@ -226,6 +234,98 @@ teardown(void **state)
 }
 
 #define LINUX(count) (&(struct fixture_config){.vpmem_count = (count), .rundir = rundir})
+
+/* ---- the bookkeeping, seen through calls ---- */
+
+/* uvm_add_vpmem, killing the test (SIGALRM) when it does not return within 10 s: a new image's
+ * add waits while another hot-add is in progress, so one never marked finished would hang. */
+static int
+add_vpmem(struct fixture *f, const char *path, bool expose, uint32_t *loc, char **uvm_path)
+{
+    alarm(10);
+    int rc = uvm_add_vpmem(f->vm, path, expose, loc, uvm_path);
+    alarm(0);
+    return rc;
+}
+
+/* `path` is parked at device n with `size` bytes: it is not attached (a remove is refused),
+ * and re-adding it maps it at n again with no QMP (the caller's stream shows none) and one
+ * guest Add of that size; it is attached again afterwards. */
+static void
+check_parked(struct fixture *f, const char *path, unsigned n, uint64_t size)
+{
+    assert_int_equal(uvm_remove_vpmem(f->vm, path), UVM_E_NOT_ATTACHED);
+    size_t requests = fixture_request_count(f);
+    uint32_t loc = 99;
+    assert_int_equal(add_vpmem(f, path, false, &loc, NULL), 0);
+    assert_int_equal(loc, n);
+    assert_int_equal(fixture_request_count(f), requests + 1);
+    check_request(f, requests, "Add", n, "", size);
+}
+
+/* `path` is attached at n with uvm path `mount` and exactly `refs` references: re-adding it
+ * returns n and `mount` with nothing sent (a reference more), and refs + 1 removes later the
+ * last one (only) sends the guest's Remove, which parks it. */
+static void
+check_attached(struct fixture *f, const char *path, unsigned n, const char *mount, unsigned refs)
+{
+    size_t requests = fixture_request_count(f);
+    uint32_t loc = 99;
+    char *got = NULL;
+    assert_int_equal(add_vpmem(f, path, true, &loc, &got), 0);
+    assert_int_equal(loc, n);
+    assert_string_equal(got, mount);
+    free(got);
+    for (unsigned i = 0; i < refs; i++) {
+        assert_int_equal(uvm_remove_vpmem(f->vm, path), 0);
+        assert_int_equal(fixture_request_count(f), requests);
+    }
+    assert_int_equal(uvm_remove_vpmem(f->vm, path), 0);
+    assert_int_equal(fixture_request_count(f), requests + 1);
+    check_request(f, requests, "Remove", n, mount, 0);
+}
+
+/* Devices are taken through the API: fill[n] at device n, fd set 1000 + n, QEMU fd 2000 + n. */
+struct script {
+    struct fake_qmp_step steps[3 * UVM_MAX_VPMEM + 32];
+    size_t n;
+    struct want replies; /* owned texts of the steps that are not expected commands */
+};
+
+static void
+script_step(struct script *s, struct fake_qmp_step step)
+{
+    assert_true(s->n < ARRAY_SIZE(s->steps));
+    s->steps[s->n++] = step;
+}
+
+/* The QMP steps of take_devices(f, from, to), expected in w; hot index n - 1 after a VHD boot. */
+static void
+take_steps(struct script *s, struct want *w, unsigned from, unsigned to, bool vhd)
+{
+    for (unsigned n = from; n < to; n++) {
+        unsigned h = n - (vhd ? 1 : 0);
+        script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(
+                           want_add(w, xstrdup(ADD_FD)),
+                           want_add(&s->replies, xasprintf("{'return':{'fdset-id':%u,'fd':%u}}",
+                                                           1000 + n, 2000 + n))));
+        script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
+                           want_add(w, object_add(n, (int)(2000 + n), 2 * MiB)), FAKE_QMP_OK));
+        script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
+                           want_add(w, device_add(n, h / 32, h % 32)), FAKE_QMP_OK));
+    }
+}
+
+/* Devices from..to-1 taken by fill images, through uvm_add_vpmem (each the first free number). */
+static void
+take_devices(struct fixture *f, unsigned from, unsigned to)
+{
+    for (unsigned n = from; n < to; n++) {
+        uint32_t loc = 999;
+        assert_int_equal(add_vpmem(f, fill[n], false, &loc, NULL), 0);
+        assert_int_equal(loc, n);
+    }
+}
 
 /* ---- first add, refcount, remove, parked ---- */
 
@@ -240,6 +340,10 @@ test_first_add(void **state)
         FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
         FAKE_QMP_CMD(want_add(&w, object_add(1, 102, 4 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(1, 0, 1)), FAKE_QMP_OK),
+        /* device 2 was never handed out */
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(3, 103)),
+        FAKE_QMP_CMD(want_add(&w, object_add(2, 103, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(2, 0, 2)), FAKE_QMP_OK),
     };
     struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     struct passed *passed = watch_fds(f);
@@ -259,20 +363,21 @@ test_first_add(void **state)
     free(path);
     assert_int_equal(fixture_request_count(f), 2);
     check_request(f, 1, "Add", 1, "", 4 * MiB);
-    struct vpmem_dev *d = &f->vm->vpmem[0];
-    assert_int_equal(d->state, VPMEM_ATTACHED);
-    assert_int_equal(d->refs, 1);
-    assert_string_equal(d->host_path, img[0]);
-    assert_int_equal(d->size, 2 * MiB);
-    assert_int_equal(f->vm->vpmem[1].state, VPMEM_ATTACHED);
-    assert_int_equal(f->vm->vpmem[2].state, VPMEM_FREE);
-    assert_false(f->vm->vpmem_hot_adding);
+    /* each image attached with one reference at its number, its size kept when parked */
+    check_attached(f, img[0], 0, "/tmp/p0", 1);
+    check_parked(f, img[0], 0, 2 * MiB);
+    check_attached(f, big, 1, "", 1);
+    check_parked(f, big, 1, 4 * MiB);
+    /* no hot-add is left in progress, and the next image gets the next number */
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 2);
     /* QEMU got the images themselves, read-only */
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
-    assert_int_equal(passed->count, 2);
+    assert_int_equal(passed->count, 3);
     check_passed(passed, 0, img[0]);
     check_passed(passed, 1, big);
+    check_passed(passed, 2, img[1]);
     passed_free(passed);
 }
 
@@ -298,23 +403,16 @@ test_refcount_and_remove(void **state)
     assert_int_equal(loc, 0);
     assert_string_equal(path, "/tmp/p0");
     free(path);
-    assert_int_equal(f->vm->vpmem[0].refs, 2);
     assert_int_equal(fixture_request_count(f), 1);
-    /* The first remove drops a reference only. */
+    /* The first remove drops a reference only (two were held). */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
     assert_int_equal(fixture_request_count(f), 1);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
-    assert_int_equal(f->vm->vpmem[0].refs, 1);
     /* The last one unmounts in the guest and parks the device: no QMP. */
     assert_int_equal(uvm_remove_vpmem(f->vm, link), 0);
     assert_int_equal(fixture_request_count(f), 2);
     check_request(f, 1, "Remove", 0, "/tmp/p0", 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
-    assert_int_equal(f->vm->vpmem[0].refs, 0);
-    assert_string_equal(f->vm->vpmem[0].host_path, img[0]);
-    /* A parked image is not attached. */
-    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
-    assert_int_equal(fixture_request_count(f), 2);
+    /* A parked image is not attached; its device is kept for it. */
+    check_parked(f, img[0], 0, 2 * MiB);
     unlink(link);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
@@ -336,7 +434,7 @@ test_remove_not_exposed(void **state)
     assert_int_equal(fixture_request_count(f), 2);
     check_request(f, 0, "Add", 0, "", 2 * MiB);
     check_request(f, 1, "Remove", 0, "", 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
+    check_parked(f, img[0], 0, 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
 }
@@ -366,8 +464,7 @@ test_readd_parked(void **state)
     free(path);
     assert_int_equal(fixture_request_count(f), 3);
     check_request(f, 2, "Add", 0, "", 2 * MiB);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
-    assert_int_equal(f->vm->vpmem[0].refs, 1);
+    /* attached with one reference: the next remove sends the guest's Remove */
     /* and again, exposed this time */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
     check_request(f, 3, "Remove", 0, "", 0);
@@ -413,11 +510,9 @@ test_device_add_failure_rolls_back(void **state)
     assert_non_null(strstr(uvm_last_error(), "does not support hotplugging"));
     assert_non_null(strstr(uvm_last_error(), img[0]));
     assert_int_equal(fixture_request_count(f), 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
-    assert_null(f->vm->vpmem[0].host_path);
-    assert_false(f->vm->vpmem_hot_adding);
+    /* nothing kept for the image, no hot-add left in progress, number 0 free again */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
     assert_int_equal(loc, 0);
     check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
@@ -444,18 +539,17 @@ test_rollback_failure_breaks_number(void **state)
     /* the user hears about device_add, not about the failed rollback */
     assert_non_null(strstr(uvm_last_error(), "no slot"));
     assert_null(strstr(uvm_last_error(), "object busy"));
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BROKEN);
-    assert_false(f->vm->vpmem_hot_adding);
+    /* number 0 is kept for nobody, not even img[0]: it gets 1 (and no hot-add is left
+     * in progress) */
     uint32_t loc = 99;
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
     assert_int_equal(loc, 1);
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
-    assert_int_equal(f->vm->vpmem[1].state, VPMEM_PARKED);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BROKEN);
-    /* table full: the message says why */
+    /* table full: the message says why (one parked, one broken) */
     assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
     assert_non_null(strstr(uvm_last_error(), "2 of them kept plugged"));
     assert_non_null(strstr(uvm_last_error(), "failed rollback"));
+    check_parked(f, img[0], 1, 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
 }
@@ -480,11 +574,9 @@ test_object_add_failure(void **state)
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "backing store"));
     assert_int_equal(fixture_request_count(f), 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
-    assert_false(f->vm->vpmem_hot_adding);
-    /* nothing to undo; a retry takes the same number */
+    /* nothing to undo; a retry takes the same number (no hot-add left in progress) */
     uint32_t loc = 99;
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
     assert_int_equal(loc, 0);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
@@ -502,18 +594,24 @@ test_add_fd_failure(void **state)
         /* a reply that does not say which fd QEMU has: nothing can be mapped */
         FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), "{'return':{'fdset-id':1}}"),
         FAKE_QMP_CMD(want_add(&w, remove_fd(1)), FAKE_QMP_OK),
+        /* number 0 is free after both */
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 102, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
     };
     struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "add-fd: No file descriptor supplied"));
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
     /* the padded copy made for the add goes again */
     assert_int_equal(uvm_add_vpmem(f->vm, odd, true, NULL, NULL), UVM_E_PROTOCOL);
     assert_non_null(strstr(uvm_last_error(), "no non-negative integer \"fd\""));
     assert_int_not_equal(access(copy0, F_OK), 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
-    assert_false(f->vm->vpmem_hot_adding);
     assert_int_equal(fixture_request_count(f), 0);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    assert_int_equal(uvm_remove_vpmem(f->vm, odd), UVM_E_NOT_ATTACHED);
+    uint32_t loc = 99;
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
 }
@@ -539,16 +637,14 @@ test_guest_add_failure_parks(void **state)
     assert_int_equal(loc, 99);
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
     assert_non_null(strstr(uvm_last_error(), img[0]));
-    /* The device cannot be unplugged: it stays plugged, kept for this image. */
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
-    assert_int_equal(f->vm->vpmem[0].size, 2 * MiB);
-    assert_false(f->vm->vpmem_hot_adding);
+    /* The device cannot be unplugged: it stays plugged, kept for this image (the adds below
+     * send no QMP, and the guest gets its size). */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
     /* a later add of the same image sends no QMP; a failure again leaves it parked */
     f->guest.fail_next = 1;
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], false, &loc, NULL), UVM_E_GUEST);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
+    assert_int_equal(add_vpmem(f, img[0], false, &loc, NULL), UVM_E_GUEST);
+    assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_NOT_ATTACHED);
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, &path), 0);
     assert_int_equal(loc, 0);
     assert_string_equal(path, "/tmp/p0");
     free(path);
@@ -556,8 +652,8 @@ test_guest_add_failure_parks(void **state)
     check_request(f, 0, "Add", 0, "/tmp/p0", 2 * MiB);
     check_request(f, 1, "Add", 0, "", 2 * MiB);
     check_request(f, 2, "Add", 0, "/tmp/p0", 2 * MiB);
-    /* another image gets the next number */
-    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    /* another image gets the next number: no hot-add was left in progress */
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
     assert_int_equal(loc, 1);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
@@ -578,21 +674,22 @@ test_guest_remove_failure(void **state)
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_GUEST);
     assert_non_null(strstr(uvm_last_error(), "failed to remove VPMEM"));
     assert_non_null(strstr(uvm_last_error(), "mount failed"));
-    /* bookkeeping unchanged */
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_ATTACHED);
-    assert_int_equal(f->vm->vpmem[0].refs, 1);
-    assert_string_equal(f->vm->vpmem[0].uvm_path, "/tmp/p0");
-    /* a re-add still takes a reference without QMP or guest */
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), 0);
-    assert_int_equal(f->vm->vpmem[0].refs, 2);
+    /* bookkeeping unchanged: a re-add still takes a reference without QMP or guest, with the
+     * stored number and path; one remove drops it, the retry then works */
+    uint32_t loc = 99;
+    char *path = NULL;
+    assert_int_equal(add_vpmem(f, img[0], false, &loc, &path), 0);
+    assert_int_equal(loc, 0);
+    assert_string_equal(path, "/tmp/p0");
+    free(path);
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
     assert_int_equal(fixture_request_count(f), 2);
     /* the retry works */
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), 0);
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_PARKED);
     assert_int_equal(fixture_request_count(f), 3);
     check_request(f, 1, "Remove", 0, "/tmp/p0", 0);
     check_request(f, 2, "Remove", 0, "/tmp/p0", 0);
+    check_parked(f, img[0], 0, 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
 }
@@ -653,8 +750,7 @@ test_vhd_boot(void **state)
     const struct fixture_config vhd = {
         .vpmem_count = 3, .rootfs_type = UVM_ROOTFS_VHD, .rundir = rundir};
     struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &vhd);
-    /* device 0 is the root file system */
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BOOT);
+    /* device 0 is the root file system: never handed out, and not counted as parked */
     uint32_t loc = 99;
     char *path = NULL;
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, &path), 0);
@@ -666,76 +762,85 @@ test_vhd_boot(void **state)
     assert_int_equal(loc, 2);
     assert_int_equal(uvm_add_vpmem(f->vm, img[2], false, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
     assert_non_null(strstr(uvm_last_error(), "(3 devices configured)"));
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_BOOT);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
     /* An initrd boot hands out device 0; a VHD boot without VPMem devices has none. */
-    f = fixture_new(NULL, 0, LINUX(3));
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
-    fixture_finish(f, NULL, 0);
+    const struct fake_qmp_step initrd[] = {
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    f = fixture_new(initrd, ARRAY_SIZE(initrd), LINUX(3));
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
     f = fixture_new(NULL, 0, &(struct fixture_config){.rootfs_type = UVM_ROOTFS_VHD});
-    assert_int_equal(f->vm->vpmem[0].state, VPMEM_FREE);
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, NULL, NULL), UVM_E_NO_AVAILABLE_LOCATION);
     fixture_finish(f, NULL, 0);
-}
-
-/* Devices 0..taken-1 attached to other images. */
-static void
-take_devices(struct uvm *vm, unsigned from, unsigned taken)
-{
-    for (unsigned n = from; n < taken; n++) {
-        vm->vpmem[n].state = VPMEM_ATTACHED;
-        vm->vpmem[n].host_path = xasprintf("/fake/%u", n);
-        vm->vpmem[n].uvm_path = xstrdup("");
-        vm->vpmem[n].refs = 1;
-    }
 }
 
 static void
 test_second_bridge(void **state)
 {
     struct want w = {0};
-    const struct fake_qmp_step steps[] = {
-        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
-        FAKE_QMP_CMD(want_add(&w, object_add(32, 101, 2 * MiB)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(2, 102)),
-        FAKE_QMP_CMD(want_add(&w, object_add(33, 102, 2 * MiB)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 1)), FAKE_QMP_OK),
-    };
-    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(34));
-    take_devices(f->vm, 0, 32);
+    struct script s = {0};
+    take_steps(&s, &w, 0, 32, false);
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
+                                                          FDSET(1, 101)));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(32, 101, 2 * MiB)),
+                                                       FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)),
+                                                       FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
+                                                          FDSET(2, 102)));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(33, 102, 2 * MiB)),
+                                                       FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 1)),
+                                                       FAKE_QMP_OK));
+    struct fixture *f = fixture_new(s.steps, s.n, LINUX(34));
+    take_devices(f, 0, 32);
     uint32_t loc = 99;
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
     assert_int_equal(loc, 32);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
     assert_int_equal(loc, 33);
-    check_request(f, 1, "Add", 33, "/tmp/p33", 2 * MiB);
+    check_request(f, 33, "Add", 33, "/tmp/p33", 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    want_free(&s.replies);
     /* a VHD boot shifts the slots by one: device 33 is the first on vpmembr1; the last of 128
      * is slot 30 (0x1e) of vpmembr3 */
-    const struct fake_qmp_step steps2[] = {
-        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(3, 103)),
-        FAKE_QMP_CMD(want_add(&w, object_add(33, 103, 2 * MiB)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 0)), FAKE_QMP_OK),
-        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(4, 104)),
-        FAKE_QMP_CMD(want_add(&w, object_add(127, 104, 2 * MiB)), FAKE_QMP_OK),
-        FAKE_QMP_CMD(want_add(&w, device_add(127, 3, 30)), FAKE_QMP_OK),
-    };
-    f = fixture_new(steps2, ARRAY_SIZE(steps2),
+    s.n = 0;
+    take_steps(&s, &w, 1, 33, true);
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
+                                                          FDSET(3, 103)));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(33, 103, 2 * MiB)),
+                                                       FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 0)),
+                                                       FAKE_QMP_OK));
+    take_steps(&s, &w, 34, UVM_MAX_VPMEM - 1, true);
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
+                                                          FDSET(4, 104)));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(
+                        want_add(&w, object_add(127, 104, 2 * MiB)), FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(127, 3, 30)),
+                                                       FAKE_QMP_OK));
+    f = fixture_new(s.steps, s.n,
                     &(struct fixture_config){.vpmem_count = UVM_MAX_VPMEM,
                                              .rootfs_type = UVM_ROOTFS_VHD,
                                              .rundir = rundir});
-    take_devices(f->vm, 1, 33);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), 0);
+    take_devices(f, 1, 33);
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
     assert_int_equal(loc, 33);
-    take_devices(f->vm, 34, UVM_MAX_VPMEM - 1);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[1], true, &loc, NULL), 0);
+    take_devices(f, 34, UVM_MAX_VPMEM - 1);
+    assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
     assert_int_equal(loc, UVM_MAX_VPMEM - 1);
-    assert_int_equal(uvm_add_vpmem(f->vm, img[2], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_int_equal(add_vpmem(f, img[2], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
+    assert_non_null(strstr(uvm_last_error(), "(128 devices configured)"));
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
+    want_free(&s.replies);
 }
 
 /* ---- errors that touch nothing ---- */
@@ -743,7 +848,14 @@ test_second_bridge(void **state)
 static void
 test_errors(void **state)
 {
-    struct fixture *f = fixture_new(NULL, 0, LINUX(64));
+    struct want w = {0};
+    const struct fake_qmp_step steps[] = {
+        /* after all the refusals, number 0 is free */
+        FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)), FDSET(1, 101)),
+        FAKE_QMP_CMD(want_add(&w, object_add(0, 101, 2 * MiB)), FAKE_QMP_OK),
+        FAKE_QMP_CMD(want_add(&w, device_add(0, 0, 0)), FAKE_QMP_OK),
+    };
+    struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), LINUX(64));
     uint32_t loc = 99;
     char *path = (char *)"untouched";
     assert_int_equal(uvm_add_vpmem(f->vm, "", true, &loc, &path), UVM_E_INVALID_ARGUMENT);
@@ -782,15 +894,17 @@ test_errors(void **state)
         chmod(img[5], 0644);
     }
     /* a VM that is not running refuses */
-    f->vm->state = UVM_STATE_TERMINATED;
+    fixture_set_state(f, FIXTURE_TERMINATED);
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), UVM_E_INVALID_STATE);
     assert_int_equal(uvm_remove_vpmem(f->vm, img[0]), UVM_E_INVALID_STATE);
-    f->vm->state = UVM_STATE_RUNNING;
+    fixture_set_state(f, FIXTURE_RUNNING);
     assert_int_equal(loc, 99);
     assert_int_equal(fixture_request_count(f), 0);
-    for (unsigned n = 0; n < UVM_MAX_VPMEM; n++)
-        assert_int_equal(f->vm->vpmem[n].state, VPMEM_FREE);
-    fixture_finish(f, NULL, 0);
+    /* nothing was taken: the first add gets number 0 */
+    assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
+    assert_int_equal(loc, 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
     /* Windows utility VMs have no VPMem devices */
     f = fixture_new(NULL, 0, &(struct fixture_config){.vpmem_count = 0, .windows = true});
     assert_int_equal(uvm_add_vpmem(f->vm, img[0], true, &loc, NULL), UVM_E_NOT_SUPPORTED);
@@ -865,8 +979,7 @@ test_padded_copy(void **state)
     assert_int_equal(fread(after, 1, sizeof(after), fp), sizeof(after));
     fclose(fp);
     assert_memory_equal(before, after, sizeof(before));
-    assert_int_equal(f->vm->vpmem[0].size, 4 * MiB);
-    assert_string_equal(f->vm->vpmem[0].host_path, odd); /* bookkept by the user's path */
+    /* bookkept by the user's path with the padded size: see the remove and re-add below */
 
     assert_int_equal(uvm_add_vpmem(f->vm, fixed_odd, false, NULL, NULL), 0);
     check_request(f, 1, "Add", 1, "", 2 * MiB);
@@ -1040,8 +1153,6 @@ test_concurrent_distinct(void **state)
         snprintf(want, sizeof(want), "/tmp/p%u", a[i].loc);
         assert_string_equal(a[i].uvm_path, want);
         free(a[i].uvm_path);
-        assert_string_equal(f->vm->vpmem[a[i].loc].host_path, a[i].path);
-        assert_int_equal(f->vm->vpmem[a[i].loc].state, VPMEM_ATTACHED);
     }
     /* Strictly serialized: add-fd, object-add, device_add, guest Add of device 0, then of 1,
      * ... (the QMP part is the script's commands, in order) */
@@ -1065,6 +1176,12 @@ test_concurrent_distinct(void **state)
             }
             json_decref(want[k]);
         }
+    }
+    /* each image is attached at the number it got, with one reference */
+    for (unsigned i = 0; i < N; i++) {
+        char mount[16];
+        snprintf(mount, sizeof(mount), "/tmp/p%u", a[i].loc);
+        check_attached(f, a[i].path, a[i].loc, mount, 1);
     }
     /* and the fake QMP saw the same stream, device n mapping the image that took number n */
     fixture_finish(f, (const char *const *)w.s, w.n);
@@ -1099,8 +1216,8 @@ test_concurrent_same_image(void **state)
         free(a[i].uvm_path);
     }
     /* one hot-plug, one guest Add, four references */
-    assert_int_equal(f->vm->vpmem[0].refs, N);
     assert_int_equal(fixture_request_count(f), 1);
+    check_attached(f, img[0], 0, "/tmp/p0", N);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
 }
@@ -1108,13 +1225,18 @@ test_concurrent_same_image(void **state)
 static void
 test_format_checked_before_allocation(void **state)
 {
-    struct fixture *f = fixture_new(NULL, 0, LINUX(1));
-    take_devices(f->vm, 0, 1);
+    struct want w = {0};
+    struct script s = {0};
+    take_steps(&s, &w, 0, 1, false);
+    struct fixture *f = fixture_new(s.steps, s.n, LINUX(1));
+    take_devices(f, 0, 1);
     assert_int_equal(uvm_add_vpmem(f->vm, qcow, true, NULL, NULL), UVM_E_INVALID_ARGUMENT);
     assert_null(strstr(uvm_last_error(), "(device "));
     assert_int_equal(uvm_add_vpmem(f->vm, empty, true, NULL, NULL), UVM_E_INVALID_ARGUMENT);
     assert_non_null(strstr(uvm_last_error(), "is empty"));
-    fixture_finish(f, NULL, 0);
+    fixture_finish(f, (const char *const *)w.s, w.n);
+    want_free(&w);
+    want_free(&s.replies);
 }
 
 static void

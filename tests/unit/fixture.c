@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The resource tests' fixture: see fixture.h. The only test file that knows struct uvm. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bridge.h"
+#include "cleanup.h"
+#include "fixture.h"
+#include "qmp.h"
+#include "timeutil.h"
+#include "uvm-internal.h"
+
+struct fixture *
+fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_config *cfg)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    struct fake_qmp_step *all = xcalloc(n + 1, sizeof(*all));
+    all[0] = (struct fake_qmp_step)FAKE_QMP_HANDSHAKE();
+    if (n)
+        memcpy(all + 1, steps, n * sizeof(*steps));
+    int qfd = -1;
+    f->fq = fake_qmp_start(all, n + 1, &qfd);
+    free(all);
+    struct uvm *vm = uvm_alloc();
+    vm->cfg.id = xstrdup("unit");
+    vm->cfg.scsi_count = cfg->scsi_count;
+    vm->cfg.vpmem_count = cfg->vpmem_count;
+    vm->cfg.rootfs_type = cfg->rootfs_type;
+    vm->cfg.windows = cfg->windows;
+    if (cfg->rundir)
+        vm->rd.path = xstrdup(cfg->rundir);
+    vpmem_init(vm);
+    vm->state = UVM_STATE_RUNNING;
+    vm->qmp = qmp_new(qfd, "unit");
+    assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    assert_int_equal(bridge_new(sp[0], "unit", false, &vm->bridge), 0);
+    fake_guest_start(&f->guest, sp[1]);
+    f->vm = vm;
+    return f;
+}
+
+void
+fixture_finish(struct fixture *f, const char *const *want, size_t n_want)
+{
+    struct uvm *vm = f->vm;
+    bridge_free(vm->bridge);
+    fake_guest_stop(&f->guest);
+    qmp_free(vm->qmp);
+    cleanup_free char *failure = NULL;
+    if (fake_qmp_finish(f->fq, &failure) < 0)
+        fail_msg("fake QMP: %s", failure);
+    const char **all = xcalloc(n_want + 1, sizeof(char *));
+    all[0] = "{'execute':'qmp_capabilities'}";
+    for (size_t i = 0; i < n_want; i++)
+        all[i + 1] = want[i];
+    int rc = fake_qmp_check_commands(f->fq, all, n_want + 1, &failure);
+    free(all);
+    if (rc < 0)
+        fail_msg("QMP stream: %s", failure);
+    fake_qmp_free(f->fq);
+    scsi_release_all(vm);
+    vpmem_release_all(vm);
+    netns_release_all(vm);
+    free(vm->rd.path);
+    config_release(&vm->cfg);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+    free(vm);
+    free(f);
+}
+
+json_t *
+fixture_request(struct fixture *f, size_t i)
+{
+    pthread_mutex_lock(&f->guest.lock);
+    json_t *r = json_array_get(f->guest.requests, i);
+    pthread_mutex_unlock(&f->guest.lock);
+    return r;
+}
+
+size_t
+fixture_request_count(struct fixture *f)
+{
+    pthread_mutex_lock(&f->guest.lock);
+    size_t n = json_array_size(f->guest.requests);
+    pthread_mutex_unlock(&f->guest.lock);
+    return n;
+}
+
+void
+fixture_set_state(struct fixture *f, enum fixture_state s)
+{
+    struct uvm *vm = f->vm;
+    pthread_mutex_lock(&vm->lock);
+    vm->state = s == FIXTURE_STOPPED      ? UVM_STATE_STOPPED
+                : s == FIXTURE_TERMINATED ? UVM_STATE_TERMINATED
+                                          : UVM_STATE_RUNNING;
+    vm->terminating = s == FIXTURE_TERMINATING;
+    pthread_mutex_unlock(&vm->lock);
+}
