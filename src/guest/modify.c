@@ -53,8 +53,9 @@ parse(struct request *req, struct parsed *out)
     int rc = req_object(req, req->body, "Request", true, &r);
     if (rc == 0)
         rc = req_string(req, r, "ResourceType", true, &resource);
+    type = "Add"; /* hcsshim: an empty RequestType is an Add */
     if (rc == 0)
-        rc = req_string(req, r, "RequestType", true, &type);
+        rc = req_string(req, r, "RequestType", false, &type);
     if (rc < 0)
         return rc;
     out->settings = json_object_get(r, "Settings");
