@@ -527,7 +527,8 @@ decode(const char *id, json_t *req, struct modify_req *r, const char **path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "modify '%s': Settings must be an object", id);
     if (guest && !json_is_object(guest))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "modify '%s': GuestRequest must be an object", id);
-    if (guest && !json_is_string(json_object_get(guest, "ResourceType")))
+    /* A guest-only request is the agent's to check (after the VM's state): it names the field. */
+    if (p && guest && !json_is_string(json_object_get(guest, "ResourceType")))
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "modify '%s': GuestRequest.ResourceType must be a string", id);
     const char *t = type ? json_string_value(type) : "Add";

@@ -104,8 +104,9 @@ test_errors(void **state)
     route_err("{\"ResourcePath\":\"VirtualMachine/Devices/Plan9/Shares\",\"Settings\":[]}",
               UVM_E_INVALID_ARGUMENT, "Settings");
     route_err("{\"GuestRequest\":[]}", UVM_E_INVALID_ARGUMENT, "GuestRequest");
-    route_err("{\"GuestRequest\":{\"Settings\":{}}}", UVM_E_INVALID_ARGUMENT,
-              "GuestRequest.ResourceType");
+    route_err("{\"ResourcePath\":\"VirtualMachine/Devices/Plan9/Shares\",\"GuestRequest\":{"
+              "\"Settings\":{}}}",
+              UVM_E_INVALID_ARGUMENT, "GuestRequest.ResourceType");
     route_err("{\"Resourcepath\":\"x\"}", UVM_E_INVALID_ARGUMENT, "Resourcepath");
     route_err("[1]", UVM_E_INVALID_ARGUMENT, "not a JSON object");
     route_err("{\"ResourcePath\":\"a\",\"ResourcePath\":\"b\"}", UVM_E_INVALID_ARGUMENT,
