@@ -427,6 +427,23 @@ check_guest_request(const char *host_path, const char *json)
     return 0;
 }
 
+/* Lock held: another add of a shared directory takes a reference, unless the share is broken or
+ * the add names it differently. *note: a warning to log once unlocked. */
+static int
+share_ref(struct uvm *vm, struct vsmb_share *s, const struct vsmb_add_args *a, char **note)
+{
+    if (a->name && strcmp(s->name, a->name))
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': already shared as '%s'",
+                         a->host_path, s->name);
+    *note = check_daemon(vm, s);
+    if (s->broken)
+        return uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
+                         "exited); remove it first",
+                         a->host_path, s->name);
+    s->refs++;
+    return 0;
+}
+
 static int do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
                        const struct uvm_vsmb_options *options);
 
@@ -489,21 +506,8 @@ vsmb_add(struct uvm *vm, const struct vsmb_add_args *a)
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
-    if (s && a->name && strcmp(s->name, a->name)) {
-        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': already shared as '%s'",
-                       host_path, s->name);
-        goto out_unlock;
-    }
     if (s) {
-        note = check_daemon(vm, s);
-        if (s->broken) {
-            rc = uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
-                           "exited); remove it first",
-                           host_path, s->name);
-            goto out_unlock;
-        }
-        s->refs++;
-        rc = 0;
+        rc = share_ref(vm, s, a, &note);
         goto out_unlock;
     }
     char name[24];
