@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "layers.h"
 #include "log.h"
 #include "modify.h"
 #include "modules.h"
@@ -21,6 +22,7 @@ static const struct modify_handler handlers[] = {
     {"Network", netnic_modify},
     {"MappedDirectory", plan9_modify},
     {"VirtioFs", virtiofs_modify},
+    {"CombinedLayers", layers_modify},
     {NULL, NULL},
 };
 

@@ -24,8 +24,9 @@ modify_request_decode(struct request *req, struct modify_request *out)
     int rc = req_object(req, req->body, "Request", true, &r);
     if (rc == 0)
         rc = req_string(req, r, "ResourceType", true, &resource);
+    type = "Add"; /* hcsshim: an empty RequestType is an Add */
     if (rc == 0)
-        rc = req_string(req, r, "RequestType", true, &type);
+        rc = req_string(req, r, "RequestType", false, &type);
     if (rc < 0)
         return rc;
     out->resource_type = resource;

@@ -339,11 +339,12 @@ parse(struct request *req, json_t *settings, struct scsi_op *op)
     const char *mount_path = "";
     uint64_t lun = 0, controller = 0;
     bool read_only = false;
+    /* hcsshim marks Lun and Controller omitempty: absent means 0. */
     int rc = req_string(req, settings, "MountPath", false, &mount_path);
     if (rc == 0)
-        rc = req_uint(req, settings, "Lun", true, 0, SCSI_MAX_LUN, &lun);
+        rc = req_uint(req, settings, "Lun", false, 0, SCSI_MAX_LUN, &lun);
     if (rc == 0)
-        rc = req_uint(req, settings, "Controller", true, 0, SCSI_MAX_CONTROLLER, &controller);
+        rc = req_uint(req, settings, "Controller", false, 0, SCSI_MAX_CONTROLLER, &controller);
     if (rc == 0)
         rc = req_bool(req, settings, "ReadOnly", false, &read_only);
     if (rc == 0)

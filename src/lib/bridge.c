@@ -563,6 +563,13 @@ bridge_free(struct bridge *b)
 }
 
 int
+bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline)
+{
+    json_t *req = json_pack("{s:O}", "Request", (json_t *)guest_request);
+    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL, deadline);
+}
+
+int
 bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
 {
     if (resp)

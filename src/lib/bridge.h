@@ -34,6 +34,17 @@ void bridge_shutdown(struct bridge *b, int code, const char *fmt, ...)
  * a failed Result; UVM_E_PROTOCOL on a malformed response; UVM_E_TIMEOUT; the shutdown code. */
 int bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline);
 
+/* The guest part of a hot-plug: the request a resource kind builds itself (typed calls), or
+ * the caller's GuestRequest of a uvm_modify, or none (a uvm_modify without one). */
+struct guest_part {
+    bool custom;     /* false: the kind builds its own request */
+    json_t *request; /* custom: the GuestRequest object (borrowed), NULL: send nothing */
+};
+
+/* Send a GuestRequest object ({ResourceType, RequestType, Settings}, borrowed) as a
+ * ModifySettings request and wait for the answer until deadline (bridge_call's codes). */
+int bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline);
+
 /* A new stdio handle (unique per bridge, > 0). */
 uint32_t bridge_new_handle(struct bridge *b);
 /* Attach the host ends of a process's stdio to handle: fds[0] is read and sent as stdin,

@@ -313,6 +313,17 @@ guest_ns(struct bridge *b, const char *type, const char *id)
     return rc;
 }
 
+/* A NIC's guest part: Network for the typed calls, else the caller's GuestRequest (or none). */
+static int
+guest_part(struct bridge *b, const struct guest_part *g, const char *type, json_t *settings)
+{
+    if (!g || !g->custom)
+        return guest_request(b, "Network", type, settings);
+    if (!g->request)
+        return 0;
+    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
 static json_t *
 nic_settings(const char *ns, const struct uvm_endpoint *e, const char *mac, size_t k)
 {
@@ -363,15 +374,21 @@ netns_release_all(struct uvm *vm)
     }
 }
 
-/* Lock held. */
+/* Lock held: the namespace id, or (adapter) the NIC uvm_modify added as adapter id. */
 static struct net_ns *
-find(struct uvm *vm, const char *id)
+find_kind(struct uvm *vm, const char *id, bool adapter)
 {
     struct net_ns *ns;
     LIST_FOREACH(ns, &vm->netns, link)
-        if (!strcmp(ns->id, id))
+        if (ns->adapter == adapter && !strcmp(ns->id, id))
             return ns;
     return NULL;
+}
+
+static struct net_ns *
+find(struct uvm *vm, const char *id)
+{
+    return find_kind(vm, id, false);
 }
 
 /* Lock held: a MAC already used by a NIC of this VM. */
@@ -391,11 +408,12 @@ mac_in_use(struct uvm *vm, const char *mac)
 /* Undo one NIC: guest (if it got there), host device, tap; a retry after a failure resumes
  * at the step that failed. 0 when all of it went. */
 static int
-nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool in_guest)
+nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool in_guest,
+             const struct guest_part *g)
 {
     int rc = 0;
     if (in_guest && !nic->guest_gone) {
-        rc = guest_request(b, "Network", "Remove", nic->settings);
+        rc = guest_part(b, g, "Remove", nic->settings);
         if (rc == 0)
             nic->guest_gone = true;
     }
@@ -409,7 +427,8 @@ nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *ni
 /* One NIC, host then guest; on failure what it made is undone (the guest undoes its own part
  * of a failed Add). */
 static int
-nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool *dirty)
+nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool *dirty,
+        const struct guest_part *g)
 {
     const char *mac = json_string_value(json_object_get(nic->settings, "MacAddress"));
     const char *tap_ns = NULL; /* where a created tap is now */
@@ -435,7 +454,7 @@ nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bo
     if (rc == 0 && nic->tap_created)
         rc = ip_cmd(tap_ns, (const char *[]){"link", "set", "dev", nic->tap, "up", NULL});
     if (rc == 0)
-        rc = guest_request(b, "Network", "Add", nic->settings);
+        rc = guest_part(b, g, "Add", nic->settings);
     if (rc == 0)
         return 0;
     cleanup_free char *msg = xstrdup(uvm_last_error());
@@ -548,14 +567,14 @@ do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoint
     rc = guest_ns(b, "Add", id);
     bool ns_made = rc == 0;
     while (rc == 0 && done < count) {
-        rc = nic_add(vm, q, b, &ns->nics[done], &dirty);
+        rc = nic_add(vm, q, b, &ns->nics[done], &dirty, NULL);
         if (rc == 0)
             done++;
     }
     if (rc < 0) {
         cleanup_free char *msg = xstrdup(uvm_last_error());
         for (size_t j = done; j-- > 0;)
-            if (nic_teardown(vm, q, b, &ns->nics[j], true) < 0)
+            if (nic_teardown(vm, q, b, &ns->nics[j], true, NULL) < 0)
                 dirty = true;
         if (ns_made && guest_ns(b, "Remove", id) < 0)
             dirty = true;
@@ -637,7 +656,7 @@ do_remove_netns(struct uvm *vm, const char *id)
     rc = 0;
     size_t left = ns->nnics;
     while (rc == 0 && left > 0) {
-        rc = nic_teardown(vm, q, b, &ns->nics[left - 1], true);
+        rc = nic_teardown(vm, q, b, &ns->nics[left - 1], true, NULL);
         if (rc == 0) {
             pthread_mutex_lock(&vm->lock);
             hotslot_put(vm, ns->nics[left - 1].port);
@@ -655,6 +674,138 @@ do_remove_netns(struct uvm *vm, const char *id)
                             ns->nnics);
         ns->state = NET_NS_READY; /* still recorded: a retry works */
     } else {
+        LIST_REMOVE(ns, link);
+        ns_free(ns);
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+/* --- one NIC of uvm_modify (NetworkAdapters/<id>) -------------------------------------------- */
+
+/* Lock held: a record for the adapter with its hot-plug slot, or an error. */
+static struct net_ns *
+adapter_new(struct uvm *vm, const char *adapter_id, const char *tap, const char *mac, int *rc)
+{
+    if (mac_in_use(vm, mac)) {
+        *rc = uvm_error(UVM_E_INVALID_ARGUMENT, "add network adapter '%s': MAC address %s is used "
+                        "by another NIC of this VM",
+                        adapter_id, mac);
+        return NULL;
+    }
+    int slot = hotslot_take(vm);
+    if (slot < 0) {
+        *rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION, "add network adapter '%s': all %u hot-plug "
+                        "slots are in use",
+                        adapter_id, hotslot_count(vm));
+        return NULL;
+    }
+    struct net_ns *ns = xcalloc(1, sizeof(*ns));
+    ns->id = xstrdup(adapter_id);
+    ns->adapter = true;
+    ns->state = NET_NS_ADDING;
+    ns->nics = xcalloc(1, sizeof(*ns->nics));
+    ns->nnics = 1;
+    ns->nics[0].port = (unsigned)slot;
+    ns->nics[0].tap = xstrdup(tap);
+    ns->nics[0].settings = json_pack("{s:s}", "MacAddress", mac);
+    LIST_INSERT_HEAD(&vm->netns, ns, link);
+    return ns;
+}
+
+int
+netns_nic_add(struct uvm *vm, const char *adapter_id, const char *tap, const char *mac,
+              const struct guest_part *guest)
+{
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "add network adapter '%s': not supported for "
+                         "Windows utility VMs here",
+                         adapter_id);
+    if (!ifname_valid(tap))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add network adapter '%s': EndpointId '%s' is "
+                         "not a host interface name",
+                         adapter_id, tap);
+    pthread_mutex_lock(&vm->lock);
+    struct net_ns *ns;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "add network adapter");
+        if (rc < 0)
+            goto out_unlock;
+        ns = find_kind(vm, adapter_id, true);
+        if (!ns || ns->state == NET_NS_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (ns) {
+        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': already added",
+                       adapter_id);
+        goto out_unlock;
+    }
+    ns = adapter_new(vm, adapter_id, tap, mac, &rc);
+    if (!ns)
+        goto out_unlock;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    bool dirty = false;
+    rc = nic_add(vm, q, b, &ns->nics[0], &dirty, guest);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add network adapter '%s'", adapter_id);
+        LIST_REMOVE(ns, link);
+        if (!dirty)
+            hotslot_put(vm, ns->nics[0].port); /* else QEMU may still hold the slot */
+        ns_free(ns);
+    } else {
+        ns->state = NET_NS_READY;
+        ns->refs = 1;
+    }
+    pthread_cond_broadcast(&vm->cond);
+out_unlock:
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int
+netns_nic_remove(struct uvm *vm, const char *adapter_id, const struct guest_part *guest)
+{
+    pthread_mutex_lock(&vm->lock);
+    struct net_ns *ns;
+    int rc;
+    for (;;) {
+        rc = uvm_check_running(vm, "remove network adapter");
+        if (rc < 0)
+            goto out_unlock;
+        ns = find_kind(vm, adapter_id, true);
+        if (!ns || ns->state == NET_NS_READY)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    if (!ns) {
+        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove network adapter '%s': not attached",
+                       adapter_id);
+        goto out_unlock;
+    }
+    ns->state = NET_NS_REMOVING;
+    struct qmp *q = vm->qmp;
+    struct bridge *b = vm->bridge;
+    pthread_mutex_unlock(&vm->lock);
+
+    rc = nic_teardown(vm, q, b, &ns->nics[0], true, guest);
+
+    pthread_mutex_lock(&vm->lock);
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove network adapter '%s' (still "
+                            "attached)",
+                            adapter_id);
+        ns->state = NET_NS_READY; /* a retry resumes where this one stopped */
+    } else {
+        hotslot_put(vm, ns->nics[0].port);
         LIST_REMOVE(ns, link);
         ns_free(ns);
     }

@@ -69,6 +69,17 @@ find(struct uvm *vm, const char *host_path)
     return NULL;
 }
 
+/* Lock held. */
+static struct plan9_share *
+find_name(struct uvm *vm, const char *name)
+{
+    struct plan9_share *s;
+    LIST_FOREACH(s, &vm->plan9, link)
+        if (!strcmp(s->name, name))
+            return s;
+    return NULL;
+}
+
 static int
 guest_request(struct bridge *b, const char *type, const struct plan9_share *s, uint64_t port)
 {
@@ -84,6 +95,44 @@ static uint64_t
 port_of(const struct plan9_share *s)
 {
     return strtoull(s->name + 1, NULL, 10);
+}
+
+/* The guest part: MappedDirectory for the typed calls (none when the share has no guest path),
+ * else the caller's. */
+static int
+guest_part(struct bridge *b, const struct guest_part *g, const char *type,
+           const struct plan9_share *s)
+{
+    if (!g || !g->custom)
+        return *s->uvm_path ? guest_request(b, type, s, port_of(s)) : 0;
+    if (!g->request)
+        return 0;
+    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+/* Lock held: a new share record named for a->port (the counter moves past it so that the typed
+ * calls never take that name), or the next counter value. */
+static struct plan9_share *
+share_new(struct uvm *vm, const struct plan9_add_args *a, const char *real, int *rc)
+{
+    char name[24];
+    uint64_t n = a->port ? a->port : ++vm->plan9_counter;
+    snprintf(name, sizeof(name), "s%llu", (unsigned long long)n);
+    if (find_name(vm, name)) {
+        *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add plan9 '%s': port %llu is in use",
+                        a->host_path, (unsigned long long)n);
+        return NULL;
+    }
+    if (n > vm->plan9_counter)
+        vm->plan9_counter = n;
+    struct plan9_share *s = xcalloc(1, sizeof(*s));
+    s->host_path = xstrdup(real);
+    s->uvm_path = xstrdup(a->uvm_path ? a->uvm_path : "");
+    s->read_only = a->read_only;
+    s->state = SHARE_ADDING;
+    memcpy(s->name, name, sizeof(name));
+    LIST_INSERT_HEAD(&vm->plan9, s, link);
+    return s;
 }
 
 static int do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path,
@@ -105,24 +154,42 @@ uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool 
 static int
 do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
 {
-    cleanup_free char *staging = NULL;
-    if (!vm || !host_path || !*host_path)
+    if (!uvm_path || !*uvm_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
+    struct plan9_add_args a = {.host_path = host_path, .uvm_path = uvm_path,
+                               .read_only = read_only};
+    return plan9_add(vm, &a);
+}
+
+static int
+add_check(struct uvm *vm, const struct plan9_add_args *a)
+{
+    if (!vm || !a->host_path || !*a->host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: host path is empty");
     if (vm->cfg.windows)
         return uvm_error(UVM_E_NOT_SUPPORTED, "add plan9 '%s': not supported for Windows "
                          "utility VMs",
-                         host_path);
-    if (!uvm_path || !*uvm_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
-    json_t *up = json_string(uvm_path); /* NULL: not UTF-8 */
-    json_decref(up);
-    if (uvm_path[0] != '/' || !up || strlen(uvm_path) > 4096)
+                         a->host_path);
+    const char *up = a->uvm_path ? a->uvm_path : "";
+    json_t *j = json_string(up); /* NULL: not UTF-8 */
+    json_decref(j);
+    if ((*up && up[0] != '/') || !j || strlen(up) > 4096)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9 '%s': guest path '%s' is not an "
                          "absolute path",
-                         host_path, uvm_path);
+                         a->host_path, up);
+    return 0;
+}
+
+int
+plan9_add(struct uvm *vm, const struct plan9_add_args *a)
+{
+    cleanup_free char *staging = NULL;
+    int rc = add_check(vm, a);
+    if (rc < 0)
+        return rc;
     cleanup_free char *real = NULL;
     cleanup_close int dirfd = -1;
-    int rc = share_resolve_dir("add plan9", host_path, &dirfd, &real);
+    rc = share_resolve_dir("add plan9", a->host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
 
@@ -137,28 +204,29 @@ do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool r
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
+    if (s && a->port && port_of(s) != a->port) {
+        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add plan9 '%s': already shared on port %llu",
+                       a->host_path, (unsigned long long)port_of(s));
+        goto out_unlock;
+    }
     if (s) {
         s->refs++;
         rc = 0;
         goto out_unlock;
     }
-    s = xcalloc(1, sizeof(*s));
-    s->host_path = xstrdup(real);
-    s->uvm_path = xstrdup(uvm_path);
-    s->read_only = read_only;
-    s->state = SHARE_ADDING;
-    snprintf(s->name, sizeof(s->name), "s%llu", (unsigned long long)++vm->plan9_counter);
-    LIST_INSERT_HEAD(&vm->plan9, s, link);
+    s = share_new(vm, a, real, &rc);
+    if (!s)
+        goto out_unlock;
     struct bridge *b = vm->bridge;
     int stagingfd = vm->plan9_dirfd; /* open until close */
     staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
     uint64_t mnt_id = 0;
-    rc = share_bind(stagingfd, staging, s->name, dirfd, host_path, read_only, &mnt_id);
+    rc = share_bind(stagingfd, staging, s->name, dirfd, a->host_path, a->read_only, &mnt_id);
     if (rc == 0) {
         s->mnt_id = mnt_id; /* nobody reads an adding share's mount */
-        rc = guest_request(b, "Add", s, port_of(s));
+        rc = guest_part(b, a->guest, "Add", s);
         if (rc < 0) {
             cleanup_free char *msg = xstrdup(uvm_last_error());
             unbind(vm, stagingfd, staging, s);
@@ -168,8 +236,8 @@ do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool r
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add plan9 '%s' at '%s'", host_path,
-                            uvm_path);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add plan9 '%s' at '%s'", a->host_path,
+                            s->uvm_path);
         LIST_REMOVE(s, link);
         share_free(s);
     } else {
@@ -200,14 +268,25 @@ uvm_remove_plan9(struct uvm *vm, const char *host_path)
 static int
 do_remove_plan9(struct uvm *vm, const char *host_path)
 {
-    cleanup_free char *staging = NULL;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
+    return plan9_remove(vm, host_path, 0, NULL);
+}
+
+int
+plan9_remove(struct uvm *vm, const char *host_path, uint64_t port, const struct guest_part *guest)
+{
+    cleanup_free char *staging = NULL;
+    char name[24];
+    snprintf(name, sizeof(name), "s%llu", (unsigned long long)port);
+    char what[48];
+    snprintf(what, sizeof(what), "port %llu", (unsigned long long)port);
+    const char *shown = host_path ? host_path : what;
     if (vm->cfg.windows)
         return uvm_error(UVM_E_NOT_SUPPORTED, "remove plan9 '%s': not supported for Windows "
                          "utility VMs",
-                         host_path);
-    cleanup_free char *key = share_key(host_path);
+                         shown);
+    cleanup_free char *key = host_path ? share_key(host_path) : NULL;
     pthread_mutex_lock(&vm->lock);
     struct plan9_share *s;
     int rc;
@@ -215,7 +294,7 @@ do_remove_plan9(struct uvm *vm, const char *host_path)
         rc = uvm_check_running(vm, "remove plan9");
         if (rc < 0)
             goto out_unlock;
-        s = find(vm, key);
+        s = key ? find(vm, key) : find_name(vm, name);
         if (!s || s->state == SHARE_READY)
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
@@ -223,7 +302,7 @@ do_remove_plan9(struct uvm *vm, const char *host_path)
     if (!s) {
         rc = uvm_error(UVM_E_NOT_ATTACHED, "%s is not present as a Plan9 share in %s, cannot "
                        "remove",
-                       host_path, vm->cfg.id);
+                       shown, vm->cfg.id);
         goto out_unlock;
     }
     if (s->refs > 1) {
@@ -237,14 +316,14 @@ do_remove_plan9(struct uvm *vm, const char *host_path)
     staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
-    rc = guest_request(b, "Remove", s, port_of(s));
+    rc = guest_part(b, guest, "Remove", s);
     if (rc == 0)
         unbind(vm, stagingfd, staging, s);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove plan9 share %s from %s",
-                            host_path, vm->cfg.id);
+                            shown, vm->cfg.id);
         s->state = SHARE_READY; /* still shared: a retry works */
     } else {
         LIST_REMOVE(s, link);

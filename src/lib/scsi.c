@@ -191,29 +191,107 @@ set_out(int *controller, int32_t *lun, int c, int32_t l)
         *lun = l;
 }
 
+/* The guest part of an add or remove: MappedVirtualDisk for the typed calls, else the caller's. */
 static int
-add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int *controller,
-    int32_t *lun)
+guest_part(struct bridge *b, const struct guest_part *g, const char *request_type,
+           const char *mount, unsigned c, unsigned l, bool read_only)
 {
-    set_out(controller, lun, -1, -1);
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add scsi: host path is empty");
-    const char *what = layer ? "add scsi layer" : "add scsi";
-    if (vm->cfg.windows && layer)
-        return uvm_error(UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED, "%s '%s': %s", what, host_path,
+    if (!g || !g->custom)
+        return guest_request(b, request_type, mount, c, l, read_only);
+    if (!g->request)
+        return 0;
+    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+/* Lock held: the slot the add asked for, or the first free one. */
+static struct scsi_slot *
+reserve(struct uvm *vm, const struct scsi_add_args *a, const char *what, unsigned *c,
+        unsigned *l, int *rc)
+{
+    if (a->controller < 0) {
+        struct scsi_slot *s = alloc_slot(vm, c, l);
+        if (!s)
+            *rc = uvm_error(UVM_E_TOO_MANY_ATTACHMENTS,
+                            "%s '%s': all %u LUNs of %u controller(s) are in use", what,
+                            a->host_path, vm->cfg.scsi_count * UVM_SCSI_LUNS, vm->cfg.scsi_count);
+        return s;
+    }
+    *c = (unsigned)a->controller;
+    *l = (unsigned)a->lun;
+    struct scsi_slot *s = &vm->scsi[*c][*l];
+    if (s->state == SLOT_FREE)
+        return s;
+    *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': SCSI slot %u:%u is %s", what, a->host_path,
+                    *c, *l, s->state == SLOT_BROKEN ? "unusable after a failed rollback" : "in use");
+    return NULL;
+}
+
+/* Lock held: the arguments against the configuration. */
+static int
+check_args(struct uvm *vm, const struct scsi_add_args *a, const char *what)
+{
+    if (vm->cfg.windows && a->layer)
+        return uvm_error(UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED, "%s '%s': %s", what, a->host_path,
                          uvm_strerror(UVM_E_SCSI_LAYER_WCOW_UNSUPPORTED));
     if (vm->cfg.scsi_count == 0)
-        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "%s '%s': %s", what, host_path,
+        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "%s '%s': %s", what, a->host_path,
                          uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
-    json_t *up = uvm_path ? json_string(uvm_path) : NULL;
-    json_decref(up);
-    if (uvm_path && *uvm_path && (uvm_path[0] != '/' || !up))
+    if (a->controller >= 0 && (unsigned)a->controller >= vm->cfg.scsi_count)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "%s '%s': controller %d is out of range (%u configured)", what,
+                         a->host_path, a->controller, vm->cfg.scsi_count);
+    if (a->controller >= 0 && (a->lun < 0 || a->lun >= UVM_SCSI_LUNS))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s '%s': LUN %d is out of range (0..%d)", what,
+                         a->host_path, a->lun, UVM_SCSI_LUNS - 1);
+    const char *up = a->uvm_path;
+    json_t *j = up ? json_string(up) : NULL;
+    bool utf8 = j != NULL;
+    json_decref(j);
+    if (up && *up && (up[0] != '/' || !utf8))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "%s '%s': guest path '%s' is not absolute", what,
-                         host_path, uvm_path);
+                         a->host_path, up);
+    return 0;
+}
+
+/* The host half then the guest half; the host half is undone when the guest fails. */
+static int
+attach(struct uvm *vm, const struct scsi_add_args *a, unsigned c, unsigned l,
+       const struct image_info *img, int fd, const char *mount, int *fdset, bool *dirty)
+{
+    struct qmp *q = vm->qmp;     /* immutable while running */
+    struct bridge *b = vm->bridge;
+    int rc = host_attach(vm, q, c, l, img, fd, a->read_only, fdset, dirty);
+    if (rc < 0)
+        return rc;
+    /* Also for attach-only disks (empty mount path): the guest answers once it sees the disk,
+     * so the call returns with the disk usable. */
+    rc = guest_part(b, a->guest, "Add", mount, c, l, a->read_only);
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        if (host_detach(vm, q, c, l, *fdset) < 0) {
+            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
+                    uvm_last_error());
+            *dirty = true;
+        }
+        uvm_error(rc, "%s", msg);
+    }
+    return rc;
+}
+
+int
+scsi_add(struct uvm *vm, const struct scsi_add_args *a, int *controller, int32_t *lun)
+{
+    set_out(controller, lun, -1, -1);
+    if (!vm || !a->host_path || !*a->host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add scsi: host path is empty");
+    const char *what = a->layer ? "add scsi layer" : "add scsi";
+    int rc = check_args(vm, a, what);
+    if (rc < 0)
+        return rc;
     cleanup_free char *mount = NULL;
     struct image_info img;
     cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
-    int rc = image_open(host_path, !layer, &fd, &img);
+    rc = image_open(a->host_path, !a->read_only, &fd, &img);
     if (rc < 0)
         return uvm_error_wrap(rc, "%s", what);
 
@@ -230,56 +308,38 @@ add(struct uvm *vm, const char *host_path, const char *uvm_path, bool layer, int
         pthread_cond_wait(&vm->cond, &vm->lock); /* someone else is adding or removing it */
     }
     if (s) {
-        if (layer && s->layer) {
+        bool same = a->controller < 0 || (c == (unsigned)a->controller && l == (unsigned)a->lun);
+        if (a->layer && s->layer && same) {
             s->refs++;
             set_out(controller, lun, (int)c, (int32_t)l);
             rc = 0;
         } else {
             rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': already attached at %u:%u", what,
-                           host_path, c, l);
+                           a->host_path, c, l);
         }
         goto out_unlock;
     }
-    s = alloc_slot(vm, &c, &l);
-    if (!s) {
-        rc = uvm_error(UVM_E_TOO_MANY_ATTACHMENTS, "%s '%s': all %u LUNs of %u controller(s) are "
-                       "in use",
-                       what, host_path, vm->cfg.scsi_count * UVM_SCSI_LUNS, vm->cfg.scsi_count);
+    s = reserve(vm, a, what, &c, &l, &rc);
+    if (!s)
         goto out_unlock;
-    }
     s->state = SLOT_ADDING;
     s->host_path = xstrdup(img.path);
-    s->layer = layer;
-    if (layer)
+    s->layer = a->layer;
+    if (a->layer && a->controller < 0)
         s->uvm_path = xasprintf("/tmp/S%u/%u", c, l);
-    else if (uvm_path && *uvm_path)
-        s->uvm_path = xstrdup(uvm_path);
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
+    else if (a->uvm_path && *a->uvm_path)
+        s->uvm_path = xstrdup(a->uvm_path);
     mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
     pthread_mutex_unlock(&vm->lock);
 
     bool dirty = false;
     int fdset = -1;
-    rc = host_attach(vm, q, c, l, &img, fd, layer, &fdset, &dirty);
-    if (rc == 0) {
-        /* Also for attach-only disks (empty mount path): the guest answers once it sees the
-         * disk, so the call returns with the disk usable. */
-        rc = guest_request(b, "Add", mount, c, l, layer);
-        if (rc < 0) {
-            cleanup_free char *msg = xstrdup(uvm_last_error());
-            if (host_detach(vm, q, c, l, fdset) < 0) {
-                uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
-                        uvm_last_error());
-                dirty = true;
-            }
-            uvm_error(rc, "%s", msg);
-        }
-    }
+    rc = attach(vm, a, c, l, &img, fd, mount, &fdset, &dirty);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s '%s' at %u:%u", what, host_path, c, l);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s '%s' at %u:%u", what, a->host_path, c,
+                            l);
         slot_clear(s);
         if (dirty)
             s->state = SLOT_BROKEN; /* QEMU may still hold scsi<c>-<l>: never reuse it */
@@ -317,7 +377,9 @@ static int
 do_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
             int32_t *lun)
 {
-    return add(vm, host_path, uvm_path, false, controller, lun);
+    struct scsi_add_args a = {.host_path = host_path, .uvm_path = uvm_path, .controller = -1,
+                              .lun = -1};
+    return scsi_add(vm, &a, controller, lun);
 }
 
 static int do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun);
@@ -338,7 +400,9 @@ uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32
 static int
 do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
 {
-    return add(vm, host_path, NULL, true, controller, lun);
+    struct scsi_add_args a = {.host_path = host_path, .layer = true, .read_only = true,
+                              .controller = -1, .lun = -1};
+    return scsi_add(vm, &a, controller, lun);
 }
 
 static int do_remove_scsi(struct uvm *vm, const char *host_path);
@@ -361,11 +425,40 @@ do_remove_scsi(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: host path is empty");
+    return scsi_remove(vm, host_path, -1, -1, NULL);
+}
+
+/* Lock held: the attached or busy slot of host_path (key), or the one at (controller, lun). */
+static struct scsi_slot *
+lookup(struct uvm *vm, const char *key, int controller, int lun, unsigned *c, unsigned *l)
+{
+    if (key)
+        return find(vm, key, c, l);
+    *c = (unsigned)controller;
+    *l = (unsigned)lun;
+    struct scsi_slot *s = &vm->scsi[*c][*l];
+    return s->state == SLOT_FREE || s->state == SLOT_BROKEN ? NULL : s;
+}
+
+int
+scsi_remove(struct uvm *vm, const char *host_path, int controller, int lun,
+            const struct guest_part *guest)
+{
+    char where[64];
+    snprintf(where, sizeof(where), "SCSI slot %d:%d", controller, lun);
+    const char *name = host_path ? host_path : where;
     if (vm->cfg.scsi_count == 0)
-        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "remove scsi '%s': %s", host_path,
+        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "remove scsi '%s': %s", name,
                          uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
+    if (!host_path && (controller < 0 || (unsigned)controller >= vm->cfg.scsi_count))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "remove scsi: controller %d is out of range (%u configured)", controller,
+                         vm->cfg.scsi_count);
+    if (!host_path && (lun < 0 || lun >= UVM_SCSI_LUNS))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: LUN %d is out of range (0..%d)",
+                         lun, UVM_SCSI_LUNS - 1);
     char real[4096];
-    const char *key = realpath(host_path, real) ? real : host_path;
+    const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
     cleanup_free char *mount = NULL;
 
     pthread_mutex_lock(&vm->lock);
@@ -376,13 +469,13 @@ do_remove_scsi(struct uvm *vm, const char *host_path)
         rc = uvm_check_running(vm, "remove scsi");
         if (rc < 0)
             goto out_unlock;
-        s = find(vm, key, &c, &l);
+        s = lookup(vm, key, controller, lun, &c, &l);
         if (!s || (s->state != SLOT_ADDING && s->state != SLOT_REMOVING))
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
     if (!s) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove scsi '%s': not attached", host_path);
+        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove scsi '%s': not attached", name);
         goto out_unlock;
     }
     if (s->refs > 1) {
@@ -399,14 +492,14 @@ do_remove_scsi(struct uvm *vm, const char *host_path)
     pthread_mutex_unlock(&vm->lock);
 
     /* The guest lets go first (unmount, delete the device), then the host unplugs. */
-    rc = guest_request(b, "Remove", mount, c, l, ro);
+    rc = guest_part(b, guest, "Remove", mount, c, l, ro);
     if (rc == 0)
         rc = host_detach(vm, q, c, l, fdset);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove scsi '%s' at %u:%u (still attached)",
-                            host_path, c, l);
+                            name, c, l);
         s->state = SLOT_ATTACHED; /* bookkeeping stays true: a retry works */
     } else {
         slot_clear(s);

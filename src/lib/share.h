@@ -67,7 +67,44 @@ int share_unbind(int stagingfd, const char *staging, const char *name, uint64_t 
 /* The mount id (unique when the kernel has them) of dirfd/name, never following a link. */
 int share_mount_id(int dirfd, const char *name, uint64_t *id);
 void plan9_release_all(struct uvm *vm);
+
+struct guest_part;
+/* One Plan9 add, for uvm_add_plan9 and uvm_modify. */
+struct plan9_add_args {
+    const char *host_path;
+    const char *uvm_path; /* guest mount point; NULL/"": none (the typed remove then sends no
+                           * guest request) */
+    bool read_only;       /* enforced by the host bind */
+    uint64_t port;        /* hcsshim's Port: the share is "s<port>"; 0: the next counter value */
+    const struct guest_part *guest; /* NULL: MappedDirectory Add at uvm_path (typed call) */
+};
+/* Bind the directory into the VM's 9p export, then the guest part (the bind is undone when it
+ * fails). Ref-counted per host path. UVM_E_ALREADY_ATTACHED when the port's name is taken or
+ * the directory is shared on another port. */
+int plan9_add(struct uvm *vm, const struct plan9_add_args *a);
+/* Drop a reference to host_path's share, or (host_path NULL) to the share of port; the last
+ * one sends the guest part (NULL: MappedDirectory Remove) and unbinds. */
+int plan9_remove(struct uvm *vm, const char *host_path, uint64_t port,
+                 const struct guest_part *guest);
 void vsmb_release_all(struct uvm *vm);
+
+/* One VSMB add, for uvm_add_vsmb and uvm_modify. */
+struct vsmb_add_args {
+    const char *host_path;
+    const char *guest_request_json;       /* stored, never sent (hcsshim's AddVSMB) */
+    const struct uvm_vsmb_options *options; /* NULL: all false */
+    const char *name;                     /* hcsshim's share Name, or NULL: "s<next hex>" */
+    const struct guest_part *guest;       /* a GuestRequest sent after the share is mounted at
+                                           * /run/vsmb/<name> (undone when it fails), or NULL */
+};
+/* Share the directory (linux: virtio-fs, mounted in the guest; windows: the document).
+ * Ref-counted per host path. UVM_E_ALREADY_ATTACHED when the name is taken or the directory is
+ * shared under another name. */
+int vsmb_add(struct uvm *vm, const struct vsmb_add_args *a);
+/* Drop a reference to the share of path, or (path NULL) the share called name; the last one
+ * sends the GuestRequest (if any), unmounts it in the guest and unplugs. */
+int vsmb_remove(struct uvm *vm, const char *path, const char *name,
+                const struct guest_part *guest);
 /* The VM is gone (terminated or exited): stop and reap every virtiofsd now rather than at
  * close. Takes the VM lock only to take the daemons out. */
 void vsmb_stop_daemons(struct uvm *vm);

@@ -271,6 +271,63 @@ set_out(uint32_t *location, char **uvm_path, unsigned n, const char *path)
         *uvm_path = xstrdup(path);
 }
 
+/* Lock held: device a->number for a new image, or an error naming why not. */
+static struct vpmem_dev *
+take_dev(struct uvm *vm, const struct vpmem_add_args *a, unsigned *n, int *rc)
+{
+    *n = (unsigned)a->number;
+    struct vpmem_dev *d = &vm->vpmem[*n];
+    if (d->state == VPMEM_FREE)
+        return d;
+    *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': device %u is %s", a->host_path, *n,
+                    d->state == VPMEM_PARKED ? "kept plugged for another image"
+                    : d->state == VPMEM_BOOT ? "the root file system"
+                                              : "in use");
+    return NULL;
+}
+
+/* The guest part of an add or remove: VPMemDevice for the typed calls, else the caller's. */
+static int
+guest_part(struct bridge *b, const struct guest_part *g, const char *request_type, unsigned n,
+           const char *mount_path, uint64_t size)
+{
+    if (!g || !g->custom)
+        return guest_request(b, request_type, n, mount_path, size);
+    if (!g->request)
+        return 0;
+    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+/* Lock held, the device reserved (ADDING): commit the add's outcome and wake waiters. */
+static int
+add_commit(struct uvm *vm, const struct vpmem_add_args *a, struct vpmem_dev *d, unsigned n,
+           int rc, bool plug, bool plugged, bool dirty, uint64_t size, uint32_t *location,
+           char **uvm_path)
+{
+    if (plug)
+        vm->vpmem_hot_adding = false;
+    if (rc < 0) {
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vpmem '%s' (device %u)", a->host_path,
+                            n);
+        if (plugged || !plug) {
+            /* The device is plugged and cannot be unplugged: keep it for this image. */
+            d->state = VPMEM_PARKED;
+            d->size = size;
+        } else if (dirty) {
+            d->state = VPMEM_BROKEN; /* QEMU may still hold vpmem<n>-mem: never reuse it */
+        } else {
+            dev_clear(d);
+        }
+    } else {
+        d->state = VPMEM_ATTACHED;
+        d->refs = 1;
+        d->size = size;
+        set_out(location, uvm_path, n, d->uvm_path);
+    }
+    pthread_cond_broadcast(&vm->cond);
+    return rc;
+}
+
 static int do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
                         char **uvm_path);
 
@@ -292,23 +349,44 @@ static int
 do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
              char **uvm_path)
 {
-    if (uvm_path)
-        *uvm_path = NULL;
-    if (!vm || !host_path || !*host_path)
+    struct vpmem_add_args a = {.host_path = host_path, .expose = expose, .number = -1};
+    return vpmem_add(vm, &a, location, uvm_path);
+}
+
+/* Arguments and configuration; then the image, opened once and probed (*fd, *img). */
+static int
+add_open(struct uvm *vm, const struct vpmem_add_args *a, int *fd, struct image_info *img)
+{
+    if (!vm || !a->host_path || !*a->host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vpmem: host path is empty");
     if (vm->cfg.windows)
         return uvm_error(UVM_E_NOT_SUPPORTED, "add vpmem '%s': not supported for Windows utility "
                          "VMs",
-                         host_path);
-    struct image_info img;
-    cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
-    int rc = image_open(host_path, false, &fd, &img);
+                         a->host_path);
+    if (a->number >= 0 && (unsigned)a->number >= vm->cfg.vpmem_count)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "add vpmem '%s': device number %d is out of range (%u configured)",
+                         a->host_path, a->number, vm->cfg.vpmem_count);
+    int rc = image_open(a->host_path, false, fd, img);
     if (rc == 0)
-        rc = check_plain(&img);
+        rc = check_plain(img);
     if (rc < 0) {
-        image_info_release(&img);
+        image_info_release(img);
         return uvm_error_wrap(rc, "add vpmem");
     }
+    return 0;
+}
+
+int
+vpmem_add(struct uvm *vm, const struct vpmem_add_args *a, uint32_t *location, char **uvm_path)
+{
+    if (uvm_path)
+        *uvm_path = NULL;
+    struct image_info img;
+    cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
+    int rc = add_open(vm, a, &fd, &img);
+    if (rc < 0)
+        return rc;
 
     cleanup_free char *mount = NULL;
     pthread_mutex_lock(&vm->lock);
@@ -325,6 +403,11 @@ do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *locat
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
+    if (d && a->number >= 0 && n != (unsigned)a->number) {
+        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': already mapped as device %u",
+                       a->host_path, n);
+        goto out_unlock;
+    }
     if (d && d->state == VPMEM_ATTACHED) { /* the stored number and path; expose is ignored */
         d->refs++;
         set_out(location, uvm_path, n, d->uvm_path);
@@ -333,7 +416,7 @@ do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *locat
     }
     bool plug = !d; /* else parked: the device is still there */
     if (plug) {
-        d = alloc_dev(vm, host_path, &n, &rc);
+        d = a->number < 0 ? alloc_dev(vm, a->host_path, &n, &rc) : take_dev(vm, a, &n, &rc);
         if (!d)
             goto out_unlock;
         d->host_path = xstrdup(img.path);
@@ -341,7 +424,9 @@ do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *locat
     }
     d->state = VPMEM_ADDING;
     free(d->uvm_path);
-    d->uvm_path = expose ? xasprintf("/tmp/p%u", n) : xstrdup("");
+    d->uvm_path = a->number >= 0 ? xstrdup(a->uvm_path ? a->uvm_path : "")
+                  : a->expose    ? xasprintf("/tmp/p%u", n)
+                                 : xstrdup("");
     mount = xstrdup(d->uvm_path);
     uint64_t size = d->size;
     struct qmp *q = vm->qmp;
@@ -354,32 +439,13 @@ do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *locat
         plugged = rc == 0;
     }
     if (rc == 0)
-        rc = guest_request(b, "Add", n, mount, size);
+        rc = guest_part(b, a->guest, "Add", n, mount, size);
     if (rc < 0 && (plugged || !plug)) /* before locking: no log handler under the VM lock */
         uvm_log(UVM_LOG_WARNING, vm->cfg.id,
                 "VPMem device %u stays plugged for '%s' after a failed add", n, img.path);
 
     pthread_mutex_lock(&vm->lock);
-    if (plug)
-        vm->vpmem_hot_adding = false;
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vpmem '%s' (device %u)", host_path, n);
-        if (plugged || !plug) {
-            /* The device is plugged and cannot be unplugged: keep it for this image. */
-            d->state = VPMEM_PARKED;
-            d->size = size;
-        } else if (dirty) {
-            d->state = VPMEM_BROKEN; /* QEMU may still hold vpmem<n>-mem: never reuse it */
-        } else {
-            dev_clear(d);
-        }
-    } else {
-        d->state = VPMEM_ATTACHED;
-        d->refs = 1;
-        d->size = size;
-        set_out(location, uvm_path, n, d->uvm_path);
-    }
-    pthread_cond_broadcast(&vm->cond);
+    rc = add_commit(vm, a, d, n, rc, plug, plugged, dirty, size, location, uvm_path);
 out_unlock:
     pthread_mutex_unlock(&vm->lock);
     image_info_release(&img);
@@ -406,12 +472,36 @@ do_remove_vpmem(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vpmem: host path is empty");
+    return vpmem_remove(vm, host_path, -1, NULL);
+}
+
+/* Lock held: the device of host_path (key), or device `number` when it holds an image. */
+static struct vpmem_dev *
+lookup(struct uvm *vm, const char *key, int number, unsigned *n)
+{
+    if (key)
+        return find(vm, key, n);
+    *n = (unsigned)number;
+    struct vpmem_dev *d = &vm->vpmem[*n];
+    return d->host_path && d->state != VPMEM_BROKEN ? d : NULL;
+}
+
+int
+vpmem_remove(struct uvm *vm, const char *host_path, int number, const struct guest_part *guest)
+{
+    char dev[32];
+    snprintf(dev, sizeof(dev), "device %d", number);
+    const char *name = host_path ? host_path : dev;
     if (vm->cfg.windows)
         return uvm_error(UVM_E_NOT_SUPPORTED, "remove vpmem '%s': not supported for Windows "
                          "utility VMs",
-                         host_path);
+                         name);
+    if (!host_path && (number < 0 || (unsigned)number >= vm->cfg.vpmem_count))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "remove vpmem: device number %d is out of range (%u configured)", number,
+                         vm->cfg.vpmem_count);
     char real[4096];
-    const char *key = realpath(host_path, real) ? real : host_path;
+    const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
     cleanup_free char *mount = NULL;
 
     pthread_mutex_lock(&vm->lock);
@@ -422,7 +512,7 @@ do_remove_vpmem(struct uvm *vm, const char *host_path)
         rc = uvm_check_running(vm, "remove vpmem");
         if (rc < 0)
             goto out_unlock;
-        d = find(vm, key, &n);
+        d = lookup(vm, key, number, &n);
         if (!d || (d->state != VPMEM_ADDING && d->state != VPMEM_REMOVING))
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
@@ -431,7 +521,7 @@ do_remove_vpmem(struct uvm *vm, const char *host_path)
         rc = uvm_error(UVM_E_NOT_ATTACHED,
                        "cannot remove VPMEM %s as it is not attached to utility VM %s: %s is not "
                        "attached to VPMEM",
-                       host_path, vm->cfg.id, host_path);
+                       name, vm->cfg.id, name);
         goto out_unlock;
     }
     if (d->refs > 1) {
@@ -444,18 +534,18 @@ do_remove_vpmem(struct uvm *vm, const char *host_path)
     struct bridge *b = vm->bridge;
     pthread_mutex_unlock(&vm->lock);
 
-    /* Always sent (as hcsshim), also when the image was not exposed. */
-    rc = guest_request(b, "Remove", n, mount, 0);
+    /* Always sent by the typed call (as hcsshim), also when the image was not exposed. */
+    rc = guest_part(b, guest, "Remove", n, mount, 0);
     if (rc == 0) /* before locking: no log handler under the VM lock */
         uvm_log(UVM_LOG_INFO, vm->cfg.id,
                 "VPMem device %u: '%s' unmounted; the device stays plugged (QEMU cannot unplug "
                 "virtio-pmem) and is kept for this image",
-                n, host_path);
+                n, name);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
         rc = uvm_error_wrap(uvm_failure_code(vm, rc),
-                            "failed to remove VPMEM %s from utility VM %s", host_path, vm->cfg.id);
+                            "failed to remove VPMEM %s from utility VM %s", name, vm->cfg.id);
         d->state = VPMEM_ATTACHED; /* bookkeeping stays true: a retry works */
     } else {
         d->state = VPMEM_PARKED;

@@ -48,13 +48,44 @@ share_free(struct vsmb_share *s)
     free(s);
 }
 
+/* Lock held: a.name's share, or NULL. */
+static struct vsmb_share *
+find_name(struct uvm *vm, const char *name)
+{
+    struct vsmb_share *s;
+    LIST_FOREACH(s, &vm->vsmb, link)
+        if (!strcmp(s->name, name))
+            return s;
+    return NULL;
+}
+
+/* Lock held: the share's name, a->name or "s<next counter in hex>". A caller's "s<hex>" moves
+ * the counter past it, so the typed calls never take it. UVM_E_ALREADY_ATTACHED when taken. */
+static int
+name_take(struct uvm *vm, const struct vsmb_add_args *a, char name[24])
+{
+    if (!a->name) {
+        snprintf(name, 24, "s%llx", (unsigned long long)++vm->vsmb_counter);
+        return 0;
+    }
+    if (find_name(vm, a->name))
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': share name '%s' is in use",
+                         a->host_path, a->name);
+    snprintf(name, 24, "%s", a->name);
+    char *end = NULL;
+    unsigned long long n = name[0] == 's' && name[1] ? strtoull(name + 1, &end, 16) : 0;
+    if (end && !*end && n > vm->vsmb_counter)
+        vm->vsmb_counter = n;
+    return 0;
+}
+
 static struct vsmb_share *
 share_new(const char *host_path, const struct uvm_vsmb_options *o, const char *guest_request,
-          uint64_t counter)
+          const char *name)
 {
     struct vsmb_share *s = xcalloc(1, sizeof(*s));
     s->host_path = xstrdup(host_path);
-    snprintf(s->name, sizeof(s->name), "s%llx", (unsigned long long)counter);
+    snprintf(s->name, sizeof(s->name), "%s", name);
     s->options = *o;
     s->guest_request = guest_request ? xstrdup(guest_request) : NULL;
     s->slot = -1;
@@ -225,17 +256,20 @@ document_update(struct uvm *vm, json_t *add, const char *remove_name)
 }
 
 static int
-windows_add(struct uvm *vm, const char *host_path, const char *guest_request,
-            const struct uvm_vsmb_options *o)
+windows_add(struct uvm *vm, const struct vsmb_add_args *a, const struct uvm_vsmb_options *o)
 {
+    const char *host_path = a->host_path;
     json_t *path = json_string(host_path); /* NULL: not UTF-8, cannot go into the document */
     if (!path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8", host_path);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
+    char name[24];
     struct vsmb_share *s = find(vm, host_path);
+    if (!s && (rc = name_take(vm, a, name)) < 0)
+        goto out;
     if (!s) {
-        s = share_new(host_path, o, guest_request, ++vm->vsmb_counter);
+        s = share_new(host_path, o, a->guest_request_json, name);
         s->state = SHARE_READY;
         rc = document_update(vm, json_pack("{s:s, s:O, s:o}", "Name", s->name, "Path", path,
                                            "Options", options_json(o)),
@@ -324,10 +358,27 @@ guest_request(struct bridge *b, const char *type, const struct vsmb_share *s, bo
                        deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
 }
 
+/* The mount in the guest (VirtioFs, which stands for HCS making the share visible), then the
+ * caller's GuestRequest of a uvm_modify (the mount is undone when it fails). */
+static int
+guest_attach(struct bridge *b, struct vsmb_share *s, const struct guest_part *g)
+{
+    int rc = guest_request(b, "Add", s, false);
+    if (rc < 0 || !g || !g->request)
+        return rc;
+    rc = bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    if (rc < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        guest_request(b, "Remove", s, false); /* its failure shows in the unplug that follows */
+        uvm_error(rc, "%s", msg);
+    }
+    return rc;
+}
+
 /* Everything of a linux add outside the lock; undone on failure. */
 static int
 linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share *s, int dirfd,
-             int stagingfd, const char *staging)
+             int stagingfd, const char *staging, const struct guest_part *g)
 {
     cleanup_free char *source = xasprintf("%s/%s", staging, s->name);
     cleanup_free char *sock = xasprintf("%s/%s.sock", staging, s->name);
@@ -344,7 +395,7 @@ linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share 
         rc = host_plug(vm, q, s, sock);
     }
     if (rc == 0) {
-        rc = guest_request(b, "Add", s, false);
+        rc = guest_attach(b, s, g);
         if (rc < 0) {
             cleanup_free char *msg = xstrdup(uvm_last_error());
             if (host_unplug(q, s) < 0)
@@ -376,6 +427,23 @@ check_guest_request(const char *host_path, const char *json)
     return 0;
 }
 
+/* Lock held: another add of a shared directory takes a reference, unless the share is broken or
+ * the add names it differently. *note: a warning to log once unlocked. */
+static int
+share_ref(struct uvm *vm, struct vsmb_share *s, const struct vsmb_add_args *a, char **note)
+{
+    if (a->name && strcmp(s->name, a->name))
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': already shared as '%s'",
+                         a->host_path, s->name);
+    *note = check_daemon(vm, s);
+    if (s->broken)
+        return uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
+                         "exited); remove it first",
+                         a->host_path, s->name);
+    s->refs++;
+    return 0;
+}
+
 static int do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
                        const struct uvm_vsmb_options *options);
 
@@ -397,17 +465,26 @@ static int
 do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
             const struct uvm_vsmb_options *options)
 {
+    struct vsmb_add_args a = {.host_path = host_path, .guest_request_json = guest_request_json,
+                              .options = options};
+    return vsmb_add(vm, &a);
+}
+
+int
+vsmb_add(struct uvm *vm, const struct vsmb_add_args *a)
+{
     cleanup_free char *staging = NULL;
     cleanup_free char *note = NULL;
     static const struct uvm_vsmb_options none;
-    const struct uvm_vsmb_options *o = options ? options : &none;
+    const struct uvm_vsmb_options *o = a->options ? a->options : &none;
+    const char *host_path = a->host_path;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: host path is empty");
-    int rc = check_guest_request(host_path, guest_request_json);
+    int rc = check_guest_request(host_path, a->guest_request_json);
     if (rc < 0)
         return rc;
     if (vm->cfg.windows)
-        return windows_add(vm, host_path, guest_request_json, o);
+        return windows_add(vm, a, o);
 
     cleanup_free char *real = NULL;
     cleanup_close int dirfd = -1;
@@ -430,17 +507,12 @@ do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_jso
         pthread_cond_wait(&vm->cond, &vm->lock);
     }
     if (s) {
-        note = check_daemon(vm, s);
-        if (s->broken) {
-            rc = uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
-                           "exited); remove it first",
-                           host_path, s->name);
-            goto out_unlock;
-        }
-        s->refs++;
-        rc = 0;
+        rc = share_ref(vm, s, a, &note);
         goto out_unlock;
     }
+    char name[24];
+    if ((rc = name_take(vm, a, name)) < 0)
+        goto out_unlock;
     int slot = hotslot_take(vm);
     if (slot < 0) {
         rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION, "add vsmb '%s': all %u hot-plug slots are in "
@@ -448,7 +520,7 @@ do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_jso
                        host_path, hotslot_count(vm));
         goto out_unlock;
     }
-    s = share_new(real, o, guest_request_json, ++vm->vsmb_counter);
+    s = share_new(real, o, a->guest_request_json, name);
     s->slot = slot;
     s->state = SHARE_ADDING;
     LIST_INSERT_HEAD(&vm->vsmb, s, link);
@@ -458,7 +530,7 @@ do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_jso
     staging = xasprintf("%s/" VSMB_STAGING_DIR, vm->rd.path);
     pthread_mutex_unlock(&vm->lock);
 
-    rc = linux_attach(vm, q, b, s, dirfd, stagingfd, staging);
+    rc = linux_attach(vm, q, b, s, dirfd, stagingfd, staging, a->guest);
 
     pthread_mutex_lock(&vm->lock);
     if (rc < 0) {
@@ -495,18 +567,34 @@ uvm_remove_vsmb(struct uvm *vm, const char *host_path)
 static int
 do_remove_vsmb(struct uvm *vm, const char *host_path)
 {
-    cleanup_free char *staging = NULL;
-    cleanup_free char *note = NULL;
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: host path is empty");
-    cleanup_free char *key = vm->cfg.windows ? xstrdup(host_path) : share_key(host_path);
+    return vsmb_remove(vm, host_path, NULL, NULL);
+}
+
+/* The caller's GuestRequest of a uvm_modify Remove, before the share goes. */
+static int
+guest_detach(struct bridge *b, const struct guest_part *g)
+{
+    if (!g || !g->request)
+        return 0;
+    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+}
+
+int
+vsmb_remove(struct uvm *vm, const char *path, const char *name, const struct guest_part *guest)
+{
+    cleanup_free char *staging = NULL;
+    cleanup_free char *note = NULL;
+    const char *host_path = path ? path : name;
+    cleanup_free char *key = !path ? NULL : vm->cfg.windows ? xstrdup(path) : share_key(path);
     pthread_mutex_lock(&vm->lock);
     struct vsmb_share *s;
     int rc;
     for (;;) {
         if (!vm->cfg.windows && (rc = uvm_check_running(vm, "remove vsmb")) < 0)
             goto out_unlock;
-        s = find(vm, key);
+        s = key ? find(vm, key) : find_name(vm, name);
         if (!s || s->state == SHARE_READY)
             break;
         pthread_cond_wait(&vm->cond, &vm->lock);
@@ -544,7 +632,9 @@ do_remove_vsmb(struct uvm *vm, const char *host_path)
     /* A dead daemon never answers: the guest aborts the connection and detaches lazily. Linux
      * 6.1 cannot then release the device (it waits for the requests queued to the dead daemon),
      * so it stays plugged and its slot is lost, said in a warning. */
-    rc = guest_request(b, "Remove", s, lazy);
+    rc = guest_detach(b, guest);
+    if (rc == 0)
+        rc = guest_request(b, "Remove", s, lazy);
     if (rc == 0 && !lazy)
         rc = host_unplug(q, s);
     if (rc == 0) /* the daemon exits once QEMU lets go of the socket */
