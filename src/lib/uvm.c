@@ -338,27 +338,38 @@ start_failure(struct uvm *vm, int rc)
     return rc;
 }
 
+/* QEMU's end of the console (*qemu) and ours (*ours, -1 with a console pipe): the caller's
+ * file, opened here and handed over (QEMU cannot open host paths, jail.h), or a socket pair
+ * whose other end the watcher drains into a ring. */
+static int
+console_fds(struct uvm *vm, int *qemu, int *ours)
+{
+    *ours = -1;
+    if (vm->cfg.console_pipe) {
+        *qemu = open(vm->cfg.console_pipe, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_CLOEXEC,
+                     0600);
+        if (*qemu < 0)
+            return uvm_error_errno(-errno, "open console pipe '%s'", vm->cfg.console_pipe);
+        return 0;
+    }
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return uvm_error_errno(-errno, "console socket pair");
+    *ours = sp[0];
+    *qemu = sp[1];
+    shutdown(*ours, SHUT_WR);
+    return 0;
+}
+
 static int
 do_start(struct uvm *vm, int64_t t0)
 {
     int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
     cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
     cleanup_close int con_qemu = -1, con_ours = -1;
-    if (vm->cfg.console_pipe) {
-        /* Opened here and handed over: QEMU cannot open host paths (jail.h). */
-        con_qemu = open(vm->cfg.console_pipe, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_CLOEXEC,
-                        0600);
-        if (con_qemu < 0)
-            return uvm_error_errno(-errno, "open console pipe '%s'", vm->cfg.console_pipe);
-    } else {
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-            return uvm_error_errno(-errno, "console socket pair");
-        con_ours = sp[0];
-        con_qemu = sp[1];
-        shutdown(con_ours, SHUT_WR);
-    }
-    int rc;
+    int rc = console_fds(vm, &con_qemu, &con_ours);
+    if (rc < 0)
+        return rc;
     if ((rc = rundir_listen(&vm->rd, "qmp.sock", &qmp_listen)) < 0 ||
         (rc = rundir_listen(&vm->rd, "gcs.sock", &agent_listen)) < 0)
         return rc;
