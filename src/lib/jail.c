@@ -17,6 +17,7 @@
 #include "error.h"
 #include "fsfilter.h"
 #include "jail.h"
+#include "mountattr.h"
 
 #define JAIL_MAX_OPS 96
 #define OLD_ROOT ".oldroot"
@@ -196,16 +197,7 @@ setattr(const char *path, uint64_t attr, bool rec)
     if (r == 0 || errno != ENOSYS)
         return r;
     /* No mount_setattr (Linux < 5.12, valgrind): a bind remount, of the top mount only. */
-    unsigned long flags = MS_REMOUNT | MS_BIND;
-    if (attr & MOUNT_ATTR_RDONLY)
-        flags |= MS_RDONLY;
-    if (attr & MOUNT_ATTR_NOSUID)
-        flags |= MS_NOSUID;
-    if (attr & MOUNT_ATTR_NODEV)
-        flags |= MS_NODEV;
-    if (attr & MOUNT_ATTR_NOEXEC)
-        flags |= MS_NOEXEC;
-    return mount("none", path, "none", flags, NULL);
+    return mount("none", path, "none", mountattr_remount_flags(attr), NULL);
 }
 
 static int

@@ -385,10 +385,20 @@ find_kind(struct uvm *vm, const char *id, bool adapter)
     return NULL;
 }
 
-static struct net_ns *
-find(struct uvm *vm, const char *id)
+/* Lock held: wait while the entry `id` (a namespace, or with adapter a uvm_modify NIC) is being
+ * added or removed, checking that the VM runs. 0 with *out the ready entry or NULL. */
+static int
+wait_ready(struct uvm *vm, const char *id, bool adapter, const char *what, struct net_ns **out)
 {
-    return find_kind(vm, id, false);
+    for (;;) {
+        int rc = uvm_check_running(vm, what);
+        if (rc < 0)
+            return rc;
+        *out = find_kind(vm, id, adapter);
+        if (!*out || (*out)->state == NET_NS_READY)
+            return 0;
+        pthread_cond_wait(&vm->cond, &vm->lock); /* being added or removed */
+    }
 }
 
 /* Lock held: a MAC already used by a NIC of this VM. */
@@ -498,15 +508,9 @@ do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoint
 
     pthread_mutex_lock(&vm->lock);
     struct net_ns *ns;
-    for (;;) {
-        rc = uvm_check_running(vm, "add netns");
-        if (rc < 0)
-            goto out_unlock;
-        ns = find(vm, id);
-        if (!ns || ns->state == NET_NS_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock); /* being added or removed */
-    }
+    rc = wait_ready(vm, id, false, "add netns", &ns);
+    if (rc < 0)
+        goto out_unlock;
     if (ns) {
         ns->refs++;
         rc = 0;
@@ -627,15 +631,9 @@ do_remove_netns(struct uvm *vm, const char *id)
     pthread_mutex_lock(&vm->lock);
     struct net_ns *ns;
     int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "remove netns");
-        if (rc < 0)
-            goto out_unlock;
-        ns = find(vm, id);
-        if (!ns || ns->state == NET_NS_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
+    rc = wait_ready(vm, id, false, "remove netns", &ns);
+    if (rc < 0)
+        goto out_unlock;
     if (!ns) {
         rc = uvm_error(UVM_E_NOT_FOUND, "remove netns '%s': no such network namespace in utility "
                        "VM %s",
@@ -730,15 +728,9 @@ netns_nic_add(struct uvm *vm, const char *adapter_id, const char *tap, const cha
     pthread_mutex_lock(&vm->lock);
     struct net_ns *ns;
     int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "add network adapter");
-        if (rc < 0)
-            goto out_unlock;
-        ns = find_kind(vm, adapter_id, true);
-        if (!ns || ns->state == NET_NS_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
+    rc = wait_ready(vm, adapter_id, true, "add network adapter", &ns);
+    if (rc < 0)
+        goto out_unlock;
     if (ns) {
         rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': already added",
                        adapter_id);
@@ -777,15 +769,9 @@ netns_nic_remove(struct uvm *vm, const char *adapter_id, const struct guest_part
     pthread_mutex_lock(&vm->lock);
     struct net_ns *ns;
     int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "remove network adapter");
-        if (rc < 0)
-            goto out_unlock;
-        ns = find_kind(vm, adapter_id, true);
-        if (!ns || ns->state == NET_NS_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
+    rc = wait_ready(vm, adapter_id, true, "remove network adapter", &ns);
+    if (rc < 0)
+        goto out_unlock;
     if (!ns) {
         rc = uvm_error(UVM_E_NOT_ATTACHED, "remove network adapter '%s': not attached",
                        adapter_id);

@@ -20,6 +20,7 @@
 #include "argv.h"
 #include "cleanup.h"
 #include "error.h"
+#include "mountattr.h"
 #include "share.h"
 #include "uvm-internal.h"
 
@@ -112,6 +113,16 @@ set_propagation(int fd, unsigned long type)
     return errno == ENOSYS ? mount_fd(-1, fd, type) : -errno;
 }
 
+/* Detach the mount whose root fd is: umount2 through the fd's /proc link resolves to that very
+ * mount (no name is looked up again, so nothing the guest renames can redirect it). */
+static int
+detach_fd(int fd)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    return umount2(link, MNT_DETACH) < 0 ? -errno : 0;
+}
+
 /* Without open_tree/move_mount/mount_setattr (Linux < 5.12, valgrind): bind through the fds'
  * /proc links, then open the new mount by name in its parent (`parent`/`name`: our own
  * staging entry), check it is a new mount, remount its flags and make it private. */
@@ -130,15 +141,9 @@ attach_legacy(int from, int onto, int parent, const char *name, uint64_t attr)
             close(mnt);
         return rc;
     }
-    unsigned long flags = MS_REMOUNT | MS_BIND;
-    flags |= (attr & MOUNT_ATTR_RDONLY) ? MS_RDONLY : 0;
-    flags |= (attr & MOUNT_ATTR_NOSUID) ? MS_NOSUID : 0;
-    flags |= (attr & MOUNT_ATTR_NODEV) ? MS_NODEV : 0;
-    flags |= (attr & MOUNT_ATTR_NOEXEC) ? MS_NOEXEC : 0;
-    if ((rc = mount_fd(-1, mnt, flags)) < 0 || (rc = mount_fd(-1, mnt, MS_PRIVATE)) < 0) {
-        char link[64];
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", mnt);
-        umount2(link, MNT_DETACH);
+    if ((rc = mount_fd(-1, mnt, mountattr_remount_flags(attr))) < 0 ||
+        (rc = mount_fd(-1, mnt, MS_PRIVATE)) < 0) {
+        detach_fd(mnt);
         close(mnt);
         return rc;
     }
@@ -165,15 +170,6 @@ attach_clone(int from, int onto, int parent, const char *name, uint64_t attr)
     return steal_fd(&tree);
 }
 
-/* Detach the mount whose root fd is: umount2 through the fd's /proc link resolves to that very
- * mount (no name is looked up again, so nothing the guest renames can redirect it). */
-static int
-detach_fd(int fd)
-{
-    char link[64];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    return umount2(link, MNT_DETACH) < 0 ? -errno : 0;
-}
 
 int
 share_bind(int stagingfd, const char *staging, const char *name, int dirfd,

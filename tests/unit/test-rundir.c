@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "testsh.h"
+
 #include "cleanup.h"
 #include "error.h"
 #include "rdclean.h"
@@ -41,18 +43,6 @@ static char case_dir[128]; /* this test's directory below tmp */
 static char user[160];     /* a "user folder" that is shared */
 static char base[160];     /* its runtime base */
 static unsigned case_no;
-
-static void
-sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -74,7 +64,7 @@ exists(const char *path)
 static void
 make_user_folder(const char *dir)
 {
-    sh("mkdir -p '%s/sub'", dir);
+    unit_sh("mkdir -p '%s/sub'", dir);
     for (int i = 0; i < USER_FILES; i++) {
         char p[256], text[32];
         snprintf(p, sizeof(p), "%s/%sf%d", dir, i % 2 ? "sub/" : "", i);
@@ -139,7 +129,7 @@ unmount_all_below(const char *dir)
 static void
 bind_dir(const char *src, const char *dst)
 {
-    sh("mkdir -p '%s'", dst);
+    unit_sh("mkdir -p '%s'", dst);
     if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
         fail_msg("bind '%s' on '%s': %s", src, dst, strerror(errno));
 }
@@ -166,7 +156,7 @@ setup(void **state)
     snprintf(case_dir, sizeof(case_dir), "%s/c%u", tmp, ++case_no);
     snprintf(user, sizeof(user), "%s/user", case_dir);
     snprintf(base, sizeof(base), "%s/run", case_dir);
-    sh("mkdir -p '%s'", case_dir);
+    unit_sh("mkdir -p '%s'", case_dir);
     make_user_folder(user);
     setenv("UVM_RUNTIME_DIR", base, 1);
     rdclean_test_after_detach = NULL;
@@ -179,7 +169,7 @@ teardown(void **state)
     rdclean_test_after_detach = NULL;
     unmount_all_below(case_dir);
     assert_int_equal(mounts_below(case_dir), 0);
-    sh("rm -rf '%s'", case_dir);
+    unit_sh("rm -rf '%s'", case_dir);
     unsetenv("UVM_RUNTIME_DIR");
     return 0;
 }
@@ -206,7 +196,7 @@ static void
 test_canonical_spellings(void **state)
 {
     char s[300];
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     snprintf(s, sizeof(s), "%s/", base);
     check_canonical(s, base);
     snprintf(s, sizeof(s), "%s//c%u//run//", tmp, case_no);
@@ -226,7 +216,7 @@ test_canonical_relative(void **state)
     char cwd[256];
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     assert_int_equal(chdir(case_dir), 0);
-    sh("mkdir -p run");
+    unit_sh("mkdir -p run");
     check_canonical("run", base);
     check_canonical("./run/", base);
     assert_int_equal(chdir(cwd), 0);
@@ -273,34 +263,34 @@ check_refused(const char *name, const char *why)
 static void
 test_refuse_writable_base(void **state)
 {
-    sh("mkdir -p '%s' && chmod 0777 '%s'", base, base);
+    unit_sh("mkdir -p '%s' && chmod 0777 '%s'", base, base);
     check_refused(base, "world-writable");
-    sh("chmod 0770 '%s'", base);
+    unit_sh("chmod 0770 '%s'", base);
     check_refused(base, "group- or world-writable (mode 0770)");
-    sh("chmod 01777 '%s'", base); /* sticky is no excuse for the base itself */
+    unit_sh("chmod 01777 '%s'", base); /* sticky is no excuse for the base itself */
     check_refused(base, "writable");
-    sh("chmod 0755 '%s'", base);
+    unit_sh("chmod 0755 '%s'", base);
     check_canonical(base, base);
 }
 
 static void
 test_refuse_writable_parent(void **state)
 {
-    sh("mkdir -p '%s' && chmod 0777 '%s'", base, case_dir);
+    unit_sh("mkdir -p '%s' && chmod 0777 '%s'", base, case_dir);
     check_refused(case_dir, "its parent");
-    sh("chmod 01777 '%s'", case_dir); /* like /tmp */
+    unit_sh("chmod 01777 '%s'", case_dir); /* like /tmp */
     check_canonical(base, base);
-    sh("chmod 0700 '%s'", case_dir);
+    unit_sh("chmod 0700 '%s'", case_dir);
 }
 
 static void
 test_refuse_other_owner(void **state)
 {
-    sh("mkdir -p '%s' && chown 65534 '%s'", base, base);
+    unit_sh("mkdir -p '%s' && chown 65534 '%s'", base, base);
     check_refused(base, "owned by uid 65534");
-    sh("chown 0 '%s' && chown 65534 '%s'", base, case_dir);
+    unit_sh("chown 0 '%s' && chown 65534 '%s'", base, case_dir);
     check_refused(case_dir, "owned by uid 65534");
-    sh("chown 0 '%s'", case_dir);
+    unit_sh("chown 0 '%s'", case_dir);
     check_canonical(base, base);
 }
 
@@ -308,7 +298,7 @@ static void
 test_refuse_symlinked_id(void **state)
 {
     char id[300];
-    sh("mkdir -p '%s' '%s/elsewhere'", base, case_dir);
+    unit_sh("mkdir -p '%s' '%s/elsewhere'", base, case_dir);
     snprintf(id, sizeof(id), "%s/vm", base);
     assert_int_equal(symlink("../elsewhere", id), 0);
     struct rundir rd;
@@ -326,7 +316,7 @@ release_with_shares(const char *spelling)
     struct rundir rd;
     assert_int_equal(rundir_claim("vm", &rd), 0);
     char p[300];
-    sh("mkdir -p '%s/9p' '%s/vsmb'", rd.path, rd.path);
+    unit_sh("mkdir -p '%s/9p' '%s/vsmb'", rd.path, rd.path);
     mount_shares(rd.path, user);
     snprintf(p, sizeof(p), "%s/qemu.log", rd.path);
     write_file(p, "log\n");
@@ -342,7 +332,7 @@ static void
 test_shares_survive_release(void **state)
 {
     char s[300];
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     release_with_shares(base);
     snprintf(s, sizeof(s), "%s/", base);
     release_with_shares(s);
@@ -366,12 +356,12 @@ mount_late(int dir_fd, const char *path)
 static void
 test_late_mount_not_crossed(void **state)
 {
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     struct rundir rd;
     assert_int_equal(rundir_claim("vm", &rd), 0);
     char dir[300], p[320];
     snprintf(dir, sizeof(dir), "%s", rd.path);
-    sh("mkdir -p '%s/9p'", dir);
+    unit_sh("mkdir -p '%s/9p'", dir);
     snprintf(p, sizeof(p), "%s/9p/junk", dir);
     write_file(p, "x");
     rdclean_test_after_detach = mount_late;
@@ -408,7 +398,7 @@ static void
 make_dead_dir(const char *name, char *dir, size_t size)
 {
     snprintf(dir, size, "%s/%s", base, name);
-    sh("mkdir -p '%s/9p' '%s/vsmb' && chmod 0700 '%s'", dir, dir, dir);
+    unit_sh("mkdir -p '%s/9p' '%s/vsmb' && chmod 0700 '%s'", dir, dir, dir);
     char p[320], mark[64];
     snprintf(p, sizeof(p), "%s/lock", dir);
     snprintf(mark, sizeof(mark), RUNDIR_LOCK_MARK "%d\n", (int)dead_pid());
@@ -430,7 +420,7 @@ static void
 test_sweep_dead_owner(void **state)
 {
     char dead[256], p[320];
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     make_dead_dir("dead", dead, sizeof(dead));
     bool tap = system("ip tuntap add dev " TEST_TAP " mode tap 2>/dev/null") == 0;
     if (tap) {
@@ -454,15 +444,15 @@ static void
 test_sweep_leaves_live_and_foreign(void **state)
 {
     char live[256], p[320];
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     make_dead_dir("live", live, sizeof(live));
     snprintf(p, sizeof(p), "%s/lock", live);
     int fd = open(p, O_RDWR | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
     /* not ours: no lock, an empty one (a claim being made, or someone's), someone else's text */
-    sh("mkdir -p '%s/nolock' '%s/empty' '%s/dpkg'", base, base, base);
-    sh("touch '%s/nolock/keep' '%s/empty/lock' '%s/empty/keep' '%s/dpkg/keep'", base, base, base,
+    unit_sh("mkdir -p '%s/nolock' '%s/empty' '%s/dpkg'", base, base, base);
+    unit_sh("touch '%s/nolock/keep' '%s/empty/lock' '%s/empty/keep' '%s/dpkg/keep'", base, base, base,
        base);
     snprintf(p, sizeof(p), "%s/dpkg/lock", base);
     write_file(p, "12345\n");
@@ -495,7 +485,7 @@ test_sweep_leaves_live_and_foreign(void **state)
 static void
 test_claim_live_and_dead(void **state)
 {
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     struct rundir a, b;
     assert_int_equal(rundir_claim("vm", &a), 0);
     assert_int_equal(rundir_claim("vm", &b), UVM_E_ALREADY_EXISTS);
@@ -521,7 +511,7 @@ test_claim_live_and_dead(void **state)
 static void
 test_tail(void **state)
 {
-    sh("mkdir -p '%s'", base);
+    unit_sh("mkdir -p '%s'", base);
     struct rundir rd;
     assert_int_equal(rundir_claim("vm", &rd), 0);
     char p[320], outside[300];
@@ -580,6 +570,6 @@ main(void)
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     unmount_all_below(tmp);
     if (mounts_below(tmp) == 0)
-        sh("rm -rf '%s'", tmp);
+        unit_sh("rm -rf '%s'", tmp);
     return failed;
 }

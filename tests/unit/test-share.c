@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "testsh.h"
+
 #include "cleanup.h"
 #include "error.h"
 #include "share.h"
@@ -26,18 +28,6 @@
 
 static char dir[64], staging[96], host[96], victim[96];
 static int stagingfd = -1;
-
-static void
-sh(const char *fmt, ...)
-{
-    char cmd[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-}
 
 static uint64_t
 mnt_id(const char *path)
@@ -180,7 +170,7 @@ test_staging_dirs(void **state)
     char run[128], boot[128], p9[192];
     snprintf(run, sizeof(run), "%s/run", dir);
     snprintf(boot, sizeof(boot), "%s/boot", dir);
-    sh("mkdir -p %s && touch %s/kernel %s/initrd.img", boot, boot, boot);
+    unit_sh("mkdir -p %s && touch %s/kernel %s/initrd.img", boot, boot, boot);
     setenv("UVM_RUNTIME_DIR", run, 1);
     struct uvm *vm = NULL;
     int rc = uvm_create(&(struct uvm_options){.id = "share-unit", .boot_files_path = boot}, &vm);
@@ -212,7 +202,7 @@ setup(void **state)
     snprintf(staging, sizeof(staging), "%s/staging", dir);
     snprintf(host, sizeof(host), "%s/host", dir);
     snprintf(victim, sizeof(victim), "%s/victim", dir);
-    sh("mkdir -m 0700 %s %s %s && echo hi > %s/hello && touch %s/victim-file", staging, host,
+    unit_sh("mkdir -m 0700 %s %s %s && echo hi > %s/hello && touch %s/victim-file", staging, host,
        victim, host, victim);
     stagingfd = open(staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
     return stagingfd < 0 ? -1 : 0;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testsh.h"
 #include <jansson.h>
 
 #include "argv.h"
@@ -37,18 +39,6 @@ static const struct uvm_vsmb_options test_options = {.read_only = true,
                                                      .cache_io = true,
                                                      .share_read = true};
 
-static void
-sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-}
-
 static int
 group_setup(void **state)
 {
@@ -57,10 +47,10 @@ group_setup(void **state)
     snprintf(base, sizeof(base), "%s/base", dir);
     snprintf(scratch, sizeof(scratch), "%s/scratch", dir);
     snprintf(share_a, sizeof(share_a), "%s/share/a", dir);
-    sh("mkdir -p '%s/UtilityVM' '%s' '%s/run'", base, share_a, dir);
+    unit_sh("mkdir -p '%s/UtilityVM' '%s' '%s/run'", base, share_a, dir);
     for (int i = 0; i < NMORE; i++) {
         snprintf(more[i], sizeof(more[i]), "%s/share/m%d", dir, i);
-        sh("mkdir -p '%s'", more[i]);
+        unit_sh("mkdir -p '%s'", more[i]);
     }
     char run[96];
     snprintf(run, sizeof(run), "%s/run", dir);
