@@ -111,10 +111,17 @@ child(const struct request *r, int errfd)
         child_fail(errfd, STAGE_PARENT, errno ? errno : ESRCH);
     if (r->unshare && unshare((int)r->unshare) < 0)
         child_fail(errfd, STAGE_UNSHARE, errno);
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    /* The system call itself: glibc's sigaction refuses its reserved signals (32, 33), which a
+     * parent such as make may have left ignored. */
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } dfl = {.handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL); /* EINVAL for the reserved ones: fine */
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
