@@ -569,6 +569,22 @@ bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline)
     return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL, deadline);
 }
 
+json_t *
+bridge_guest_request(const char *resource_type, const char *request_type, json_t *settings)
+{
+    return json_pack("{s:s, s:s, s:o}", "ResourceType", resource_type, "RequestType",
+                     request_type, "Settings", settings);
+}
+
+int
+bridge_guest_part(struct bridge *b, const struct guest_part *g, json_t *typed)
+{
+    const json_t *req = g && g->custom ? g->request : typed;
+    int rc = req ? bridge_modify(b, req, deadline_after_ms(BRIDGE_TIMEOUT_MS)) : 0;
+    json_decref(typed);
+    return rc;
+}
+
 int
 bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
 {

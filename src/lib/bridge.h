@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BRIDGE_TIMEOUT_MS 30000u /* one agent request */
+
 struct bridge;
 
 #define BRIDGE_MAX_OUTQ (8u << 20) /* bytes queued to a guest that does not read: broken */
@@ -44,6 +46,13 @@ struct guest_part {
 /* Send a GuestRequest object ({ResourceType, RequestType, Settings}, borrowed) as a
  * ModifySettings request and wait for the answer until deadline (bridge_call's codes). */
 int bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline);
+/* A resource kind's guest part: g NULL or not custom -> `typed` ({ResourceType, RequestType,
+ * Settings}: the kind's own request, taken; NULL: send nothing); custom -> g->request (or
+ * nothing). Sent with bridge_modify and the agent deadline. */
+int bridge_guest_part(struct bridge *b, const struct guest_part *g, json_t *typed);
+/* {ResourceType, RequestType, Settings} (settings taken). */
+json_t *bridge_guest_request(const char *resource_type, const char *request_type,
+                             json_t *settings);
 
 /* A new stdio handle (unique per bridge, > 0). */
 uint32_t bridge_new_handle(struct bridge *b);

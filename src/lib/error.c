@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "error.h"
 
 #define ERRBUF_SIZE 4096
 
 static __thread char errbuf[ERRBUF_SIZE];
+static __thread int errclass;
 
 static const struct {
     int code;
@@ -55,6 +57,36 @@ void
 uvm_error_clear(void)
 {
     errbuf[0] = '\0';
+    errclass = 0;
+}
+
+int
+uvm_error_class(void)
+{
+    return errclass;
+}
+
+void
+uvm_error_set_class(int cls)
+{
+    errclass = cls;
+}
+
+void
+uvm_error_capture(struct uvm_error_state *st)
+{
+    st->msg = xstrdup(errbuf);
+    st->cls = errclass;
+}
+
+int
+uvm_error_restore(struct uvm_error_state *st, int code)
+{
+    snprintf(errbuf, sizeof(errbuf), "%s", st->msg ? st->msg : "");
+    errclass = st->cls;
+    free(st->msg);
+    st->msg = NULL;
+    return code;
 }
 
 static void __attribute__((format(printf, 1, 0)))
@@ -72,6 +104,7 @@ uvm_error(int code, const char *fmt, ...)
     va_start(ap, fmt);
     set_msg(fmt, ap);
     va_end(ap);
+    errclass = 0;
     return code;
 }
 
@@ -82,6 +115,7 @@ uvm_error_errno(int code, const char *fmt, ...)
     va_start(ap, fmt);
     set_msg(fmt, ap);
     va_end(ap);
+    errclass = 0;
     size_t n = strlen(errbuf);
     snprintf(errbuf + n, sizeof(errbuf) - n, ": %s", uvm_strerror(code));
     return code;

@@ -9,7 +9,4 @@
  * Settings are decoded by the handlers, so they are not checked here. */
 int modify_route(const char *vm_id, const char *json, const char **handler_pattern);
 
-/* "00-15-5D-0A-0B-0C" or "00:15:5d:0a:0b:0c" -> "00:15:5d:0a:0b:0c"; -1 when not a MAC. */
-int modify_mac_normalize(const char *in, char out[18]);
-
 #endif

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Network namespaces with NICs (hcsshim AddNetNS / RemoveNetNS).
+ * Network namespaces with NICs (hcsshim AddNetNS / RemoveNetNS) and single NICs (uvm_modify's
+ * NetworkAdapters/<id>), two resource kinds (res.h) on one record type.
  *
- * Add (new id): validate everything -> record the id as adding -> unlock -> guest
+ * Add (new id): validate everything -> record the id (its NICs' slots and MACs taken) -> guest
  *     NetworkNamespace Add -> per endpoint: [create a tap] -> open the tap here and getfd it
  *     (QEMU opens no host device) -> netdev_add tap on that fd -> device_add virtio-net-pci on
  *     a spare root port -> [move a created tap into its host namespace, up] ->
  *     guest Network Add (find the NIC by MAC, move it into the namespace, ethN, address, up,
- *     default route, resolv.conf) -> lock -> ready. A failure at any step undoes the steps done,
+ *     default route, resolv.conf) -> ready. A failure at any step undoes the steps done,
  *     NICs in reverse order, then the namespace.
  * Remove (last reference): per NIC, last first: guest Network Remove (the NIC goes back to the
  *     root namespace, down) -> device_del + DEVICE_DELETED -> netdev_del -> delete a created
@@ -30,16 +31,18 @@
 #include "cleanup.h"
 #include "error.h"
 #include "hostcmd.h"
+#include "modreq.h"
 #include "netaddr.h"
+#include "netns.h"
 #include "options.h"
 #include "proto.h"
 #include "qmp.h"
+#include "qmpcmd.h"
 #include "qmpfd.h"
+#include "res.h"
 #include "tap.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
 
-#define DEVICE_DELETED_TIMEOUT_MS 10000u
 #define IP_TIMEOUT_MS 10000u
 #define MAX_ENDPOINTS HOTSLOT_MAX
 
@@ -205,123 +208,77 @@ random_tap_name(char out[IFNAMSIZ])
     snprintf(out, IFNAMSIZ, "uvmt%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
 }
 
-/* Open the tap here, hand it to QEMU as fd-net<p> (getfd), netdev_add on that fd. QEMU takes a
- * named fd out of its list when netdev_add uses it; a name left over after a failure is closed
- * (and QEMU saying there is no such name means netdev_add had taken it). */
+/* Open the tap here, hand it to QEMU as fd-<netdev> (getfd), then netdev_add on that fd and the
+ * device (qmpc_plug). QEMU takes a named fd out of its list when netdev_add uses it; a name left
+ * over after a failure is closed (QEMU saying there is no such name means netdev_add took it). */
 static int
-netdev_add(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *netdev)
+host_plug(struct res_txn *t, const struct net_nic *nic, const char *mac, bool *dirty)
 {
-    char fdname[24];
+    char netdev[16], dev[16], bus[16], addr[8], fdname[24];
+    snprintf(netdev, sizeof(netdev), "net%u", nic->port);
+    snprintf(dev, sizeof(dev), "nic%u", nic->port);
     snprintf(fdname, sizeof(fdname), "fd-%s", netdev);
+    hotslot_place(t->vm, nic->port, bus, addr);
     cleanup_close int fd = tap_open(nic->tap);
     if (fd < 0)
         return fd;
-    int rc = qmp_getfd(q, fd, fdname, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    int rc = qmp_getfd(t->qmp, fd, fdname, deadline_after_ms(QMPC_TIMEOUT_MS));
     close(steal_fd(&fd)); /* QEMU's copy is the tap's only attached file from here on */
     if (rc < 0)
         return rc;
-    json_t *nargs = json_pack("{s:s, s:s, s:s, s:b}", "type", "tap", "id", netdev, "fd", fdname,
-                              "vhost", 0);
-    rc = qmp_execute(q, "netdev_add", nargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(nargs);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        if (qmp_closefd(q, fdname, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
-            uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "netdev %s: closefd %s: %s", netdev, fdname,
-                    uvm_last_error());
-        return uvm_error(rc, "%s", msg);
-    }
-    return 0;
-}
-
-static int
-host_plug(struct uvm *vm, struct qmp *q, const struct net_nic *nic, const char *mac)
-{
-    char netdev[16], dev[16], bus[16], addr[8];
-    snprintf(netdev, sizeof(netdev), "net%u", nic->port);
-    snprintf(dev, sizeof(dev), "nic%u", nic->port);
-    hotslot_place(vm, nic->port, bus, addr);
-    int rc = netdev_add(vm, q, nic, netdev);
-    if (rc < 0)
-        return rc;
-    json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-net-pci", "id", dev,
-                              "netdev", netdev, "mac", mac, "bus", bus);
+    cleanup_json json_t *nargs = json_pack("{s:s, s:s, s:s, s:b}", "type", "tap", "id", netdev,
+                                           "fd", fdname, "vhost", 0);
+    cleanup_json json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver",
+                                           "virtio-net-pci", "id", dev, "netdev", netdev, "mac",
+                                           mac, "bus", bus);
     if (*addr) { /* behind the conventional bridge: modern only, no I/O BAR */
         json_object_set_new(dargs, "addr", json_string(addr));
         json_object_set_new(dargs, "disable-legacy", json_string("on"));
     }
-    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(dargs);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        json_t *del = json_pack("{s:s}", "id", netdev);
-        if (qmp_execute(q, "netdev_del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "netdev %s: rollback failed: %s", netdev,
+    const struct qmpc_backend be = QMPC_NETDEV(nargs, netdev);
+    bool unused = false; /* netdev_add failed: the fd's name may be left */
+    if ((rc = qmpc_plug(t->qmp, &be, dargs, dirty, &unused)) < 0 && unused) {
+        struct uvm_error_state st;
+        uvm_error_capture(&st);
+        if (qmp_closefd(t->qmp, fdname, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+            uvm_log(UVM_LOG_DEBUG, t->vm->cfg.id, "netdev %s: closefd %s: %s", netdev, fdname,
                     uvm_last_error());
-        json_decref(del);
-        return uvm_error(rc, "%s", msg);
+        uvm_error_restore(&st, rc);
     }
-    return 0;
+    return rc;
 }
 
 /* device_del + DEVICE_DELETED (skipped when an earlier try got that far) -> netdev_del. */
 static int
-host_unplug(struct qmp *q, struct net_nic *nic)
+host_unplug(struct res_txn *t, struct net_nic *nic)
 {
     char netdev[16], dev[16];
     snprintf(netdev, sizeof(netdev), "net%u", nic->port);
     snprintf(dev, sizeof(dev), "nic%u", nic->port);
-    int rc;
-    json_t *args;
-    if (!nic->device_gone) {
-        args = json_pack("{s:s}", "id", dev);
-        rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-        json_decref(args);
-        if (rc < 0)
-            return rc;
-        json_t *match = json_pack("{s:s}", "device", dev);
-        rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
-                            deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
-        json_decref(match);
-        if (rc < 0)
-            return rc;
-        nic->device_gone = true;
-    }
-    args = json_pack("{s:s}", "id", netdev);
-    rc = qmp_execute(q, "netdev_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
-    return rc;
+    int rc = nic->device_gone ? 0 : qmpc_device_del(t->qmp, dev);
+    if (rc < 0)
+        return rc;
+    nic->device_gone = true;
+    const struct qmpc_backend be = QMPC_NETDEV(NULL, netdev);
+    return qmpc_backend_del(t->qmp, &be);
 }
 
 /* --- guest side ----------------------------------------------------------------------------- */
 
 static int
-guest_request(struct bridge *b, const char *resource, const char *type, json_t *settings)
+guest_ns(struct res_txn *t, const char *type, const char *id)
 {
-    json_t *req = json_pack("{s:{s:s, s:s, s:O}}", "Request", "ResourceType", resource,
-                            "RequestType", type, "Settings", settings);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
-                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
-}
-
-static int
-guest_ns(struct bridge *b, const char *type, const char *id)
-{
-    json_t *settings = json_pack("{s:s}", "ID", id);
-    int rc = guest_request(b, "NetworkNamespace", type, settings);
-    json_decref(settings);
-    return rc;
+    return bridge_guest_part(t->bridge, NULL,
+                             bridge_guest_request("NetworkNamespace", type,
+                                                  json_pack("{s:s}", "ID", id)));
 }
 
 /* A NIC's guest part: Network for the typed calls, else the caller's GuestRequest (or none). */
 static int
-guest_part(struct bridge *b, const struct guest_part *g, const char *type, json_t *settings)
+guest_part(struct res_txn *t, const struct guest_part *g, const char *type, json_t *settings)
 {
-    if (!g || !g->custom)
-        return guest_request(b, "Network", type, settings);
-    if (!g->request)
-        return 0;
-    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    return bridge_guest_part(t->bridge, g,
+                             bridge_guest_request("Network", type, json_incref(settings)));
 }
 
 static json_t *
@@ -355,8 +312,9 @@ nic_release(struct net_nic *nic)
 }
 
 static void
-ns_free(struct net_ns *ns)
+ns_free(struct res *r)
 {
+    struct net_ns *ns = (struct net_ns *)r;
     for (size_t i = 0; i < ns->nnics; i++)
         nic_release(&ns->nics[i]);
     free(ns->nics);
@@ -364,138 +322,219 @@ ns_free(struct net_ns *ns)
     free(ns);
 }
 
-void
-netns_release_all(struct uvm *vm)
+/* The record leaves the VM: its NICs' hot-plug slots are free again. */
+static void
+ns_drop(struct uvm *vm, struct res *r)
 {
-    while (!LIST_EMPTY(&vm->netns)) {
-        struct net_ns *ns = LIST_FIRST(&vm->netns);
-        LIST_REMOVE(ns, link);
-        ns_free(ns);
-    }
+    struct net_ns *ns = (struct net_ns *)r;
+    for (size_t i = 0; i < ns->nnics; i++)
+        hotslot_put(vm, ns->nics[i].port);
 }
 
-/* Lock held: the namespace id, or (adapter) the NIC uvm_modify added as adapter id. */
-static struct net_ns *
-find_kind(struct uvm *vm, const char *id, bool adapter)
+static struct res *
+find_in(struct uvm *vm, const struct res_kind *kind, const char *id)
 {
-    struct net_ns *ns;
-    LIST_FOREACH(ns, &vm->netns, link)
-        if (ns->adapter == adapter && !strcmp(ns->id, id))
-            return ns;
+    struct res *r;
+    RES_FOREACH(r, vm, kind)
+        if (r->state != RES_BROKEN && !strcmp(((struct net_ns *)r)->id, id))
+            return r;
     return NULL;
 }
 
-/* Lock held: wait while the entry `id` (a namespace, or with adapter a uvm_modify NIC) is being
- * added or removed, checking that the VM runs. 0 with *out the ready entry or NULL. */
-static int
-wait_ready(struct uvm *vm, const char *id, bool adapter, const char *what, struct net_ns **out)
+static struct res *
+find_ns(struct uvm *vm, const void *id)
 {
-    for (;;) {
-        int rc = uvm_check_running(vm, what);
-        if (rc < 0)
-            return rc;
-        *out = find_kind(vm, id, adapter);
-        if (!*out || (*out)->state == NET_NS_READY)
-            return 0;
-        pthread_cond_wait(&vm->cond, &vm->lock); /* being added or removed */
-    }
+    return find_in(vm, &netns_kind, id);
 }
 
-/* Lock held: a MAC already used by a NIC of this VM. */
+static struct res *
+find_nic(struct uvm *vm, const void *id)
+{
+    return find_in(vm, &nic_kind, id);
+}
+
+/* Lock held: a MAC already used by a NIC of this VM (both kinds, broken records too). */
 static bool
 mac_in_use(struct uvm *vm, const char *mac)
 {
-    struct net_ns *ns;
-    LIST_FOREACH(ns, &vm->netns, link)
+    struct res *r;
+    LIST_FOREACH(r, &vm->res, link) {
+        if (r->kind != &netns_kind && r->kind != &nic_kind)
+            continue;
+        struct net_ns *ns = (struct net_ns *)r;
         for (size_t i = 0; i < ns->nnics; i++) {
             const char *m = json_string_value(json_object_get(ns->nics[i].settings, "MacAddress"));
             if (m && !strcasecmp(m, mac))
                 return true;
         }
+    }
     return false;
 }
 
 /* Undo one NIC: guest (if it got there), host device, tap; a retry after a failure resumes
  * at the step that failed. 0 when all of it went. */
 static int
-nic_teardown(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool in_guest,
-             const struct guest_part *g)
+nic_teardown(struct res_txn *t, struct net_nic *nic, const struct guest_part *g)
 {
     int rc = 0;
-    if (in_guest && !nic->guest_gone) {
-        rc = guest_part(b, g, "Remove", nic->settings);
+    if (!nic->guest_gone) {
+        rc = guest_part(t, g, "Remove", nic->settings);
         if (rc == 0)
             nic->guest_gone = true;
     }
     if (rc == 0)
-        rc = host_unplug(q, nic);
+        rc = host_unplug(t, nic);
     if (rc == 0 && nic->tap_created)
-        tap_delete(vm->cfg.id, nic->tap, nic->tap_netns, nic->rundir);
+        tap_delete(t->vm->cfg.id, nic->tap, nic->tap_netns, nic->rundir);
+    return rc;
+}
+
+/* A created tap: made, recorded, and (after the plug) moved to its namespace and up. */
+static int
+tap_create(struct res_txn *t, struct net_nic *nic)
+{
+    int rc = ip_cmd(NULL, (const char *[]){"tuntap", "add", "dev", nic->tap, "mode", "tap", NULL});
+    if (rc == 0 && (rc = tap_record(nic->rundir, nic->tap, NULL)) < 0)
+        tap_delete(t->vm->cfg.id, nic->tap, NULL, NULL);
+    return rc;
+}
+
+static int
+tap_up(struct net_nic *nic, const char **tap_ns)
+{
+    int rc = 0;
+    if (nic->tap_netns) {
+        rc = ip_cmd(NULL, (const char *[]){"link", "set", "dev", nic->tap, "netns",
+                                           nic->tap_netns, NULL});
+        if (rc == 0) {
+            *tap_ns = nic->tap_netns;
+            rc = tap_record(nic->rundir, nic->tap, *tap_ns);
+        }
+    }
+    if (rc == 0)
+        rc = ip_cmd(*tap_ns, (const char *[]){"link", "set", "dev", nic->tap, "up", NULL});
     return rc;
 }
 
 /* One NIC, host then guest; on failure what it made is undone (the guest undoes its own part
  * of a failed Add). */
 static int
-nic_add(struct uvm *vm, struct qmp *q, struct bridge *b, struct net_nic *nic, bool *dirty,
-        const struct guest_part *g)
+nic_add(struct res_txn *t, struct net_nic *nic, const struct guest_part *g)
 {
     const char *mac = json_string_value(json_object_get(nic->settings, "MacAddress"));
     const char *tap_ns = NULL; /* where a created tap is now */
-    int rc = 0;
-    if (nic->tap_created &&
-        (rc = ip_cmd(NULL, (const char *[]){"tuntap", "add", "dev", nic->tap, "mode", "tap",
-                                            NULL})) < 0)
+    int rc = nic->tap_created ? tap_create(t, nic) : 0;
+    if (rc < 0)
         return rc;
-    if (nic->tap_created && (rc = tap_record(nic->rundir, nic->tap, NULL)) < 0) {
-        tap_delete(vm->cfg.id, nic->tap, NULL, NULL);
-        return rc;
-    }
-    rc = host_plug(vm, q, nic, mac);
+    rc = host_plug(t, nic, mac, &t->dirty);
     bool plugged = rc == 0;
-    if (rc == 0 && nic->tap_created && nic->tap_netns) {
-        rc = ip_cmd(NULL, (const char *[]){"link", "set", "dev", nic->tap, "netns",
-                                           nic->tap_netns, NULL});
-        if (rc == 0) {
-            tap_ns = nic->tap_netns;
-            rc = tap_record(nic->rundir, nic->tap, tap_ns);
-        }
-    }
     if (rc == 0 && nic->tap_created)
-        rc = ip_cmd(tap_ns, (const char *[]){"link", "set", "dev", nic->tap, "up", NULL});
+        rc = tap_up(nic, &tap_ns);
     if (rc == 0)
-        rc = guest_part(b, g, "Add", nic->settings);
+        rc = guest_part(t, g, "Add", nic->settings);
     if (rc == 0)
         return 0;
-    cleanup_free char *msg = xstrdup(uvm_last_error());
-    if (plugged && host_unplug(q, nic) < 0) {
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "nic%u: rollback failed: %s", nic->port,
+    struct uvm_error_state st;
+    uvm_error_capture(&st);
+    if (plugged && host_unplug(t, nic) < 0) {
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "nic%u: rollback failed: %s", nic->port,
                 uvm_last_error());
-        *dirty = true;
+        t->dirty = true;
     }
     if (nic->tap_created)
-        tap_delete(vm->cfg.id, nic->tap, tap_ns, nic->rundir);
-    return uvm_error(rc, "%s", msg);
+        tap_delete(t->vm->cfg.id, nic->tap, tap_ns, nic->rundir);
+    return uvm_error_restore(&st, rc);
 }
 
-static int do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints,
-                        size_t count);
+/* --- network namespaces (uvm_add_netns / uvm_remove_netns) ---------------------------------- */
 
-int
-uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
+/* Lock held: NIC k of a new namespace: its slot (counted free), MAC, settings and tap. */
+static int
+nic_take(struct uvm *vm, struct net_ns *ns, const struct uvm_endpoint *e, size_t k)
 {
-    if (!vm)
-        return do_add_netns(vm, id, endpoints, count); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "add netns");
-    if (rc == 0) {
-        rc = do_add_netns(vm, id, endpoints, count);
-        uvm_call_leave(vm);
+    struct net_nic *nic = &ns->nics[k];
+    char mac[18];
+    if (e->mac_address)
+        snprintf(mac, sizeof(mac), "%s", e->mac_address);
+    else
+        do
+            random_mac(mac);
+        while (mac_in_use(vm, mac));
+    if (mac_in_use(vm, mac))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "add netns '%s': endpoint %zu: MAC address %s is used by another NIC of "
+                         "this VM",
+                         ns->id, k, mac);
+    nic->port = (unsigned)hotslot_take(vm);
+    ns->nnics = k + 1; /* its port and MAC are taken from here on */
+    nic->settings = nic_settings(ns->id, e, mac, k);
+    if (e->host_ifname) {
+        nic->tap = xstrdup(e->host_ifname);
+        return 0;
     }
-    return rc;
+    char name[IFNAMSIZ];
+    random_tap_name(name);
+    nic->tap = xstrdup(name);
+    nic->tap_created = true;
+    nic->tap_netns = e->host_netns ? xstrdup(e->host_netns) : NULL;
+    nic->rundir = vm->rd.path ? xstrdup(vm->rd.path) : NULL;
+    return 0;
+}
+
+/* Lock held: a new namespace record with its NICs' slots and MACs, or an error. */
+static struct net_ns *
+ns_new(struct uvm *vm, const char *id, const struct uvm_endpoint *eps, size_t count, int *rc)
+{
+    if (hotslot_free_count(vm) < count) {
+        *rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
+                        "add netns '%s': %zu NICs asked, but only %u of the %u hot-plug slots are "
+                        "free",
+                        id, count, hotslot_free_count(vm), hotslot_count(vm));
+        return NULL;
+    }
+    struct net_ns *ns = xcalloc(1, sizeof(*ns));
+    ns->id = xstrdup(id);
+    ns->nics = xcalloc(count ? count : 1, sizeof(*ns->nics));
+    for (size_t k = 0; k < count; k++) {
+        if ((*rc = nic_take(vm, ns, &eps[k], k)) < 0) {
+            ns_drop(vm, &ns->res);
+            ns_free(&ns->res);
+            return NULL;
+        }
+    }
+    return ns;
+}
+
+/* The namespace, then each NIC; on failure what was made is undone, NICs in reverse. */
+static int
+ns_attach(struct res_txn *t, struct net_ns *ns)
+{
+    int rc = guest_ns(t, "Add", ns->id);
+    if (rc < 0)
+        return rc;
+    size_t done = 0; /* NICs fully added */
+    while (rc == 0 && done < ns->nnics)
+        if ((rc = nic_add(t, &ns->nics[done], NULL)) == 0)
+            done++;
+    if (rc == 0)
+        return 0;
+    struct uvm_error_state st;
+    uvm_error_capture(&st);
+    for (size_t j = done; j-- > 0;)
+        if (nic_teardown(t, &ns->nics[j], NULL) < 0)
+            t->dirty = true;
+    if (guest_ns(t, "Remove", ns->id) < 0)
+        t->dirty = true;
+    if (t->dirty)
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id,
+                "add netns '%s': the rollback did not complete; the guest or QEMU may hold parts "
+                "of it until the VM ends",
+                ns->id);
+    return uvm_error_restore(&st, rc);
 }
 
 static int
-do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
+add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add netns: vm is NULL");
@@ -505,180 +544,73 @@ do_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoint
     int rc = validate(id, endpoints, count);
     if (rc < 0)
         return rc;
-
-    pthread_mutex_lock(&vm->lock);
-    struct net_ns *ns;
-    rc = wait_ready(vm, id, false, "add netns", &ns);
-    if (rc < 0)
-        goto out_unlock;
-    if (ns) {
-        ns->refs++;
-        rc = 0;
-        goto out_unlock;
-    }
-    if (hotslot_free_count(vm) < count) {
-        rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
-                       "add netns '%s': %zu NICs asked, but only %u of the %u hot-plug slots are "
-                       "free",
-                       id, count, hotslot_free_count(vm), hotslot_count(vm));
-        goto out_unlock;
-    }
-    ns = xcalloc(1, sizeof(*ns));
-    ns->id = xstrdup(id);
-    ns->state = NET_NS_ADDING;
-    ns->nics = xcalloc(count ? count : 1, sizeof(*ns->nics));
-    for (size_t k = 0; k < count; k++) {
-        struct net_nic *nic = &ns->nics[k];
-        nic->port = (unsigned)hotslot_take(vm); /* counted free above */
-        char mac[18];
-        if (endpoints[k].mac_address) {
-            snprintf(mac, sizeof(mac), "%s", endpoints[k].mac_address);
-        } else {
-            do
-                random_mac(mac);
-            while (mac_in_use(vm, mac));
-        }
-        if (mac_in_use(vm, mac)) {
-            rc = uvm_error(UVM_E_INVALID_ARGUMENT,
-                           "add netns '%s': endpoint %zu: MAC address %s is used by another NIC "
-                           "of this VM",
-                           id, k, mac);
-            for (size_t j = 0; j <= k; j++)
-                hotslot_put(vm, ns->nics[j].port);
-            ns_free(ns);
-            goto out_unlock;
-        }
-        nic->settings = nic_settings(id, &endpoints[k], mac, k);
-        if (endpoints[k].host_ifname) {
-            nic->tap = xstrdup(endpoints[k].host_ifname);
-        } else {
-            char name[IFNAMSIZ];
-            random_tap_name(name);
-            nic->tap = xstrdup(name);
-            nic->tap_created = true;
-            nic->tap_netns = endpoints[k].host_netns ? xstrdup(endpoints[k].host_netns) : NULL;
-            nic->rundir = vm->rd.path ? xstrdup(vm->rd.path) : NULL;
-        }
-        ns->nnics = k + 1; /* ports and MACs are taken from here on */
-    }
-    LIST_INSERT_HEAD(&vm->netns, ns, link);
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
-
-    size_t done = 0; /* NICs fully added */
-    bool dirty = false;
-    rc = guest_ns(b, "Add", id);
-    bool ns_made = rc == 0;
-    while (rc == 0 && done < count) {
-        rc = nic_add(vm, q, b, &ns->nics[done], &dirty, NULL);
-        if (rc == 0)
-            done++;
-    }
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        for (size_t j = done; j-- > 0;)
-            if (nic_teardown(vm, q, b, &ns->nics[j], true, NULL) < 0)
-                dirty = true;
-        if (ns_made && guest_ns(b, "Remove", id) < 0)
-            dirty = true;
-        uvm_error(rc, "%s", msg);
-        if (dirty) /* before locking: a log handler never runs under the VM lock */
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-                    "add netns '%s': the rollback did not complete; the guest or QEMU may hold "
-                    "parts of it until the VM ends",
-                    id);
-    }
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add netns '%s'", id);
-        LIST_REMOVE(ns, link);
-        for (size_t j = 0; j < ns->nnics; j++)
-            if (!dirty)
-                hotslot_put(vm, ns->nics[j].port); /* else QEMU may still hold the slot */
-        ns_free(ns);
-    } else {
-        ns->state = NET_NS_READY;
-        ns->refs = 1;
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+    struct res_txn t;
+    res_txn_init(&t, vm, &netns_kind, "add netns");
+    struct res *r;
+    if ((rc = res_enter(&t, find_ns, id, &r)) < 0)
+        return rc;
+    struct net_ns *ns = r ? NULL : ns_new(vm, id, endpoints, count, &rc);
+    if (r)
+        r->refs++;
+    if (!ns)
+        return res_leave(&t, rc);
+    res_txn_fail(&t, "add netns '%s'", id);
+    res_begin(&t, &ns->res, RES_ADDING);
+    return res_end(&t, ns_attach(&t, ns));
 }
 
-static int do_remove_netns(struct uvm *vm, const char *id);
-
 int
-uvm_remove_netns(struct uvm *vm, const char *id)
+uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, size_t count)
 {
-    if (!vm)
-        return do_remove_netns(vm, id); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "remove netns");
-    if (rc == 0) {
-        rc = do_remove_netns(vm, id);
-        uvm_call_leave(vm);
+    return vm ? UVM_CALL(vm, "add netns", add_netns(vm, id, endpoints, count))
+              : add_netns(vm, id, endpoints, count); /* it says what is wrong */
+}
+
+/* Every NIC, last first (each one fully gone leaves the record at once, its slot free), then
+ * the namespace. A failure keeps what is left recorded: a retry resumes there. */
+static int
+ns_detach(struct res_txn *t, struct net_ns *ns)
+{
+    int rc = 0;
+    while (rc == 0 && ns->nnics > 0) {
+        struct net_nic *nic = &ns->nics[ns->nnics - 1];
+        if ((rc = nic_teardown(t, nic, NULL)) < 0)
+            break;
+        pthread_mutex_lock(&t->vm->lock);
+        hotslot_put(t->vm, nic->port);
+        nic_release(nic);
+        ns->nnics--;
+        pthread_mutex_unlock(&t->vm->lock);
     }
+    if (rc == 0)
+        rc = guest_ns(t, "Remove", ns->id);
+    if (rc < 0)
+        res_txn_fail(t, "remove netns '%s' (%zu NIC(s) left)", ns->id, ns->nnics);
     return rc;
 }
 
 static int
-do_remove_netns(struct uvm *vm, const char *id)
+remove_netns(struct uvm *vm, const char *id)
 {
     if (!vm || !id)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove netns: vm or id is NULL");
-    pthread_mutex_lock(&vm->lock);
-    struct net_ns *ns;
-    int rc;
-    rc = wait_ready(vm, id, false, "remove netns", &ns);
-    if (rc < 0)
-        goto out_unlock;
-    if (!ns) {
-        rc = uvm_error(UVM_E_NOT_FOUND, "remove netns '%s': no such network namespace in utility "
-                       "VM %s",
-                       id, vm->cfg.id);
-        goto out_unlock;
-    }
-    if (ns->refs > 1) {
-        ns->refs--;
-        rc = 0;
-        goto out_unlock;
-    }
-    ns->state = NET_NS_REMOVING;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
+    struct res_txn t;
+    res_txn_init(&t, vm, &netns_kind, "remove netns");
+    res_txn_fail(&t, "remove netns '%s': no such network namespace in utility VM %s", id,
+                 vm->cfg.id);
+    struct res *r;
+    int rc = res_remove_enter(&t, find_ns, id, UVM_E_NOT_FOUND, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    res_begin(&t, r, RES_REMOVING);
+    return res_end(&t, ns_detach(&t, (struct net_ns *)r));
+}
 
-    /* Last NIC first; each one that is fully gone is dropped from the record. */
-    rc = 0;
-    size_t left = ns->nnics;
-    while (rc == 0 && left > 0) {
-        rc = nic_teardown(vm, q, b, &ns->nics[left - 1], true, NULL);
-        if (rc == 0) {
-            pthread_mutex_lock(&vm->lock);
-            hotslot_put(vm, ns->nics[left - 1].port);
-            nic_release(&ns->nics[--left]);
-            ns->nnics = left;
-            pthread_mutex_unlock(&vm->lock);
-        }
-    }
-    if (rc == 0)
-        rc = guest_ns(b, "Remove", id);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove netns '%s' (%zu NIC(s) left)", id,
-                            ns->nnics);
-        ns->state = NET_NS_READY; /* still recorded: a retry works */
-    } else {
-        LIST_REMOVE(ns, link);
-        ns_free(ns);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+int
+uvm_remove_netns(struct uvm *vm, const char *id)
+{
+    return vm ? UVM_CALL(vm, "remove netns", remove_netns(vm, id))
+              : remove_netns(vm, id); /* it says what is wrong */
 }
 
 /* --- one NIC of uvm_modify (NetworkAdapters/<id>) -------------------------------------------- */
@@ -702,101 +634,101 @@ adapter_new(struct uvm *vm, const char *adapter_id, const char *tap, const char 
     }
     struct net_ns *ns = xcalloc(1, sizeof(*ns));
     ns->id = xstrdup(adapter_id);
-    ns->adapter = true;
-    ns->state = NET_NS_ADDING;
     ns->nics = xcalloc(1, sizeof(*ns->nics));
     ns->nnics = 1;
     ns->nics[0].port = (unsigned)slot;
     ns->nics[0].tap = xstrdup(tap);
     ns->nics[0].settings = json_pack("{s:s}", "MacAddress", mac);
-    LIST_INSERT_HEAD(&vm->netns, ns, link);
     return ns;
 }
 
-int
-netns_nic_add(struct uvm *vm, const char *adapter_id, const char *tap, const char *mac,
-              const struct guest_part *guest)
+static int
+nic_modify_add(struct uvm *vm, const char *adapter_id, const char *tap, const char *mac,
+               const struct guest_part *guest)
 {
-    if (vm->cfg.windows)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "add network adapter '%s': not supported for "
-                         "Windows utility VMs here",
-                         adapter_id);
     if (!ifname_valid(tap))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add network adapter '%s': EndpointId '%s' is "
                          "not a host interface name",
                          adapter_id, tap);
-    pthread_mutex_lock(&vm->lock);
-    struct net_ns *ns;
-    int rc;
-    rc = wait_ready(vm, adapter_id, true, "add network adapter", &ns);
+    struct res_txn t;
+    res_txn_init(&t, vm, &nic_kind, "add network adapter");
+    struct res *r;
+    int rc = res_enter(&t, find_nic, adapter_id, &r);
     if (rc < 0)
-        goto out_unlock;
-    if (ns) {
-        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': already added",
-                       adapter_id);
-        goto out_unlock;
-    }
-    ns = adapter_new(vm, adapter_id, tap, mac, &rc);
+        return rc;
+    struct net_ns *ns = r ? NULL : adapter_new(vm, adapter_id, tap, mac, &rc);
     if (!ns)
-        goto out_unlock;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
-
-    bool dirty = false;
-    rc = nic_add(vm, q, b, &ns->nics[0], &dirty, guest);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add network adapter '%s'", adapter_id);
-        LIST_REMOVE(ns, link);
-        if (!dirty)
-            hotslot_put(vm, ns->nics[0].port); /* else QEMU may still hold the slot */
-        ns_free(ns);
-    } else {
-        ns->state = NET_NS_READY;
-        ns->refs = 1;
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+        return res_leave(&t, r ? uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': "
+                                           "already added", adapter_id)
+                               : rc);
+    res_txn_fail(&t, "add network adapter '%s'", adapter_id);
+    res_begin(&t, &ns->res, RES_ADDING);
+    return res_end(&t, nic_add(&t, &ns->nics[0], guest));
 }
 
-int
-netns_nic_remove(struct uvm *vm, const char *adapter_id, const struct guest_part *guest)
+static int
+nic_modify_remove(struct uvm *vm, const char *adapter_id, const struct guest_part *guest)
 {
-    pthread_mutex_lock(&vm->lock);
-    struct net_ns *ns;
-    int rc;
-    rc = wait_ready(vm, adapter_id, true, "remove network adapter", &ns);
-    if (rc < 0)
-        goto out_unlock;
-    if (!ns) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove network adapter '%s': not attached",
-                       adapter_id);
-        goto out_unlock;
-    }
-    ns->state = NET_NS_REMOVING;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
-
-    rc = nic_teardown(vm, q, b, &ns->nics[0], true, guest);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove network adapter '%s' (still "
-                            "attached)",
-                            adapter_id);
-        ns->state = NET_NS_READY; /* a retry resumes where this one stopped */
-    } else {
-        hotslot_put(vm, ns->nics[0].port);
-        LIST_REMOVE(ns, link);
-        ns_free(ns);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+    struct res_txn t;
+    res_txn_init(&t, vm, &nic_kind, "remove network adapter");
+    res_txn_fail(&t, "remove network adapter '%s': not attached", adapter_id);
+    struct res *r;
+    int rc = res_remove_enter(&t, find_nic, adapter_id, UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    res_txn_fail(&t, "remove network adapter '%s' (still attached)", adapter_id);
+    res_begin(&t, r, RES_REMOVING);
+    return res_end(&t, nic_teardown(&t, &((struct net_ns *)r)->nics[0], guest));
 }
+
+/* A GUID, with or without braces, or a share-like name. */
+static bool
+adapter_id_ok(const char *id)
+{
+    return strlen(id) <= 38 &&
+           (modreq_name_ok(id) || strspn(id, "0123456789abcdefABCDEF-{}") == strlen(id));
+}
+
+static int
+nic_modify(struct uvm *vm, struct modify_req *r)
+{
+    if (!adapter_id_ok(r->name))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "modify '%s': ResourcePath '%s': adapter id '%s' is not a GUID", r->id,
+                         r->path, r->name);
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "modify '%s' %s: network adapters are not "
+                         "supported for Windows utility VMs here",
+                         r->id, r->path);
+    if (!r->add)
+        return modreq_wrap(r, nic_modify_remove(vm, r->name, &r->guest));
+    const char *endpoint = NULL, *mac = NULL;
+    int rc = modreq_need_settings(r);
+    if (rc == 0)
+        rc = modreq_string(r, "EndpointId", true, &endpoint);
+    if (rc == 0)
+        rc = modreq_string(r, "MacAddress", true, &mac);
+    if (rc < 0)
+        return rc;
+    char norm[18];
+    if (modreq_mac_normalize(mac, norm) < 0)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "modify '%s' %s: Settings.MacAddress '%s' is "
+                         "not a MAC address",
+                         r->id, r->path, mac);
+    return modreq_wrap(r, nic_modify_add(vm, r->name, endpoint, norm, &r->guest));
+}
+
+const struct res_kind netns_kind = {
+    .name = "netns",
+    .drop = ns_drop,
+    .free = ns_free,
+};
+
+const struct res_kind nic_kind = {
+    .name = "nic",
+    .modify_path = "VirtualMachine/Devices/NetworkAdapters/{id}",
+    .modify_fields = {"adapter id"},
+    .modify = nic_modify,
+    .drop = ns_drop,
+    .free = ns_free,
+};

@@ -22,31 +22,19 @@ struct net_nic {
     bool device_gone;  /* device_del answered and DEVICE_DELETED seen */
 };
 
-enum net_ns_state { NET_NS_ADDING, NET_NS_READY, NET_NS_REMOVING };
+#include "res.h"
 
+/* A record (res.h) of netns_kind (a guest network namespace with its NICs, uvm_add_netns) or of
+ * nic_kind (one NIC uvm_modify added as NetworkAdapters/<id>). At close the taps we created go
+ * with the runtime directory: its tap records are followed by rundir_release. */
 struct net_ns {
-    LIST_ENTRY(net_ns) link;
+    struct res res;
     char *id;
-    bool adapter; /* one NIC that uvm_modify added (NetworkAdapters/<id>), not a namespace */
-    enum net_ns_state state;
-    unsigned refs;
     struct net_nic *nics;
     size_t nnics;
 };
 
 struct uvm;
-/* Free the bookkeeping (at close). The taps we created go with the runtime directory: its tap
- * records are followed by rundir_release. */
-void netns_release_all(struct uvm *vm);
-
-struct guest_part;
-/* One NIC (uvm_modify's NetworkAdapters/<adapter_id>): the existing host tap `tap` hot-plugged
- * with `mac` ("xx:xx:xx:xx:xx:xx") on a free hot-plug slot, then the guest part (NULL: a typed
- * Network Add; the caller's GuestRequest or none otherwise); host undone when the guest fails.
- * UVM_E_ALREADY_ATTACHED for a known adapter id, UVM_E_INVALID_ARGUMENT for a MAC in use. */
-int netns_nic_add(struct uvm *vm, const char *adapter_id, const char *tap, const char *mac,
-                  const struct guest_part *guest);
-/* The guest part first, then the unplug. UVM_E_NOT_ATTACHED for an unknown adapter id. */
-int netns_nic_remove(struct uvm *vm, const char *adapter_id, const struct guest_part *guest);
+extern const struct res_kind netns_kind, nic_kind;
 
 #endif

@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Plan9 shares (hcsshim AddPlan9 / RemovePlan9).
+ * Plan9 shares (hcsshim AddPlan9 / RemovePlan9), a resource kind (res.h).
  *
  * QEMU 7.2 cannot add a 9p fsdev at run time, so every linux VM exports one directory for its
- * whole life: <rundir>/9p (tag "uvm9p", security_model=mapped-xattr: guest owners, modes and
- * device nodes are xattrs on the host, never host owners, modes or devices). A share is the host
+ * whole life: <rundir>/9p (tag "uvm9p", security_model=none, served by the jailed QEMU under a
+ * file-mode filter: no set-id modes, no device nodes, no chown to others). A share is the host
  * directory, opened once, bind-mounted (share.h: fresh entry, by fd, nosuid, nodev, read-only
  * when asked: the host enforces it) at <rundir>/9p/s<n>; the guest mounts the export once and
  * bind-mounts s<n> on the share's uvm_path (MappedDirectory). One VM's export only ever holds
  * its own shares.
  *
- * Add (new host path): record as adding -> unlock -> host bind -> guest MappedDirectory Add ->
- *     lock -> ready; a failure undoes the bind. Re-adds take a reference (a different uvm_path or
+ * Add (new host path): host bind -> guest MappedDirectory Add -> ready; a failure undoes the bind. Re-adds take a reference (a different uvm_path or
  *     read_only is ignored, as hcsshim).
  * Remove (last reference): guest MappedDirectory Remove -> host unbind (only the mount we made:
  *     its id is checked). A guest failure keeps the share as it was, so a retry works.
@@ -21,144 +20,91 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "argv.h"
 #include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
-#include "proto.h"
+#include "modreq.h"
 #include "share.h"
-#include "timeutil.h"
-#include "uvm-internal.h"
 
-/* Unbind a share, saying so when it cannot be done (the guest is using the share no more). */
-static void
-unbind(struct uvm *vm, int stagingfd, const char *staging, const struct plan9_share *s)
-{
-    if (share_unbind(stagingfd, staging, s->name, s->mnt_id) < 0)
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "Plan9 share %s: %s", s->name, uvm_last_error());
-}
+struct plan9_share {
+    struct share_rec sh; /* name "s<port>" */
+    char *uvm_path;
+    bool read_only;
+};
 
-static void
-share_free(struct plan9_share *s)
-{
-    free(s->host_path);
-    free(s->uvm_path);
-    free(s);
-}
-
-void
-plan9_release_all(struct uvm *vm)
-{
-    while (!LIST_EMPTY(&vm->plan9)) {
-        struct plan9_share *s = LIST_FIRST(&vm->plan9);
-        LIST_REMOVE(s, link);
-        share_free(s); /* the binds go with the runtime directory */
-    }
-    if (vm->plan9_dirfd >= 0)
-        close(vm->plan9_dirfd);
-    vm->plan9_dirfd = -1;
-}
-
-/* Lock held. */
 static struct plan9_share *
-find(struct uvm *vm, const char *host_path)
+share(struct res *r)
 {
-    struct plan9_share *s;
-    LIST_FOREACH(s, &vm->plan9, link)
-        if (!strcmp(s->host_path, host_path))
-            return s;
-    return NULL;
+    return (struct plan9_share *)r;
 }
 
-/* Lock held. */
-static struct plan9_share *
-find_name(struct uvm *vm, const char *name)
+static void
+share_free(struct res *r)
 {
-    struct plan9_share *s;
-    LIST_FOREACH(s, &vm->plan9, link)
-        if (!strcmp(s->name, name))
-            return s;
-    return NULL;
+    free(share(r)->sh.host_path);
+    free(share(r)->uvm_path);
+    free(r);
 }
 
-static int
-guest_request(struct bridge *b, const char *type, const struct plan9_share *s, uint64_t port)
+static struct res *
+find_path(struct uvm *vm, const void *key)
 {
-    json_t *settings = json_pack("{s:s, s:s, s:I, s:b}", "MountPath", s->uvm_path, "ShareName",
-                                 s->name, "Port", (json_int_t)port, "ReadOnly", s->read_only);
-    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "MappedDirectory",
-                            "RequestType", type, "Settings", settings);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
-                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    return share_find_path(vm, &plan9_kind, key);
+}
+
+static struct res *
+find_name(struct uvm *vm, const void *name)
+{
+    return share_find_name(vm, &plan9_kind, name);
 }
 
 static uint64_t
 port_of(const struct plan9_share *s)
 {
-    return strtoull(s->name + 1, NULL, 10);
+    return strtoull(s->sh.name + 1, NULL, 10);
+}
+
+/* Unbind a share, saying so when it cannot be done (the guest is using the share no more). */
+static void
+unbind(struct res_txn *t, const struct share_state *st, const struct plan9_share *s)
+{
+    if (share_unbind(st->dirfd, st->staging, s->sh.name, s->sh.mnt_id) < 0)
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "Plan9 share %s: %s", s->sh.name,
+                uvm_last_error());
 }
 
 /* The guest part: MappedDirectory for the typed calls (none when the share has no guest path),
  * else the caller's. */
 static int
-guest_part(struct bridge *b, const struct guest_part *g, const char *type,
+guest_part(struct res_txn *t, const struct guest_part *g, const char *type,
            const struct plan9_share *s)
 {
-    if (!g || !g->custom)
-        return *s->uvm_path ? guest_request(b, type, s, port_of(s)) : 0;
-    if (!g->request)
-        return 0;
-    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    json_t *typed = NULL;
+    if (*s->uvm_path)
+        typed = bridge_guest_request(
+            "MappedDirectory", type,
+            json_pack("{s:s, s:s, s:I, s:b}", "MountPath", s->uvm_path, "ShareName", s->sh.name,
+                      "Port", (json_int_t)port_of(s), "ReadOnly", s->read_only));
+    return bridge_guest_part(t->bridge, g, typed);
 }
 
-/* Lock held: a new share record named for a->port (the counter moves past it so that the typed
- * calls never take that name), or the next counter value. */
+/* Lock held: a new share record named for a->port, or the next counter value. */
 static struct plan9_share *
 share_new(struct uvm *vm, const struct plan9_add_args *a, const char *real, int *rc)
 {
-    char name[24];
-    uint64_t n = a->port ? a->port : ++vm->plan9_counter;
-    snprintf(name, sizeof(name), "s%llu", (unsigned long long)n);
-    if (find_name(vm, name)) {
-        *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add plan9 '%s': port %llu is in use",
-                        a->host_path, (unsigned long long)n);
+    char want[24], name[24];
+    snprintf(want, sizeof(want), "s%llu", (unsigned long long)a->port);
+    *rc = share_name_take(vm, &plan9_kind, a->port ? want : NULL, false, "add plan9",
+                          a->host_path, name);
+    if (*rc < 0)
         return NULL;
-    }
-    if (n > vm->plan9_counter)
-        vm->plan9_counter = n;
     struct plan9_share *s = xcalloc(1, sizeof(*s));
-    s->host_path = xstrdup(real);
+    s->sh.host_path = xstrdup(real);
+    memcpy(s->sh.name, name, sizeof(name));
     s->uvm_path = xstrdup(a->uvm_path ? a->uvm_path : "");
     s->read_only = a->read_only;
-    s->state = SHARE_ADDING;
-    memcpy(s->name, name, sizeof(name));
-    LIST_INSERT_HEAD(&vm->plan9, s, link);
     return s;
-}
-
-static int do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path,
-                        bool read_only);
-
-int
-uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
-{
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: vm is NULL");
-    int rc = uvm_call_enter(vm, "add plan9");
-    if (rc == 0) {
-        rc = do_add_plan9(vm, host_path, uvm_path, read_only);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
-
-static int
-do_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
-{
-    if (!uvm_path || !*uvm_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
-    struct plan9_add_args a = {.host_path = host_path, .uvm_path = uvm_path,
-                               .read_only = read_only};
-    return plan9_add(vm, &a);
 }
 
 static int
@@ -180,10 +126,39 @@ add_check(struct uvm *vm, const struct plan9_add_args *a)
     return 0;
 }
 
+/* Bind, then the guest part; the bind is undone when the guest fails. */
+static int
+attach(struct res_txn *t, struct plan9_share *s, const struct share_state *st, int dirfd,
+       const struct guest_part *g)
+{
+    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.host_path, s->read_only,
+                        &s->sh.mnt_id);
+    if (rc < 0)
+        return rc;
+    rc = guest_part(t, g, "Add", s);
+    if (rc < 0) {
+        struct uvm_error_state es;
+        uvm_error_capture(&es);
+        unbind(t, st, s);
+        uvm_error_restore(&es, rc);
+    }
+    return rc;
+}
+
+/* Lock held: another add of a shared directory takes a reference (on the same port). */
+static int
+add_again(struct res *r, const struct plan9_add_args *a)
+{
+    if (a->port && port_of(share(r)) != a->port)
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "add plan9 '%s': already shared on port %llu",
+                         a->host_path, (unsigned long long)port_of(share(r)));
+    r->refs++;
+    return 0;
+}
+
 int
 plan9_add(struct uvm *vm, const struct plan9_add_args *a)
 {
-    cleanup_free char *staging = NULL;
     int rc = add_check(vm, a);
     if (rc < 0)
         return rc;
@@ -192,94 +167,59 @@ plan9_add(struct uvm *vm, const struct plan9_add_args *a)
     rc = share_resolve_dir("add plan9", a->host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
-
-    pthread_mutex_lock(&vm->lock);
-    struct plan9_share *s;
-    for (;;) {
-        rc = uvm_check_running(vm, "add plan9");
-        if (rc < 0)
-            goto out_unlock;
-        s = find(vm, real);
-        if (!s || s->state == SHARE_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (s && a->port && port_of(s) != a->port) {
-        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add plan9 '%s': already shared on port %llu",
-                       a->host_path, (unsigned long long)port_of(s));
-        goto out_unlock;
-    }
-    if (s) {
-        s->refs++;
-        rc = 0;
-        goto out_unlock;
-    }
-    s = share_new(vm, a, real, &rc);
+    struct res_txn t;
+    res_txn_init(&t, vm, &plan9_kind, "add plan9");
+    struct res *r;
+    if ((rc = res_enter(&t, find_path, real, &r)) < 0)
+        return rc;
+    struct plan9_share *s = r ? NULL : share_new(vm, a, real, &rc);
     if (!s)
-        goto out_unlock;
-    struct bridge *b = vm->bridge;
-    int stagingfd = vm->plan9_dirfd; /* open until close */
-    staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
-    pthread_mutex_unlock(&vm->lock);
-
-    uint64_t mnt_id = 0;
-    rc = share_bind(stagingfd, staging, s->name, dirfd, a->host_path, a->read_only, &mnt_id);
-    if (rc == 0) {
-        s->mnt_id = mnt_id; /* nobody reads an adding share's mount */
-        rc = guest_part(b, a->guest, "Add", s);
-        if (rc < 0) {
-            cleanup_free char *msg = xstrdup(uvm_last_error());
-            unbind(vm, stagingfd, staging, s);
-            uvm_error(rc, "%s", msg);
-        }
-    }
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add plan9 '%s' at '%s'", a->host_path,
-                            s->uvm_path);
-        LIST_REMOVE(s, link);
-        share_free(s);
-    } else {
-        s->state = SHARE_READY;
-        s->refs = 1;
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+        return res_leave(&t, r ? add_again(r, a) : rc);
+    const struct share_state *st = share_state(vm, &plan9_kind); /* fixed until close */
+    res_txn_fail(&t, "add plan9 '%s' at '%s'", a->host_path, s->uvm_path);
+    res_begin(&t, &s->sh.res, RES_ADDING);
+    return res_end(&t, attach(&t, s, st, dirfd, a->guest));
 }
 
-static int do_remove_plan9(struct uvm *vm, const char *host_path);
+static int
+add_typed(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
+{
+    if (!uvm_path || !*uvm_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
+    struct plan9_add_args a = {.host_path = host_path, .uvm_path = uvm_path,
+                               .read_only = read_only};
+    return plan9_add(vm, &a);
+}
+
+int
+uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: vm is NULL");
+    return UVM_CALL(vm, "add plan9", add_typed(vm, host_path, uvm_path, read_only));
+}
+
+static int
+remove_typed(struct uvm *vm, const char *host_path)
+{
+    if (!host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
+    return plan9_remove(vm, host_path, 0, NULL);
+}
 
 int
 uvm_remove_plan9(struct uvm *vm, const char *host_path)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: vm is NULL");
-    int rc = uvm_call_enter(vm, "remove plan9");
-    if (rc == 0) {
-        rc = do_remove_plan9(vm, host_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
-
-static int
-do_remove_plan9(struct uvm *vm, const char *host_path)
-{
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
-    return plan9_remove(vm, host_path, 0, NULL);
+    return UVM_CALL(vm, "remove plan9", remove_typed(vm, host_path));
 }
 
 int
 plan9_remove(struct uvm *vm, const char *host_path, uint64_t port, const struct guest_part *guest)
 {
-    cleanup_free char *staging = NULL;
-    char name[24];
+    char name[24], what[48];
     snprintf(name, sizeof(name), "s%llu", (unsigned long long)port);
-    char what[48];
     snprintf(what, sizeof(what), "port %llu", (unsigned long long)port);
     const char *shown = host_path ? host_path : what;
     if (vm->cfg.windows)
@@ -287,50 +227,90 @@ plan9_remove(struct uvm *vm, const char *host_path, uint64_t port, const struct 
                          "utility VMs",
                          shown);
     cleanup_free char *key = host_path ? share_key(host_path) : NULL;
-    pthread_mutex_lock(&vm->lock);
-    struct plan9_share *s;
-    int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "remove plan9");
-        if (rc < 0)
-            goto out_unlock;
-        s = key ? find(vm, key) : find_name(vm, name);
-        if (!s || s->state == SHARE_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (!s) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED, "%s is not present as a Plan9 share in %s, cannot "
-                       "remove",
-                       shown, vm->cfg.id);
-        goto out_unlock;
-    }
-    if (s->refs > 1) {
-        s->refs--;
-        rc = 0;
-        goto out_unlock;
-    }
-    s->state = SHARE_REMOVING;
-    struct bridge *b = vm->bridge;
-    int stagingfd = vm->plan9_dirfd;
-    staging = xasprintf("%s/" ARGV_PLAN9_DIR, vm->rd.path);
-    pthread_mutex_unlock(&vm->lock);
-
-    rc = guest_part(b, guest, "Remove", s);
+    struct res_txn t;
+    res_txn_init(&t, vm, &plan9_kind, "remove plan9");
+    res_txn_fail(&t, "%s is not present as a Plan9 share in %s, cannot remove", shown,
+                 vm->cfg.id);
+    struct res *r;
+    int rc = res_remove_enter(&t, key ? find_path : find_name, key ? key : name,
+                              UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    const struct share_state *st = share_state(vm, &plan9_kind);
+    res_txn_fail(&t, "failed to remove plan9 share %s from %s", shown, vm->cfg.id);
+    res_begin(&t, r, RES_REMOVING);
+    rc = guest_part(&t, guest, "Remove", share(r));
     if (rc == 0)
-        unbind(vm, stagingfd, staging, s);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove plan9 share %s from %s",
-                            shown, vm->cfg.id);
-        s->state = SHARE_READY; /* still shared: a retry works */
-    } else {
-        LIST_REMOVE(s, link);
-        share_free(s);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+        unbind(&t, st, share(r));
+    return res_end(&t, rc);
 }
+
+/* --- uvm_modify: VirtualMachine/Devices/Plan9/Shares ----------------------------------------- */
+
+/* hcsshim's Plan9ShareFlags. */
+#define PLAN9_FLAG_READ_ONLY 0x1u
+#define PLAN9_FLAGS_KNOWN (0x1u | 0x4u | 0x8u) /* ReadOnly, LinuxMetadata, CaseSensitive */
+
+/* Our guest finds a Plan9 share by name, s<port>: a MappedDirectory GuestRequest without a
+ * ShareName gets it (a copy; the caller's JSON is not changed). */
+static json_t *
+named_guest(const struct modify_req *r, uint64_t port)
+{
+    json_t *g = r->guest.request;
+    if (!g || strcmp(json_string_value(json_object_get(g, "ResourceType")), "MappedDirectory"))
+        return NULL;
+    json_t *settings = json_object_get(g, "Settings");
+    if (!json_is_object(settings) || json_object_get(settings, "ShareName"))
+        return NULL;
+    json_t *copy = json_deep_copy(g);
+    char name[24];
+    snprintf(name, sizeof(name), "s%llu", (unsigned long long)port);
+    json_object_set_new(json_object_get(copy, "Settings"), "ShareName", json_string(name));
+    return copy;
+}
+
+static int
+plan9_modify(struct uvm *vm, struct modify_req *r)
+{
+    const char *name = NULL, *path = NULL;
+    uint64_t port = 0, flags = 0;
+    int rc = modreq_need_settings(r);
+    if (rc == 0 && r->add)
+        rc = modreq_string(r, "Name", true, &name);
+    if (rc == 0 && r->add)
+        rc = modreq_string(r, "Path", true, &path);
+    if (rc == 0)
+        rc = modreq_uint(r, "Port", true, 1, UINT32_MAX, &port);
+    if (rc == 0)
+        rc = modreq_uint(r, "Flags", false, 0, UINT32_MAX, &flags);
+    if (rc < 0)
+        return rc;
+    if (flags & ~(uint64_t)PLAN9_FLAGS_KNOWN)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "modify '%s' %s: Settings.Flags 0x%llx has unknown "
+                         "bits",
+                         r->id, r->path, (unsigned long long)flags);
+    cleanup_json json_t *named = named_guest(r, port);
+    struct guest_part g = {.custom = true, .request = named ? named : r->guest.request};
+    if (!r->add)
+        return modreq_wrap(r, plan9_remove(vm, NULL, port, &g));
+    struct plan9_add_args a = {.host_path = path, .port = port,
+                               .read_only = flags & PLAN9_FLAG_READ_ONLY,
+                               .uvm_path = modreq_guest_setting(r, "MappedDirectory", "MountPath"),
+                               .guest = &g};
+    return modreq_wrap(r, plan9_add(vm, &a));
+}
+
+static int
+plan9_prepare(struct uvm *vm)
+{
+    return share_prepare(vm, &plan9_kind, ARGV_PLAN9_DIR, true);
+}
+
+const struct res_kind plan9_kind = {
+    .name = "plan9",
+    .modify_path = "VirtualMachine/Devices/Plan9/Shares",
+    .modify = plan9_modify,
+    .prepare = plan9_prepare,
+    .free = share_free,
+    .release = share_release,
+};

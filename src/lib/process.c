@@ -13,7 +13,7 @@
 #include "options.h"
 #include "proto.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
+#include "vm.h"
 
 #define MAX_ARGS 4096
 
@@ -156,7 +156,7 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
 
     json_t *resp = NULL;
     rc = bridge_call(b, PROTO_REQ_EXECUTE_PROCESS, exec_request(cfg, handle), &resp,
-                     deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+                     deadline_after_ms(BRIDGE_TIMEOUT_MS));
     json_t *pid = json_object_get(resp, "ProcessId");
     if (rc == 0 && (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
                     json_integer_value(pid) > 0x7fffffff))
@@ -232,7 +232,7 @@ uvm_process_signal(struct uvm_process *p, int sig)
         return uvm_error(UVM_E_INVALID_STATE, "signal: process %d has exited", p->pid);
     rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
                          json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid, "Options", "Signal", sig),
-                         NULL, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+                         NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
     if (rc < 0)
         return uvm_error_wrap(rc, "signal %d to process %d", sig, p->pid);
     return 0;

@@ -582,6 +582,7 @@ command_result(struct qmp *q, struct qmp_cmd *c, json_t *resp)
                 c->command, cls ? cls : "(none)");
         c->rc = uvm_error(UVM_E_HYPERVISOR, "QMP '%s': %s: %s", q->vm_id, c->command,
                           desc ? desc : "unknown error");
+        uvm_error_set_class(qmp_error_class_of(cls));
     } else if (c->reply) {
         *c->reply = json_incref(json_object_get(resp, "return"));
     }
@@ -654,11 +655,11 @@ qmp_execute_batch(struct qmp *q, struct qmp_cmd *cmds, size_t n, int64_t deadlin
     pthread_mutex_unlock(&q->lock);
 
     int first = 0;
-    cleanup_free char *first_msg = NULL; /* later failures usually follow from the first */
+    struct uvm_error_state first_err = {0}; /* later failures usually follow from the first */
     for (size_t i = 0; i < n; i++) {
         if (r == 0 && command_result(q, &cmds[i], steal_ptr(&resp[i])) < 0 && first == 0) {
             first = cmds[i].rc;
-            first_msg = xstrdup(uvm_last_error());
+            uvm_error_capture(&first_err);
         }
         json_decref(resp[i]);
     }
@@ -668,9 +669,26 @@ qmp_execute_batch(struct qmp *q, struct qmp_cmd *cmds, size_t n, int64_t deadlin
     if (r < 0) {
         for (size_t i = 0; i < n; i++)
             cmds[i].rc = r;
+        free(first_err.msg);
         return r;
     }
-    return first < 0 ? uvm_error(first, "%s", first_msg) : 0;
+    return first < 0 ? uvm_error_restore(&first_err, first) : 0;
+}
+
+enum qmp_error_class
+qmp_error_class_of(const char *name)
+{
+    static const char *const names[] = {
+        [QMP_ERROR_GENERIC] = "GenericError",
+        [QMP_ERROR_COMMAND_NOT_FOUND] = "CommandNotFound",
+        [QMP_ERROR_DEVICE_NOT_ACTIVE] = "DeviceNotActive",
+        [QMP_ERROR_DEVICE_NOT_FOUND] = "DeviceNotFound",
+        [QMP_ERROR_KVM_MISSING_CAP] = "KVMMissingCap",
+    };
+    for (size_t i = 1; name && i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(names[i], name))
+            return (enum qmp_error_class)i;
+    return QMP_ERROR_GENERIC; /* an error reply without a class we know */
 }
 
 int

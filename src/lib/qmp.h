@@ -34,7 +34,7 @@ int qmp_handshake(struct qmp *q, int64_t deadline);
 
 /* Run one command. args may be NULL; it is borrowed. On success *reply (if non-NULL) gets the
  * "return" value (new reference). A QMP error reply gives UVM_E_HYPERVISOR with the message
- * "QMP '<vm_id>': <command>: <error.desc>" (the class goes to the debug log); a closed
+ * "QMP '<vm_id>': <command>: <error.desc>" and its class in uvm_error_class(); a closed
  * connection gives UVM_E_HYPERVISOR "QMP '<vm_id>': connection closed"; the deadline
  * UVM_E_TIMEOUT (the client stays usable: a late reply is dropped by its id).
  * device_del with an "id" first drops the queued DEVICE_DELETED events of that id: they are an
@@ -66,6 +66,19 @@ struct qmp_cmd {
 int qmp_execute_batch(struct qmp *q, struct qmp_cmd *cmds, size_t n, int64_t deadline);
 int qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply,
                    int64_t deadline);
+
+/* QEMU's error classes (qapi/error.json). After a failed command uvm_error_class() (error.h)
+ * is the class of its error reply, 0 when the failure was not one (transport, timeout). */
+enum qmp_error_class {
+    QMP_ERROR_NONE = 0,
+    QMP_ERROR_GENERIC,
+    QMP_ERROR_COMMAND_NOT_FOUND,
+    QMP_ERROR_DEVICE_NOT_ACTIVE,
+    QMP_ERROR_DEVICE_NOT_FOUND,
+    QMP_ERROR_KVM_MISSING_CAP,
+};
+/* The class named `name` in an error reply; GenericError for NULL or an unknown name. */
+enum qmp_error_class qmp_error_class_of(const char *name);
 
 /* The vm_id given to qmp_new (borrowed, lives as long as q), for messages of the layers above. */
 const char *qmp_vm_id(const struct qmp *q);

@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * SCSI disks and layers (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI).
+ * SCSI disks and layers (hcsshim AddSCSI / AddSCSILayer / RemoveSCSI), a resource kind (res.h).
  *
  * Add:    open the image once (read-only for layers) and probe it -> reserve a (controller,
- *         LUN) slot under the VM lock -> unlock -> add-fd (QEMU gets the open file, never the
- *         path) -> blockdev-add on /dev/fdset/<id> -> device_add scsi-hd -> guest
- *         MappedVirtualDisk Add (find by SCSI address, mount if a path was given) -> lock ->
- *         attached. Any failure undoes the steps already done, in reverse (remove-fd last).
- * Remove: mark removing -> unlock -> guest Remove (unmount, delete the SCSI device: the
- *         guest-initiated eject of hcsshim PR #551) -> device_del + DEVICE_DELETED ->
- *         blockdev-del -> remove-fd -> lock -> free. A failure before blockdev-del is done
- *         keeps the slot attached so a retry works.
- * A slot being added or removed is busy: a second caller for the same path waits for it.
+ *         LUN) slot -> add-fd (QEMU gets the open file, never the path) -> blockdev-add on
+ *         /dev/fdset/<id> + device_add scsi-hd (qmpc_plug) -> guest MappedVirtualDisk Add (find
+ *         by SCSI address, mount if a path was given) -> ready. Any failure undoes the steps
+ *         already done, in reverse (remove-fd last).
+ * Remove: guest Remove (unmount, delete the SCSI device: the guest-initiated eject of hcsshim
+ *         PR #551) -> device_del + DEVICE_DELETED -> blockdev-del -> remove-fd. A failure
+ *         before blockdev-del is done keeps the disk attached so a retry works.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,75 +19,74 @@
 #include "cleanup.h"
 #include "error.h"
 #include "image.h"
-#include "proto.h"
+#include "modreq.h"
 #include "qmp.h"
+#include "qmpcmd.h"
 #include "qmpfd.h"
+#include "res.h"
 #include "scsi.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
 
-#define DEVICE_DELETED_TIMEOUT_MS 10000u
+struct scsi_disk {
+    struct res res;
+    unsigned c, l;
+    char *host_path; /* canonical */
+    char *uvm_path;  /* guest mount point, NULL when attach-only */
+    bool layer;      /* read-only layer: ref-counted */
+    int fdset;       /* QEMU fd set holding the image: set once plugged */
+};
+
+static struct scsi_disk *
+disk(struct res *r)
+{
+    return (struct scsi_disk *)r;
+}
 
 static void
-slot_clear(struct scsi_slot *s)
+disk_free(struct res *r)
 {
-    free(s->host_path);
-    free(s->uvm_path);
-    memset(s, 0, sizeof(*s));
+    free(disk(r)->host_path);
+    free(disk(r)->uvm_path);
+    free(r);
 }
 
-void
-scsi_release_all(struct uvm *vm)
+/* Lock held: the disk of a host path. */
+static struct res *
+find_path(struct uvm *vm, const void *host_path)
 {
-    for (unsigned c = 0; c < UVM_MAX_SCSI_CONTROLLERS; c++)
-        for (unsigned l = 0; l < UVM_SCSI_LUNS; l++)
-            slot_clear(&vm->scsi[c][l]);
-}
-
-/* Lock held. */
-static struct scsi_slot *
-find(struct uvm *vm, const char *host_path, unsigned *c, unsigned *l)
-{
-    for (unsigned i = 0; i < vm->cfg.scsi_count; i++)
-        for (unsigned j = 0; j < UVM_SCSI_LUNS; j++)
-            if (vm->scsi[i][j].state != SLOT_FREE && vm->scsi[i][j].state != SLOT_BROKEN &&
-                !strcmp(vm->scsi[i][j].host_path, host_path)) {
-                *c = i;
-                *l = j;
-                return &vm->scsi[i][j];
-            }
+    struct res *r;
+    RES_FOREACH(r, vm, &scsi_kind)
+        if (r->state != RES_BROKEN && !strcmp(disk(r)->host_path, host_path))
+            return r;
     return NULL;
 }
 
-/* Lock held: the first free (controller, LUN). */
-static struct scsi_slot *
-alloc_slot(struct uvm *vm, unsigned *c, unsigned *l)
+/* Lock held: the record at a slot ({c, l}), broken ones included when `any`. */
+static struct res *
+at_slot(struct uvm *vm, const unsigned *slot, bool any)
 {
-    for (unsigned i = 0; i < vm->cfg.scsi_count; i++)
-        for (unsigned j = 0; j < UVM_SCSI_LUNS; j++)
-            if (vm->scsi[i][j].state == SLOT_FREE) {
-                *c = i;
-                *l = j;
-                return &vm->scsi[i][j];
-            }
+    struct res *r;
+    RES_FOREACH(r, vm, &scsi_kind)
+        if ((any || r->state != RES_BROKEN) && disk(r)->c == slot[0] && disk(r)->l == slot[1])
+            return r;
     return NULL;
 }
 
-void
-scsi_node_name(unsigned c, unsigned l, char out[32])
+static struct res *
+find_slot(struct uvm *vm, const void *slot)
 {
-    snprintf(out, 32, "scsi%u-%u", c, l);
+    return at_slot(vm, slot, false);
 }
 
 /* Rollback and remove: drop the image's fd set. Once the block node is gone (or was never
  * made) a failure only leaves one fd in QEMU until the VM ends, so it is logged, not returned:
  * the disk itself is gone either way. */
 static void
-drop_fdset(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, int fdset)
+drop_fdset(struct res_txn *t, const struct scsi_disk *d, int fdset)
 {
-    if (qmp_remove_fd(q, fdset, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: fd set %d stays in QEMU: %s", c, l,
-                fdset, uvm_last_error());
+    if (qmp_remove_fd(t->qmp, fdset, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "scsi %u:%u: fd set %d stays in QEMU: %s", d->c,
+                d->l, fdset, uvm_last_error());
 }
 
 static json_t *
@@ -105,128 +102,94 @@ blockdev_args(const char *node, const struct image_info *img, int fdset, bool re
     return bargs;
 }
 
-/* The host half of an add: add-fd (the image's open file, fd borrowed) -> blockdev-add on
- * /dev/fdset/<id> + device_add, sent back to back (two round trips, as before fds: a device_add
- * after a failed blockdev-add fails too, harmlessly); what was made is undone on failure.
- * *fdset gets the set on success. */
+/* The host half of an add: add-fd (the image's open file, fd borrowed), then the block node
+ * and the device; what was made is undone on failure. d->fdset is set on success. */
 static int
-host_attach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, const struct image_info *img,
-            int fd, bool read_only, int *fdset, bool *dirty)
+host_attach(struct res_txn *t, struct scsi_disk *d, const struct image_info *img, int fd,
+            bool read_only)
 {
     char node[32], bus[32];
-    scsi_node_name(c, l, node);
-    snprintf(bus, sizeof(bus), "scsi%u.0", c);
+    topo_scsi_names(d->c, d->l, node, bus);
     int set = -1;
-    int rc = qmp_add_fd(q, fd, &set, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    int rc = qmp_add_fd(t->qmp, fd, &set, NULL, deadline_after_ms(QMPC_TIMEOUT_MS));
     if (rc < 0)
         return rc;
     cleanup_json json_t *bargs = blockdev_args(node, img, set, read_only);
     cleanup_json json_t *dargs =
         json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "driver", "scsi-hd", "id", node, "bus",
-                  bus, "channel", 0, "scsi-id", 0, "lun", (int)l, "drive", node);
-    struct qmp_cmd cmds[2] = {{"blockdev-add", bargs, -1, NULL, 0},
-                              {"device_add", dargs, -1, NULL, 0}};
-    rc = qmp_execute_batch(q, cmds, 2, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+                  bus, "channel", 0, "scsi-id", 0, "lun", (int)d->l, "drive", node);
+    const struct qmpc_backend be = QMPC_BLOCKDEV(bargs, node);
+    rc = qmpc_plug(t->qmp, &be, dargs, &t->dirty, NULL);
     if (rc == 0) {
-        *fdset = set;
+        d->fdset = set;
         return 0;
     }
-    cleanup_free char *msg = xstrdup(uvm_last_error());
-    if (cmds[0].rc == 0) {
-        json_t *del = json_pack("{s:s}", "node-name", node);
-        if (qmp_execute(q, "blockdev-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
-                    uvm_last_error());
-            *dirty = true;
-        }
-        json_decref(del);
-    }
-    drop_fdset(vm, q, c, l, set); /* also when the node stays: its own dup keeps the file */
-    return uvm_error(rc, "%s", msg);
+    struct uvm_error_state st;
+    uvm_error_capture(&st);
+    drop_fdset(t, d, set); /* also when the node stays: its own dup keeps the file */
+    return uvm_error_restore(&st, rc);
 }
 
 /* The host half of a remove: device_del, wait for DEVICE_DELETED, blockdev-del, remove-fd. */
 static int
-host_detach(struct uvm *vm, struct qmp *q, unsigned c, unsigned l, int fdset)
+host_detach(struct res_txn *t, const struct scsi_disk *d)
 {
-    char node[32];
-    scsi_node_name(c, l, node);
-    json_t *args = json_pack("{s:s}", "id", node);
-    int rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
-    if (rc < 0)
-        return rc;
-    json_t *match = json_pack("{s:s}", "device", node);
-    rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
-                        deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
-    json_decref(match);
-    if (rc < 0)
-        return rc;
-    args = json_pack("{s:s}", "node-name", node);
-    rc = qmp_execute(q, "blockdev-del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
+    char node[32], bus[32];
+    topo_scsi_names(d->c, d->l, node, bus);
+    const struct qmpc_backend be = QMPC_BLOCKDEV(NULL, node);
+    int rc = qmpc_unplug(t->qmp, node, &be);
     if (rc == 0)
-        drop_fdset(vm, q, c, l, fdset);
+        drop_fdset(t, d, d->fdset);
     return rc;
 }
 
+/* The guest part: MappedVirtualDisk for the typed calls, else the caller's. */
 static int
-guest_request(struct bridge *b, const char *request_type, const char *mount_path, unsigned c,
-              unsigned l, bool read_only)
+guest_part(struct res_txn *t, const struct guest_part *g, const char *type,
+           const struct scsi_disk *d, bool read_only)
 {
-    json_t *settings = json_pack("{s:s, s:i, s:i, s:b}", "MountPath", mount_path ? mount_path : "",
-                                 "Lun", (int)l, "Controller", (int)c, "ReadOnly", read_only);
-    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "MappedVirtualDisk",
-                            "RequestType", request_type, "Settings", settings);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
-                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    json_t *settings =
+        json_pack("{s:s, s:i, s:i, s:b}", "MountPath", d->uvm_path ? d->uvm_path : "", "Lun",
+                  (int)d->l, "Controller", (int)d->c, "ReadOnly", read_only);
+    return bridge_guest_part(t->bridge, g,
+                             bridge_guest_request("MappedVirtualDisk", type, settings));
 }
 
-static void
-set_out(int *controller, int32_t *lun, int c, int32_t l)
+/* Lock held: a new record at the slot the add asked for, or at the first free one. */
+static struct scsi_disk *
+reserve(struct uvm *vm, const struct scsi_add_args *a, const char *what, int *rc)
 {
-    if (controller)
-        *controller = c;
-    if (lun)
-        *lun = l;
-}
-
-/* The guest part of an add or remove: MappedVirtualDisk for the typed calls, else the caller's. */
-static int
-guest_part(struct bridge *b, const struct guest_part *g, const char *request_type,
-           const char *mount, unsigned c, unsigned l, bool read_only)
-{
-    if (!g || !g->custom)
-        return guest_request(b, request_type, mount, c, l, read_only);
-    if (!g->request)
-        return 0;
-    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
-}
-
-/* Lock held: the slot the add asked for, or the first free one. */
-static struct scsi_slot *
-reserve(struct uvm *vm, const struct scsi_add_args *a, const char *what, unsigned *c,
-        unsigned *l, int *rc)
-{
+    unsigned slot[2] = {(unsigned)a->controller, (unsigned)a->lun};
+    struct res *r = NULL;
     if (a->controller < 0) {
-        struct scsi_slot *s = alloc_slot(vm, c, l);
-        if (!s)
-            *rc = uvm_error(UVM_E_TOO_MANY_ATTACHMENTS,
-                            "%s '%s': all %u LUNs of %u controller(s) are in use", what,
-                            a->host_path, vm->cfg.scsi_count * UVM_SCSI_LUNS, vm->cfg.scsi_count);
-        return s;
+        for (slot[0] = 0; slot[0] < vm->cfg.scsi_count; slot[0]++)
+            for (slot[1] = 0; slot[1] < UVM_SCSI_LUNS; slot[1]++)
+                if (!at_slot(vm, slot, true))
+                    goto found;
+        *rc = uvm_error(UVM_E_TOO_MANY_ATTACHMENTS,
+                        "%s '%s': all %u LUNs of %u controller(s) are in use", what, a->host_path,
+                        vm->cfg.scsi_count * UVM_SCSI_LUNS, vm->cfg.scsi_count);
+        return NULL;
     }
-    *c = (unsigned)a->controller;
-    *l = (unsigned)a->lun;
-    struct scsi_slot *s = &vm->scsi[*c][*l];
-    if (s->state == SLOT_FREE)
-        return s;
-    *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': SCSI slot %u:%u is %s", what, a->host_path,
-                    *c, *l, s->state == SLOT_BROKEN ? "unusable after a failed rollback" : "in use");
-    return NULL;
+    if ((r = at_slot(vm, slot, true))) {
+        *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': SCSI slot %u:%u is %s", what,
+                        a->host_path, slot[0], slot[1],
+                        r->state == RES_BROKEN ? "unusable after a failed rollback" : "in use");
+        return NULL;
+    }
+found:;
+    struct scsi_disk *d = xcalloc(1, sizeof(*d));
+    d->c = slot[0];
+    d->l = slot[1];
+    d->layer = a->layer;
+    if (a->layer && a->controller < 0)
+        d->uvm_path = xasprintf("/tmp/S%u/%u", d->c, d->l);
+    else if (a->uvm_path && *a->uvm_path)
+        d->uvm_path = xstrdup(a->uvm_path);
+    return d;
 }
 
-/* Lock held: the arguments against the configuration. */
+/* The arguments against the configuration (immutable). */
 static int
 check_args(struct uvm *vm, const struct scsi_add_args *a, const char *what)
 {
@@ -253,28 +216,76 @@ check_args(struct uvm *vm, const struct scsi_add_args *a, const char *what)
     return 0;
 }
 
-/* The host half then the guest half; the host half is undone when the guest fails. */
+/* The host half then the guest half; the host half is undone when the guest fails. Also for
+ * attach-only disks (empty mount path): the guest answers once it sees the disk, so the call
+ * returns with the disk usable. */
 static int
-attach(struct uvm *vm, const struct scsi_add_args *a, unsigned c, unsigned l,
-       const struct image_info *img, int fd, const char *mount, int *fdset, bool *dirty)
+attach(struct res_txn *t, struct scsi_disk *d, const struct scsi_add_args *a,
+       const struct image_info *img, int fd)
 {
-    struct qmp *q = vm->qmp;     /* immutable while running */
-    struct bridge *b = vm->bridge;
-    int rc = host_attach(vm, q, c, l, img, fd, a->read_only, fdset, dirty);
+    int rc = host_attach(t, d, img, fd, a->read_only);
     if (rc < 0)
         return rc;
-    /* Also for attach-only disks (empty mount path): the guest answers once it sees the disk,
-     * so the call returns with the disk usable. */
-    rc = guest_part(b, a->guest, "Add", mount, c, l, a->read_only);
+    rc = guest_part(t, a->guest, "Add", d, a->read_only);
     if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        if (host_detach(vm, q, c, l, *fdset) < 0) {
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "scsi %u:%u: rollback failed: %s", c, l,
-                    uvm_last_error());
-            *dirty = true;
+        struct uvm_error_state st;
+        uvm_error_capture(&st);
+        if (host_detach(t, d) < 0) {
+            uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "scsi %u:%u: rollback failed: %s", d->c,
+                    d->l, uvm_last_error());
+            t->dirty = true;
         }
-        uvm_error(rc, "%s", msg);
+        uvm_error_restore(&st, rc);
     }
+    return rc;
+}
+
+/* Lock held: another add of an attached image: a layer at the same place takes a reference. */
+static int
+add_again(struct res *r, const struct scsi_add_args *a, const char *what)
+{
+    struct scsi_disk *d = disk(r);
+    bool same = a->controller < 0 || (d->c == (unsigned)a->controller && d->l == (unsigned)a->lun);
+    if (!(a->layer && d->layer && same))
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': already attached at %u:%u", what,
+                         a->host_path, d->c, d->l);
+    r->refs++;
+    return 0;
+}
+
+static void
+set_out(int *controller, int32_t *lun, int c, int32_t l)
+{
+    if (controller)
+        *controller = c;
+    if (lun)
+        *lun = l;
+}
+
+/* The add once the image is open: the state machine around attach(). */
+static int
+add_image(struct uvm *vm, const struct scsi_add_args *a, const struct image_info *img, int fd,
+          int *controller, int32_t *lun)
+{
+    const char *what = a->layer ? "add scsi layer" : "add scsi";
+    struct res_txn t;
+    res_txn_init(&t, vm, &scsi_kind, what);
+    struct res *r;
+    int rc = res_enter(&t, find_path, img->path, &r);
+    if (rc < 0)
+        return rc;
+    struct scsi_disk *d = r ? disk(r) : reserve(vm, a, what, &rc);
+    if (r && (rc = add_again(r, a, what)) == 0)
+        set_out(controller, lun, (int)d->c, (int32_t)d->l);
+    if (r || !d)
+        return res_leave(&t, rc);
+    d->host_path = xstrdup(img->path);
+    unsigned c = d->c, l = d->l;
+    res_txn_fail(&t, "%s '%s' at %u:%u", what, a->host_path, c, l);
+    res_begin(&t, &d->res, RES_ADDING);
+    rc = res_end(&t, attach(&t, d, a, img, fd));
+    if (rc == 0)
+        set_out(controller, lun, (int)c, (int32_t)l);
     return rc;
 }
 
@@ -288,156 +299,65 @@ scsi_add(struct uvm *vm, const struct scsi_add_args *a, int *controller, int32_t
     int rc = check_args(vm, a, what);
     if (rc < 0)
         return rc;
-    cleanup_free char *mount = NULL;
     struct image_info img;
     cleanup_close int fd = -1; /* the image, opened once: QEMU gets this file, not the path */
     rc = image_open(a->host_path, !a->read_only, &fd, &img);
     if (rc < 0)
         return uvm_error_wrap(rc, "%s", what);
-
-    pthread_mutex_lock(&vm->lock);
-    unsigned c = 0, l = 0;
-    struct scsi_slot *s;
-    for (;;) {
-        rc = uvm_check_running(vm, what);
-        if (rc < 0)
-            goto out_unlock;
-        s = find(vm, img.path, &c, &l);
-        if (!s || (s->state != SLOT_ADDING && s->state != SLOT_REMOVING))
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock); /* someone else is adding or removing it */
-    }
-    if (s) {
-        bool same = a->controller < 0 || (c == (unsigned)a->controller && l == (unsigned)a->lun);
-        if (a->layer && s->layer && same) {
-            s->refs++;
-            set_out(controller, lun, (int)c, (int32_t)l);
-            rc = 0;
-        } else {
-            rc = uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': already attached at %u:%u", what,
-                           a->host_path, c, l);
-        }
-        goto out_unlock;
-    }
-    s = reserve(vm, a, what, &c, &l, &rc);
-    if (!s)
-        goto out_unlock;
-    s->state = SLOT_ADDING;
-    s->host_path = xstrdup(img.path);
-    s->layer = a->layer;
-    if (a->layer && a->controller < 0)
-        s->uvm_path = xasprintf("/tmp/S%u/%u", c, l);
-    else if (a->uvm_path && *a->uvm_path)
-        s->uvm_path = xstrdup(a->uvm_path);
-    mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
-    pthread_mutex_unlock(&vm->lock);
-
-    bool dirty = false;
-    int fdset = -1;
-    rc = attach(vm, a, c, l, &img, fd, mount, &fdset, &dirty);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s '%s' at %u:%u", what, a->host_path, c,
-                            l);
-        slot_clear(s);
-        if (dirty)
-            s->state = SLOT_BROKEN; /* QEMU may still hold scsi<c>-<l>: never reuse it */
-    } else {
-        s->state = SLOT_ATTACHED;
-        s->refs = 1;
-        s->fdset = fdset;
-        set_out(controller, lun, (int)c, (int32_t)l);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
+    rc = add_image(vm, a, &img, fd, controller, lun);
     image_info_release(&img);
     return rc;
 }
-
-static int do_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path,
-                       int *controller, int32_t *lun);
 
 int
 uvm_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
              int32_t *lun)
 {
-    if (!vm)
-        return do_add_scsi(vm, host_path, uvm_path, controller, lun); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "add scsi");
-    if (rc == 0) {
-        rc = do_add_scsi(vm, host_path, uvm_path, controller, lun);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
-
-static int
-do_add_scsi(struct uvm *vm, const char *host_path, const char *uvm_path, int *controller,
-            int32_t *lun)
-{
     struct scsi_add_args a = {.host_path = host_path, .uvm_path = uvm_path, .controller = -1,
                               .lun = -1};
-    return scsi_add(vm, &a, controller, lun);
+    return vm ? UVM_CALL(vm, "add scsi", scsi_add(vm, &a, controller, lun))
+              : scsi_add(vm, &a, controller, lun); /* it says what is wrong */
 }
-
-static int do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun);
 
 int
 uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
 {
-    if (!vm)
-        return do_add_scsi_layer(vm, host_path, controller, lun); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "add scsi layer");
-    if (rc == 0) {
-        rc = do_add_scsi_layer(vm, host_path, controller, lun);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
-
-static int
-do_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32_t *lun)
-{
     struct scsi_add_args a = {.host_path = host_path, .layer = true, .read_only = true,
                               .controller = -1, .lun = -1};
-    return scsi_add(vm, &a, controller, lun);
-}
-
-static int do_remove_scsi(struct uvm *vm, const char *host_path);
-
-int
-uvm_remove_scsi(struct uvm *vm, const char *host_path)
-{
-    if (!vm)
-        return do_remove_scsi(vm, host_path); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "remove scsi");
-    if (rc == 0) {
-        rc = do_remove_scsi(vm, host_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
+    return vm ? UVM_CALL(vm, "add scsi layer", scsi_add(vm, &a, controller, lun))
+              : scsi_add(vm, &a, controller, lun); /* it says what is wrong */
 }
 
 static int
-do_remove_scsi(struct uvm *vm, const char *host_path)
+remove_path(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: host path is empty");
     return scsi_remove(vm, host_path, -1, -1, NULL);
 }
 
-/* Lock held: the attached or busy slot of host_path (key), or the one at (controller, lun). */
-static struct scsi_slot *
-lookup(struct uvm *vm, const char *key, int controller, int lun, unsigned *c, unsigned *l)
+int
+uvm_remove_scsi(struct uvm *vm, const char *host_path)
 {
-    if (key)
-        return find(vm, key, c, l);
-    *c = (unsigned)controller;
-    *l = (unsigned)lun;
-    struct scsi_slot *s = &vm->scsi[*c][*l];
-    return s->state == SLOT_FREE || s->state == SLOT_BROKEN ? NULL : s;
+    return vm ? UVM_CALL(vm, "remove scsi", remove_path(vm, host_path))
+              : remove_path(vm, host_path); /* it says what is wrong */
+}
+
+/* A remove's arguments against the configuration. */
+static int
+check_remove(struct uvm *vm, const char *name, bool by_slot, int controller, int lun)
+{
+    if (vm->cfg.scsi_count == 0)
+        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "remove scsi '%s': %s", name,
+                         uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
+    if (by_slot && (controller < 0 || (unsigned)controller >= vm->cfg.scsi_count))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "remove scsi: controller %d is out of range (%u configured)", controller,
+                         vm->cfg.scsi_count);
+    if (by_slot && (lun < 0 || lun >= UVM_SCSI_LUNS))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: LUN %d is out of range (0..%d)",
+                         lun, UVM_SCSI_LUNS - 1);
+    return 0;
 }
 
 int
@@ -447,65 +367,69 @@ scsi_remove(struct uvm *vm, const char *host_path, int controller, int lun,
     char where[64];
     snprintf(where, sizeof(where), "SCSI slot %d:%d", controller, lun);
     const char *name = host_path ? host_path : where;
-    if (vm->cfg.scsi_count == 0)
-        return uvm_error(UVM_E_NO_SCSI_CONTROLLERS, "remove scsi '%s': %s", name,
-                         uvm_strerror(UVM_E_NO_SCSI_CONTROLLERS));
-    if (!host_path && (controller < 0 || (unsigned)controller >= vm->cfg.scsi_count))
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "remove scsi: controller %d is out of range (%u configured)", controller,
-                         vm->cfg.scsi_count);
-    if (!host_path && (lun < 0 || lun >= UVM_SCSI_LUNS))
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: LUN %d is out of range (0..%d)",
-                         lun, UVM_SCSI_LUNS - 1);
+    int rc = check_remove(vm, name, !host_path, controller, lun);
+    if (rc < 0)
+        return rc;
     char real[4096];
     const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
-    cleanup_free char *mount = NULL;
-
-    pthread_mutex_lock(&vm->lock);
-    unsigned c = 0, l = 0;
-    struct scsi_slot *s;
-    int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "remove scsi");
-        if (rc < 0)
-            goto out_unlock;
-        s = lookup(vm, key, controller, lun, &c, &l);
-        if (!s || (s->state != SLOT_ADDING && s->state != SLOT_REMOVING))
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (!s) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED, "remove scsi '%s': not attached", name);
-        goto out_unlock;
-    }
-    if (s->refs > 1) {
-        s->refs--;
-        rc = 0;
-        goto out_unlock;
-    }
-    s->state = SLOT_REMOVING;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    mount = s->uvm_path ? xstrdup(s->uvm_path) : NULL;
-    bool ro = s->layer;
-    int fdset = s->fdset;
-    pthread_mutex_unlock(&vm->lock);
-
+    const unsigned slot[2] = {(unsigned)controller, (unsigned)lun};
+    struct res_txn t;
+    res_txn_init(&t, vm, &scsi_kind, "remove scsi");
+    res_txn_fail(&t, "remove scsi '%s': not attached", name);
+    struct res *r;
+    rc = res_remove_enter(&t, key ? find_path : find_slot, key ? (const void *)key : slot,
+                          UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    struct scsi_disk *d = disk(r);
+    res_txn_fail(&t, "remove scsi '%s' at %u:%u (still attached)", name, d->c, d->l);
+    res_begin(&t, r, RES_REMOVING);
     /* The guest lets go first (unmount, delete the device), then the host unplugs. */
-    rc = guest_part(b, guest, "Remove", mount, c, l, ro);
+    rc = guest_part(&t, guest, "Remove", d, d->layer);
     if (rc == 0)
-        rc = host_detach(vm, q, c, l, fdset);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "remove scsi '%s' at %u:%u (still attached)",
-                            name, c, l);
-        s->state = SLOT_ATTACHED; /* bookkeeping stays true: a retry works */
-    } else {
-        slot_clear(s);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+        rc = host_detach(&t, d);
+    return res_end(&t, rc);
 }
+
+/* --- uvm_modify: VirtualMachine/Devices/Scsi/<c>/Attachments/<l> ---------------------------- */
+
+static int
+scsi_modify(struct uvm *vm, struct modify_req *r)
+{
+    int rc = modreq_check_number(r, 0, UVM_MAX_SCSI_CONTROLLERS, "controller");
+    if (rc == 0)
+        rc = modreq_check_number(r, 1, UVM_SCSI_LUNS, "LUN");
+    if (rc < 0)
+        return rc;
+    if (!r->add)
+        return modreq_wrap(r, scsi_remove(vm, NULL, (int)r->num[0], (int)r->num[1], &r->guest));
+    const char *path = NULL, *type = "VirtualDisk";
+    bool ro = false;
+    rc = modreq_need_settings(r);
+    if (rc == 0)
+        rc = modreq_string(r, "Path", true, &path);
+    if (rc == 0)
+        rc = modreq_string(r, "Type", false, &type);
+    if (rc == 0)
+        rc = modreq_bool(r, "ReadOnly", &ro);
+    if (rc < 0)
+        return rc;
+    if (strcmp(type, "VirtualDisk"))
+        return uvm_error(UVM_E_NOT_SUPPORTED, "modify '%s' %s: Settings.Type '%s' is not "
+                         "supported (only VirtualDisk)",
+                         r->id, r->path, type);
+    /* A read-only attachment is a layer: shared by reference with uvm_add_scsi_layer. */
+    struct scsi_add_args a = {.host_path = path, .layer = ro, .read_only = ro,
+                              .controller = (int)r->num[0], .lun = (int)r->num[1],
+                              .uvm_path = modreq_guest_setting(r, "MappedVirtualDisk", "MountPath"),
+                              .guest = &r->guest};
+    return modreq_wrap(r, scsi_add(vm, &a, NULL, NULL));
+}
+
+const struct res_kind scsi_kind = {
+    .name = "scsi",
+    .modify_path = "VirtualMachine/Devices/Scsi/{n}/Attachments/{n}",
+    .modify_fields = {"controller", "LUN"},
+    .modify = scsi_modify,
+    .free = disk_free,
+};

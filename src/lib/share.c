@@ -22,7 +22,7 @@
 #include "error.h"
 #include "mountattr.h"
 #include "share.h"
-#include "uvm-internal.h"
+#include "vm.h"
 
 #ifndef STATX_MNT_ID_UNIQUE
 #define STATX_MNT_ID_UNIQUE 0x4000U /* Linux 6.8 */
@@ -277,18 +277,84 @@ staging_create(int rundir, const char *path, const char *name, bool shared, int 
     return 0;
 }
 
-int
-shares_prepare(struct uvm *vm)
+struct share_state *
+share_state(struct uvm *vm, const struct res_kind *kind)
 {
-    int rc = staging_create(vm->rd.dir_fd, vm->rd.path, ARGV_PLAN9_DIR, true, &vm->plan9_dirfd);
-    if (rc < 0)
-        return rc;
-    rc = staging_create(vm->rd.dir_fd, vm->rd.path, VSMB_STAGING_DIR, false, &vm->vsmb_dirfd);
-    if (rc < 0) {
-        detach_fd(vm->plan9_dirfd); /* EINVAL when it stayed a plain directory */
-        close(vm->plan9_dirfd);
-        vm->plan9_dirfd = -1;
-        unlinkat(vm->rd.dir_fd, ARGV_PLAN9_DIR, AT_REMOVEDIR);
+    struct share_state *st = res_kind_state(vm, kind, sizeof(*st));
+    if (!st->made) {
+        st->made = true;
+        st->dirfd = -1;
     }
-    return rc;
+    return st;
+}
+
+int
+share_prepare(struct uvm *vm, const struct res_kind *kind, const char *dir, bool shared)
+{
+    pthread_mutex_lock(&vm->lock); /* at create: nobody else has the VM yet */
+    struct share_state *st = share_state(vm, kind);
+    int rc = staging_create(vm->rd.dir_fd, vm->rd.path, dir, shared, &st->dirfd);
+    if (rc == 0)
+        st->staging = xasprintf("%s/%s", vm->rd.path, dir);
+    pthread_mutex_unlock(&vm->lock);
+    return rc; /* a failed create releases the runtime directory: it detaches the binds made */
+}
+
+void
+share_release(struct uvm *vm, void *state)
+{
+    (void)vm;
+    struct share_state *st = state;
+    if (st->dirfd >= 0)
+        close(st->dirfd);
+    free(st->staging);
+    free(st);
+}
+
+static struct share_rec *
+rec(struct res *r)
+{
+    return (struct share_rec *)r;
+}
+
+struct res *
+share_find_path(struct uvm *vm, const struct res_kind *kind, const char *key)
+{
+    struct res *r;
+    RES_FOREACH(r, vm, kind)
+        if (r->state != RES_BROKEN && !strcmp(rec(r)->host_path, key))
+            return r;
+    return NULL;
+}
+
+struct res *
+share_find_name(struct uvm *vm, const struct res_kind *kind, const char *name)
+{
+    struct res *r;
+    RES_FOREACH(r, vm, kind)
+        if (r->state != RES_BROKEN && !strcmp(rec(r)->name, name))
+            return r;
+    return NULL;
+}
+
+int
+share_name_take(struct uvm *vm, const struct res_kind *kind, const char *want, bool hex,
+                const char *what, const char *host_path, char name[24])
+{
+    struct share_state *st = share_state(vm, kind);
+    if (!want) {
+        snprintf(name, 24, hex ? "s%llx" : "s%llu", (unsigned long long)++st->counter);
+        return 0;
+    }
+    struct res *r;
+    RES_FOREACH(r, vm, kind) /* broken ones too: QEMU may still use the name */
+        if (!strcmp(rec(r)->name, want))
+            return uvm_error(UVM_E_ALREADY_ATTACHED, "%s '%s': %s '%s' is in use", what,
+                             host_path, hex ? "share name" : "share", want);
+    snprintf(name, 24, "%s", want);
+    char *end = NULL;
+    unsigned long long n = name[0] == 's' && name[1] ? strtoull(name + 1, &end, hex ? 16 : 10) : 0;
+    if (end && !*end && n > st->counter)
+        st->counter = n;
+    return 0;
 }

@@ -9,46 +9,50 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "res.h"
 #include "uvm.h"
-#include "virtiofsd.h"
 
 /* The staging directory of VSMB binds and sockets in the runtime directory (9p: argv.h). */
 #define VSMB_STAGING_DIR "vsmb"
 
-enum share_state { SHARE_ADDING, SHARE_READY, SHARE_REMOVING };
-
-struct plan9_share {
-    LIST_ENTRY(plan9_share) link;
-    char *host_path; /* canonical */
-    char *uvm_path;
-    char name[24]; /* "s<counter>": its directory in the 9p export */
-    bool read_only;
-    unsigned refs;
-    enum share_state state;
-    uint64_t mnt_id; /* our bind at <rundir>/9p/<name> */
+/* What a Plan9 and a VSMB share record (res.h) have in common: first in both. */
+struct share_rec {
+    struct res res;
+    char *host_path; /* canonical (linux) or as given (windows) */
+    char name[24];   /* "s<n>": its entry in the staging directory and its guest name */
+    uint64_t mnt_id; /* our bind at <staging>/<name>, 0: none */
 };
 
-struct vsmb_share {
-    LIST_ENTRY(vsmb_share) link;
-    char *host_path; /* canonical (linux) or as given (windows) */
-    char name[24];   /* "s<hex counter>" */
-    struct uvm_vsmb_options options;
-    char *guest_request; /* stored, never sent (hcsshim) */
-    unsigned refs;
-    enum share_state state;
-    /* linux: virtio-fs */
-    int slot;               /* hot-plug slot, -1 */
-    uint64_t mnt_id;        /* our bind at <rundir>/vsmb/<name> */
-    struct virtiofsd daemon;
-    bool broken; /* the daemon died while the share was in use */
+/* The per-VM state of both share kinds (res_kind_state): the staging directory, made at
+ * create and open until close, and the counter that names new shares. */
+struct share_state {
+    bool made;     /* set up (dirfd -1) */
+    int dirfd;     /* -1 until prepared */
+    char *staging; /* its path, for messages and unmounting */
+    uint64_t counter;
 };
 
 struct uvm;
-/* At create (linux): the staging directories of the runtime directory, created fresh and kept
- * open in the VM: 9p/ (a bind mount of itself, nosuid, nodev, noexec, shared: QEMU's jail sees
- * it as a read-only slave, so the binds below it reach QEMU by propagation) and vsmb/. Undone
- * on failure. */
-int shares_prepare(struct uvm *vm);
+struct res_kind;
+extern const struct res_kind plan9_kind, vsmb_kind;
+
+/* A kind's prepare hook: its staging directory `dir` of the runtime directory, created fresh
+ * and kept open until close; with `shared` a bind mount of itself (nosuid, nodev, noexec,
+ * shared: QEMU's jail sees it as a read-only slave, so the binds below it reach QEMU by
+ * propagation). */
+int share_prepare(struct uvm *vm, const struct res_kind *kind, const char *dir, bool shared);
+/* Lock held: the kind's share state (made on first use, dirfd -1). */
+struct share_state *share_state(struct uvm *vm, const struct res_kind *kind);
+/* The kinds' release hook: close the staging directory, free the state. */
+void share_release(struct uvm *vm, void *state);
+/* Lock held: the share of kind whose host path (or name) is key, never a broken one. */
+struct res *share_find_path(struct uvm *vm, const struct res_kind *kind, const char *key);
+struct res *share_find_name(struct uvm *vm, const struct res_kind *kind, const char *name);
+/* Lock held: a name for a new share: `want` unless taken (then an error naming `host_path`),
+ * or (want NULL) "s<next counter>" in decimal or hex. A caller's "s<n>" moves the counter past
+ * n, so that the typed calls never take it. */
+int share_name_take(struct uvm *vm, const struct res_kind *kind, const char *want, bool hex,
+                    const char *what, const char *host_path, char name[24]);
 /* Open host_path once (O_PATH; the operator's symlinks are followed): it must be a directory.
  * *fd (owned) and *real, its canonical path (owned, for bookkeeping: the same string
  * share_key gives). Errors name the path. */
@@ -66,8 +70,6 @@ int share_bind(int stagingfd, const char *staging, const char *name, int dirfd,
 int share_unbind(int stagingfd, const char *staging, const char *name, uint64_t mnt_id);
 /* The mount id (unique when the kernel has them) of dirfd/name, never following a link. */
 int share_mount_id(int dirfd, const char *name, uint64_t *id);
-void plan9_release_all(struct uvm *vm);
-
 struct guest_part;
 /* One Plan9 add, for uvm_add_plan9 and uvm_modify. */
 struct plan9_add_args {
@@ -86,8 +88,6 @@ int plan9_add(struct uvm *vm, const struct plan9_add_args *a);
  * one sends the guest part (NULL: MappedDirectory Remove) and unbinds. */
 int plan9_remove(struct uvm *vm, const char *host_path, uint64_t port,
                  const struct guest_part *guest);
-void vsmb_release_all(struct uvm *vm);
-
 /* One VSMB add, for uvm_add_vsmb and uvm_modify. */
 struct vsmb_add_args {
     const char *host_path;
@@ -105,8 +105,5 @@ int vsmb_add(struct uvm *vm, const struct vsmb_add_args *a);
  * sends the GuestRequest (if any), unmounts it in the guest and unplugs. */
 int vsmb_remove(struct uvm *vm, const char *path, const char *name,
                 const struct guest_part *guest);
-/* The VM is gone (terminated or exited): stop and reap every virtiofsd now rather than at
- * close. Takes the VM lock only to take the daemons out. */
-void vsmb_stop_daemons(struct uvm *vm);
 
 #endif

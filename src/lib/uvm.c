@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Lifecycle of a utility VM: create, start, wait, terminate, close. */
+/* Lifecycle of a utility VM: create, start, wait, terminate, close. Above the VM core (vm.h)
+ * and the resource kinds (kinds.h), which it calls at create and when the VM is gone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,40 +18,13 @@
 #include "proto.h"
 #include "qmp.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
+#include "kinds.h"
+#include "vm.h"
 #include "jail.h"
 #include "vmm.h"
 
 #define QBOOT_ROM "/usr/share/qemu/qboot.rom"
 #define QEMU_BINARY "qemu-system-x86_64"
-
-static const char *const state_names[] = {
-    [UVM_STATE_CREATED] = "created",   [UVM_STATE_STARTING] = "starting",
-    [UVM_STATE_RUNNING] = "running",   [UVM_STATE_STOPPED] = "stopped",
-    [UVM_STATE_TERMINATED] = "terminated",
-};
-
-int
-uvm_failure_code(struct uvm *vm, int rc)
-{
-    if (vm->terminating)
-        return UVM_E_INVALID_STATE;
-    if (vm->exited)
-        return UVM_E_UNEXPECTED_EXIT;
-    return rc;
-}
-
-int
-uvm_check_running(struct uvm *vm, const char *what)
-{
-    if (vm->state == UVM_STATE_RUNNING && !vm->terminating)
-        return 0;
-    if (vm->terminating && vm->state != UVM_STATE_TERMINATED)
-        return uvm_error(UVM_E_INVALID_STATE, "%s '%s': the utility VM is being terminated", what,
-                         vm->cfg.id);
-    return uvm_error(UVM_E_INVALID_STATE, "%s '%s': the utility VM is %s", what, vm->cfg.id,
-                     state_names[vm->state]);
-}
 
 /* Lock held: take the runtime directory out of the VM, to be released (rundir_release runs
  * `ip` and unmounts) after unlocking. Concurrent callers find the VM stopped first. */
@@ -104,44 +78,26 @@ build_argv(struct uvm *vm, json_t *doc)
     return rc < 0 ? rc : build_jail(vm, doc, ctx.accel);
 }
 
-static void
-uvm_free(struct uvm *vm)
+/* At create: what each resource kind needs for the VM's life (kinds.h). */
+static int
+prepare_kinds(struct uvm *vm)
 {
-    vmm_free(vm->vmm);
-    bridge_free(vm->bridge);
-    qmp_free(vm->qmp);
-    rundir_release(&vm->rd);
-    jail_free(vm->jail);
-    scsi_release_all(vm);
-    vpmem_release_all(vm);
-    netns_release_all(vm);
-    plan9_release_all(vm);
-    vsmb_release_all(vm);
-    argv_free(vm->argv);
-    free(vm->document);
-    free(vm->exit_msg);
-    config_release(&vm->cfg);
-    pthread_mutex_destroy(&vm->lock);
-    pthread_cond_destroy(&vm->cond);
-    free(vm);
+    for (size_t i = 0; uvm_kinds[i]; i++)
+        if (uvm_kinds[i]->prepare) {
+            int rc = uvm_kinds[i]->prepare(vm);
+            if (rc < 0)
+                return rc;
+        }
+    return 0;
 }
 
-struct uvm *
-uvm_alloc(void)
+/* The VM is gone: each kind stops what runs for it (daemons). Without the lock. */
+static void
+kinds_vm_gone(struct uvm *vm)
 {
-    struct uvm *vm = xcalloc(1, sizeof(*vm));
-    pthread_mutex_init(&vm->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&vm->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    vm->rd = (struct rundir){.base_fd = -1, .dir_fd = -1, .lock_fd = -1};
-    vm->plan9_dirfd = -1;
-    vm->vsmb_dirfd = -1;
-    vm->sys.vm = vm;
-    atomic_init(&vm->refs, 1);
-    return vm;
+    for (size_t i = 0; uvm_kinds[i]; i++)
+        if (uvm_kinds[i]->vm_gone)
+            uvm_kinds[i]->vm_gone(vm);
 }
 
 int
@@ -161,7 +117,7 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         rc = rundir_claim(vm->cfg.id, &vm->rd);
     }
     if (rc == 0 && !vm->cfg.windows)
-        rc = shares_prepare(vm);
+        rc = prepare_kinds(vm);
     if (rc == 0)
         rc = build_argv(vm, doc);
     if (rc == 0)
@@ -170,12 +126,11 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
     if (rc < 0)
         goto fail;
     vm->state = UVM_STATE_CREATED;
-    vpmem_init(vm);
     uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "created (%s)", vm->cfg.windows ? "windows" : "linux");
     *out = vm;
     return 0;
 fail:
-    uvm_free(vm);
+    uvm_unref(vm);
     return rc;
 }
 
@@ -239,7 +194,7 @@ on_exit_cb(void *opaque, struct vmm *vmm, int status)
     if (b)
         bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
     if (release) {
-        vsmb_stop_daemons(vm);
+        kinds_vm_gone(vm);
         rundir_release(&rd);
         pthread_mutex_lock(&vm->lock);
         vm->releasing = false; /* uvm_wait and uvm_terminate return after the release */
@@ -485,7 +440,7 @@ do_start_call(struct uvm *vm)
     int rc = 0;
     if (vm->state != UVM_STATE_CREATED)
         rc = uvm_error(UVM_E_INVALID_STATE, "start '%s': the utility VM is %s", vm->cfg.id,
-                       state_names[vm->state]);
+                       vm_state_name(vm->state));
     else if (vm->cfg.windows)
         rc = uvm_error(UVM_E_NOT_SUPPORTED,
                        "start '%s': windows utility VMs cannot boot here (QEMU has no Hyper-V "
@@ -626,55 +581,9 @@ uvm_terminate(struct uvm *vm)
     if (b)
         bridge_shutdown(b, UVM_E_INVALID_STATE, "utility VM '%s' was terminated", vm->cfg.id);
     if (rd.path)
-        vsmb_stop_daemons(vm);
+        kinds_vm_gone(vm);
     rundir_release(&rd);
     return rc;
-}
-
-struct uvm *
-uvm_ref(struct uvm *vm)
-{
-    atomic_fetch_add(&vm->refs, 1);
-    return vm;
-}
-
-void
-uvm_unref(struct uvm *vm)
-{
-    if (vm && atomic_fetch_sub(&vm->refs, 1) == 1)
-        uvm_free(vm);
-}
-
-bool
-uvm_is_closed(struct uvm *vm)
-{
-    pthread_mutex_lock(&vm->lock);
-    bool closed = vm->closed;
-    pthread_mutex_unlock(&vm->lock);
-    return closed;
-}
-
-int
-uvm_call_enter(struct uvm *vm, const char *what)
-{
-    pthread_mutex_lock(&vm->lock);
-    bool closed = vm->closed;
-    if (!closed)
-        vm->calls++;
-    pthread_mutex_unlock(&vm->lock);
-    if (closed)
-        return uvm_error(UVM_E_CLOSED, "%s '%s': the utility VM is being closed", what,
-                         vm->cfg.id);
-    return 0;
-}
-
-void
-uvm_call_leave(struct uvm *vm)
-{
-    pthread_mutex_lock(&vm->lock);
-    if (--vm->calls == 0 && vm->closed)
-        pthread_cond_broadcast(&vm->cond);
-    pthread_mutex_unlock(&vm->lock);
 }
 
 void

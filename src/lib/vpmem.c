@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VPMem devices (hcsshim AddVPMEM / RemoveVPMEM): read-only images mapped into the guest with
- * virtio-pmem, so the guest reads them through the host's page cache (DAX), shared by VMs.
+ * VPMem devices (hcsshim AddVPMEM / RemoveVPMEM), a resource kind (res.h): read-only images
+ * mapped into the guest with virtio-pmem, so the guest reads them through the host's page cache
+ * (DAX), shared by VMs.
  *
  * Add (new image): open the image once (read-only) and probe it -> take the first free device
- *     number under the VM lock and wait for our turn to plug (one new device at a time: the
- *     guest gives device numbers to pmem devices in the order they arrive) -> unlock -> add-fd
+ *     number, waiting for our turn to plug (serial_adds: the guest gives device numbers to pmem
+ *     devices in the order they arrive) -> add-fd
  *     (the image, or its padded copy) -> object-add memory-backend-file (read-only, shared,
  *     mem-path /proc/self/fd/<QEMU's fd>) -> device_add virtio-pmem-pci on its pci-bridge slot
  *     -> guest VPMemDevice Add (waits for the device; mounts it read-only with DAX at /tmp/p<n>
  *     when exposed) -> lock -> attached. A failed plug deletes the object and removes the fd
  *     set; a plugged device keeps its set for the VM's life.
- * Remove (last reference): guest VPMemDevice Remove (unmount) -> parked. QEMU 7.2 cannot unplug
+ * Remove (last reference): guest VPMemDevice Remove (unmount) -> idle. QEMU 7.2 cannot unplug
  *     virtio-pmem: the device stays plugged and is kept for the same image, which a later add
  *     maps again without a hot-plug. Another image cannot have the number; when only parked
  *     numbers are left, an add fails with UVM_E_NO_AVAILABLE_LOCATION saying so.
@@ -28,53 +29,62 @@
 #include "cleanup.h"
 #include "error.h"
 #include "image.h"
-#include "proto.h"
+#include "modreq.h"
 #include "qmp.h"
+#include "qmpcmd.h"
 #include "qmpfd.h"
+#include "res.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
+#include "vpmem.h"
+
+struct vpmem_dev {
+    struct res res;
+    unsigned n;
+    char *host_path; /* canonical */
+    char *uvm_path;  /* "/tmp/p<n>" when exposed, else "" */
+    uint64_t size;   /* bytes mapped (the backend's size) */
+};
+
+static struct vpmem_dev *
+dev(struct res *r)
+{
+    return (struct vpmem_dev *)r;
+}
 
 static void
-dev_clear(struct vpmem_dev *d)
+dev_free(struct res *r)
 {
-    free(d->host_path);
-    free(d->uvm_path);
-    memset(d, 0, sizeof(*d));
+    free(dev(r)->host_path);
+    free(dev(r)->uvm_path);
+    free(r);
 }
 
-void
-vpmem_init(struct uvm *vm)
+/* Lock held: the device holding host_path, idle or not. */
+static struct res *
+find_path(struct uvm *vm, const void *host_path)
 {
-    if (!vm->cfg.windows && vm->cfg.rootfs_type == UVM_ROOTFS_VHD && vm->cfg.vpmem_count)
-        vm->vpmem[0].state = VPMEM_BOOT;
-}
-
-void
-vpmem_release_all(struct uvm *vm)
-{
-    for (unsigned n = 0; n < UVM_MAX_VPMEM; n++)
-        dev_clear(&vm->vpmem[n]);
-}
-
-/* Index among the hot-pluggable devices (device 0 of a VHD boot is not one). */
-static unsigned
-hot_index(const struct uvm *vm, unsigned n)
-{
-    return vm->cfg.rootfs_type == UVM_ROOTFS_VHD ? n - 1 : n;
-}
-
-/* Lock held. Any device that holds host_path, busy or not. */
-static struct vpmem_dev *
-find(struct uvm *vm, const char *host_path, unsigned *n)
-{
-    for (unsigned i = 0; i < vm->cfg.vpmem_count; i++) {
-        struct vpmem_dev *d = &vm->vpmem[i];
-        if (d->host_path && d->state != VPMEM_BROKEN && !strcmp(d->host_path, host_path)) {
-            *n = i;
-            return d;
-        }
-    }
+    struct res *r;
+    RES_FOREACH(r, vm, &vpmem_kind)
+        if (r->state != RES_BROKEN && !strcmp(dev(r)->host_path, host_path))
+            return r;
     return NULL;
+}
+
+/* Lock held: the record of device *n, broken ones included when `any`. */
+static struct res *
+at_number(struct uvm *vm, unsigned n, bool any)
+{
+    struct res *r;
+    RES_FOREACH(r, vm, &vpmem_kind)
+        if ((any || r->state != RES_BROKEN) && dev(r)->n == n)
+            return r;
+    return NULL;
+}
+
+static struct res *
+find_number(struct uvm *vm, const void *n)
+{
+    return at_number(vm, *(const unsigned *)n, false);
 }
 
 /* VPMem maps plain data from offset 0: a raw image or a fixed VHD. */
@@ -150,10 +160,10 @@ backing_file(struct uvm *vm, unsigned n, const struct image_info *img, int fd, i
 /* Rollback: drop the fd set of a backend that is gone (or never made). A failure leaves one fd
  * in QEMU until the VM ends: logged. */
 static void
-drop_fdset(struct uvm *vm, struct qmp *q, unsigned n, int fdset)
+drop_fdset(struct res_txn *t, unsigned n, int fdset)
 {
-    if (qmp_remove_fd(q, fdset, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VPMem device %u: fd set %d stays in QEMU: %s", n,
+    if (qmp_remove_fd(t->qmp, fdset, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "VPMem device %u: fd set %d stays in QEMU: %s", n,
                 fdset, uvm_last_error());
 }
 
@@ -169,96 +179,103 @@ object_args(const char *mem, int qemu_fd, uint64_t size)
                      mem, "mem-path", path, "size", (json_int_t)size, "share", 1, "readonly", 1);
 }
 
-/* The host half of a new device: add-fd (map_fd borrowed) -> object-add + device_add, sent back
- * to back (two round trips, as before fds; a device_add after a failed object-add fails too,
- * harmlessly). A failure deletes the object again and removes the fd set; a plugged device
- * keeps its set (QEMU cannot unplug it, and parked devices stay plugged). */
+/* The host half of a new device: add-fd (map_fd borrowed) -> object-add + device_add
+ * (qmpc_plug). A failure removes the fd set; a plugged device keeps its set (QEMU cannot unplug
+ * it, and idle devices stay plugged). */
 static int
-host_plug(struct uvm *vm, struct qmp *q, unsigned n, int map_fd, uint64_t size, bool *dirty)
+host_plug(struct res_txn *t, unsigned n, int map_fd, uint64_t size)
 {
-    char mem[32], dev[32], bus[32], addr[16];
-    unsigned h = hot_index(vm, n);
-    snprintf(mem, sizeof(mem), "vpmem%u-mem", n);
-    snprintf(dev, sizeof(dev), "vpmem%u", n);
-    snprintf(bus, sizeof(bus), ARGV_VPMEM_BRIDGE_FMT, h / ARGV_VPMEM_PER_BRIDGE);
-    snprintf(addr, sizeof(addr), "%x.0", h % ARGV_VPMEM_PER_BRIDGE);
+    char mem[32], id[32], bus[32], addr[16];
+    topo_vpmem_place(t->vm, n, bus, addr, id, mem);
     int fdset = -1, qemu_fd = -1;
-    int rc = qmp_add_fd(q, map_fd, &fdset, &qemu_fd, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+    int rc = qmp_add_fd(t->qmp, map_fd, &fdset, &qemu_fd, deadline_after_ms(QMPC_TIMEOUT_MS));
     if (rc < 0)
         return rc;
     cleanup_json json_t *oargs = object_args(mem, qemu_fd, size);
     cleanup_json json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-pmem-pci",
-                                           "id", dev, "memdev", mem, "bus", bus, "addr", addr);
-    struct qmp_cmd cmds[2] = {{"object-add", oargs, -1, NULL, 0},
-                              {"device_add", dargs, -1, NULL, 0}};
-    rc = qmp_execute_batch(q, cmds, 2, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
+                                           "id", id, "memdev", mem, "bus", bus, "addr", addr);
+    const struct qmpc_backend be = QMPC_OBJECT(oargs, mem);
+    rc = qmpc_plug(t->qmp, &be, dargs, &t->dirty, NULL);
     if (rc == 0)
         return 0;
-    cleanup_free char *msg = xstrdup(uvm_last_error());
-    if (cmds[0].rc == 0) {
-        json_t *del = json_pack("{s:s}", "id", mem);
-        if (qmp_execute(q, "object-del", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0) {
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VPMem device %u: rollback failed: %s", n,
-                    uvm_last_error());
-            *dirty = true;
-        }
-        json_decref(del);
-    }
-    drop_fdset(vm, q, n, fdset); /* a backend left behind has its own open file */
-    return uvm_error(rc, "%s", msg);
+    struct uvm_error_state st;
+    uvm_error_capture(&st);
+    drop_fdset(t, n, fdset); /* a backend left behind has its own open file */
+    return uvm_error_restore(&st, rc);
 }
 
 /* A new device for the image open as fd: its backing file, then the host half. A padded copy
  * QEMU does not hold is removed again on failure. */
 static int
-plug_new(struct uvm *vm, struct qmp *q, unsigned n, const struct image_info *img, int fd,
-         uint64_t *size, bool *dirty)
+plug_new(struct res_txn *t, struct vpmem_dev *d, const struct image_info *img, int fd)
 {
     cleanup_free char *copy = NULL;
     cleanup_close int map_fd = -1;
-    int rc = backing_file(vm, n, img, fd, &map_fd, &copy, size);
+    int rc = backing_file(t->vm, d->n, img, fd, &map_fd, &copy, &d->size);
     if (rc == 0)
-        rc = host_plug(vm, q, n, map_fd, *size, dirty);
-    if (rc < 0 && !*dirty && copy)
+        rc = host_plug(t, d->n, map_fd, d->size);
+    if (rc < 0 && !t->dirty && copy)
         unlink(copy);
     return rc;
 }
 
+/* The guest part: VPMemDevice for the typed calls, else the caller's. */
 static int
-guest_request(struct bridge *b, const char *request_type, unsigned n, const char *mount_path,
-              uint64_t size)
+guest_part(struct res_txn *t, const struct guest_part *g, const char *type,
+           const struct vpmem_dev *d, uint64_t size)
 {
-    json_t *settings = json_pack("{s:i, s:s}", "DeviceNumber", (int)n, "MountPath", mount_path);
+    json_t *settings =
+        json_pack("{s:i, s:s}", "DeviceNumber", (int)d->n, "MountPath", d->uvm_path);
     if (size)
         json_object_set_new(settings, "BackingSize", json_integer((json_int_t)size));
-    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "VPMemDevice",
-                            "RequestType", request_type, "Settings", settings);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
-                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    return bridge_guest_part(t->bridge, g, bridge_guest_request("VPMemDevice", type, settings));
+}
+
+static struct vpmem_dev *
+dev_new(unsigned n, const char *host_path)
+{
+    struct vpmem_dev *d = xcalloc(1, sizeof(*d));
+    d->n = n;
+    d->host_path = xstrdup(host_path);
+    return d;
 }
 
 /* Lock held: the first never-used number, or an honest UVM_E_NO_AVAILABLE_LOCATION. */
 static struct vpmem_dev *
-alloc_dev(struct uvm *vm, const char *host_path, unsigned *n, int *rc)
+alloc_dev(struct uvm *vm, const char *host_path, int *rc)
 {
-    unsigned parked = 0, broken = 0;
-    for (unsigned i = 0; i < vm->cfg.vpmem_count; i++) {
-        if (vm->vpmem[i].state == VPMEM_FREE) {
-            *n = i;
-            return &vm->vpmem[i];
-        }
-        parked += vm->vpmem[i].state == VPMEM_PARKED;
-        broken += vm->vpmem[i].state == VPMEM_BROKEN;
+    unsigned idle = 0, broken = 0;
+    for (unsigned n = 0; n < vm->cfg.vpmem_count; n++) {
+        struct res *r = at_number(vm, n, true);
+        if (!r && !topo_vpmem_boot(vm, n))
+            return dev_new(n, host_path);
+        idle += r && r->state == RES_READY && r->refs == 0;
+        broken += r && r->state == RES_BROKEN;
     }
     char why[160] = "";
-    if (parked || broken)
+    if (idle || broken)
         snprintf(why, sizeof(why),
                  "; %u of them kept plugged for removed images (QEMU cannot unplug virtio-pmem; "
                  "re-adding those images reuses them)%s",
-                 parked + broken, broken ? ", some after a failed rollback" : "");
+                 idle + broken, broken ? ", some after a failed rollback" : "");
     *rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION,
                     "add vpmem '%s': no free VPMEM locations (%u devices configured%s)", host_path,
                     vm->cfg.vpmem_count, why);
+    return NULL;
+}
+
+/* Lock held: device a->number for a new image, or an error naming why not. */
+static struct vpmem_dev *
+take_dev(struct uvm *vm, const struct vpmem_add_args *a, const char *host_path, int *rc)
+{
+    unsigned n = (unsigned)a->number;
+    struct res *r = at_number(vm, n, true);
+    if (!r && !topo_vpmem_boot(vm, n))
+        return dev_new(n, host_path);
+    *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': device %u is %s", a->host_path, n,
+                    !r                ? "the root file system"
+                    : r->refs == 0 && r->state == RES_READY ? "kept plugged for another image"
+                                                            : "in use");
     return NULL;
 }
 
@@ -269,88 +286,6 @@ set_out(uint32_t *location, char **uvm_path, unsigned n, const char *path)
         *location = n;
     if (uvm_path)
         *uvm_path = xstrdup(path);
-}
-
-/* Lock held: device a->number for a new image, or an error naming why not. */
-static struct vpmem_dev *
-take_dev(struct uvm *vm, const struct vpmem_add_args *a, unsigned *n, int *rc)
-{
-    *n = (unsigned)a->number;
-    struct vpmem_dev *d = &vm->vpmem[*n];
-    if (d->state == VPMEM_FREE)
-        return d;
-    *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': device %u is %s", a->host_path, *n,
-                    d->state == VPMEM_PARKED ? "kept plugged for another image"
-                    : d->state == VPMEM_BOOT ? "the root file system"
-                                              : "in use");
-    return NULL;
-}
-
-/* The guest part of an add or remove: VPMemDevice for the typed calls, else the caller's. */
-static int
-guest_part(struct bridge *b, const struct guest_part *g, const char *request_type, unsigned n,
-           const char *mount_path, uint64_t size)
-{
-    if (!g || !g->custom)
-        return guest_request(b, request_type, n, mount_path, size);
-    if (!g->request)
-        return 0;
-    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
-}
-
-/* Lock held, the device reserved (ADDING): commit the add's outcome and wake waiters. */
-static int
-add_commit(struct uvm *vm, const struct vpmem_add_args *a, struct vpmem_dev *d, unsigned n,
-           int rc, bool plug, bool plugged, bool dirty, uint64_t size, uint32_t *location,
-           char **uvm_path)
-{
-    if (plug)
-        vm->vpmem_hot_adding = false;
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vpmem '%s' (device %u)", a->host_path,
-                            n);
-        if (plugged || !plug) {
-            /* The device is plugged and cannot be unplugged: keep it for this image. */
-            d->state = VPMEM_PARKED;
-            d->size = size;
-        } else if (dirty) {
-            d->state = VPMEM_BROKEN; /* QEMU may still hold vpmem<n>-mem: never reuse it */
-        } else {
-            dev_clear(d);
-        }
-    } else {
-        d->state = VPMEM_ATTACHED;
-        d->refs = 1;
-        d->size = size;
-        set_out(location, uvm_path, n, d->uvm_path);
-    }
-    pthread_cond_broadcast(&vm->cond);
-    return rc;
-}
-
-static int do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
-                        char **uvm_path);
-
-int
-uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
-              char **uvm_path)
-{
-    if (!vm)
-        return do_add_vpmem(vm, host_path, expose, location, uvm_path); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "add vpmem");
-    if (rc == 0) {
-        rc = do_add_vpmem(vm, host_path, expose, location, uvm_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
-
-static int
-do_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
-             char **uvm_path)
-{
-    struct vpmem_add_args a = {.host_path = host_path, .expose = expose, .number = -1};
-    return vpmem_add(vm, &a, location, uvm_path);
 }
 
 /* Arguments and configuration; then the image, opened once and probed (*fd, *img). */
@@ -377,6 +312,74 @@ add_open(struct uvm *vm, const struct vpmem_add_args *a, int *fd, struct image_i
     return 0;
 }
 
+/* Lock held: an add of a mapped image (READY, in use or idle): an error, or 1 when it only took
+ * a reference, or 0 to map it again. */
+static int
+add_again(struct res *r, const struct vpmem_add_args *a, uint32_t *location, char **uvm_path)
+{
+    struct vpmem_dev *d = dev(r);
+    if (a->number >= 0 && d->n != (unsigned)a->number)
+        return uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': already mapped as device %u",
+                         a->host_path, d->n);
+    if (r->refs == 0)
+        return 0; /* idle: the device is still there */
+    r->refs++;     /* the stored number and path; expose is ignored */
+    set_out(location, uvm_path, d->n, d->uvm_path);
+    return 1;
+}
+
+/* Plug a new device (unless idle), then the guest part. */
+static int
+attach(struct res_txn *t, struct vpmem_dev *d, bool plug, const struct vpmem_add_args *a,
+       const struct image_info *img, int fd)
+{
+    int rc = plug ? plug_new(t, d, img, fd) : 0;
+    bool plugged = plug && rc == 0;
+    if (rc == 0)
+        rc = guest_part(t, a->guest, "Add", d, d->size);
+    if (rc < 0 && (plugged || !plug)) { /* plugged and cannot be unplugged: keep it, idle */
+        t->keep = true;
+        uvm_log(UVM_LOG_WARNING, t->vm->cfg.id,
+                "VPMem device %u stays plugged for '%s' after a failed add", d->n, img->path);
+    }
+    return rc;
+}
+
+static int
+add_image(struct uvm *vm, const struct vpmem_add_args *a, const struct image_info *img, int fd,
+          uint32_t *location, char **uvm_path)
+{
+    struct res_txn t;
+    res_txn_init(&t, vm, &vpmem_kind, "add vpmem");
+    struct res *r;
+    int rc = res_enter(&t, find_path, img->path, &r);
+    if (rc < 0)
+        return rc;
+    if (r && (rc = add_again(r, a, location, uvm_path)) != 0)
+        return res_leave(&t, rc < 0 ? rc : 0);
+    struct vpmem_dev *d = r ? dev(r)
+                          : a->number < 0 ? alloc_dev(vm, a->host_path, &rc)
+                                          : take_dev(vm, a, a->host_path, &rc);
+    if (!d)
+        return res_leave(&t, rc);
+    if (!r) {
+        free(d->host_path);
+        d->host_path = xstrdup(img->path);
+    }
+    free(d->uvm_path);
+    d->uvm_path = a->number >= 0 ? xstrdup(a->uvm_path ? a->uvm_path : "")
+                  : a->expose    ? xasprintf("/tmp/p%u", d->n)
+                                 : xstrdup("");
+    unsigned n = d->n;
+    cleanup_free char *mount = xstrdup(d->uvm_path);
+    res_txn_fail(&t, "add vpmem '%s' (device %u)", a->host_path, n);
+    res_begin(&t, &d->res, RES_ADDING);
+    rc = res_end(&t, attach(&t, d, !r, a, img, fd));
+    if (rc == 0)
+        set_out(location, uvm_path, n, mount);
+    return rc;
+}
+
 int
 vpmem_add(struct uvm *vm, const struct vpmem_add_args *a, uint32_t *location, char **uvm_path)
 {
@@ -387,172 +390,123 @@ vpmem_add(struct uvm *vm, const struct vpmem_add_args *a, uint32_t *location, ch
     int rc = add_open(vm, a, &fd, &img);
     if (rc < 0)
         return rc;
-
-    cleanup_free char *mount = NULL;
-    pthread_mutex_lock(&vm->lock);
-    unsigned n = 0;
-    struct vpmem_dev *d;
-    for (;;) {
-        rc = uvm_check_running(vm, "add vpmem");
-        if (rc < 0)
-            goto out_unlock;
-        d = find(vm, img.path, &n);
-        bool busy = d ? d->state == VPMEM_ADDING || d->state == VPMEM_REMOVING
-                      : vm->vpmem_hot_adding; /* our turn to plug comes after it */
-        if (!busy)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (d && a->number >= 0 && n != (unsigned)a->number) {
-        rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': already mapped as device %u",
-                       a->host_path, n);
-        goto out_unlock;
-    }
-    if (d && d->state == VPMEM_ATTACHED) { /* the stored number and path; expose is ignored */
-        d->refs++;
-        set_out(location, uvm_path, n, d->uvm_path);
-        rc = 0;
-        goto out_unlock;
-    }
-    bool plug = !d; /* else parked: the device is still there */
-    if (plug) {
-        d = a->number < 0 ? alloc_dev(vm, a->host_path, &n, &rc) : take_dev(vm, a, &n, &rc);
-        if (!d)
-            goto out_unlock;
-        d->host_path = xstrdup(img.path);
-        vm->vpmem_hot_adding = true;
-    }
-    d->state = VPMEM_ADDING;
-    free(d->uvm_path);
-    d->uvm_path = a->number >= 0 ? xstrdup(a->uvm_path ? a->uvm_path : "")
-                  : a->expose    ? xasprintf("/tmp/p%u", n)
-                                 : xstrdup("");
-    mount = xstrdup(d->uvm_path);
-    uint64_t size = d->size;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
-
-    bool dirty = false, plugged = false;
-    if (plug) {
-        rc = plug_new(vm, q, n, &img, fd, &size, &dirty);
-        plugged = rc == 0;
-    }
-    if (rc == 0)
-        rc = guest_part(b, a->guest, "Add", n, mount, size);
-    if (rc < 0 && (plugged || !plug)) /* before locking: no log handler under the VM lock */
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id,
-                "VPMem device %u stays plugged for '%s' after a failed add", n, img.path);
-
-    pthread_mutex_lock(&vm->lock);
-    rc = add_commit(vm, a, d, n, rc, plug, plugged, dirty, size, location, uvm_path);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
+    rc = add_image(vm, a, &img, fd, location, uvm_path);
     image_info_release(&img);
     return rc;
 }
 
-static int do_remove_vpmem(struct uvm *vm, const char *host_path);
-
 int
-uvm_remove_vpmem(struct uvm *vm, const char *host_path)
+uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *location,
+              char **uvm_path)
 {
-    if (!vm)
-        return do_remove_vpmem(vm, host_path); /* it says what is wrong */
-    int rc = uvm_call_enter(vm, "remove vpmem");
-    if (rc == 0) {
-        rc = do_remove_vpmem(vm, host_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
+    struct vpmem_add_args a = {.host_path = host_path, .expose = expose, .number = -1};
+    return vm ? UVM_CALL(vm, "add vpmem", vpmem_add(vm, &a, location, uvm_path))
+              : vpmem_add(vm, &a, location, uvm_path); /* it says what is wrong */
 }
 
 static int
-do_remove_vpmem(struct uvm *vm, const char *host_path)
+remove_path(struct uvm *vm, const char *host_path)
 {
     if (!vm || !host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vpmem: host path is empty");
     return vpmem_remove(vm, host_path, -1, NULL);
 }
 
-/* Lock held: the device of host_path (key), or device `number` when it holds an image. */
-static struct vpmem_dev *
-lookup(struct uvm *vm, const char *key, int number, unsigned *n)
+int
+uvm_remove_vpmem(struct uvm *vm, const char *host_path)
 {
-    if (key)
-        return find(vm, key, n);
-    *n = (unsigned)number;
-    struct vpmem_dev *d = &vm->vpmem[*n];
-    return d->host_path && d->state != VPMEM_BROKEN ? d : NULL;
+    return vm ? UVM_CALL(vm, "remove vpmem", remove_path(vm, host_path))
+              : remove_path(vm, host_path); /* it says what is wrong */
+}
+
+static int
+check_remove(struct uvm *vm, const char *name, bool by_number, int number)
+{
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "remove vpmem '%s': not supported for Windows "
+                         "utility VMs",
+                         name);
+    if (by_number && (number < 0 || (unsigned)number >= vm->cfg.vpmem_count))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "remove vpmem: device number %d is out of range (%u configured)", number,
+                         vm->cfg.vpmem_count);
+    return 0;
 }
 
 int
 vpmem_remove(struct uvm *vm, const char *host_path, int number, const struct guest_part *guest)
 {
-    char dev[32];
-    snprintf(dev, sizeof(dev), "device %d", number);
-    const char *name = host_path ? host_path : dev;
-    if (vm->cfg.windows)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "remove vpmem '%s': not supported for Windows "
-                         "utility VMs",
-                         name);
-    if (!host_path && (number < 0 || (unsigned)number >= vm->cfg.vpmem_count))
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "remove vpmem: device number %d is out of range (%u configured)", number,
-                         vm->cfg.vpmem_count);
+    char devname[32];
+    snprintf(devname, sizeof(devname), "device %d", number);
+    const char *name = host_path ? host_path : devname;
+    int rc = check_remove(vm, name, !host_path, number);
+    if (rc < 0)
+        return rc;
     char real[4096];
     const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
-    cleanup_free char *mount = NULL;
-
-    pthread_mutex_lock(&vm->lock);
-    unsigned n = 0;
-    struct vpmem_dev *d;
-    int rc;
-    for (;;) {
-        rc = uvm_check_running(vm, "remove vpmem");
-        if (rc < 0)
-            goto out_unlock;
-        d = lookup(vm, key, number, &n);
-        if (!d || (d->state != VPMEM_ADDING && d->state != VPMEM_REMOVING))
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (!d || d->state != VPMEM_ATTACHED) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED,
-                       "cannot remove VPMEM %s as it is not attached to utility VM %s: %s is not "
-                       "attached to VPMEM",
-                       name, vm->cfg.id, name);
-        goto out_unlock;
-    }
-    if (d->refs > 1) {
-        d->refs--;
-        rc = 0;
-        goto out_unlock;
-    }
-    d->state = VPMEM_REMOVING;
-    mount = xstrdup(d->uvm_path);
-    struct bridge *b = vm->bridge;
-    pthread_mutex_unlock(&vm->lock);
-
+    const unsigned n = (unsigned)number;
+    struct res_txn t;
+    res_txn_init(&t, vm, &vpmem_kind, "remove vpmem");
+    res_txn_fail(&t, "cannot remove VPMEM %s as it is not attached to utility VM %s: %s is not "
+                 "attached to VPMEM", name, vm->cfg.id, name);
+    struct res *r;
+    rc = res_remove_enter(&t, key ? find_path : find_number, key ? (const void *)key : &n,
+                          UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    struct vpmem_dev *d = dev(r);
+    res_txn_fail(&t, "failed to remove VPMEM %s from utility VM %s", name, vm->cfg.id);
+    res_begin(&t, r, RES_REMOVING);
     /* Always sent by the typed call (as hcsshim), also when the image was not exposed. */
-    rc = guest_part(b, guest, "Remove", n, mount, 0);
-    if (rc == 0) /* before locking: no log handler under the VM lock */
+    rc = guest_part(&t, guest, "Remove", d, 0);
+    if (rc == 0) {
+        t.keep = true; /* the device stays plugged, idle, for this image */
         uvm_log(UVM_LOG_INFO, vm->cfg.id,
                 "VPMem device %u: '%s' unmounted; the device stays plugged (QEMU cannot unplug "
                 "virtio-pmem) and is kept for this image",
-                n, name);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc),
-                            "failed to remove VPMEM %s from utility VM %s", name, vm->cfg.id);
-        d->state = VPMEM_ATTACHED; /* bookkeeping stays true: a retry works */
-    } else {
-        d->state = VPMEM_PARKED;
-        d->refs = 0;
+                d->n, name);
     }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    return rc;
+    return res_end(&t, rc);
 }
+
+/* --- uvm_modify: VirtualMachine/Devices/VirtualPMem/Devices/<n> ----------------------------- */
+
+static int
+vpmem_modify(struct uvm *vm, struct modify_req *r)
+{
+    int rc = modreq_check_number(r, 0, UVM_MAX_VPMEM, "device number");
+    if (rc < 0)
+        return rc;
+    if (!r->add)
+        return modreq_wrap(r, vpmem_remove(vm, NULL, (int)r->num[0], &r->guest));
+    const char *path = NULL, *format = NULL;
+    bool ro = true;
+    rc = modreq_need_settings(r);
+    if (rc == 0)
+        rc = modreq_string(r, "HostPath", true, &path);
+    if (rc == 0)
+        rc = modreq_bool(r, "ReadOnly", &ro);
+    if (rc == 0) /* the format is detected from the content (raw or fixed VHD) */
+        rc = modreq_string(r, "ImageFormat", false, &format);
+    if (rc < 0)
+        return rc;
+    if (!ro)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "modify '%s' %s: Settings.ReadOnly false is not "
+                         "supported (VPMem devices are read-only)",
+                         r->id, r->path);
+    /* Without a GuestRequest the typed VPMemDevice Add is sent anyway, without a mount path:
+     * the guest numbers pmem devices by arrival, and this claims the device for its number. */
+    struct vpmem_add_args a = {.host_path = path, .number = (int)r->num[0],
+                               .uvm_path = modreq_guest_setting(r, "VPMemDevice", "MountPath"),
+                               .guest = r->guest.request ? &r->guest : NULL};
+    return modreq_wrap(r, vpmem_add(vm, &a, NULL, NULL));
+}
+
+const struct res_kind vpmem_kind = {
+    .name = "vpmem",
+    .modify_path = "VirtualMachine/Devices/VirtualPMem/Devices/{n}",
+    .modify_fields = {"device number"},
+    .modify = vpmem_modify,
+    .serial_adds = true,
+    .free = dev_free,
+};

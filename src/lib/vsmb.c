@@ -1,21 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VSMB shares (hcsshim AddVSMB / RemoveVSMB / GetVSMBUvmPath).
+ * VSMB shares (hcsshim AddVSMB / RemoveVSMB / GetVSMBUvmPath), a resource kind (res.h).
  *
  * Windows VM (cannot boot here): hcsshim's bookkeeping, and the share goes into the VM document
  * (VirtualSmb.Shares), which is what HCS would be given.
- * Linux VM (beyond hcsshim): a share is virtio-fs. Add (new host path): record as adding ->
- *     unlock -> bind the directory (share.h: opened once, fresh entry, nosuid, nodev, read-only
+ * Linux VM (beyond hcsshim): a share is virtio-fs. Add (new host path): bind the directory (share.h: opened once, fresh entry, nosuid, nodev, read-only
  *     when asked) at <rundir>/vsmb/<name> -> start virtiofsd on it (virtiofsd.h: one confined
  *     daemon per share, watched through a pidfd) and wait until it listens -> QMP chardev-add +
  *     device_add vhost-user-fs-pci (tag <name>) on a hot-plug slot -> guest VirtioFs Add (mount
- *     at /run/vsmb/<name>) -> lock -> ready. Failures undo in reverse.
+ *     at /run/vsmb/<name>) -> ready. Failures undo in reverse.
  * Remove (last reference): guest VirtioFs Remove (a lazy detach when the daemon died) ->
  *     device_del + DEVICE_DELETED -> chardev-remove -> the daemon exits (killed after a grace
  *     period) and is reaped -> unbind (only the mount we made) and its socket removed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,60 +23,62 @@
 #include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
-#include "hotslot.h"
-#include "proto.h"
-#include "qmp.h"
+#include "modreq.h"
+#include "qmpcmd.h"
 #include "share.h"
-#include "timeutil.h"
-#include "uvm-internal.h"
 #include "virtiofsd.h"
 
 #define VSMB_GUEST_DIR "/run/vsmb"
 #define VSMB_WINDOWS_PREFIX "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
 #define DAEMON_EXIT_MS 5000u
 #define DAEMON_TAIL_LINES 2
-#define DEVICE_DELETED_TIMEOUT_MS 10000u
+
+struct vsmb_share {
+    struct share_rec sh; /* name "s<hex counter>" or the caller's */
+    struct uvm_vsmb_options options;
+    char *guest_request; /* stored, never sent (hcsshim) */
+    /* linux: virtio-fs */
+    int slot;            /* hot-plug slot, -1 */
+    struct virtiofsd daemon;
+    bool broken; /* the daemon died while the share was in use */
+};
 
 /* --- bookkeeping ---------------------------------------------------------------------------- */
 
-static void
-share_free(struct vsmb_share *s)
+static struct vsmb_share *
+share(struct res *r)
 {
+    return (struct vsmb_share *)r;
+}
+
+static void
+share_free(struct res *r)
+{
+    struct vsmb_share *s = share(r);
     virtiofsd_stop(&s->daemon, 0); /* never started (windows) or already stopped: a no-op */
-    free(s->host_path);
+    free(s->sh.host_path);
     free(s->guest_request);
     free(s);
 }
 
-/* Lock held: a.name's share, or NULL. */
-static struct vsmb_share *
-find_name(struct uvm *vm, const char *name)
+/* The record leaves the VM: its hot-plug slot is free again. */
+static void
+share_drop(struct uvm *vm, struct res *r)
 {
-    struct vsmb_share *s;
-    LIST_FOREACH(s, &vm->vsmb, link)
-        if (!strcmp(s->name, name))
-            return s;
-    return NULL;
+    if (share(r)->slot >= 0)
+        hotslot_put(vm, (unsigned)share(r)->slot);
 }
 
-/* Lock held: the share's name, a->name or "s<next counter in hex>". A caller's "s<hex>" moves
- * the counter past it, so the typed calls never take it. UVM_E_ALREADY_ATTACHED when taken. */
-static int
-name_take(struct uvm *vm, const struct vsmb_add_args *a, char name[24])
+static struct res *
+find_path(struct uvm *vm, const void *key)
 {
-    if (!a->name) {
-        snprintf(name, 24, "s%llx", (unsigned long long)++vm->vsmb_counter);
-        return 0;
-    }
-    if (find_name(vm, a->name))
-        return uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': share name '%s' is in use",
-                         a->host_path, a->name);
-    snprintf(name, 24, "%s", a->name);
-    char *end = NULL;
-    unsigned long long n = name[0] == 's' && name[1] ? strtoull(name + 1, &end, 16) : 0;
-    if (end && !*end && n > vm->vsmb_counter)
-        vm->vsmb_counter = n;
-    return 0;
+    return share_find_path(vm, &vsmb_kind, key);
+}
+
+static struct res *
+find_name(struct uvm *vm, const void *name)
+{
+    return share_find_name(vm, &vsmb_kind, name);
 }
 
 static struct vsmb_share *
@@ -84,8 +86,8 @@ share_new(const char *host_path, const struct uvm_vsmb_options *o, const char *g
           const char *name)
 {
     struct vsmb_share *s = xcalloc(1, sizeof(*s));
-    s->host_path = xstrdup(host_path);
-    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->sh.host_path = xstrdup(host_path);
+    snprintf(s->sh.name, sizeof(s->sh.name), "%s", name);
     s->options = *o;
     s->guest_request = guest_request ? xstrdup(guest_request) : NULL;
     s->slot = -1;
@@ -96,53 +98,37 @@ share_new(const char *host_path, const struct uvm_vsmb_options *o, const char *g
 /* Stop a share's daemon (after a grace period), unbind its directory, remove its socket.
  * Failures are logged: the guest uses the share no more. */
 static void
-host_release(struct uvm *vm, struct vsmb_share *s, int stagingfd, const char *staging,
-             unsigned grace_ms)
+host_release(struct res_txn *t, struct vsmb_share *s, unsigned grace_ms)
 {
+    const struct share_state *st = share_state(t->vm, &vsmb_kind); /* fixed until close */
+    const char *id = t->vm->cfg.id;
     if (virtiofsd_stop(&s->daemon, grace_ms) < 0)
-        uvm_log(UVM_LOG_ERROR, vm->cfg.id, "VSMB share %s: %s", s->name, uvm_last_error());
-    if (s->mnt_id && share_unbind(stagingfd, staging, s->name, s->mnt_id) < 0)
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VSMB share %s: %s", s->name, uvm_last_error());
-    s->mnt_id = 0;
-    cleanup_free char *sock = xasprintf("%s.sock", s->name);
-    unlinkat(stagingfd, sock, 0);
+        uvm_log(UVM_LOG_ERROR, id, "VSMB share %s: %s", s->sh.name, uvm_last_error());
+    if (s->sh.mnt_id && share_unbind(st->dirfd, st->staging, s->sh.name, s->sh.mnt_id) < 0)
+        uvm_log(UVM_LOG_WARNING, id, "VSMB share %s: %s", s->sh.name, uvm_last_error());
+    s->sh.mnt_id = 0;
+    cleanup_free char *sock = xasprintf("%s.sock", s->sh.name);
+    unlinkat(st->dirfd, sock, 0);
 }
 
-void
-vsmb_release_all(struct uvm *vm)
+/* The VM is gone (terminated or exited): stop and reap every daemon now rather than at close.
+ * Taken out under the lock, stopped without it (a stop waits and reaps). A share being added
+ * or removed belongs to that call, which fails now and stops its own daemon. */
+static void
+vsmb_vm_gone(struct uvm *vm)
 {
-    while (!LIST_EMPTY(&vm->vsmb)) {
-        struct vsmb_share *s = LIST_FIRST(&vm->vsmb);
-        LIST_REMOVE(s, link);
-        share_free(s); /* kills its daemon; the binds go with the runtime directory */
-    }
-    if (vm->vsmb_dirfd >= 0)
-        close(vm->vsmb_dirfd);
-    vm->vsmb_dirfd = -1;
-    for (size_t i = 0; i < vm->n_old_documents; i++)
-        free(vm->old_documents[i]);
-    free(vm->old_documents);
-    vm->old_documents = NULL;
-    vm->n_old_documents = 0;
-}
-
-void
-vsmb_stop_daemons(struct uvm *vm)
-{
-    /* Taken out under the lock, stopped without it (a stop waits and reaps). A share being
-     * added or removed belongs to that call, which fails now and stops its own daemon. */
     pthread_mutex_lock(&vm->lock);
     size_t n = 0;
-    struct vsmb_share *s;
-    LIST_FOREACH(s, &vm->vsmb, link)
+    struct res *r;
+    RES_FOREACH(r, vm, &vsmb_kind)
         n++;
     struct virtiofsd *d = n ? xcalloc(n, sizeof(*d)) : NULL;
     n = 0;
-    LIST_FOREACH(s, &vm->vsmb, link) {
-        if (s->state != SHARE_READY)
+    RES_FOREACH(r, vm, &vsmb_kind) {
+        if (r->state != RES_READY)
             continue;
-        d[n++] = s->daemon;
-        virtiofsd_init(&s->daemon);
+        d[n++] = share(r)->daemon;
+        virtiofsd_init(&share(r)->daemon);
     }
     pthread_mutex_unlock(&vm->lock);
     for (size_t i = 0; i < n; i++)
@@ -150,21 +136,10 @@ vsmb_stop_daemons(struct uvm *vm)
     free(d);
 }
 
-/* Lock held. */
-static struct vsmb_share *
-find(struct uvm *vm, const char *host_path)
-{
-    struct vsmb_share *s;
-    LIST_FOREACH(s, &vm->vsmb, link)
-        if (!strcmp(s->host_path, host_path))
-            return s;
-    return NULL;
-}
-
 /* Lock held: a daemon that died while its share was in use makes the share broken (reaped
  * here). Returns the warning to log once unlocked (owned), or NULL. */
 static char *
-check_daemon(struct uvm *vm, struct vsmb_share *s)
+check_daemon(struct vsmb_share *s)
 {
     int status;
     if (s->broken || !virtiofsd_exited(&s->daemon, &status))
@@ -173,15 +148,7 @@ check_daemon(struct uvm *vm, struct vsmb_share *s)
     cleanup_free char *tail = virtiofsd_log_tail(&s->daemon, DAEMON_TAIL_LINES);
     return xasprintf("VSMB share %s ('%s'): virtiofsd exited (status 0x%x): the share is broken; "
                      "remove it%s%s",
-                     s->name, s->host_path, (unsigned)status, *tail ? ": " : "", tail);
-}
-
-/* Outside the lock: a warning check_daemon (or a removal) left. */
-static void
-log_note(struct uvm *vm, const char *note)
-{
-    if (note)
-        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "%s", note);
+                     s->sh.name, s->sh.host_path, (unsigned)status, *tail ? ": " : "", tail);
 }
 
 /* hcsshim's VirtualSmbShareOptions: every field is `omitempty`, so only the true flags appear
@@ -219,195 +186,179 @@ options_json(const struct uvm_vsmb_options *o)
 
 /* --- windows: the document ------------------------------------------------------------------ */
 
-/* Lock held. Apply an add (settings) or a remove (name) to VirtualSmb.Shares of the document;
- * the previous text stays valid until close (uvm_document's pointer never dangles). */
+/* Lock held. Apply an add (settings) or a remove (name) to VirtualSmb.Shares of the document. */
 static int
 document_update(struct uvm *vm, json_t *add, const char *remove_name)
 {
     json_error_t err;
-    json_t *doc = json_loads(vm->document, JSON_PRESERVE_ORDER, &err);
+    cleanup_json json_t *doc = json_loads(vm->document, JSON_PRESERVE_ORDER, &err);
     json_t *vsmb = json_object_get(
         json_object_get(json_object_get(doc, "VirtualMachine"), "Devices"), "VirtualSmb");
     json_t *shares = json_object_get(vsmb, "Shares");
     if (!json_is_array(shares)) {
-        json_decref(doc);
         json_decref(add);
         return uvm_error(UVM_E_INVALID_STATE, "the VM document has no VirtualSmb.Shares");
     }
-    if (add) {
+    if (add)
         json_array_append_new(shares, add);
-    } else {
-        for (size_t i = 0; i < json_array_size(shares); i++) {
-            const char *n = json_string_value(json_object_get(json_array_get(shares, i), "Name"));
-            if (n && !strcmp(n, remove_name)) {
-                json_array_remove(shares, i);
-                break;
-            }
+    for (size_t i = 0; !add && i < json_array_size(shares); i++) {
+        const char *n = json_string_value(json_object_get(json_array_get(shares, i), "Name"));
+        if (n && !strcmp(n, remove_name)) {
+            json_array_remove(shares, i);
+            break;
         }
     }
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    vm->old_documents = xrealloc(vm->old_documents,
-                                 (vm->n_old_documents + 1) * sizeof(*vm->old_documents));
-    vm->old_documents[vm->n_old_documents++] = vm->document;
-    /* uvm_document reads it without the lock: publish the text with its contents */
-    __atomic_store_n(&vm->document, text, __ATOMIC_RELEASE);
+    vm_document_replace(vm, json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER));
     return 0;
 }
 
+/* Windows (the VM never runs): bookkeeping and the document, under the lock. */
 static int
-windows_add(struct uvm *vm, const struct vsmb_add_args *a, const struct uvm_vsmb_options *o)
+windows_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_vsmb_options *o)
 {
-    const char *host_path = a->host_path;
-    json_t *path = json_string(host_path); /* NULL: not UTF-8, cannot go into the document */
+    cleanup_json json_t *path = json_string(a->host_path); /* NULL: not UTF-8 */
     if (!path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8", host_path);
-    pthread_mutex_lock(&vm->lock);
-    int rc = 0;
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8",
+                         a->host_path);
+    struct res *r;
+    int rc = res_enter(t, find_path, a->host_path, &r);
+    if (rc < 0 || (r && ++r->refs))
+        return rc < 0 ? rc : res_leave(t, 0);
     char name[24];
-    struct vsmb_share *s = find(vm, host_path);
-    if (!s && (rc = name_take(vm, a, name)) < 0)
-        goto out;
-    if (!s) {
-        s = share_new(host_path, o, a->guest_request_json, name);
-        s->state = SHARE_READY;
-        rc = document_update(vm, json_pack("{s:s, s:O, s:o}", "Name", s->name, "Path", path,
-                                           "Options", options_json(o)),
-                             NULL);
-        if (rc < 0) {
-            share_free(s);
-            goto out;
-        }
-        LIST_INSERT_HEAD(&vm->vsmb, s, link);
+    if ((rc = share_name_take(t->vm, &vsmb_kind, a->name, true, "add vsmb", a->host_path,
+                              name)) < 0)
+        return res_leave(t, rc);
+    struct vsmb_share *s = share_new(a->host_path, o, a->guest_request_json, name);
+    rc = document_update(t->vm, json_pack("{s:s, s:O, s:o}", "Name", s->sh.name, "Path", path,
+                                          "Options", options_json(o)),
+                         NULL);
+    if (rc < 0) {
+        share_free(&s->sh.res);
+        return res_leave(t, rc);
     }
-    s->refs++;
-out:
-    pthread_mutex_unlock(&vm->lock);
-    json_decref(path);
-    return rc;
+    res_begin(t, &s->sh.res, RES_ADDING);
+    return res_end(t, 0);
+}
+
+static int
+windows_remove(struct res_txn *t, const char *path, const char *name)
+{
+    struct res *r;
+    int rc = res_remove_enter(t, path ? find_path : find_name, path ? path : name,
+                              UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if ((rc = document_update(t->vm, NULL, share(r)->sh.name)) < 0)
+        return res_leave(t, rc);
+    res_begin(t, r, RES_REMOVING);
+    return res_end(t, 0);
 }
 
 /* --- linux: virtio-fs ----------------------------------------------------------------------- */
 
+static void
+qemu_ids(const struct vsmb_share *s, char chardev[40], char dev[40])
+{
+    snprintf(chardev, 40, "vfs-%s", s->sh.name);
+    snprintf(dev, 40, "vfsdev-%s", s->sh.name);
+}
+
 static int
-host_plug(struct uvm *vm, struct qmp *q, const struct vsmb_share *s, const char *sock)
+host_plug(struct res_txn *t, const struct vsmb_share *s, const char *sock)
 {
     char chardev[40], dev[40], bus[16], addr[8];
-    snprintf(chardev, sizeof(chardev), "vfs-%s", s->name);
-    snprintf(dev, sizeof(dev), "vfsdev-%s", s->name);
-    hotslot_place(vm, (unsigned)s->slot, bus, addr);
-    json_t *cargs = json_pack("{s:s, s:{s:s, s:{s:{s:s, s:{s:s}}, s:b}}}", "id", chardev,
-                              "backend", "type", "socket", "data", "addr", "type", "unix",
-                              "data", "path", sock, "server", 0);
-    int rc = qmp_execute(q, "chardev-add", cargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(cargs);
-    if (rc < 0)
-        return rc;
-    json_t *dargs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "vhost-user-fs-pci", "id", dev,
-                              "chardev", chardev, "tag", s->name, "bus", bus);
+    qemu_ids(s, chardev, dev);
+    hotslot_place(t->vm, (unsigned)s->slot, bus, addr);
+    cleanup_json json_t *cargs =
+        json_pack("{s:s, s:{s:s, s:{s:{s:s, s:{s:s}}, s:b}}}", "id", chardev, "backend", "type",
+                  "socket", "data", "addr", "type", "unix", "data", "path", sock, "server", 0);
+    cleanup_json json_t *dargs =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "vhost-user-fs-pci", "id", dev,
+                  "chardev", chardev, "tag", s->sh.name, "bus", bus);
     if (*addr)
         json_object_set_new(dargs, "addr", json_string(addr));
-    rc = qmp_execute(q, "device_add", dargs, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(dargs);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        json_t *del = json_pack("{s:s}", "id", chardev);
-        if (qmp_execute(q, "chardev-remove", del, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS)) < 0)
-            uvm_log(UVM_LOG_WARNING, vm->cfg.id, "chardev %s: rollback failed: %s", chardev,
-                    uvm_last_error());
-        json_decref(del);
-        return uvm_error(rc, "%s", msg);
-    }
-    return 0;
+    const struct qmpc_backend be = QMPC_CHARDEV(cargs, chardev);
+    bool lost = false; /* a chardev left behind holds only its socket name: the slot is free */
+    return qmpc_plug(t->qmp, &be, dargs, &lost, NULL);
 }
 
 static int
-host_unplug(struct qmp *q, const struct vsmb_share *s)
+host_unplug(struct res_txn *t, const struct vsmb_share *s)
 {
     char chardev[40], dev[40];
-    snprintf(chardev, sizeof(chardev), "vfs-%s", s->name);
-    snprintf(dev, sizeof(dev), "vfsdev-%s", s->name);
-    json_t *args = json_pack("{s:s}", "id", dev);
-    int rc = qmp_execute(q, "device_del", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
-    if (rc < 0)
-        return rc;
-    json_t *match = json_pack("{s:s}", "device", dev);
-    rc = qmp_wait_event(q, "DEVICE_DELETED", match, NULL,
-                        deadline_after_ms(DEVICE_DELETED_TIMEOUT_MS));
-    json_decref(match);
-    if (rc < 0)
-        return rc;
-    args = json_pack("{s:s}", "id", chardev);
-    rc = qmp_execute(q, "chardev-remove", args, NULL, deadline_after_ms(UVM_QMP_TIMEOUT_MS));
-    json_decref(args);
-    return rc;
+    qemu_ids(s, chardev, dev);
+    const struct qmpc_backend be = QMPC_CHARDEV(NULL, chardev);
+    return qmpc_unplug(t->qmp, dev, &be);
 }
 
 static int
-guest_request(struct bridge *b, const char *type, const struct vsmb_share *s, bool lazy)
+guest_request(struct res_txn *t, const char *type, const struct vsmb_share *s, bool lazy)
 {
-    cleanup_free char *mount = xasprintf(VSMB_GUEST_DIR "/%s", s->name);
-    json_t *settings = json_pack("{s:s, s:s, s:b, s:s}", "Tag", s->name, "MountPath", mount,
+    cleanup_free char *mount = xasprintf(VSMB_GUEST_DIR "/%s", s->sh.name);
+    json_t *settings = json_pack("{s:s, s:s, s:b, s:s}", "Tag", s->sh.name, "MountPath", mount,
                                  "ReadOnly", s->options.read_only, "Options", "");
     if (lazy)
         json_object_set_new(settings, "Lazy", json_true());
-    json_t *req = json_pack("{s:{s:s, s:s, s:o}}", "Request", "ResourceType", "VirtioFs",
-                            "RequestType", type, "Settings", settings);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL,
-                       deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    return bridge_guest_part(t->bridge, NULL, bridge_guest_request("VirtioFs", type, settings));
 }
 
 /* The mount in the guest (VirtioFs, which stands for HCS making the share visible), then the
  * caller's GuestRequest of a uvm_modify (the mount is undone when it fails). */
 static int
-guest_attach(struct bridge *b, struct vsmb_share *s, const struct guest_part *g)
+guest_attach(struct res_txn *t, struct vsmb_share *s, const struct guest_part *g)
 {
-    int rc = guest_request(b, "Add", s, false);
+    int rc = guest_request(t, "Add", s, false);
     if (rc < 0 || !g || !g->request)
         return rc;
-    rc = bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    rc = bridge_guest_part(t->bridge, g, NULL);
     if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        guest_request(b, "Remove", s, false); /* its failure shows in the unplug that follows */
-        uvm_error(rc, "%s", msg);
+        struct uvm_error_state es;
+        uvm_error_capture(&es);
+        guest_request(t, "Remove", s, false); /* its failure shows in the unplug that follows */
+        uvm_error_restore(&es, rc);
+    }
+    return rc;
+}
+
+/* The daemon, the device, the guest; undone in reverse on failure. */
+static int
+plug_and_mount(struct res_txn *t, struct vsmb_share *s, const char *source, const char *sock,
+               const struct guest_part *g)
+{
+    int rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->sh.host_path);
+    if (rc < 0)
+        return rc;
+    uvm_log(UVM_LOG_DEBUG, t->vm->cfg.id, "VSMB share %s: virtiofsd pid %d on %s", s->sh.name,
+            (int)s->daemon.proc.pid, source);
+    if ((rc = host_plug(t, s, sock)) < 0)
+        return rc;
+    if ((rc = guest_attach(t, s, g)) < 0) {
+        struct uvm_error_state es;
+        uvm_error_capture(&es);
+        if (host_unplug(t, s) < 0)
+            uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "VSMB share %s: unplug failed: %s",
+                    s->sh.name, uvm_last_error());
+        uvm_error_restore(&es, rc);
     }
     return rc;
 }
 
 /* Everything of a linux add outside the lock; undone on failure. */
 static int
-linux_attach(struct uvm *vm, struct qmp *q, struct bridge *b, struct vsmb_share *s, int dirfd,
-             int stagingfd, const char *staging, const struct guest_part *g)
+linux_attach(struct res_txn *t, struct vsmb_share *s, int dirfd, const struct guest_part *g)
 {
-    cleanup_free char *source = xasprintf("%s/%s", staging, s->name);
-    cleanup_free char *sock = xasprintf("%s/%s.sock", staging, s->name);
-    uint64_t mnt_id = 0;
-    int rc = share_bind(stagingfd, staging, s->name, dirfd, s->host_path, s->options.read_only,
-                        &mnt_id);
+    const struct share_state *st = share_state(t->vm, &vsmb_kind); /* fixed until close */
+    cleanup_free char *source = xasprintf("%s/%s", st->staging, s->sh.name);
+    cleanup_free char *sock = xasprintf("%s/%s.sock", st->staging, s->sh.name);
+    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.host_path,
+                        s->options.read_only, &s->sh.mnt_id);
     if (rc < 0)
         return rc;
-    s->mnt_id = mnt_id; /* nobody reads an adding share's mount or daemon */
-    rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->host_path);
-    if (rc == 0) {
-        uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "VSMB share %s: virtiofsd pid %d on %s", s->name,
-                (int)s->daemon.proc.pid, source);
-        rc = host_plug(vm, q, s, sock);
-    }
-    if (rc == 0) {
-        rc = guest_attach(b, s, g);
-        if (rc < 0) {
-            cleanup_free char *msg = xstrdup(uvm_last_error());
-            if (host_unplug(q, s) < 0)
-                uvm_log(UVM_LOG_WARNING, vm->cfg.id, "VSMB share %s: unplug failed: %s", s->name,
-                        uvm_last_error());
-            uvm_error(rc, "%s", msg);
-        }
-    }
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        host_release(vm, s, stagingfd, staging, 0);
-        uvm_error(rc, "%s", msg);
+    if ((rc = plug_and_mount(t, s, source, sock, g)) < 0) {
+        struct uvm_error_state es;
+        uvm_error_capture(&es);
+        host_release(t, s, 0);
+        uvm_error_restore(&es, rc);
     }
     return rc;
 }
@@ -428,42 +379,85 @@ check_guest_request(const char *host_path, const char *json)
 }
 
 /* Lock held: another add of a shared directory takes a reference, unless the share is broken or
- * the add names it differently. *note: a warning to log once unlocked. */
+ * the add names it differently. */
 static int
-share_ref(struct uvm *vm, struct vsmb_share *s, const struct vsmb_add_args *a, char **note)
+add_again(struct res_txn *t, struct vsmb_share *s, const struct vsmb_add_args *a)
 {
-    if (a->name && strcmp(s->name, a->name))
+    if (a->name && strcmp(s->sh.name, a->name))
         return uvm_error(UVM_E_ALREADY_ATTACHED, "add vsmb '%s': already shared as '%s'",
-                         a->host_path, s->name);
-    *note = check_daemon(vm, s);
+                         a->host_path, s->sh.name);
+    res_note(t, check_daemon(s));
     if (s->broken)
         return uvm_error(UVM_E_HYPERVISOR, "add vsmb '%s': share %s is broken (its virtiofsd "
                          "exited); remove it first",
-                         a->host_path, s->name);
-    s->refs++;
+                         a->host_path, s->sh.name);
+    s->sh.res.refs++;
     return 0;
 }
 
-static int do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
-                       const struct uvm_vsmb_options *options);
-
-int
-uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
-             const struct uvm_vsmb_options *options)
+/* Lock held: a new linux share with its name and hot-plug slot, or an error. */
+static struct vsmb_share *
+linux_new(struct uvm *vm, const struct vsmb_add_args *a, const struct uvm_vsmb_options *o,
+          const char *real, int *rc)
 {
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: vm is NULL");
-    int rc = uvm_call_enter(vm, "add vsmb");
-    if (rc == 0) {
-        rc = do_add_vsmb(vm, host_path, guest_request_json, options);
-        uvm_call_leave(vm);
+    char name[24];
+    if ((*rc = share_name_take(vm, &vsmb_kind, a->name, true, "add vsmb", a->host_path, name)) <
+        0)
+        return NULL;
+    int slot = hotslot_take(vm);
+    if (slot < 0) {
+        *rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION, "add vsmb '%s': all %u hot-plug slots are "
+                        "in use",
+                        a->host_path, hotslot_count(vm));
+        return NULL;
     }
-    return rc;
+    struct vsmb_share *s = share_new(real, o, a->guest_request_json, name);
+    s->slot = slot;
+    return s;
 }
 
 static int
-do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
-            const struct uvm_vsmb_options *options)
+linux_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_vsmb_options *o)
+{
+    cleanup_free char *real = NULL;
+    cleanup_close int dirfd = -1;
+    int rc = share_resolve_dir("add vsmb", a->host_path, &dirfd, &real);
+    if (rc < 0)
+        return rc;
+    if (access(VIRTIOFSD, X_OK) < 0)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "add vsmb '%s': %s is not installed (Debian: "
+                         "qemu-system-common)",
+                         a->host_path, VIRTIOFSD);
+    struct res *r;
+    if ((rc = res_enter(t, find_path, real, &r)) < 0)
+        return rc;
+    struct vsmb_share *s = r ? NULL : linux_new(t->vm, a, o, real, &rc);
+    if (!s)
+        return res_leave(t, r ? add_again(t, share(r), a) : rc);
+    res_txn_fail(t, "add vsmb '%s'", a->host_path);
+    res_begin(t, &s->sh.res, RES_ADDING);
+    return res_end(t, linux_attach(t, s, dirfd, a->guest));
+}
+
+int
+vsmb_add(struct uvm *vm, const struct vsmb_add_args *a)
+{
+    static const struct uvm_vsmb_options none;
+    const struct uvm_vsmb_options *o = a->options ? a->options : &none;
+    if (!vm || !a->host_path || !*a->host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: host path is empty");
+    int rc = check_guest_request(a->host_path, a->guest_request_json);
+    if (rc < 0)
+        return rc;
+    struct res_txn t;
+    res_txn_init(&t, vm, &vsmb_kind, "add vsmb");
+    t.offline = vm->cfg.windows;
+    return vm->cfg.windows ? windows_add(&t, a, o) : linux_add(&t, a, o);
+}
+
+static int
+add_typed(struct uvm *vm, const char *host_path, const char *guest_request_json,
+          const struct uvm_vsmb_options *options)
 {
     struct vsmb_add_args a = {.host_path = host_path, .guest_request_json = guest_request_json,
                               .options = options};
@@ -471,236 +465,214 @@ do_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_jso
 }
 
 int
-vsmb_add(struct uvm *vm, const struct vsmb_add_args *a)
+uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
+             const struct uvm_vsmb_options *options)
 {
-    cleanup_free char *staging = NULL;
-    cleanup_free char *note = NULL;
-    static const struct uvm_vsmb_options none;
-    const struct uvm_vsmb_options *o = a->options ? a->options : &none;
-    const char *host_path = a->host_path;
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: host path is empty");
-    int rc = check_guest_request(host_path, a->guest_request_json);
-    if (rc < 0)
-        return rc;
-    if (vm->cfg.windows)
-        return windows_add(vm, a, o);
-
-    cleanup_free char *real = NULL;
-    cleanup_close int dirfd = -1;
-    rc = share_resolve_dir("add vsmb", host_path, &dirfd, &real);
-    if (rc < 0)
-        return rc;
-    if (access(VIRTIOFSD, X_OK) < 0)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "add vsmb '%s': %s is not installed (Debian: "
-                         "qemu-system-common)",
-                         host_path, VIRTIOFSD);
-    pthread_mutex_lock(&vm->lock);
-    struct vsmb_share *s;
-    for (;;) {
-        rc = uvm_check_running(vm, "add vsmb");
-        if (rc < 0)
-            goto out_unlock;
-        s = find(vm, real);
-        if (!s || s->state == SHARE_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (s) {
-        rc = share_ref(vm, s, a, &note);
-        goto out_unlock;
-    }
-    char name[24];
-    if ((rc = name_take(vm, a, name)) < 0)
-        goto out_unlock;
-    int slot = hotslot_take(vm);
-    if (slot < 0) {
-        rc = uvm_error(UVM_E_NO_AVAILABLE_LOCATION, "add vsmb '%s': all %u hot-plug slots are in "
-                       "use",
-                       host_path, hotslot_count(vm));
-        goto out_unlock;
-    }
-    s = share_new(real, o, a->guest_request_json, name);
-    s->slot = slot;
-    s->state = SHARE_ADDING;
-    LIST_INSERT_HEAD(&vm->vsmb, s, link);
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    int stagingfd = vm->vsmb_dirfd; /* open until close */
-    staging = xasprintf("%s/" VSMB_STAGING_DIR, vm->rd.path);
-    pthread_mutex_unlock(&vm->lock);
-
-    rc = linux_attach(vm, q, b, s, dirfd, stagingfd, staging, a->guest);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "add vsmb '%s'", host_path);
-        hotslot_put(vm, (unsigned)s->slot);
-        LIST_REMOVE(s, link);
-        share_free(s);
-    } else {
-        s->state = SHARE_READY;
-        s->refs = 1;
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    log_note(vm, note);
-    return rc;
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: vm is NULL");
+    return UVM_CALL(vm, "add vsmb", add_typed(vm, host_path, guest_request_json, options));
 }
 
-static int do_remove_vsmb(struct uvm *vm, const char *host_path);
+static int
+remove_typed(struct uvm *vm, const char *host_path)
+{
+    if (!host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: host path is empty");
+    return vsmb_remove(vm, host_path, NULL, NULL);
+}
 
 int
 uvm_remove_vsmb(struct uvm *vm, const char *host_path)
 {
     if (!vm)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: vm is NULL");
-    int rc = uvm_call_enter(vm, "remove vsmb");
-    if (rc == 0) {
-        rc = do_remove_vsmb(vm, host_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
+    return UVM_CALL(vm, "remove vsmb", remove_typed(vm, host_path));
 }
 
+/* Outside the lock: the caller's GuestRequest, the unmount, the unplug, the daemon. A dead
+ * daemon never answers: the guest aborts the connection and detaches lazily. Linux 6.1 cannot
+ * then release the device (it waits for the requests queued to the dead daemon), so it stays
+ * plugged and its slot is lost (t->dirty), said in a warning. */
 static int
-do_remove_vsmb(struct uvm *vm, const char *host_path)
+linux_detach(struct res_txn *t, struct vsmb_share *s, bool lazy, const struct guest_part *g)
 {
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: host path is empty");
-    return vsmb_remove(vm, host_path, NULL, NULL);
-}
-
-/* The caller's GuestRequest of a uvm_modify Remove, before the share goes. */
-static int
-guest_detach(struct bridge *b, const struct guest_part *g)
-{
-    if (!g || !g->request)
-        return 0;
-    return bridge_modify(b, g->request, deadline_after_ms(UVM_AGENT_TIMEOUT_MS));
+    int rc = g && g->request ? bridge_guest_part(t->bridge, g, NULL) : 0;
+    if (rc == 0)
+        rc = guest_request(t, "Remove", s, lazy);
+    if (rc == 0 && !lazy)
+        rc = host_unplug(t, s);
+    if (rc < 0)
+        return rc;
+    host_release(t, s, DAEMON_EXIT_MS); /* the daemon exits once QEMU lets go of the socket */
+    t->dirty = lazy;
+    if (lazy)
+        res_note(t, xasprintf("VSMB share %s removed after its virtiofsd died; its device stays "
+                              "plugged (the guest kernel cannot release it) and hot-plug slot %d "
+                              "stays taken",
+                              s->sh.name, s->slot));
+    return 0;
 }
 
 int
 vsmb_remove(struct uvm *vm, const char *path, const char *name, const struct guest_part *guest)
 {
-    cleanup_free char *staging = NULL;
-    cleanup_free char *note = NULL;
-    const char *host_path = path ? path : name;
+    const char *shown = path ? path : name;
     cleanup_free char *key = !path ? NULL : vm->cfg.windows ? xstrdup(path) : share_key(path);
-    pthread_mutex_lock(&vm->lock);
-    struct vsmb_share *s;
-    int rc;
-    for (;;) {
-        if (!vm->cfg.windows && (rc = uvm_check_running(vm, "remove vsmb")) < 0)
-            goto out_unlock;
-        s = key ? find(vm, key) : find_name(vm, name);
-        if (!s || s->state == SHARE_READY)
-            break;
-        pthread_cond_wait(&vm->cond, &vm->lock);
-    }
-    if (!s) {
-        rc = uvm_error(UVM_E_NOT_ATTACHED, "%s is not present as a VSMB share in %s, cannot "
-                       "remove",
-                       host_path, vm->cfg.id);
-        goto out_unlock;
-    }
-    if (s->refs > 1) {
-        s->refs--;
-        rc = 0;
-        goto out_unlock;
-    }
-    if (vm->cfg.windows) {
-        rc = document_update(vm, NULL, s->name);
-        if (rc == 0) {
-            LIST_REMOVE(s, link);
-            share_free(s);
-        }
-        goto out_unlock;
-    }
-    note = check_daemon(vm, s);
-    s->state = SHARE_REMOVING;
+    struct res_txn t;
+    res_txn_init(&t, vm, &vsmb_kind, "remove vsmb");
+    t.offline = vm->cfg.windows;
+    res_txn_fail(&t, "%s is not present as a VSMB share in %s, cannot remove", shown, vm->cfg.id);
+    if (vm->cfg.windows)
+        return windows_remove(&t, key, name);
+    struct res *r;
+    int rc = res_remove_enter(&t, key ? find_path : find_name, key ? key : name,
+                              UVM_E_NOT_ATTACHED, &r);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    struct vsmb_share *s = share(r);
+    res_note(&t, check_daemon(s));
     bool lazy = s->broken;
-    struct qmp *q = vm->qmp;
-    struct bridge *b = vm->bridge;
-    int stagingfd = vm->vsmb_dirfd;
-    staging = xasprintf("%s/" VSMB_STAGING_DIR, vm->rd.path);
-    pthread_mutex_unlock(&vm->lock);
-    log_note(vm, note);
-    free(steal_ptr(&note));
-
-    /* A dead daemon never answers: the guest aborts the connection and detaches lazily. Linux
-     * 6.1 cannot then release the device (it waits for the requests queued to the dead daemon),
-     * so it stays plugged and its slot is lost, said in a warning. */
-    rc = guest_detach(b, guest);
-    if (rc == 0)
-        rc = guest_request(b, "Remove", s, lazy);
-    if (rc == 0 && !lazy)
-        rc = host_unplug(q, s);
-    if (rc == 0) /* the daemon exits once QEMU lets go of the socket */
-        host_release(vm, s, stagingfd, staging, DAEMON_EXIT_MS);
-
-    pthread_mutex_lock(&vm->lock);
-    if (rc < 0) {
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "failed to remove vsmb share %s from %s",
-                            host_path, vm->cfg.id);
-        s->state = SHARE_READY;
-    } else {
-        if (lazy)
-            note = xasprintf("VSMB share %s removed after its virtiofsd died; its device stays "
-                             "plugged (the guest kernel cannot release it) and hot-plug slot %d "
-                             "stays taken",
-                             s->name, s->slot);
-        else
-            hotslot_put(vm, (unsigned)s->slot);
-        LIST_REMOVE(s, link);
-        share_free(s);
-    }
-    pthread_cond_broadcast(&vm->cond);
-out_unlock:
-    pthread_mutex_unlock(&vm->lock);
-    log_note(vm, note);
-    return rc;
+    res_txn_fail(&t, "failed to remove vsmb share %s from %s", shown, vm->cfg.id);
+    res_begin(&t, r, RES_REMOVING);
+    return res_end(&t, linux_detach(&t, s, lazy, guest));
 }
 
-static int do_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path);
-
-int
-uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
-{
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: vm is NULL");
-    int rc = uvm_call_enter(vm, "get vsmb uvm path");
-    if (rc == 0) {
-        rc = do_get_vsmb_uvm_path(vm, host_path, uvm_path);
-        uvm_call_leave(vm);
-    }
-    return rc;
-}
+/* --- GetVSMBUvmPath ------------------------------------------------------------------------- */
 
 static int
-do_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
+get_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
 {
-    if (uvm_path)
-        *uvm_path = NULL;
-    if (!vm || !uvm_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: vm or uvm_path is NULL");
+    if (!uvm_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: uvm_path is NULL");
+    *uvm_path = NULL;
     if (!host_path || !*host_path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "no hostPath passed to GetVSMBUvmPath");
     cleanup_free char *key = vm->cfg.windows ? xstrdup(host_path) : share_key(host_path);
     cleanup_free char *note = NULL;
     pthread_mutex_lock(&vm->lock);
-    struct vsmb_share *s = find(vm, key);
+    struct res *r = find_path(vm, key);
     int rc = 0;
-    if (!s || s->state == SHARE_ADDING) {
+    if (!r || r->state == RES_ADDING) {
         rc = uvm_error(UVM_E_NOT_FOUND, "%s not found as VSMB share in %s", host_path, vm->cfg.id);
     } else {
-        if (s->state == SHARE_READY)
-            note = check_daemon(vm, s);
-        *uvm_path = vm->cfg.windows ? xasprintf(VSMB_WINDOWS_PREFIX "%s", s->name)
-                                    : xasprintf(VSMB_GUEST_DIR "/%s", s->name);
+        if (r->state == RES_READY)
+            note = check_daemon(share(r));
+        *uvm_path = vm->cfg.windows ? xasprintf(VSMB_WINDOWS_PREFIX "%s", share(r)->sh.name)
+                                    : xasprintf(VSMB_GUEST_DIR "/%s", share(r)->sh.name);
     }
     pthread_mutex_unlock(&vm->lock);
-    log_note(vm, note);
+    if (note)
+        uvm_log(UVM_LOG_WARNING, vm->cfg.id, "%s", note);
     return rc;
 }
+
+int
+uvm_get_vsmb_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
+{
+    if (uvm_path)
+        *uvm_path = NULL;
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "get vsmb uvm path: vm or uvm_path is NULL");
+    return UVM_CALL(vm, "get vsmb uvm path", get_uvm_path(vm, host_path, uvm_path));
+}
+
+/* --- uvm_modify: VirtualMachine/Devices/VirtualSmb/Shares ----------------------------------- */
+
+/* hcsshim's VirtualSmbShareOptions -> ours; offset -1: accepted, no effect here. */
+static const struct {
+    const char *name;
+    ptrdiff_t offset;
+} vsmb_flags[] = {
+#define FLAG(n, f) {n, offsetof(struct uvm_vsmb_options, f)}
+    FLAG("ReadOnly", read_only),
+    FLAG("ShareRead", share_read),
+    FLAG("CacheIo", cache_io),
+    FLAG("NoOplocks", no_oplocks),
+    FLAG("TakeBackupPrivilege", take_backup_privilege),
+    FLAG("UseShareRootIdentity", use_share_root_identity),
+    FLAG("NoDirectmap", no_directmap),
+    FLAG("NoLocks", no_locks),
+    {"NoDirnotify", -1},
+    {"VmSharedMemory", -1},
+    FLAG("RestrictFileAccess", restrict_file_access),
+    FLAG("ForceLevelIIOplocks", force_level_ii_oplocks),
+    FLAG("ReparseBaseLayer", reparse_base_layer),
+    FLAG("PseudoOplocks", pseudo_oplocks),
+    FLAG("NonCacheIo", non_cache_io),
+    FLAG("PseudoDirnotify", pseudo_dirnotify),
+    FLAG("SingleFileMapping", single_file_mapping),
+    FLAG("SupportCloudFiles", support_cloud_files),
+#undef FLAG
+};
+
+static int
+modify_options(const struct modify_req *r, struct uvm_vsmb_options *o)
+{
+    json_t *opts = json_object_get(r->settings, "Options");
+    if (!opts)
+        return 0;
+    if (!json_is_object(opts))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "modify '%s' %s: Settings.Options must be an "
+                         "object",
+                         r->id, r->path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(opts, key, v) {
+        size_t i = 0;
+        while (i < ARRAY_SIZE(vsmb_flags) && strcmp(vsmb_flags[i].name, key))
+            i++;
+        if (i == ARRAY_SIZE(vsmb_flags))
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "modify '%s' %s: Settings.Options.%s is not a VSMB share option",
+                             r->id, r->path, key);
+        if (!json_is_boolean(v))
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "modify '%s' %s: Settings.Options.%s must be a boolean", r->id,
+                             r->path, key);
+        if (vsmb_flags[i].offset >= 0)
+            *(bool *)((char *)o + vsmb_flags[i].offset) = json_is_true(v);
+    }
+    return 0;
+}
+
+static int
+vsmb_modify(struct uvm *vm, struct modify_req *r)
+{
+    const char *name = NULL, *path = NULL;
+    struct uvm_vsmb_options o = {0};
+    int rc = modreq_need_settings(r);
+    if (rc == 0)
+        rc = modreq_string(r, "Name", true, &name);
+    if (rc == 0 && r->add)
+        rc = modreq_string(r, "Path", true, &path);
+    if (rc == 0 && r->add)
+        rc = modify_options(r, &o);
+    if (rc < 0)
+        return rc;
+    if (!modreq_name_ok(name))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "modify '%s' %s: Settings.Name '%s' is not a "
+                         "share name (1 to 20 of [A-Za-z0-9_-])",
+                         r->id, r->path, name);
+    if (!r->add)
+        return modreq_wrap(r, vsmb_remove(vm, NULL, name, &r->guest));
+    struct vsmb_add_args a = {.host_path = path, .options = &o, .name = name,
+                              .guest = &r->guest};
+    return modreq_wrap(r, vsmb_add(vm, &a));
+}
+
+static int
+vsmb_prepare(struct uvm *vm)
+{
+    return share_prepare(vm, &vsmb_kind, VSMB_STAGING_DIR, false);
+}
+
+const struct res_kind vsmb_kind = {
+    .name = "vsmb",
+    .modify_path = "VirtualMachine/Devices/VirtualSmb/Shares",
+    .modify = vsmb_modify,
+    .prepare = vsmb_prepare,
+    .vm_gone = vsmb_vm_gone,
+    .drop = share_drop,
+    .free = share_free,
+    .release = share_release,
+};

@@ -16,7 +16,7 @@
 #include "fixture.h"
 #include "qmp.h"
 #include "timeutil.h"
-#include "uvm-internal.h"
+#include "vm.h"
 
 struct fixture *
 fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_config *cfg)
@@ -37,7 +37,6 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
     vm->cfg.windows = cfg->windows;
     if (cfg->rundir)
         vm->rd.path = xstrdup(cfg->rundir);
-    vpmem_init(vm);
     vm->state = UVM_STATE_RUNNING;
     vm->qmp = qmp_new(qfd, "unit");
     assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
@@ -68,9 +67,11 @@ fixture_finish(struct fixture *f, const char *const *want, size_t n_want)
     if (rc < 0)
         fail_msg("QMP stream: %s", failure);
     fake_qmp_free(f->fq);
-    scsi_release_all(vm);
-    vpmem_release_all(vm);
-    netns_release_all(vm);
+    vm_release_resources(vm);
+    for (size_t i = 0; i < vm->n_old_documents; i++)
+        free(vm->old_documents[i]);
+    free(vm->old_documents);
+    free(vm->document);
     free(vm->rd.path);
     config_release(&vm->cfg);
     pthread_mutex_destroy(&vm->lock);

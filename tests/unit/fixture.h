@@ -8,7 +8,7 @@
  *     const char *want[] = {...};            the QMP stream expected, handshake excluded
  *     fixture_finish(f, want, n_want);       checks the script and the stream, frees all
  *
- * fixture.c is the only test file that knows struct uvm (uvm-internal.h): tests observe the
+ * fixture.c is the only test file that knows struct uvm (vm.h): tests observe the
  * library through the public API (uvm.h), the QMP stream the fake peer records, the requests
  * the fake guest records and what later calls do. It must build a VM by hand because a running
  * VM cannot be had through the API without QEMU and a guest; for the same reason
@@ -49,7 +49,7 @@ struct fixture *fixture_new(const struct fake_qmp_step *steps, size_t n,
 
 /* Close the VM's QMP and bridge, check that the script ran to its end and that the QMP stream
  * was exactly `want` (n_want JSON texts, single quotes allowed, handshake excluded), free all
- * (as at close: the resources' release_all; the taps netns.c created stay recorded in
+ * (as at close: the resource records and kind states; the taps netns.c created stay recorded in
  * cfg->rundir, for rundir.c's cleanup). A mismatch fails the test. */
 void fixture_finish(struct fixture *f, const char *const *want, size_t n_want);
 

@@ -20,6 +20,7 @@
 #include "fake-qmp.h"
 #include "fixture.h"
 #include "modify.h"
+#include "modreq.h"
 #include "uvm.h"
 
 static char dir[64], disk[128];
@@ -118,12 +119,12 @@ static void
 test_mac(void **state)
 {
     char out[18];
-    assert_int_equal(modify_mac_normalize("00-15-5D-0A-0b-0C", out), 0);
+    assert_int_equal(modreq_mac_normalize("00-15-5D-0A-0b-0C", out), 0);
     assert_string_equal(out, "00:15:5d:0a:0b:0c");
-    assert_int_equal(modify_mac_normalize("00:15:5d:0a:0b:0c", out), 0);
-    assert_int_equal(modify_mac_normalize("00:15:5d:0a:0b", out), -1);
-    assert_int_equal(modify_mac_normalize("00:15:5d:0a:0b:0g", out), -1);
-    assert_int_equal(modify_mac_normalize("00.15.5d.0a.0b.0c", out), -1);
+    assert_int_equal(modreq_mac_normalize("00:15:5d:0a:0b:0c", out), 0);
+    assert_int_equal(modreq_mac_normalize("00:15:5d:0a:0b", out), -1);
+    assert_int_equal(modreq_mac_normalize("00:15:5d:0a:0b:0g", out), -1);
+    assert_int_equal(modreq_mac_normalize("00.15.5d.0a.0b.0c", out), -1);
 }
 
 /* Settings errors are found before anything is sent to QEMU or the guest. */

@@ -46,7 +46,7 @@
 #include "fixture.h"
 #include "fake-qmp.h"
 #include "hostcmd.h"
-#include "hotslot.h" /* HOTSLOT_MAX */
+#include "topology.h" /* HOTSLOT_MAX */
 #include "rundir.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -1184,6 +1184,10 @@ test_rollback_device_add_second(void **state)
     TRACE_NONE();
 }
 
+/* What QEMU answers a device_add whose netdev is missing. */
+#define NO_NETDEV_ERROR \
+    FAKE_QMP_ERROR("GenericError", "Property \\'virtio-net-pci.netdev\\' can\\'t find value \\'net0\\'")
+
 static void
 test_netdev_add_fails(void **state)
 {
@@ -1191,26 +1195,31 @@ test_netdev_add_fails(void **state)
     struct script s = {0};
     cmd_fd(&s, getfd(0), FAKE_QMP_OK);
     cmd(&s, netdev_add(0), FAKE_QMP_ERROR("GenericError", "Duplicate ID \\'net0\\' for netdev"));
+    /* netdev_add and device_add go out together (qmpc_plug): the device fails after it */
+    cmd(&s, device_add(0, MAC0, SPARE0), NO_NETDEV_ERROR);
     /* a name netdev_add did not take is closed; one it took is not found, which is fine */
     cmd(&s, closefd(0), FAKE_QMP_OK);
     cmd_fd(&s, getfd(0), FAKE_QMP_OK);
     cmd(&s, netdev_add(0), FAKE_QMP_ERROR("GenericError", "vhost-net requested but could not be "
                                                           "initialized"));
+    cmd(&s, device_add(0, MAC0, SPARE0), NO_NETDEV_ERROR);
     cmd(&s, closefd(0),
         FAKE_QMP_ERROR("GenericError", "File descriptor named \\'fd-net0\\' not found"));
     struct fixture *f = start(&s, CFG(.scsi_count = 1));
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "Duplicate ID 'net0'"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {0} mode tap", "rec {0}=",
-          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp closefd fd-net0",
-          "ip link del dev {0}", "rec (none)", "guest NetworkNamespace Remove ns1");
+          "qmp getfd fd-net0 {0}", "qmp netdev_add net0", "qmp device_add nic0",
+          "qmp closefd fd-net0", "ip link del dev {0}", "rec (none)",
+          "guest NetworkNamespace Remove ns1");
     check_gone(f, "ns1");
     ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "vhost-net requested"));
     assert_null(strstr(uvm_last_error(), "not found"));
     TRACE("guest NetworkNamespace Add ns1", "ip tuntap add dev {1} mode tap", "rec {1}=",
-          "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp closefd fd-net0",
-          "ip link del dev {1}", "rec (none)", "guest NetworkNamespace Remove ns1");
+          "qmp getfd fd-net0 {1}", "qmp netdev_add net0", "qmp device_add nic0",
+          "qmp closefd fd-net0", "ip link del dev {1}", "rec (none)",
+          "guest NetworkNamespace Remove ns1");
     check_no_tap_fd();
     check_gone(f, "ns1");
     finish(f, &s);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Where hot-plugged devices sit (topology.h). */
 #include <stdio.h>
 
-#include "hotslot.h"
-#include "uvm-internal.h"
+#include "topology.h"
+#include "vm.h"
 
 static bool
 vhd_root(const struct uvm *vm)
@@ -23,7 +24,7 @@ hotslot_free_count(const struct uvm *vm)
 {
     unsigned n = 0;
     for (unsigned s = 0; s < hotslot_count(vm); s++)
-        n += !vm->hotslot_used[s];
+        n += !vm->topo.hotslot_used[s];
     return n;
 }
 
@@ -31,8 +32,8 @@ int
 hotslot_take(struct uvm *vm)
 {
     for (unsigned s = 0; s < hotslot_count(vm); s++)
-        if (!vm->hotslot_used[s]) {
-            vm->hotslot_used[s] = true;
+        if (!vm->topo.hotslot_used[s]) {
+            vm->topo.hotslot_used[s] = true;
             return (int)s;
         }
     return -1;
@@ -42,7 +43,7 @@ void
 hotslot_put(struct uvm *vm, unsigned slot)
 {
     if (slot < HOTSLOT_MAX)
-        vm->hotslot_used[slot] = false;
+        vm->topo.hotslot_used[slot] = false;
 }
 
 void
@@ -55,4 +56,28 @@ hotslot_place(const struct uvm *vm, unsigned slot, char bus[16], char addr[8])
         snprintf(bus, 16, "%s", ARGV_HOTPLUG_BRIDGE);
         snprintf(addr, 8, "%x.0", slot - ARGV_SPARE_ROOT_PORTS);
     }
+}
+
+void
+topo_scsi_names(unsigned c, unsigned l, char node[32], char bus[32])
+{
+    snprintf(node, 32, "scsi%u-%u", c, l);
+    snprintf(bus, 32, "scsi%u.0", c);
+}
+
+bool
+topo_vpmem_boot(const struct uvm *vm, unsigned n)
+{
+    return n == 0 && !vm->cfg.windows && vhd_root(vm);
+}
+
+void
+topo_vpmem_place(const struct uvm *vm, unsigned n, char bus[32], char addr[16], char dev[32],
+                 char mem[32])
+{
+    unsigned h = vhd_root(vm) ? n - 1 : n; /* device 0 of a VHD boot is not hot-plugged */
+    snprintf(bus, 32, ARGV_VPMEM_BRIDGE_FMT, h / ARGV_VPMEM_PER_BRIDGE);
+    snprintf(addr, 16, "%x.0", h % ARGV_VPMEM_PER_BRIDGE);
+    snprintf(dev, 32, "vpmem%u", n);
+    snprintf(mem, 32, "vpmem%u-mem", n);
 }

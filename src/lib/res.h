@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The resource state machine: one hot-plugged thing of a VM (a SCSI disk, a VPMem device, a
+ * share, a network namespace, a NIC) is a record of a kind, and every add and remove of every
+ * kind runs through the same transaction:
+ *
+ *     (no record) --add--> ADDING --ok--> READY (refs 1) --last remove--> REMOVING --ok--> (gone)
+ *                            |  \--failed, undone--> (gone)              |  \--failed--> READY
+ *                            \--failed, rollback failed--> BROKEN        \--ok, keep--> idle
+ *
+ * READY with refs 0 is "idle": the host part stays (a VPMem device QEMU cannot unplug) and a
+ * later add of the same thing takes it again. BROKEN records keep what they hold (a slot, an
+ * id QEMU may still use) until the VM closes and are never found again.
+ *
+ *     struct res_txn t;
+ *     res_txn_init(&t, vm, &scsi_kind, "add scsi");
+ *     struct res *r;
+ *     int rc = res_enter(&t, find, key, &r);   locked: waits while r is busy, checks running
+ *     if (rc < 0) return rc;
+ *     if (r) { r->refs++; return res_leave(&t, 0); }       another reference
+ *     r = new record; res_txn_fail(&t, "add scsi '%s' at %u:%u", ...);
+ *     res_begin(&t, r, RES_ADDING);                        inserted, busy, unlocked
+ *     rc = host part, then guest part, undone on failure (t.dirty if that failed too)
+ *     return res_end(&t, rc);                              locked: commit or clear, broadcast
+ *
+ * The VM lock is held only inside these calls, never across a QMP or agent round trip.
+ */
+#ifndef UVM_LIB_RES_H
+#define UVM_LIB_RES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "vm.h"
+
+enum res_state { RES_ADDING = 1, RES_READY, RES_REMOVING, RES_BROKEN };
+
+struct res;
+struct modify_req;
+struct res_kind {
+    const char *name;
+    /* uvm_modify (modify.c): the ResourcePath pattern of the kind ('/'-separated; {n}: a
+     * number, {id}: a name), the placeholders' names for messages, and the handler that decodes
+     * Settings and calls the kind's add or remove. NULL: not reachable through uvm_modify. */
+    const char *modify_path;
+    const char *modify_fields[3];
+    int (*modify)(struct uvm *vm, struct modify_req *r);
+    /* At create, linux VMs: what the kind needs for the VM's whole life (staging directories),
+     * or NULL. Undone by `release` at close. */
+    int (*prepare)(struct uvm *vm);
+    /* The VM is gone (terminated, or QEMU exited): stop what runs for it (daemons), or NULL.
+     * Called without the lock. */
+    void (*vm_gone)(struct uvm *vm);
+    /* New records are added one at a time: an add without a record waits while another record
+     * of the kind is being added (VPMem: the guest numbers devices in the order they arrive). */
+    bool serial_adds;
+    /* Lock held, the record out of the list: give back what it holds in the VM (hot-plug
+     * slots). NULL: nothing. Not called for a record whose host part could not be undone. */
+    void (*drop)(struct uvm *vm, struct res *r);
+    /* Free the record (and whatever it owns: daemons, fds). Called without the lock, also at
+     * close for every record left. */
+    void (*free)(struct res *r);
+    /* Free the kind's per-VM state (res_kind_state) at close, or NULL. */
+    void (*release)(struct uvm *vm, void *state);
+};
+
+struct res {
+    LIST_ENTRY(res) link;
+    const struct res_kind *kind;
+    enum res_state state;
+    unsigned refs; /* READY: users; 0: idle */
+};
+
+/* Lock held: every record of `kind` (busy and broken ones too). */
+#define RES_FOREACH(r, vm, k) \
+    LIST_FOREACH(r, &(vm)->res, link) \
+        if ((r)->kind == (k))
+
+/* One add or remove. */
+struct res_txn {
+    struct uvm *vm;
+    const struct res_kind *kind;
+    const char *what;      /* "add scsi": the message of a VM that does not run */
+    struct res *r;         /* the record changed, from res_begin */
+    struct qmp *qmp;       /* from res_begin: valid until the VM closes */
+    struct bridge *bridge;
+    bool dirty;  /* the host part could not be undone (add) or released (remove): the record's
+                  * slots are never handed out again */
+    bool keep;   /* the host part stays although the add failed or the remove is done: idle */
+    bool offline; /* bookkeeping only, the VM need not run (windows VMs, which never start) */
+    char fail[512]; /* what a failure is prefixed with (res_txn_fail), default `what` */
+    char *note;  /* a warning to log once unlocked (owned; res_note) */
+};
+
+void res_txn_init(struct res_txn *t, struct uvm *vm, const struct res_kind *kind,
+                  const char *what);
+/* The prefix of the error res_end returns on failure. */
+void res_txn_fail(struct res_txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning logged by res_leave/res_end after unlocking (a log handler never runs under the VM
+ * lock). Takes `note` (owned, may be NULL). */
+void res_note(struct res_txn *t, char *note);
+
+typedef struct res *(*res_find_fn)(struct uvm *vm, const void *key);
+/* Lock the VM; wait while the record find(vm, key) gives is ADDING or REMOVING (and, for a
+ * kind with serial_adds and no record, while another of the kind is ADDING), checking that the
+ * VM runs (t->what names the call; not when t->offline). 0: locked, *out the record (never busy) or NULL. An error:
+ * unlocked. `find` must not return BROKEN records. */
+int res_enter(struct res_txn *t, res_find_fn find, const void *key, struct res **out);
+/* The start of a remove: res_enter, then no record (or an idle one) -> error `absent` with t->fail as its
+ * message (unlocked); a record with more references -> one dropped, 1 (unlocked); else 0,
+ * locked, *out the record to remove: set t->fail, then res_begin(t, *out, RES_REMOVING). */
+int res_remove_enter(struct res_txn *t, res_find_fn find, const void *key, int absent,
+                     struct res **out);
+/* Locked: unlock without a change of state (a reference taken or dropped, a refusal). */
+int res_leave(struct res_txn *t, int rc);
+/* Locked: r (a new record, inserted here, or an idle or READY one) becomes `busy` (RES_ADDING
+ * or RES_REMOVING); the transports are taken; unlocked. */
+void res_begin(struct res_txn *t, struct res *r, enum res_state busy);
+/* Lock and settle the record by rc (see the diagram), wake the waiters, unlock, log the note.
+ * A failure's code says when the VM was terminated or exited meanwhile, and its message is
+ * prefixed with t->fail. */
+int res_end(struct res_txn *t, int rc);
+
+/* Lock held. The kind's per-VM state: `size` zeroed bytes made on first use (freed at close by
+ * kind->release, which must then free the pointer too). */
+void *res_kind_state(struct uvm *vm, const struct res_kind *kind, size_t size);
+
+#endif
