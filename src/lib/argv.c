@@ -98,207 +98,266 @@ qemu_escape(const char *s)
     return out;
 }
 
-int
-argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
-{
+/* What argv_build reads from the document, checked. */
+struct spec {
     json_int_t mem, cpus;
     const char *kernel, *initrd, *cmdline, *backing, *console_pipe;
+    size_t nscsi;
+    bool graphics;
+    const char *pmem0; /* VPMem device 0 present at boot: the VHD root filesystem */
+    uint64_t pmem0_size;
+    unsigned vpmem_hot;     /* devices that can be hot-added (all but a VHD boot's device 0) */
+    unsigned vpmem_bridges; /* their pci-bridges */
+};
+
+static int
+decode_strings(json_t *doc, struct spec *sp)
+{
     int rc;
     if ((rc = get_uint(doc, "VirtualMachine.ComputeTopology.Memory.SizeInMB", 128, 1 << 22,
-                       &mem)) < 0 ||
-        (rc = get_uint(doc, "VirtualMachine.ComputeTopology.Processor.Count", 1, 255, &cpus)) < 0 ||
-        (rc = get_string(doc, "VirtualMachine.ComputeTopology.Memory.Backing", false, &backing)) <
-            0 ||
+                       &sp->mem)) < 0 ||
+        (rc = get_uint(doc, "VirtualMachine.ComputeTopology.Processor.Count", 1, 255,
+                       &sp->cpus)) < 0 ||
+        (rc = get_string(doc, "VirtualMachine.ComputeTopology.Memory.Backing", false,
+                         &sp->backing)) < 0 ||
         (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.KernelFilePath", true,
-                         &kernel)) < 0 ||
+                         &sp->kernel)) < 0 ||
         (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.InitRdPath", false,
-                         &initrd)) < 0 ||
+                         &sp->initrd)) < 0 ||
         (rc = get_string(doc, "VirtualMachine.Chipset.LinuxKernelDirect.KernelCmdLine", true,
-                         &cmdline)) < 0 ||
+                         &sp->cmdline)) < 0 ||
         (rc = get_string(doc, "VirtualMachine.Devices.ComPorts.0.NamedPipe", false,
-                         &console_pipe)) < 0)
+                         &sp->console_pipe)) < 0)
         return rc;
-    if (backing && strcmp(backing, "Virtual") && strcmp(backing, "Physical"))
+    if (sp->backing && strcmp(sp->backing, "Virtual") && strcmp(sp->backing, "Physical"))
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "document: VirtualMachine.ComputeTopology.Memory.Backing '%s' is not "
                          "Virtual or Physical",
-                         backing);
-    if (strlen(cmdline) > 2047)
+                         sp->backing);
+    if (strlen(sp->cmdline) > 2047)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "document: the kernel command line is %zu bytes, the limit is 2047",
-                         strlen(cmdline));
+                         strlen(sp->cmdline));
+    return 0;
+}
+
+/* The VHD root of a VHD boot: a regular file of a non-zero multiple of 2 MiB. */
+static int
+decode_pmem0(json_t *doc, struct spec *sp)
+{
+    int rc = get_string(doc, "VirtualMachine.Devices.VirtualPMem.Devices.0.HostPath", false,
+                        &sp->pmem0);
+    if (rc < 0 || !sp->pmem0)
+        return rc;
+    struct stat st;
+    if (stat(sp->pmem0, &st) < 0 || !S_ISREG(st.st_mode))
+        return uvm_error(UVM_E_NOT_FOUND, "VPMem device 0 image '%s' not found", sp->pmem0);
+    sp->pmem0_size = (uint64_t)st.st_size;
+    if (sp->pmem0_size == 0 || sp->pmem0_size % ARGV_PMEM_ALIGN)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "VPMem device 0 image '%s' is %llu bytes, not a non-zero multiple of "
+                         "2 MiB",
+                         sp->pmem0, (unsigned long long)sp->pmem0_size);
+    return 0;
+}
+
+static int
+decode(json_t *doc, struct spec *sp)
+{
+    int rc = decode_strings(doc, sp);
+    if (rc < 0)
+        return rc;
     json_t *scsi = field(doc, "VirtualMachine.Devices.Scsi");
-    size_t nscsi = json_is_object(scsi) ? json_object_size(scsi) : 0;
-    if (nscsi > 4)
+    sp->nscsi = json_is_object(scsi) ? json_object_size(scsi) : 0;
+    if (sp->nscsi > 4)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "document: %zu SCSI controllers, at most 4",
-                         nscsi);
-    bool graphics = field(doc, "VirtualMachine.Devices.VideoMonitor") != NULL;
+                         sp->nscsi);
+    sp->graphics = field(doc, "VirtualMachine.Devices.VideoMonitor") != NULL;
     json_int_t vpmem_max = 0;
     if (field(doc, "VirtualMachine.Devices.VirtualPMem.MaximumCount") &&
         (rc = get_uint(doc, "VirtualMachine.Devices.VirtualPMem.MaximumCount", 0, 128,
                        &vpmem_max)) < 0)
         return rc;
-    /* VPMem device 0 present at boot: the VHD root filesystem. */
-    const char *pmem0 = NULL;
-    uint64_t pmem0_size = 0;
-    if ((rc = get_string(doc, "VirtualMachine.Devices.VirtualPMem.Devices.0.HostPath", false,
-                         &pmem0)) < 0)
+    if ((rc = decode_pmem0(doc, sp)) < 0)
         return rc;
-    if (pmem0) {
-        struct stat st;
-        if (stat(pmem0, &st) < 0 || !S_ISREG(st.st_mode))
-            return uvm_error(UVM_E_NOT_FOUND, "VPMem device 0 image '%s' not found", pmem0);
-        pmem0_size = (uint64_t)st.st_size;
-        if (pmem0_size == 0 || pmem0_size % ARGV_PMEM_ALIGN)
-            return uvm_error(UVM_E_INVALID_ARGUMENT,
-                             "VPMem device 0 image '%s' is %llu bytes, not a non-zero multiple of "
-                             "2 MiB",
-                             pmem0, (unsigned long long)pmem0_size);
-    }
+    sp->vpmem_hot = (unsigned)vpmem_max - (sp->pmem0 && vpmem_max ? 1u : 0u);
+    sp->vpmem_bridges = (sp->vpmem_hot + ARGV_VPMEM_PER_BRIDGE - 1) / ARGV_VPMEM_PER_BRIDGE;
+    return 0;
+}
 
-    /* Devices that can be hot-added: all but the boot-time device 0 of a VHD boot. */
-    unsigned vpmem_hot = (unsigned)vpmem_max - (pmem0 && vpmem_max ? 1u : 0u);
-    unsigned vpmem_bridges = (vpmem_hot + ARGV_VPMEM_PER_BRIDGE - 1) / ARGV_VPMEM_PER_BRIDGE;
+/* The machine, its memory and CPUs, the sandbox, the kernel. */
+static void
+add_machine(struct argv_buf *a, const struct argv_ctx *ctx, const struct spec *sp)
+{
     /* qboot leaves a pci-bridge without memory windows, so a device hot-added behind it gets no
      * BAR; SeaBIOS honours the bridges' pref64-reserve. It costs ~0.25 s of boot under TCG,
      * against ~2 s for a PCIe root port per VPMem device (see docs/design.md). */
-    const char *bios = vpmem_hot ? NULL : ctx->bios;
-
-    struct argv_buf a = {0};
-    cleanup_free char *k = qemu_escape(kernel);
-    add(&a, "%s", ctx->qemu);
-    add(&a, "-name");
-    add(&a, "guest=%s,debug-threads=on", ctx->name);
-    add(&a, "-machine");
-    add(&a, "q35,memory-backend=mem");
-    add(&a, "-accel");
-    add(&a, "%s", ctx->accel);
+    const char *bios = sp->vpmem_hot ? NULL : ctx->bios;
+    add(a, "%s", ctx->qemu);
+    add(a, "-name");
+    add(a, "guest=%s,debug-threads=on", ctx->name);
+    add(a, "-machine");
+    add(a, "q35,memory-backend=mem");
+    add(a, "-accel");
+    add(a, "%s", ctx->accel);
     if (!strcmp(ctx->accel, "kvm")) {
-        add(&a, "-cpu");
-        add(&a, "host");
+        add(a, "-cpu");
+        add(a, "host");
     }
     if (bios) {
-        add(&a, "-bios");
-        add(&a, "%s", bios);
+        add(a, "-bios");
+        add(a, "%s", bios);
     }
-    add(&a, "-m");
-    if (pmem0 || vpmem_hot) /* room for the pmem regions (device memory), 1 GiB aligned */
-        add(&a, "%lldM,slots=1,maxmem=%lluM", (long long)mem,
-            (unsigned long long)mem + ((pmem0_size + (1ull << 30) - 1) >> 30 << 10) + 1024 +
-                (vpmem_hot ? ARGV_VPMEM_HOT_SPACE_MB : 0));
+    add(a, "-m");
+    if (sp->pmem0 || sp->vpmem_hot) /* room for the pmem regions (device memory), 1 GiB aligned */
+        add(a, "%lldM,slots=1,maxmem=%lluM", (long long)sp->mem,
+            (unsigned long long)sp->mem + ((sp->pmem0_size + (1ull << 30) - 1) >> 30 << 10) +
+                1024 + (sp->vpmem_hot ? ARGV_VPMEM_HOT_SPACE_MB : 0));
     else
-        add(&a, "%lldM", (long long)mem);
-    add(&a, "-object");
+        add(a, "%lldM", (long long)sp->mem);
+    add(a, "-object");
     /* Shared (memfd) guest RAM: vhost-user devices (virtio-fs) need it, and it must be so from
      * boot since a share can be added at any time. */
-    add(&a, "memory-backend-memfd,id=mem,size=%lldM,share=on%s", (long long)mem,
-        backing && !strcmp(backing, "Physical") ? ",prealloc=on" : "");
-    add(&a, "-smp");
-    add(&a, "%lld", (long long)cpus);
-    add(&a, "-nodefaults");
-    add(&a, "-no-user-config");
+    add(a, "memory-backend-memfd,id=mem,size=%lldM,share=on%s", (long long)sp->mem,
+        sp->backing && !strcmp(sp->backing, "Physical") ? ",prealloc=on" : "");
+    add(a, "-smp");
+    add(a, "%lld", (long long)sp->cpus);
+}
+
+static void
+add_boot(struct argv_buf *a, const struct spec *sp)
+{
+    add(a, "-nodefaults");
+    add(a, "-no-user-config");
     /* QEMU's seccomp filter on top of its jail (jail.h): no obsolete system calls, no setuid,
      * no fork/exec, no scheduler or affinity changes. */
-    add(&a, "-sandbox");
-    add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
-    add(&a, "-no-reboot");
-    add(&a, "-display");
-    add(&a, "none");
-    add(&a, "-kernel");
-    add(&a, "%s", kernel);
-    if (initrd) {
-        add(&a, "-initrd");
-        add(&a, "%s", initrd);
+    add(a, "-sandbox");
+    add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    add(a, "-no-reboot");
+    add(a, "-display");
+    add(a, "none");
+    add(a, "-kernel");
+    add(a, "%s", sp->kernel);
+    if (sp->initrd) {
+        add(a, "-initrd");
+        add(a, "%s", sp->initrd);
     }
-    add(&a, "-append");
-    add(&a, "%s", cmdline);
+    add(a, "-append");
+    add(a, "%s", sp->cmdline);
+}
 
-    /* One PCIe root port per PCI device: the agent's serial controller, each SCSI controller,
-     * and spare ports for hot-plugged devices. */
-    size_t nports = argv_first_spare_port((unsigned)nscsi, pmem0 != NULL) + ARGV_SPARE_ROOT_PORTS;
+/* The buses (topology.h): one PCIe root port per PCI device (the agent's serial controller,
+ * each SCSI controller, the VHD root, the 9p export) and the spare ports for hot-plugged
+ * devices; the pci-bridges of hot-plugged NICs, shares and VPMem devices. */
+static void
+add_buses(struct argv_buf *a, const struct spec *sp)
+{
+    size_t nports = argv_first_spare_port((unsigned)sp->nscsi, sp->pmem0 != NULL) +
+                    ARGV_SPARE_ROOT_PORTS;
     for (size_t i = 0; i < nports; i++) {
-        add(&a, "-device");
-        add(&a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);
+        add(a, "-device");
+        add(a, "pcie-root-port,id=rp%zu,bus=pcie.0,chassis=%zu,slot=%zu", i, i + 1, i + 1);
     }
-    if (vpmem_hot) {
+    if (sp->vpmem_hot) {
         /* Slots for NICs and virtio-fs devices beyond the spare root ports. virtio-net needs a
          * 4 KiB MSI-X BAR besides its 16 KiB prefetchable one. */
-        add(&a, "-device");
-        add(&a, "pci-bridge,id=" ARGV_HOTPLUG_BRIDGE ",bus=pcie.0,chassis_nr=63,shpc=off,"
-                "io-reserve=0,mem-reserve=2M,pref64-reserve=2M");
+        add(a, "-device");
+        add(a, "pci-bridge,id=" ARGV_HOTPLUG_BRIDGE ",bus=pcie.0,chassis_nr=63,shpc=off,"
+               "io-reserve=0,mem-reserve=2M,pref64-reserve=2M");
     }
-    for (unsigned i = 0; i < vpmem_bridges; i++) {
+    for (unsigned i = 0; i < sp->vpmem_bridges; i++) {
         /* Conventional bridges with ACPI hot-plug (shpc off): 32 slots for the price of one
          * port. Each virtio-pmem needs only a 16 KiB 64-bit prefetchable BAR. */
-        add(&a, "-device");
-        add(&a, "pci-bridge,id=" ARGV_VPMEM_BRIDGE_FMT ",bus=pcie.0,chassis_nr=%u,shpc=off,"
-                "io-reserve=0,mem-reserve=0,pref64-reserve=2M",
+        add(a, "-device");
+        add(a, "pci-bridge,id=" ARGV_VPMEM_BRIDGE_FMT ",bus=pcie.0,chassis_nr=%u,shpc=off,"
+               "io-reserve=0,mem-reserve=0,pref64-reserve=2M",
             i, 64 + i);
     }
-    add(&a, "-device");
-    add(&a, "virtio-serial-pci,id=vser0,bus=rp0,max_ports=32");
-    add(&a, "-chardev");
-    add(&a, "socket,id=gcs,fd=%d,server=on,wait=off", ARGV_AGENT_FD);
-    add(&a, "-device");
-    add(&a, "virtserialport,id=gcsport,bus=vser0.0,nr=1,chardev=gcs,name=gcs");
-    for (size_t i = 0; i < nscsi; i++) {
-        add(&a, "-device");
-        add(&a, "virtio-scsi-pci,id=scsi%zu,bus=rp%zu", i, i + 1);
+}
+
+/* The agent's channel, the SCSI controllers, the VHD root, the 9p export. */
+static void
+add_devices(struct argv_buf *a, const struct argv_ctx *ctx, const struct spec *sp)
+{
+    add(a, "-device");
+    add(a, "virtio-serial-pci,id=vser0,bus=rp0,max_ports=32");
+    add(a, "-chardev");
+    add(a, "socket,id=gcs,fd=%d,server=on,wait=off", ARGV_AGENT_FD);
+    add(a, "-device");
+    add(a, "virtserialport,id=gcsport,bus=vser0.0,nr=1,chardev=gcs,name=gcs");
+    for (size_t i = 0; i < sp->nscsi; i++) {
+        add(a, "-device");
+        add(a, "virtio-scsi-pci,id=scsi%zu,bus=rp%zu", i, i + 1);
     }
-    if (pmem0) {
-        cleanup_free char *img = qemu_escape(pmem0);
-        add(&a, "-object");
-        add(&a, "memory-backend-file,id=pmem0-mem,mem-path=%s,size=%llu,share=on,readonly=on",
-            img, (unsigned long long)pmem0_size);
-        add(&a, "-device");
-        add(&a, "virtio-pmem-pci,id=pmem0,memdev=pmem0-mem,bus=rp%zu", 1 + nscsi);
+    if (sp->pmem0) {
+        cleanup_free char *img = qemu_escape(sp->pmem0);
+        add(a, "-object");
+        add(a, "memory-backend-file,id=pmem0-mem,mem-path=%s,size=%llu,share=on,readonly=on",
+            img, (unsigned long long)sp->pmem0_size);
+        add(a, "-device");
+        add(a, "virtio-pmem-pci,id=pmem0,memdev=pmem0-mem,bus=rp%zu", 1 + sp->nscsi);
     }
-    {
-        /* One 9p export for the VM's life on a private staging directory: Plan9 shares are bind
-         * mounts into it (QEMU 7.2 cannot add an fsdev at run time). security_model=none: QEMU
-         * serves the files as they are (host symlinks stay symlinks: mapped-xattr turns them
-         * into ELOOP, which breaks shared trees such as Kubernetes ConfigMaps). What keeps guest
-         * root from host privileges is QEMU's jail (jail.h): uid 0 without any capability
-         * (chown to another owner and mknod fail; "none" ignores the failed chown of a new file,
-         * so guest files are QEMU's) and fsfilter.h's seccomp filter (no set-id modes, no
-         * device nodes). */
+    /* One 9p export for the VM's life on a private staging directory: Plan9 shares are bind
+     * mounts into it (QEMU 7.2 cannot add an fsdev at run time). security_model=none: QEMU
+     * serves the files as they are (host symlinks stay symlinks: mapped-xattr turns them into
+     * ELOOP, which breaks shared trees such as Kubernetes ConfigMaps). What keeps guest root
+     * from host privileges is QEMU's jail (jail.h): uid 0 without any capability (chown to
+     * another owner and mknod fail; "none" ignores the failed chown of a new file, so guest
+     * files are QEMU's) and fsfilter.h's seccomp filter (no set-id modes, no device nodes). */
+    cleanup_free char *rd = qemu_escape(ctx->rundir);
+    add(a, "-fsdev");
+    add(a, "local,id=" ARGV_PLAN9_TAG ",path=%s/" ARGV_PLAN9_DIR
+           ",security_model=none,multidevs=remap",
+        rd);
+    add(a, "-device");
+    add(a, "virtio-9p-pci,id=plan9,fsdev=" ARGV_PLAN9_TAG ",mount_tag=" ARGV_PLAN9_TAG ",bus=rp%u",
+        argv_first_spare_port((unsigned)sp->nscsi, sp->pmem0 != NULL) - 1);
+}
+
+/* QMP, the serial console, the graphics console. */
+static void
+add_channels(struct argv_buf *a, const struct argv_ctx *ctx, const struct spec *sp)
+{
+    add(a, "-chardev");
+    add(a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);
+    add(a, "-mon");
+    add(a, "chardev=qmp,mode=control");
+    /* The console goes to the caller's file when asked (the library opens it, QEMU opens no
+     * host path, and passes it as an fd; the document keeps the path); otherwise to us through
+     * a socket, into a bounded ring (a guest must not be able to fill the host's disk). */
+    add(a, "-chardev");
+    if (sp->console_pipe)
+        add(a, "file,id=serial0,path=/dev/fdset/%d", ARGV_CONSOLE_FDSET);
+    else
+        add(a, "socket,id=serial0,fd=%d", ARGV_CONSOLE_FD);
+    add(a, "-serial");
+    add(a, "chardev:serial0");
+    if (sp->console_pipe) {
+        add(a, "-add-fd");
+        add(a, "fd=%d,set=%d,opaque=console", ARGV_CONSOLE_FD, ARGV_CONSOLE_FDSET);
+    }
+    if (sp->graphics) {
         cleanup_free char *rd = qemu_escape(ctx->rundir);
-        add(&a, "-fsdev");
-        add(&a, "local,id=" ARGV_PLAN9_TAG ",path=%s/" ARGV_PLAN9_DIR
-                ",security_model=none,multidevs=remap",
-            rd);
-        add(&a, "-device");
-        add(&a, "virtio-9p-pci,id=plan9,fsdev=" ARGV_PLAN9_TAG ",mount_tag=" ARGV_PLAN9_TAG
-                ",bus=rp%u",
-            argv_first_spare_port((unsigned)nscsi, pmem0 != NULL) - 1);
+        add(a, "-device");
+        add(a, "VGA");
+        add(a, "-vnc");
+        add(a, "unix:%s/" ARGV_VNC_DIR "/vnc.sock", rd);
     }
-    add(&a, "-chardev");
-    add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", ARGV_QMP_FD);
-    add(&a, "-mon");
-    add(&a, "chardev=qmp,mode=control");
-    /* The console goes to the caller's file when asked; otherwise to us through a socket, into
-     * a bounded ring (a guest must not be able to fill the host's disk or /run). */
-    add(&a, "-chardev");
-    if (console_pipe) {
-        /* The library opens the caller's file (QEMU opens no host path) and passes it as an
-         * fd; the document keeps the path. */
-        add(&a, "file,id=serial0,path=/dev/fdset/%d", ARGV_CONSOLE_FDSET);
-    } else {
-        add(&a, "socket,id=serial0,fd=%d", ARGV_CONSOLE_FD);
-    }
-    add(&a, "-serial");
-    add(&a, "chardev:serial0");
-    if (console_pipe) {
-        add(&a, "-add-fd");
-        add(&a, "fd=%d,set=%d,opaque=console", ARGV_CONSOLE_FD, ARGV_CONSOLE_FDSET);
-    }
-    if (graphics) {
-        cleanup_free char *rd = qemu_escape(ctx->rundir);
-        add(&a, "-device");
-        add(&a, "VGA");
-        add(&a, "-vnc");
-        add(&a, "unix:%s/" ARGV_VNC_DIR "/vnc.sock", rd);
-    }
+}
+
+int
+argv_build(json_t *doc, const struct argv_ctx *ctx, char ***out)
+{
+    struct spec sp = {0};
+    int rc = decode(doc, &sp);
+    if (rc < 0)
+        return rc;
+    struct argv_buf a = {0};
+    add_machine(&a, ctx, &sp);
+    add_boot(&a, &sp);
+    add_buses(&a, &sp);
+    add_devices(&a, ctx, &sp);
+    add_channels(&a, ctx, &sp);
     *out = a.v;
     return 0;
 }

@@ -585,15 +585,17 @@ bridge_guest_part(struct bridge *b, const struct guest_part *g, json_t *typed)
     return rc;
 }
 
-int
-bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
+/* The request's text with the fields every request carries (req taken). NULL with the error
+ * set when it cannot be encoded. */
+static char *
+encode(uint32_t type, json_t *req)
 {
-    if (resp)
-        *resp = NULL;
-    if (!req)
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "%s request could not be encoded (a string that is not UTF-8?)",
-                         proto_type_name(type));
+    if (!req) {
+        uvm_error(UVM_E_INVALID_ARGUMENT,
+                  "%s request could not be encoded (a string that is not UTF-8?)",
+                  proto_type_name(type));
+        return NULL;
+    }
     char activity[37];
     options_new_guid(activity);
     json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
@@ -601,24 +603,26 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (!text)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s request could not be encoded",
-                         proto_type_name(type));
+        uvm_error(UVM_E_INVALID_ARGUMENT, "%s request could not be encoded",
+                  proto_type_name(type));
+    return text;
+}
+
+/* Lock held: queue the request's frame for the I/O thread. NULL with the error set when the
+ * channel is broken or the request too long. */
+static struct pending *
+send_request(struct bridge *b, uint32_t type, const char *text)
+{
     size_t len = strlen(text);
     const char *what = proto_type_name(type);
-
-    pthread_mutex_lock(&b->lock);
     if (b->broken) {
-        int code = b->broken_code;
-        uvm_error(code, "%s", b->broken_msg);
-        pthread_mutex_unlock(&b->lock);
-        free(text);
-        return code;
+        uvm_error(b->broken_code, "%s", b->broken_msg);
+        return NULL;
     }
     if (len > PROTO_MAX_MESSAGE - PROTO_HEADER_SIZE) {
-        pthread_mutex_unlock(&b->lock);
-        free(text);
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s request of %zu bytes is over the 1 MiB limit",
-                         what, len);
+        uvm_error(UVM_E_INVALID_ARGUMENT, "%s request of %zu bytes is over the 1 MiB limit", what,
+                  len);
+        return NULL;
     }
     struct pending *p = xcalloc(1, sizeof(*p));
     p->id = ++b->next_id;
@@ -628,8 +632,14 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     bridgelog_add(&b->log, UVM_LOG_DEBUG, "agent <- %s #%llu %.2000s", what,
                   (unsigned long long)p->id, text);
     push_frame(b, type, p->id, text, len);
-    free(text);
     wake(b);
+    return p;
+}
+
+/* Lock held: wait for the answer (or the deadline), then take p out of the pending list. */
+static void
+wait_answer(struct bridge *b, struct pending *p, const char *what, int64_t deadline)
+{
     while (!p->done) {
         if (deadline == DEADLINE_NEVER) {
             pthread_cond_wait(&b->cond, &b->lock);
@@ -646,10 +656,27 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
-    pthread_mutex_unlock(&b->lock);
-    flush_logs(b);
+}
 
-    int rc = p->rc;
+int
+bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
+{
+    if (resp)
+        *resp = NULL;
+    cleanup_free char *text = encode(type, req);
+    if (!text)
+        return UVM_E_INVALID_ARGUMENT;
+    const char *what = proto_type_name(type);
+    pthread_mutex_lock(&b->lock);
+    struct pending *p = send_request(b, type, text);
+    int rc = p ? 0 : b->broken ? b->broken_code : UVM_E_INVALID_ARGUMENT;
+    if (p)
+        wait_answer(b, p, what, deadline);
+    pthread_mutex_unlock(&b->lock);
+    if (!p)
+        return rc;
+    flush_logs(b);
+    rc = p->rc;
     if (rc < 0) {
         uvm_error(rc, "%s", p->msg);
     } else {

@@ -6,12 +6,14 @@
 #include "share.h"
 #include "vpmem.h"
 
-const struct res_kind *const uvm_kinds[] = {
-    &scsi_kind,
-    &vpmem_kind,
-    &plan9_kind,
-    &vsmb_kind,
-    &nic_kind,
-    &netns_kind,
-    NULL,
+const struct kind_entry uvm_kinds[] = {
+    {&scsi_kind, "VirtualMachine/Devices/Scsi/{n}/Attachments/{n}", {"controller", "LUN"},
+     scsi_modify},
+    {&vpmem_kind, "VirtualMachine/Devices/VirtualPMem/Devices/{n}", {"device number"},
+     vpmem_modify},
+    {&plan9_kind, "VirtualMachine/Devices/Plan9/Shares", {NULL}, plan9_modify},
+    {&vsmb_kind, "VirtualMachine/Devices/VirtualSmb/Shares", {NULL}, vsmb_modify},
+    {&nic_kind, "VirtualMachine/Devices/NetworkAdapters/{id}", {"adapter id"}, nic_modify},
+    {&netns_kind, NULL, {NULL}, NULL},
+    {NULL, NULL, {NULL}, NULL},
 };

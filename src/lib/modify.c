@@ -76,7 +76,7 @@ parse_number(const char *s, unsigned long long *out)
 
 /* The placeholders of a matched path into r->num / r->name. */
 static int
-fill_holes(struct modify_req *r, const struct res_kind *k, const char **segs, const bool *is_id)
+fill_holes(struct modify_req *r, const struct kind_entry *k, const char **segs, const bool *is_id)
 {
     unsigned n = 0;
     for (unsigned j = 0; segs[j]; j++) {
@@ -93,11 +93,11 @@ fill_holes(struct modify_req *r, const struct res_kind *k, const char **segs, co
 }
 
 /* The kind whose modify_path r->path matches, r->num / r->name filled. NULL with the error set. */
-static const struct res_kind *
+static const struct kind_entry *
 route(struct modify_req *r, int *rc)
 {
-    for (size_t i = 0; uvm_kinds[i]; i++) {
-        const struct res_kind *k = uvm_kinds[i];
+    for (size_t i = 0; uvm_kinds[i].kind; i++) {
+        const struct kind_entry *k = &uvm_kinds[i];
         const char *segs[MODREQ_MAX_NUMBERS + 2] = {0};
         bool is_id[MODREQ_MAX_NUMBERS + 2] = {0};
         if (!k->modify_path ||
@@ -205,7 +205,7 @@ modify_route(const char *vm_id, const char *json, const char **handler_pattern)
     if (rc < 0 || !path)
         return rc;
     r.path = path;
-    const struct res_kind *k = route(&r, &rc);
+    const struct kind_entry *k = route(&r, &rc);
     *handler_pattern = k ? k->modify_path : NULL;
     return rc;
 }
@@ -226,7 +226,7 @@ do_modify(struct uvm *vm, const char *modify_request_json)
     if (!path)
         return guest_modify(vm, r.guest.request);
     r.path = path;
-    const struct res_kind *k = route(&r, &rc);
+    const struct kind_entry *k = route(&r, &rc);
     return k ? k->modify(vm, &r) : rc;
 }
 

@@ -318,8 +318,6 @@ ns_free(struct res *r)
     for (size_t i = 0; i < ns->nnics; i++)
         nic_release(&ns->nics[i]);
     free(ns->nics);
-    free(ns->id);
-    free(ns);
 }
 
 /* The record leaves the VM: its NICs' hot-plug slots are free again. */
@@ -329,28 +327,6 @@ ns_drop(struct uvm *vm, struct res *r)
     struct net_ns *ns = (struct net_ns *)r;
     for (size_t i = 0; i < ns->nnics; i++)
         hotslot_put(vm, ns->nics[i].port);
-}
-
-static struct res *
-find_in(struct uvm *vm, const struct res_kind *kind, const char *id)
-{
-    struct res *r;
-    RES_FOREACH(r, vm, kind)
-        if (r->state != RES_BROKEN && !strcmp(((struct net_ns *)r)->id, id))
-            return r;
-    return NULL;
-}
-
-static struct res *
-find_ns(struct uvm *vm, const void *id)
-{
-    return find_in(vm, &netns_kind, id);
-}
-
-static struct res *
-find_nic(struct uvm *vm, const void *id)
-{
-    return find_in(vm, &nic_kind, id);
 }
 
 /* Lock held: a MAC already used by a NIC of this VM (both kinds, broken records too). */
@@ -464,10 +440,10 @@ nic_take(struct uvm *vm, struct net_ns *ns, const struct uvm_endpoint *e, size_t
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "add netns '%s': endpoint %zu: MAC address %s is used by another NIC of "
                          "this VM",
-                         ns->id, k, mac);
+                         ns->res.key, k, mac);
     nic->port = (unsigned)hotslot_take(vm);
     ns->nnics = k + 1; /* its port and MAC are taken from here on */
-    nic->settings = nic_settings(ns->id, e, mac, k);
+    nic->settings = nic_settings(ns->res.key, e, mac, k);
     if (e->host_ifname) {
         nic->tap = xstrdup(e->host_ifname);
         return 0;
@@ -492,13 +468,12 @@ ns_new(struct uvm *vm, const char *id, const struct uvm_endpoint *eps, size_t co
                         id, count, hotslot_free_count(vm), hotslot_count(vm));
         return NULL;
     }
-    struct net_ns *ns = xcalloc(1, sizeof(*ns));
-    ns->id = xstrdup(id);
+    struct net_ns *ns = res_new(&netns_kind, sizeof(*ns), id);
     ns->nics = xcalloc(count ? count : 1, sizeof(*ns->nics));
     for (size_t k = 0; k < count; k++) {
         if ((*rc = nic_take(vm, ns, &eps[k], k)) < 0) {
             ns_drop(vm, &ns->res);
-            ns_free(&ns->res);
+            res_free(&ns->res);
             return NULL;
         }
     }
@@ -509,7 +484,7 @@ ns_new(struct uvm *vm, const char *id, const struct uvm_endpoint *eps, size_t co
 static int
 ns_attach(struct res_txn *t, struct net_ns *ns)
 {
-    int rc = guest_ns(t, "Add", ns->id);
+    int rc = guest_ns(t, "Add", ns->res.key);
     if (rc < 0)
         return rc;
     size_t done = 0; /* NICs fully added */
@@ -523,13 +498,13 @@ ns_attach(struct res_txn *t, struct net_ns *ns)
     for (size_t j = done; j-- > 0;)
         if (nic_teardown(t, &ns->nics[j], NULL) < 0)
             t->dirty = true;
-    if (guest_ns(t, "Remove", ns->id) < 0)
+    if (guest_ns(t, "Remove", ns->res.key) < 0)
         t->dirty = true;
     if (t->dirty)
         uvm_log(UVM_LOG_WARNING, t->vm->cfg.id,
                 "add netns '%s': the rollback did not complete; the guest or QEMU may hold parts "
                 "of it until the VM ends",
-                ns->id);
+                ns->res.key);
     return uvm_error_restore(&st, rc);
 }
 
@@ -544,14 +519,12 @@ add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *endpoints, 
     int rc = validate(id, endpoints, count);
     if (rc < 0)
         return rc;
-    struct res_txn t;
-    res_txn_init(&t, vm, &netns_kind, "add netns");
-    struct res *r;
-    if ((rc = res_enter(&t, find_ns, id, &r)) < 0)
+    struct res_txn t = RES_TXN(vm, &netns_kind, "add netns");
+    if ((rc = res_enter(&t, NULL, id)) < 0)
         return rc;
-    struct net_ns *ns = r ? NULL : ns_new(vm, id, endpoints, count, &rc);
-    if (r)
-        r->refs++;
+    struct net_ns *ns = t.r ? NULL : ns_new(vm, id, endpoints, count, &rc);
+    if (t.r)
+        t.r->refs++;
     if (!ns)
         return res_leave(&t, rc);
     res_txn_fail(&t, "add netns '%s'", id);
@@ -583,9 +556,9 @@ ns_detach(struct res_txn *t, struct net_ns *ns)
         pthread_mutex_unlock(&t->vm->lock);
     }
     if (rc == 0)
-        rc = guest_ns(t, "Remove", ns->id);
+        rc = guest_ns(t, "Remove", ns->res.key);
     if (rc < 0)
-        res_txn_fail(t, "remove netns '%s' (%zu NIC(s) left)", ns->id, ns->nnics);
+        res_txn_fail(t, "remove netns '%s' (%zu NIC(s) left)", ns->res.key, ns->nnics);
     return rc;
 }
 
@@ -594,16 +567,14 @@ remove_netns(struct uvm *vm, const char *id)
 {
     if (!vm || !id)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "remove netns: vm or id is NULL");
-    struct res_txn t;
-    res_txn_init(&t, vm, &netns_kind, "remove netns");
+    struct res_txn t = RES_TXN(vm, &netns_kind, "remove netns");
     res_txn_fail(&t, "remove netns '%s': no such network namespace in utility VM %s", id,
                  vm->cfg.id);
-    struct res *r;
-    int rc = res_remove_enter(&t, find_ns, id, UVM_E_NOT_FOUND, &r);
+    int rc = res_remove_enter(&t, NULL, id, UVM_E_NOT_FOUND);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    res_begin(&t, r, RES_REMOVING);
-    return res_end(&t, ns_detach(&t, (struct net_ns *)r));
+    res_begin(&t, t.r, RES_REMOVING);
+    return res_end(&t, ns_detach(&t, (struct net_ns *)t.r));
 }
 
 int
@@ -632,8 +603,7 @@ adapter_new(struct uvm *vm, const char *adapter_id, const char *tap, const char 
                         adapter_id, hotslot_count(vm));
         return NULL;
     }
-    struct net_ns *ns = xcalloc(1, sizeof(*ns));
-    ns->id = xstrdup(adapter_id);
+    struct net_ns *ns = res_new(&nic_kind, sizeof(*ns), adapter_id);
     ns->nics = xcalloc(1, sizeof(*ns->nics));
     ns->nnics = 1;
     ns->nics[0].port = (unsigned)slot;
@@ -650,15 +620,13 @@ nic_modify_add(struct uvm *vm, const char *adapter_id, const char *tap, const ch
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add network adapter '%s': EndpointId '%s' is "
                          "not a host interface name",
                          adapter_id, tap);
-    struct res_txn t;
-    res_txn_init(&t, vm, &nic_kind, "add network adapter");
-    struct res *r;
-    int rc = res_enter(&t, find_nic, adapter_id, &r);
+    struct res_txn t = RES_TXN(vm, &nic_kind, "add network adapter");
+    int rc = res_enter(&t, NULL, adapter_id);
     if (rc < 0)
         return rc;
-    struct net_ns *ns = r ? NULL : adapter_new(vm, adapter_id, tap, mac, &rc);
+    struct net_ns *ns = t.r ? NULL : adapter_new(vm, adapter_id, tap, mac, &rc);
     if (!ns)
-        return res_leave(&t, r ? uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': "
+        return res_leave(&t, t.r ? uvm_error(UVM_E_ALREADY_ATTACHED, "add network adapter '%s': "
                                            "already added", adapter_id)
                                : rc);
     res_txn_fail(&t, "add network adapter '%s'", adapter_id);
@@ -669,16 +637,14 @@ nic_modify_add(struct uvm *vm, const char *adapter_id, const char *tap, const ch
 static int
 nic_modify_remove(struct uvm *vm, const char *adapter_id, const struct guest_part *guest)
 {
-    struct res_txn t;
-    res_txn_init(&t, vm, &nic_kind, "remove network adapter");
+    struct res_txn t = RES_TXN(vm, &nic_kind, "remove network adapter");
     res_txn_fail(&t, "remove network adapter '%s': not attached", adapter_id);
-    struct res *r;
-    int rc = res_remove_enter(&t, find_nic, adapter_id, UVM_E_NOT_ATTACHED, &r);
+    int rc = res_remove_enter(&t, NULL, adapter_id, UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     res_txn_fail(&t, "remove network adapter '%s' (still attached)", adapter_id);
-    res_begin(&t, r, RES_REMOVING);
-    return res_end(&t, nic_teardown(&t, &((struct net_ns *)r)->nics[0], guest));
+    res_begin(&t, t.r, RES_REMOVING);
+    return res_end(&t, nic_teardown(&t, &((struct net_ns *)t.r)->nics[0], guest));
 }
 
 /* A GUID, with or without braces, or a share-like name. */
@@ -689,7 +655,7 @@ adapter_id_ok(const char *id)
            (modreq_name_ok(id) || strspn(id, "0123456789abcdefABCDEF-{}") == strlen(id));
 }
 
-static int
+int
 nic_modify(struct uvm *vm, struct modify_req *r)
 {
     if (!adapter_id_ok(r->name))
@@ -726,9 +692,6 @@ const struct res_kind netns_kind = {
 
 const struct res_kind nic_kind = {
     .name = "nic",
-    .modify_path = "VirtualMachine/Devices/NetworkAdapters/{id}",
-    .modify_fields = {"adapter id"},
-    .modify = nic_modify,
     .drop = ns_drop,
     .free = ns_free,
 };

@@ -28,13 +28,16 @@ struct net_nic {
  * nic_kind (one NIC uvm_modify added as NetworkAdapters/<id>). At close the taps we created go
  * with the runtime directory: its tap records are followed by rundir_release. */
 struct net_ns {
-    struct res res;
-    char *id;
+    struct res res; /* key: the namespace or adapter id */
     struct net_nic *nics;
     size_t nnics;
 };
 
 struct uvm;
 extern const struct res_kind netns_kind, nic_kind;
+
+struct modify_req;
+/* uvm_modify handler (kinds.h). */
+int nic_modify(struct uvm *vm, struct modify_req *r);
 
 #endif

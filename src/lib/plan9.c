@@ -33,30 +33,12 @@ struct plan9_share {
     bool read_only;
 };
 
-static struct plan9_share *
-share(struct res *r)
-{
-    return (struct plan9_share *)r;
-}
+#define share(r) ((struct plan9_share *)(r)) /* its struct res is first */
 
 static void
 share_free(struct res *r)
 {
-    free(share(r)->sh.host_path);
     free(share(r)->uvm_path);
-    free(r);
-}
-
-static struct res *
-find_path(struct uvm *vm, const void *key)
-{
-    return share_find_path(vm, &plan9_kind, key);
-}
-
-static struct res *
-find_name(struct uvm *vm, const void *name)
-{
-    return share_find_name(vm, &plan9_kind, name);
 }
 
 static uint64_t
@@ -99,8 +81,7 @@ share_new(struct uvm *vm, const struct plan9_add_args *a, const char *real, int 
                           a->host_path, name);
     if (*rc < 0)
         return NULL;
-    struct plan9_share *s = xcalloc(1, sizeof(*s));
-    s->sh.host_path = xstrdup(real);
+    struct plan9_share *s = res_new(&plan9_kind, sizeof(*s), real);
     memcpy(s->sh.name, name, sizeof(name));
     s->uvm_path = xstrdup(a->uvm_path ? a->uvm_path : "");
     s->read_only = a->read_only;
@@ -110,12 +91,9 @@ share_new(struct uvm *vm, const struct plan9_add_args *a, const char *real, int 
 static int
 add_check(struct uvm *vm, const struct plan9_add_args *a)
 {
-    if (!vm || !a->host_path || !*a->host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: host path is empty");
-    if (vm->cfg.windows)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "add plan9 '%s': not supported for Windows "
-                         "utility VMs",
-                         a->host_path);
+    int rc = res_check_path(vm, "add plan9", a->host_path);
+    if (rc < 0)
+        return rc;
     const char *up = a->uvm_path ? a->uvm_path : "";
     json_t *j = json_string(up); /* NULL: not UTF-8 */
     json_decref(j);
@@ -131,7 +109,7 @@ static int
 attach(struct res_txn *t, struct plan9_share *s, const struct share_state *st, int dirfd,
        const struct guest_part *g)
 {
-    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.host_path, s->read_only,
+    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.res.key, s->read_only,
                         &s->sh.mnt_id);
     if (rc < 0)
         return rc;
@@ -167,52 +145,34 @@ plan9_add(struct uvm *vm, const struct plan9_add_args *a)
     rc = share_resolve_dir("add plan9", a->host_path, &dirfd, &real);
     if (rc < 0)
         return rc;
-    struct res_txn t;
-    res_txn_init(&t, vm, &plan9_kind, "add plan9");
-    struct res *r;
-    if ((rc = res_enter(&t, find_path, real, &r)) < 0)
+    struct res_txn t = RES_TXN(vm, &plan9_kind, "add plan9");
+    if ((rc = res_enter(&t, NULL, real)) < 0)
         return rc;
-    struct plan9_share *s = r ? NULL : share_new(vm, a, real, &rc);
+    struct plan9_share *s = t.r ? NULL : share_new(vm, a, real, &rc);
     if (!s)
-        return res_leave(&t, r ? add_again(r, a) : rc);
+        return res_leave(&t, t.r ? add_again(t.r, a) : rc);
     const struct share_state *st = share_state(vm, &plan9_kind); /* fixed until close */
     res_txn_fail(&t, "add plan9 '%s' at '%s'", a->host_path, s->uvm_path);
     res_begin(&t, &s->sh.res, RES_ADDING);
     return res_end(&t, attach(&t, s, st, dirfd, a->guest));
 }
 
-static int
-add_typed(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
-{
-    if (!uvm_path || !*uvm_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
-    struct plan9_add_args a = {.host_path = host_path, .uvm_path = uvm_path,
-                               .read_only = read_only};
-    return plan9_add(vm, &a);
-}
-
 int
 uvm_add_plan9(struct uvm *vm, const char *host_path, const char *uvm_path, bool read_only)
 {
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add plan9: vm is NULL");
-    return UVM_CALL(vm, "add plan9", add_typed(vm, host_path, uvm_path, read_only));
-}
-
-static int
-remove_typed(struct uvm *vm, const char *host_path)
-{
-    if (!host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: host path is empty");
-    return plan9_remove(vm, host_path, 0, NULL);
+    struct plan9_add_args a = {.host_path = host_path, .uvm_path = uvm_path,
+                               .read_only = read_only};
+    if (vm && (!uvm_path || !*uvm_path))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "uvmPath must be passed to AddPlan9");
+    return vm ? UVM_CALL(vm, "add plan9", plan9_add(vm, &a))
+              : plan9_add(vm, &a); /* it says what is wrong */
 }
 
 int
 uvm_remove_plan9(struct uvm *vm, const char *host_path)
 {
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove plan9: vm is NULL");
-    return UVM_CALL(vm, "remove plan9", remove_typed(vm, host_path));
+    int rc = res_check_key(vm, "remove plan9", host_path);
+    return rc < 0 ? rc : UVM_CALL(vm, "remove plan9", plan9_remove(vm, host_path, 0, NULL));
 }
 
 int
@@ -227,21 +187,19 @@ plan9_remove(struct uvm *vm, const char *host_path, uint64_t port, const struct 
                          "utility VMs",
                          shown);
     cleanup_free char *key = host_path ? share_key(host_path) : NULL;
-    struct res_txn t;
-    res_txn_init(&t, vm, &plan9_kind, "remove plan9");
+    struct res_txn t = RES_TXN(vm, &plan9_kind, "remove plan9");
     res_txn_fail(&t, "%s is not present as a Plan9 share in %s, cannot remove", shown,
                  vm->cfg.id);
-    struct res *r;
-    int rc = res_remove_enter(&t, key ? find_path : find_name, key ? key : name,
-                              UVM_E_NOT_ATTACHED, &r);
+    int rc = res_remove_enter(&t, key ? NULL : share_find_name, key ? key : name,
+                              UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     const struct share_state *st = share_state(vm, &plan9_kind);
     res_txn_fail(&t, "failed to remove plan9 share %s from %s", shown, vm->cfg.id);
-    res_begin(&t, r, RES_REMOVING);
-    rc = guest_part(&t, guest, "Remove", share(r));
+    res_begin(&t, t.r, RES_REMOVING);
+    rc = guest_part(&t, guest, "Remove", share(t.r));
     if (rc == 0)
-        unbind(&t, st, share(r));
+        unbind(&t, st, share(t.r));
     return res_end(&t, rc);
 }
 
@@ -269,7 +227,7 @@ named_guest(const struct modify_req *r, uint64_t port)
     return copy;
 }
 
-static int
+int
 plan9_modify(struct uvm *vm, struct modify_req *r)
 {
     const char *name = NULL, *path = NULL;
@@ -300,17 +258,6 @@ plan9_modify(struct uvm *vm, struct modify_req *r)
     return modreq_wrap(r, plan9_add(vm, &a));
 }
 
-static int
-plan9_prepare(struct uvm *vm)
-{
-    return share_prepare(vm, &plan9_kind, ARGV_PLAN9_DIR, true);
-}
+static const struct share_conf conf = {ARGV_PLAN9_DIR, true};
 
-const struct res_kind plan9_kind = {
-    .name = "plan9",
-    .modify_path = "VirtualMachine/Devices/Plan9/Shares",
-    .modify = plan9_modify,
-    .prepare = plan9_prepare,
-    .free = share_free,
-    .release = share_release,
-};
+const struct res_kind plan9_kind = {SHARE_KIND("plan9", &conf), .free = share_free};

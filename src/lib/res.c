@@ -9,16 +9,6 @@
 #include "res.h"
 
 void
-res_txn_init(struct res_txn *t, struct uvm *vm, const struct res_kind *kind, const char *what)
-{
-    memset(t, 0, sizeof(*t));
-    t->vm = vm;
-    t->kind = kind;
-    t->what = what;
-    snprintf(t->fail, sizeof(t->fail), "%s", what);
-}
-
-void
 res_txn_fail(struct res_txn *t, const char *fmt, ...)
 {
     va_list ap;
@@ -56,8 +46,57 @@ kind_adding(struct uvm *vm, const struct res_kind *kind)
     return false;
 }
 
+void *
+res_new(const struct res_kind *kind, size_t size, const char *key)
+{
+    struct res *r = xcalloc(1, size);
+    r->kind = kind;
+    r->key = xstrdup(key);
+    return r;
+}
+
+void
+res_free(struct res *r)
+{
+    if (r->kind->free)
+        r->kind->free(r);
+    free(r->key);
+    free(r);
+}
+
+struct res *
+res_find(struct uvm *vm, const struct res_kind *kind, const char *key)
+{
+    struct res *r;
+    RES_FOREACH(r, vm, kind)
+        if (r->state != RES_BROKEN && !strcmp(r->key, key))
+            return r;
+    return NULL;
+}
+
 int
-res_enter(struct res_txn *t, res_find_fn find, const void *key, struct res **out)
+res_check_key(struct uvm *vm, const char *what, const char *key)
+{
+    if (!vm)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s: vm is NULL", what);
+    if (!key || !*key)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s: host path is empty", what);
+    return 0;
+}
+
+int
+res_check_path(struct uvm *vm, const char *what, const char *host_path)
+{
+    if (!vm || !host_path || !*host_path)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "%s: host path is empty", what);
+    if (vm->cfg.windows)
+        return uvm_error(UVM_E_NOT_SUPPORTED, "%s '%s': not supported for Windows utility VMs",
+                         what, host_path);
+    return 0;
+}
+
+int
+res_enter(struct res_txn *t, res_find_fn find, const void *key)
 {
     struct uvm *vm = t->vm;
     pthread_mutex_lock(&vm->lock);
@@ -65,14 +104,14 @@ res_enter(struct res_txn *t, res_find_fn find, const void *key, struct res **out
         int rc = t->offline ? 0 : uvm_check_running(vm, t->what);
         if (rc < 0) {
             pthread_mutex_unlock(&vm->lock);
-            *out = NULL;
+            t->r = NULL;
             return rc;
         }
-        struct res *r = find(vm, key);
+        struct res *r = find ? find(t, key) : res_find(vm, t->kind, key);
         bool busy = r ? r->state == RES_ADDING || r->state == RES_REMOVING
                       : t->kind->serial_adds && kind_adding(vm, t->kind);
         if (!busy) {
-            *out = r;
+            t->r = r;
             return 0;
         }
         pthread_cond_wait(&vm->cond, &vm->lock); /* someone else is adding or removing it */
@@ -80,16 +119,15 @@ res_enter(struct res_txn *t, res_find_fn find, const void *key, struct res **out
 }
 
 int
-res_remove_enter(struct res_txn *t, res_find_fn find, const void *key, int absent,
-                 struct res **out)
+res_remove_enter(struct res_txn *t, res_find_fn find, const void *key, int absent)
 {
-    int rc = res_enter(t, find, key, out);
+    int rc = res_enter(t, find, key);
     if (rc < 0)
         return rc;
-    if (!*out || (*out)->refs == 0) /* none, or idle: nobody uses it */
-        return res_leave(t, uvm_error(absent, "%s", t->fail));
-    if ((*out)->refs > 1) {
-        (*out)->refs--;
+    if (!t->r || t->r->refs == 0) /* none, or idle: nobody uses it */
+        return res_leave(t, uvm_error(absent, "%s", *t->fail ? t->fail : t->what));
+    if (t->r->refs > 1) {
+        t->r->refs--;
         return res_leave(t, 1);
     }
     return 0;
@@ -107,10 +145,8 @@ void
 res_begin(struct res_txn *t, struct res *r, enum res_state busy)
 {
     struct uvm *vm = t->vm;
-    if (!r->state) { /* a new record */
-        r->kind = t->kind;
+    if (!r->state) /* a new record */
         LIST_INSERT_HEAD(&vm->res, r, link);
-    }
     r->state = busy;
     t->r = r;
     t->qmp = vm->qmp; /* immutable while the VM runs, alive until close */
@@ -158,12 +194,12 @@ res_end(struct res_txn *t, int rc)
     struct uvm *vm = t->vm;
     pthread_mutex_lock(&vm->lock);
     if (rc < 0)
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s", t->fail);
+        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s", *t->fail ? t->fail : t->what);
     struct res *gone = settle(t, rc);
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
     if (gone)
-        gone->kind->free(gone);
+        res_free(gone);
     log_note(t);
     return rc;
 }

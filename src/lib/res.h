@@ -12,12 +12,10 @@
  * later add of the same thing takes it again. BROKEN records keep what they hold (a slot, an
  * id QEMU may still use) until the VM closes and are never found again.
  *
- *     struct res_txn t;
- *     res_txn_init(&t, vm, &scsi_kind, "add scsi");
- *     struct res *r;
- *     int rc = res_enter(&t, find, key, &r);   locked: waits while r is busy, checks running
+ *     struct res_txn t = RES_TXN(vm, &scsi_kind, "add scsi");
+ *     int rc = res_enter(&t, find, key);       locked: waits while t.r is busy, checks running
  *     if (rc < 0) return rc;
- *     if (r) { r->refs++; return res_leave(&t, 0); }       another reference
+ *     if (t.r) { t.r->refs++; return res_leave(&t, 0); }   another reference
  *     r = new record; res_txn_fail(&t, "add scsi '%s' at %u:%u", ...);
  *     res_begin(&t, r, RES_ADDING);                        inserted, busy, unlocked
  *     rc = host part, then guest part, undone on failure (t.dirty if that failed too)
@@ -37,18 +35,12 @@
 enum res_state { RES_ADDING = 1, RES_READY, RES_REMOVING, RES_BROKEN };
 
 struct res;
-struct modify_req;
 struct res_kind {
     const char *name;
-    /* uvm_modify (modify.c): the ResourcePath pattern of the kind ('/'-separated; {n}: a
-     * number, {id}: a name), the placeholders' names for messages, and the handler that decodes
-     * Settings and calls the kind's add or remove. NULL: not reachable through uvm_modify. */
-    const char *modify_path;
-    const char *modify_fields[3];
-    int (*modify)(struct uvm *vm, struct modify_req *r);
+    const void *conf; /* the kind's own constants, for hooks shared by kinds */
     /* At create, linux VMs: what the kind needs for the VM's whole life (staging directories),
      * or NULL. Undone by `release` at close. */
-    int (*prepare)(struct uvm *vm);
+    int (*prepare)(struct uvm *vm, const struct res_kind *kind);
     /* The VM is gone (terminated, or QEMU exited): stop what runs for it (daemons), or NULL.
      * Called without the lock. */
     void (*vm_gone)(struct uvm *vm);
@@ -58,8 +50,8 @@ struct res_kind {
     /* Lock held, the record out of the list: give back what it holds in the VM (hot-plug
      * slots). NULL: nothing. Not called for a record whose host part could not be undone. */
     void (*drop)(struct uvm *vm, struct res *r);
-    /* Free the record (and whatever it owns: daemons, fds). Called without the lock, also at
-     * close for every record left. */
+    /* Free what the record owns (its memory and key are freed after): daemons, strings. Called
+     * without the lock, also at close for every record left. NULL: nothing. */
     void (*free)(struct res *r);
     /* Free the kind's per-VM state (res_kind_state) at close, or NULL. */
     void (*release)(struct uvm *vm, void *state);
@@ -70,7 +62,11 @@ struct res {
     const struct res_kind *kind;
     enum res_state state;
     unsigned refs; /* READY: users; 0: idle */
+    char *key;     /* what callers name it by: a canonical host path, an id (owned) */
 };
+
+/* A zeroed record of `kind`, `size` bytes (its struct res first), with a copy of key. */
+void *res_new(const struct res_kind *kind, size_t size, const char *key);
 
 /* Lock held: every record of `kind` (busy and broken ones too). */
 #define RES_FOREACH(r, vm, k) \
@@ -82,36 +78,39 @@ struct res_txn {
     struct uvm *vm;
     const struct res_kind *kind;
     const char *what;      /* "add scsi": the message of a VM that does not run */
-    struct res *r;         /* the record changed, from res_begin */
+    struct res *r;         /* the record found by res_enter, then the one changed (res_begin) */
     struct qmp *qmp;       /* from res_begin: valid until the VM closes */
     struct bridge *bridge;
     bool dirty;  /* the host part could not be undone (add) or released (remove): the record's
                   * slots are never handed out again */
     bool keep;   /* the host part stays although the add failed or the remove is done: idle */
     bool offline; /* bookkeeping only, the VM need not run (windows VMs, which never start) */
-    char fail[512]; /* what a failure is prefixed with (res_txn_fail), default `what` */
+    char fail[512]; /* what a failure is prefixed with (res_txn_fail); "": `what` */
     char *note;  /* a warning to log once unlocked (owned; res_note) */
 };
 
-void res_txn_init(struct res_txn *t, struct uvm *vm, const struct res_kind *kind,
-                  const char *what);
+/*     struct res_txn t = RES_TXN(vm, &scsi_kind, "add scsi"); */
+#define RES_TXN(vm_, kind_, what_) {.vm = (vm_), .kind = (kind_), .what = (what_)}
 /* The prefix of the error res_end returns on failure. */
 void res_txn_fail(struct res_txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A warning logged by res_leave/res_end after unlocking (a log handler never runs under the VM
  * lock). Takes `note` (owned, may be NULL). */
 void res_note(struct res_txn *t, char *note);
 
-typedef struct res *(*res_find_fn)(struct uvm *vm, const void *key);
-/* Lock the VM; wait while the record find(vm, key) gives is ADDING or REMOVING (and, for a
+/* Lock held: a record of t->kind by something other than its key, never a BROKEN one. */
+typedef struct res *(*res_find_fn)(const struct res_txn *t, const void *key);
+/* Lock held: the record of `kind` whose key is `key`, never a BROKEN one. */
+struct res *res_find(struct uvm *vm, const struct res_kind *kind, const char *key);
+/* Lock the VM; wait while the record find(t, key) (find NULL: res_find by key) gives is ADDING
+ * or REMOVING (and, for a
  * kind with serial_adds and no record, while another of the kind is ADDING), checking that the
- * VM runs (t->what names the call; not when t->offline). 0: locked, *out the record (never busy) or NULL. An error:
- * unlocked. `find` must not return BROKEN records. */
-int res_enter(struct res_txn *t, res_find_fn find, const void *key, struct res **out);
+ * VM runs (t->what names the call; not when t->offline). 0: locked, t->r the record (never
+ * busy) or NULL. An error: unlocked. */
+int res_enter(struct res_txn *t, res_find_fn find, const void *key);
 /* The start of a remove: res_enter, then no record (or an idle one) -> error `absent` with t->fail as its
  * message (unlocked); a record with more references -> one dropped, 1 (unlocked); else 0,
- * locked, *out the record to remove: set t->fail, then res_begin(t, *out, RES_REMOVING). */
-int res_remove_enter(struct res_txn *t, res_find_fn find, const void *key, int absent,
-                     struct res **out);
+ * locked, t->r the record to remove: set t->fail, then res_begin(t, t->r, RES_REMOVING). */
+int res_remove_enter(struct res_txn *t, res_find_fn find, const void *key, int absent);
 /* Locked: unlock without a change of state (a reference taken or dropped, a refusal). */
 int res_leave(struct res_txn *t, int rc);
 /* Locked: r (a new record, inserted here, or an idle or READY one) becomes `busy` (RES_ADDING
@@ -125,5 +124,12 @@ int res_end(struct res_txn *t, int rc);
 /* Lock held. The kind's per-VM state: `size` zeroed bytes made on first use (freed at close by
  * kind->release, which must then free the pointer too). */
 void *res_kind_state(struct uvm *vm, const struct res_kind *kind, size_t size);
+
+/* A typed remove's arguments: a VM, a key (host path). */
+int res_check_key(struct uvm *vm, const char *what, const char *key);
+/* The checks every add of a host path shares: a path is given, the VM is a linux one. */
+int res_check_path(struct uvm *vm, const char *what, const char *host_path);
+/* Free a record: the kind's part, then the key and the memory. */
+void res_free(struct res *r);
 
 #endif

@@ -29,36 +29,18 @@
 
 struct scsi_disk {
     struct res res;
-    unsigned c, l;
-    char *host_path; /* canonical */
+    unsigned c, l;   /* key: the canonical host path */
     char *uvm_path;  /* guest mount point, NULL when attach-only */
     bool layer;      /* read-only layer: ref-counted */
     int fdset;       /* QEMU fd set holding the image: set once plugged */
 };
 
-static struct scsi_disk *
-disk(struct res *r)
-{
-    return (struct scsi_disk *)r;
-}
+#define disk(r) ((struct scsi_disk *)(r)) /* its struct res is first */
 
 static void
 disk_free(struct res *r)
 {
-    free(disk(r)->host_path);
     free(disk(r)->uvm_path);
-    free(r);
-}
-
-/* Lock held: the disk of a host path. */
-static struct res *
-find_path(struct uvm *vm, const void *host_path)
-{
-    struct res *r;
-    RES_FOREACH(r, vm, &scsi_kind)
-        if (r->state != RES_BROKEN && !strcmp(disk(r)->host_path, host_path))
-            return r;
-    return NULL;
 }
 
 /* Lock held: the record at a slot ({c, l}), broken ones included when `any`. */
@@ -73,9 +55,9 @@ at_slot(struct uvm *vm, const unsigned *slot, bool any)
 }
 
 static struct res *
-find_slot(struct uvm *vm, const void *slot)
+find_slot(const struct res_txn *t, const void *slot)
 {
-    return at_slot(vm, slot, false);
+    return at_slot(t->vm, slot, false);
 }
 
 /* Rollback and remove: drop the image's fd set. Once the block node is gone (or was never
@@ -157,7 +139,8 @@ guest_part(struct res_txn *t, const struct guest_part *g, const char *type,
 
 /* Lock held: a new record at the slot the add asked for, or at the first free one. */
 static struct scsi_disk *
-reserve(struct uvm *vm, const struct scsi_add_args *a, const char *what, int *rc)
+reserve(struct uvm *vm, const struct scsi_add_args *a, const char *key, const char *what,
+        int *rc)
 {
     unsigned slot[2] = {(unsigned)a->controller, (unsigned)a->lun};
     struct res *r = NULL;
@@ -178,7 +161,7 @@ reserve(struct uvm *vm, const struct scsi_add_args *a, const char *what, int *rc
         return NULL;
     }
 found:;
-    struct scsi_disk *d = xcalloc(1, sizeof(*d));
+    struct scsi_disk *d = res_new(&scsi_kind, sizeof(*d), key);
     d->c = slot[0];
     d->l = slot[1];
     d->layer = a->layer;
@@ -268,18 +251,15 @@ add_image(struct uvm *vm, const struct scsi_add_args *a, const struct image_info
           int *controller, int32_t *lun)
 {
     const char *what = a->layer ? "add scsi layer" : "add scsi";
-    struct res_txn t;
-    res_txn_init(&t, vm, &scsi_kind, what);
-    struct res *r;
-    int rc = res_enter(&t, find_path, img->path, &r);
+    struct res_txn t = RES_TXN(vm, &scsi_kind, what);
+    int rc = res_enter(&t, NULL, img->path);
     if (rc < 0)
         return rc;
-    struct scsi_disk *d = r ? disk(r) : reserve(vm, a, what, &rc);
-    if (r && (rc = add_again(r, a, what)) == 0)
+    struct scsi_disk *d = t.r ? disk(t.r) : reserve(vm, a, img->path, what, &rc);
+    if (t.r && (rc = add_again(t.r, a, what)) == 0)
         set_out(controller, lun, (int)d->c, (int32_t)d->l);
-    if (r || !d)
+    if (t.r || !d)
         return res_leave(&t, rc);
-    d->host_path = xstrdup(img->path);
     unsigned c = d->c, l = d->l;
     res_txn_fail(&t, "%s '%s' at %u:%u", what, a->host_path, c, l);
     res_begin(&t, &d->res, RES_ADDING);
@@ -328,19 +308,11 @@ uvm_add_scsi_layer(struct uvm *vm, const char *host_path, int *controller, int32
               : scsi_add(vm, &a, controller, lun); /* it says what is wrong */
 }
 
-static int
-remove_path(struct uvm *vm, const char *host_path)
-{
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove scsi: host path is empty");
-    return scsi_remove(vm, host_path, -1, -1, NULL);
-}
-
 int
 uvm_remove_scsi(struct uvm *vm, const char *host_path)
 {
-    return vm ? UVM_CALL(vm, "remove scsi", remove_path(vm, host_path))
-              : remove_path(vm, host_path); /* it says what is wrong */
+    int rc = res_check_key(vm, "remove scsi", host_path);
+    return rc < 0 ? rc : UVM_CALL(vm, "remove scsi", scsi_remove(vm, host_path, -1, -1, NULL));
 }
 
 /* A remove's arguments against the configuration. */
@@ -373,17 +345,15 @@ scsi_remove(struct uvm *vm, const char *host_path, int controller, int lun,
     char real[4096];
     const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
     const unsigned slot[2] = {(unsigned)controller, (unsigned)lun};
-    struct res_txn t;
-    res_txn_init(&t, vm, &scsi_kind, "remove scsi");
+    struct res_txn t = RES_TXN(vm, &scsi_kind, "remove scsi");
     res_txn_fail(&t, "remove scsi '%s': not attached", name);
-    struct res *r;
-    rc = res_remove_enter(&t, key ? find_path : find_slot, key ? (const void *)key : slot,
-                          UVM_E_NOT_ATTACHED, &r);
+    rc = res_remove_enter(&t, key ? NULL : find_slot, key ? (const void *)key : slot,
+                          UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    struct scsi_disk *d = disk(r);
+    struct scsi_disk *d = disk(t.r);
     res_txn_fail(&t, "remove scsi '%s' at %u:%u (still attached)", name, d->c, d->l);
-    res_begin(&t, r, RES_REMOVING);
+    res_begin(&t, t.r, RES_REMOVING);
     /* The guest lets go first (unmount, delete the device), then the host unplugs. */
     rc = guest_part(&t, guest, "Remove", d, d->layer);
     if (rc == 0)
@@ -393,7 +363,7 @@ scsi_remove(struct uvm *vm, const char *host_path, int controller, int lun,
 
 /* --- uvm_modify: VirtualMachine/Devices/Scsi/<c>/Attachments/<l> ---------------------------- */
 
-static int
+int
 scsi_modify(struct uvm *vm, struct modify_req *r)
 {
     int rc = modreq_check_number(r, 0, UVM_MAX_SCSI_CONTROLLERS, "controller");
@@ -428,8 +398,5 @@ scsi_modify(struct uvm *vm, struct modify_req *r)
 
 const struct res_kind scsi_kind = {
     .name = "scsi",
-    .modify_path = "VirtualMachine/Devices/Scsi/{n}/Attachments/{n}",
-    .modify_fields = {"controller", "LUN"},
-    .modify = scsi_modify,
     .free = disk_free,
 };

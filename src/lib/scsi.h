@@ -33,4 +33,8 @@ int scsi_add(struct uvm *vm, const struct scsi_add_args *a, int *controller, int
 int scsi_remove(struct uvm *vm, const char *host_path, int controller, int lun,
                 const struct guest_part *guest);
 
+struct modify_req;
+/* uvm_modify handler (kinds.h). */
+int scsi_modify(struct uvm *vm, struct modify_req *r);
+
 #endif

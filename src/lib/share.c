@@ -289,13 +289,14 @@ share_state(struct uvm *vm, const struct res_kind *kind)
 }
 
 int
-share_prepare(struct uvm *vm, const struct res_kind *kind, const char *dir, bool shared)
+share_prepare(struct uvm *vm, const struct res_kind *kind)
 {
+    const struct share_conf *conf = kind->conf;
     pthread_mutex_lock(&vm->lock); /* at create: nobody else has the VM yet */
     struct share_state *st = share_state(vm, kind);
-    int rc = staging_create(vm->rd.dir_fd, vm->rd.path, dir, shared, &st->dirfd);
+    int rc = staging_create(vm->rd.dir_fd, vm->rd.path, conf->dir, conf->shared, &st->dirfd);
     if (rc == 0)
-        st->staging = xasprintf("%s/%s", vm->rd.path, dir);
+        st->staging = xasprintf("%s/%s", vm->rd.path, conf->dir);
     pthread_mutex_unlock(&vm->lock);
     return rc; /* a failed create releases the runtime directory: it detaches the binds made */
 }
@@ -318,20 +319,10 @@ rec(struct res *r)
 }
 
 struct res *
-share_find_path(struct uvm *vm, const struct res_kind *kind, const char *key)
+share_find_name(const struct res_txn *t, const void *name)
 {
     struct res *r;
-    RES_FOREACH(r, vm, kind)
-        if (r->state != RES_BROKEN && !strcmp(rec(r)->host_path, key))
-            return r;
-    return NULL;
-}
-
-struct res *
-share_find_name(struct uvm *vm, const struct res_kind *kind, const char *name)
-{
-    struct res *r;
-    RES_FOREACH(r, vm, kind)
+    RES_FOREACH(r, t->vm, t->kind)
         if (r->state != RES_BROKEN && !strcmp(rec(r)->name, name))
             return r;
     return NULL;

@@ -17,8 +17,7 @@
 
 /* What a Plan9 and a VSMB share record (res.h) have in common: first in both. */
 struct share_rec {
-    struct res res;
-    char *host_path; /* canonical (linux) or as given (windows) */
+    struct res res;  /* key: the host path, canonical (linux) or as given (windows) */
     char name[24];   /* "s<n>": its entry in the staging directory and its guest name */
     uint64_t mnt_id; /* our bind at <staging>/<name>, 0: none */
 };
@@ -36,18 +35,24 @@ struct uvm;
 struct res_kind;
 extern const struct res_kind plan9_kind, vsmb_kind;
 
-/* A kind's prepare hook: its staging directory `dir` of the runtime directory, created fresh
- * and kept open until close; with `shared` a bind mount of itself (nosuid, nodev, noexec,
- * shared: QEMU's jail sees it as a read-only slave, so the binds below it reach QEMU by
- * propagation). */
-int share_prepare(struct uvm *vm, const struct res_kind *kind, const char *dir, bool shared);
+/* The conf (res_kind.conf) of a share kind: its staging directory in the runtime directory,
+ * shared (a bind mount of itself, nosuid, nodev, noexec, shared: QEMU's jail sees it as a
+ * read-only slave, so the binds below it reach QEMU by propagation) or plain. */
+struct share_conf {
+    const char *dir;
+    bool shared;
+};
+/* The kinds' prepare hook: the staging directory, created fresh and kept open until close. */
+int share_prepare(struct uvm *vm, const struct res_kind *kind);
+/* What both share kinds' res_kind say. */
+#define SHARE_KIND(name_, conf_) \
+    .name = (name_), .conf = (conf_), .prepare = share_prepare, .release = share_release
 /* Lock held: the kind's share state (made on first use, dirfd -1). */
 struct share_state *share_state(struct uvm *vm, const struct res_kind *kind);
 /* The kinds' release hook: close the staging directory, free the state. */
 void share_release(struct uvm *vm, void *state);
-/* Lock held: the share of kind whose host path (or name) is key, never a broken one. */
-struct res *share_find_path(struct uvm *vm, const struct res_kind *kind, const char *key);
-struct res *share_find_name(struct uvm *vm, const struct res_kind *kind, const char *name);
+/* Lock held: the share of t->kind called `name` (res_find_fn), never a broken one. */
+struct res *share_find_name(const struct res_txn *t, const void *name);
 /* Lock held: a name for a new share: `want` unless taken (then an error naming `host_path`),
  * or (want NULL) "s<next counter>" in decimal or hex. A caller's "s<n>" moves the counter past
  * n, so that the typed calls never take it. */
@@ -105,5 +110,10 @@ int vsmb_add(struct uvm *vm, const struct vsmb_add_args *a);
  * sends the GuestRequest (if any), unmounts it in the guest and unplugs. */
 int vsmb_remove(struct uvm *vm, const char *path, const char *name,
                 const struct guest_part *guest);
+
+struct modify_req;
+/* uvm_modify handlers (kinds.h): Plan9/Shares, VirtualSmb/Shares. */
+int plan9_modify(struct uvm *vm, struct modify_req *r);
+int vsmb_modify(struct uvm *vm, struct modify_req *r);
 
 #endif

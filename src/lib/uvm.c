@@ -82,9 +82,9 @@ build_argv(struct uvm *vm, json_t *doc)
 static int
 prepare_kinds(struct uvm *vm)
 {
-    for (size_t i = 0; uvm_kinds[i]; i++)
-        if (uvm_kinds[i]->prepare) {
-            int rc = uvm_kinds[i]->prepare(vm);
+    for (size_t i = 0; uvm_kinds[i].kind; i++)
+        if (uvm_kinds[i].kind->prepare) {
+            int rc = uvm_kinds[i].kind->prepare(vm, uvm_kinds[i].kind);
             if (rc < 0)
                 return rc;
         }
@@ -95,9 +95,9 @@ prepare_kinds(struct uvm *vm)
 static void
 kinds_vm_gone(struct uvm *vm)
 {
-    for (size_t i = 0; uvm_kinds[i]; i++)
-        if (uvm_kinds[i]->vm_gone)
-            uvm_kinds[i]->vm_gone(vm);
+    for (size_t i = 0; uvm_kinds[i].kind; i++)
+        if (uvm_kinds[i].kind->vm_gone)
+            uvm_kinds[i].kind->vm_gone(vm);
 }
 
 int

@@ -67,7 +67,7 @@ vm_release_resources(struct uvm *vm)
     while (!LIST_EMPTY(&vm->res)) {
         struct res *r = LIST_FIRST(&vm->res);
         LIST_REMOVE(r, link);
-        r->kind->free(r); /* binds and taps go with the runtime directory */
+        res_free(r); /* binds and taps go with the runtime directory */
     }
     for (size_t i = 0; i < VM_KINDS_MAX && vm->kinds[i].kind; i++) {
         if (vm->kinds[i].kind->release)

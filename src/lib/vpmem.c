@@ -39,35 +39,17 @@
 
 struct vpmem_dev {
     struct res res;
-    unsigned n;
-    char *host_path; /* canonical */
+    unsigned n;      /* key: the canonical host path */
     char *uvm_path;  /* "/tmp/p<n>" when exposed, else "" */
     uint64_t size;   /* bytes mapped (the backend's size) */
 };
 
-static struct vpmem_dev *
-dev(struct res *r)
-{
-    return (struct vpmem_dev *)r;
-}
+#define dev(r) ((struct vpmem_dev *)(r)) /* its struct res is first */
 
 static void
 dev_free(struct res *r)
 {
-    free(dev(r)->host_path);
     free(dev(r)->uvm_path);
-    free(r);
-}
-
-/* Lock held: the device holding host_path, idle or not. */
-static struct res *
-find_path(struct uvm *vm, const void *host_path)
-{
-    struct res *r;
-    RES_FOREACH(r, vm, &vpmem_kind)
-        if (r->state != RES_BROKEN && !strcmp(dev(r)->host_path, host_path))
-            return r;
-    return NULL;
 }
 
 /* Lock held: the record of device *n, broken ones included when `any`. */
@@ -82,9 +64,9 @@ at_number(struct uvm *vm, unsigned n, bool any)
 }
 
 static struct res *
-find_number(struct uvm *vm, const void *n)
+find_number(const struct res_txn *t, const void *n)
 {
-    return at_number(vm, *(const unsigned *)n, false);
+    return at_number(t->vm, *(const unsigned *)n, false);
 }
 
 /* VPMem maps plain data from offset 0: a raw image or a fixed VHD. */
@@ -234,21 +216,20 @@ guest_part(struct res_txn *t, const struct guest_part *g, const char *type,
 static struct vpmem_dev *
 dev_new(unsigned n, const char *host_path)
 {
-    struct vpmem_dev *d = xcalloc(1, sizeof(*d));
+    struct vpmem_dev *d = res_new(&vpmem_kind, sizeof(*d), host_path);
     d->n = n;
-    d->host_path = xstrdup(host_path);
     return d;
 }
 
 /* Lock held: the first never-used number, or an honest UVM_E_NO_AVAILABLE_LOCATION. */
 static struct vpmem_dev *
-alloc_dev(struct uvm *vm, const char *host_path, int *rc)
+alloc_dev(struct uvm *vm, const char *key, const char *host_path, int *rc)
 {
     unsigned idle = 0, broken = 0;
     for (unsigned n = 0; n < vm->cfg.vpmem_count; n++) {
         struct res *r = at_number(vm, n, true);
         if (!r && !topo_vpmem_boot(vm, n))
-            return dev_new(n, host_path);
+            return dev_new(n, key);
         idle += r && r->state == RES_READY && r->refs == 0;
         broken += r && r->state == RES_BROKEN;
     }
@@ -266,12 +247,12 @@ alloc_dev(struct uvm *vm, const char *host_path, int *rc)
 
 /* Lock held: device a->number for a new image, or an error naming why not. */
 static struct vpmem_dev *
-take_dev(struct uvm *vm, const struct vpmem_add_args *a, const char *host_path, int *rc)
+take_dev(struct uvm *vm, const struct vpmem_add_args *a, const char *key, int *rc)
 {
     unsigned n = (unsigned)a->number;
     struct res *r = at_number(vm, n, true);
     if (!r && !topo_vpmem_boot(vm, n))
-        return dev_new(n, host_path);
+        return dev_new(n, key);
     *rc = uvm_error(UVM_E_ALREADY_ATTACHED, "add vpmem '%s': device %u is %s", a->host_path, n,
                     !r                ? "the root file system"
                     : r->refs == 0 && r->state == RES_READY ? "kept plugged for another image"
@@ -292,17 +273,14 @@ set_out(uint32_t *location, char **uvm_path, unsigned n, const char *path)
 static int
 add_open(struct uvm *vm, const struct vpmem_add_args *a, int *fd, struct image_info *img)
 {
-    if (!vm || !a->host_path || !*a->host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vpmem: host path is empty");
-    if (vm->cfg.windows)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "add vpmem '%s': not supported for Windows utility "
-                         "VMs",
-                         a->host_path);
+    int rc = res_check_path(vm, "add vpmem", a->host_path);
+    if (rc < 0)
+        return rc;
     if (a->number >= 0 && (unsigned)a->number >= vm->cfg.vpmem_count)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "add vpmem '%s': device number %d is out of range (%u configured)",
                          a->host_path, a->number, vm->cfg.vpmem_count);
-    int rc = image_open(a->host_path, false, fd, img);
+    rc = image_open(a->host_path, false, fd, img);
     if (rc == 0)
         rc = check_plain(img);
     if (rc < 0) {
@@ -349,32 +327,27 @@ static int
 add_image(struct uvm *vm, const struct vpmem_add_args *a, const struct image_info *img, int fd,
           uint32_t *location, char **uvm_path)
 {
-    struct res_txn t;
-    res_txn_init(&t, vm, &vpmem_kind, "add vpmem");
-    struct res *r;
-    int rc = res_enter(&t, find_path, img->path, &r);
+    struct res_txn t = RES_TXN(vm, &vpmem_kind, "add vpmem");
+    int rc = res_enter(&t, NULL, img->path);
     if (rc < 0)
         return rc;
-    if (r && (rc = add_again(r, a, location, uvm_path)) != 0)
+    if (t.r && (rc = add_again(t.r, a, location, uvm_path)) != 0)
         return res_leave(&t, rc < 0 ? rc : 0);
-    struct vpmem_dev *d = r ? dev(r)
-                          : a->number < 0 ? alloc_dev(vm, a->host_path, &rc)
-                                          : take_dev(vm, a, a->host_path, &rc);
+    struct vpmem_dev *d = t.r ? dev(t.r)
+                          : a->number < 0 ? alloc_dev(vm, img->path, a->host_path, &rc)
+                                          : take_dev(vm, a, img->path, &rc);
     if (!d)
         return res_leave(&t, rc);
-    if (!r) {
-        free(d->host_path);
-        d->host_path = xstrdup(img->path);
-    }
     free(d->uvm_path);
     d->uvm_path = a->number >= 0 ? xstrdup(a->uvm_path ? a->uvm_path : "")
                   : a->expose    ? xasprintf("/tmp/p%u", d->n)
                                  : xstrdup("");
     unsigned n = d->n;
+    bool plug = !t.r; /* else idle: the device is still there */
     cleanup_free char *mount = xstrdup(d->uvm_path);
     res_txn_fail(&t, "add vpmem '%s' (device %u)", a->host_path, n);
     res_begin(&t, &d->res, RES_ADDING);
-    rc = res_end(&t, attach(&t, d, !r, a, img, fd));
+    rc = res_end(&t, attach(&t, d, plug, a, img, fd));
     if (rc == 0)
         set_out(location, uvm_path, n, mount);
     return rc;
@@ -404,19 +377,11 @@ uvm_add_vpmem(struct uvm *vm, const char *host_path, bool expose, uint32_t *loca
               : vpmem_add(vm, &a, location, uvm_path); /* it says what is wrong */
 }
 
-static int
-remove_path(struct uvm *vm, const char *host_path)
-{
-    if (!vm || !host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vpmem: host path is empty");
-    return vpmem_remove(vm, host_path, -1, NULL);
-}
-
 int
 uvm_remove_vpmem(struct uvm *vm, const char *host_path)
 {
-    return vm ? UVM_CALL(vm, "remove vpmem", remove_path(vm, host_path))
-              : remove_path(vm, host_path); /* it says what is wrong */
+    int rc = res_check_key(vm, "remove vpmem", host_path);
+    return rc < 0 ? rc : UVM_CALL(vm, "remove vpmem", vpmem_remove(vm, host_path, -1, NULL));
 }
 
 static int
@@ -445,18 +410,16 @@ vpmem_remove(struct uvm *vm, const char *host_path, int number, const struct gue
     char real[4096];
     const char *key = !host_path ? NULL : realpath(host_path, real) ? real : host_path;
     const unsigned n = (unsigned)number;
-    struct res_txn t;
-    res_txn_init(&t, vm, &vpmem_kind, "remove vpmem");
+    struct res_txn t = RES_TXN(vm, &vpmem_kind, "remove vpmem");
     res_txn_fail(&t, "cannot remove VPMEM %s as it is not attached to utility VM %s: %s is not "
                  "attached to VPMEM", name, vm->cfg.id, name);
-    struct res *r;
-    rc = res_remove_enter(&t, key ? find_path : find_number, key ? (const void *)key : &n,
-                          UVM_E_NOT_ATTACHED, &r);
+    rc = res_remove_enter(&t, key ? NULL : find_number, key ? (const void *)key : &n,
+                          UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    struct vpmem_dev *d = dev(r);
+    struct vpmem_dev *d = dev(t.r);
     res_txn_fail(&t, "failed to remove VPMEM %s from utility VM %s", name, vm->cfg.id);
-    res_begin(&t, r, RES_REMOVING);
+    res_begin(&t, t.r, RES_REMOVING);
     /* Always sent by the typed call (as hcsshim), also when the image was not exposed. */
     rc = guest_part(&t, guest, "Remove", d, 0);
     if (rc == 0) {
@@ -471,7 +434,7 @@ vpmem_remove(struct uvm *vm, const char *host_path, int number, const struct gue
 
 /* --- uvm_modify: VirtualMachine/Devices/VirtualPMem/Devices/<n> ----------------------------- */
 
-static int
+int
 vpmem_modify(struct uvm *vm, struct modify_req *r)
 {
     int rc = modreq_check_number(r, 0, UVM_MAX_VPMEM, "device number");
@@ -504,9 +467,6 @@ vpmem_modify(struct uvm *vm, struct modify_req *r)
 
 const struct res_kind vpmem_kind = {
     .name = "vpmem",
-    .modify_path = "VirtualMachine/Devices/VirtualPMem/Devices/{n}",
-    .modify_fields = {"device number"},
-    .modify = vpmem_modify,
     .serial_adds = true,
     .free = dev_free,
 };

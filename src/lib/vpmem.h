@@ -35,4 +35,8 @@ int vpmem_add(struct uvm *vm, const struct vpmem_add_args *a, uint32_t *location
 int vpmem_remove(struct uvm *vm, const char *host_path, int number,
                  const struct guest_part *guest);
 
+struct modify_req;
+/* uvm_modify handler (kinds.h). */
+int vpmem_modify(struct uvm *vm, struct modify_req *r);
+
 #endif

@@ -45,20 +45,14 @@ struct vsmb_share {
 
 /* --- bookkeeping ---------------------------------------------------------------------------- */
 
-static struct vsmb_share *
-share(struct res *r)
-{
-    return (struct vsmb_share *)r;
-}
+#define share(r) ((struct vsmb_share *)(r)) /* its struct res is first */
 
 static void
 share_free(struct res *r)
 {
     struct vsmb_share *s = share(r);
     virtiofsd_stop(&s->daemon, 0); /* never started (windows) or already stopped: a no-op */
-    free(s->sh.host_path);
     free(s->guest_request);
-    free(s);
 }
 
 /* The record leaves the VM: its hot-plug slot is free again. */
@@ -69,24 +63,11 @@ share_drop(struct uvm *vm, struct res *r)
         hotslot_put(vm, (unsigned)share(r)->slot);
 }
 
-static struct res *
-find_path(struct uvm *vm, const void *key)
-{
-    return share_find_path(vm, &vsmb_kind, key);
-}
-
-static struct res *
-find_name(struct uvm *vm, const void *name)
-{
-    return share_find_name(vm, &vsmb_kind, name);
-}
-
 static struct vsmb_share *
 share_new(const char *host_path, const struct uvm_vsmb_options *o, const char *guest_request,
           const char *name)
 {
-    struct vsmb_share *s = xcalloc(1, sizeof(*s));
-    s->sh.host_path = xstrdup(host_path);
+    struct vsmb_share *s = res_new(&vsmb_kind, sizeof(*s), host_path);
     snprintf(s->sh.name, sizeof(s->sh.name), "%s", name);
     s->options = *o;
     s->guest_request = guest_request ? xstrdup(guest_request) : NULL;
@@ -148,7 +129,7 @@ check_daemon(struct vsmb_share *s)
     cleanup_free char *tail = virtiofsd_log_tail(&s->daemon, DAEMON_TAIL_LINES);
     return xasprintf("VSMB share %s ('%s'): virtiofsd exited (status 0x%x): the share is broken; "
                      "remove it%s%s",
-                     s->sh.name, s->sh.host_path, (unsigned)status, *tail ? ": " : "", tail);
+                     s->sh.name, s->sh.res.key, (unsigned)status, *tail ? ": " : "", tail);
 }
 
 /* hcsshim's VirtualSmbShareOptions: every field is `omitempty`, so only the true flags appear
@@ -220,9 +201,8 @@ windows_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_v
     if (!path)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8",
                          a->host_path);
-    struct res *r;
-    int rc = res_enter(t, find_path, a->host_path, &r);
-    if (rc < 0 || (r && ++r->refs))
+    int rc = res_enter(t, NULL, a->host_path);
+    if (rc < 0 || (t->r && ++t->r->refs))
         return rc < 0 ? rc : res_leave(t, 0);
     char name[24];
     if ((rc = share_name_take(t->vm, &vsmb_kind, a->name, true, "add vsmb", a->host_path,
@@ -233,7 +213,7 @@ windows_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_v
                                           "Options", options_json(o)),
                          NULL);
     if (rc < 0) {
-        share_free(&s->sh.res);
+        res_free(&s->sh.res);
         return res_leave(t, rc);
     }
     res_begin(t, &s->sh.res, RES_ADDING);
@@ -243,14 +223,13 @@ windows_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_v
 static int
 windows_remove(struct res_txn *t, const char *path, const char *name)
 {
-    struct res *r;
-    int rc = res_remove_enter(t, path ? find_path : find_name, path ? path : name,
-                              UVM_E_NOT_ATTACHED, &r);
+    int rc = res_remove_enter(t, path ? NULL : share_find_name, path ? path : name,
+                              UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if ((rc = document_update(t->vm, NULL, share(r)->sh.name)) < 0)
+    if ((rc = document_update(t->vm, NULL, share(t->r)->sh.name)) < 0)
         return res_leave(t, rc);
-    res_begin(t, r, RES_REMOVING);
+    res_begin(t, t->r, RES_REMOVING);
     return res_end(t, 0);
 }
 
@@ -325,7 +304,7 @@ static int
 plug_and_mount(struct res_txn *t, struct vsmb_share *s, const char *source, const char *sock,
                const struct guest_part *g)
 {
-    int rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->sh.host_path);
+    int rc = virtiofsd_start(&s->daemon, &s->options, source, sock, s->sh.res.key);
     if (rc < 0)
         return rc;
     uvm_log(UVM_LOG_DEBUG, t->vm->cfg.id, "VSMB share %s: virtiofsd pid %d on %s", s->sh.name,
@@ -350,7 +329,7 @@ linux_attach(struct res_txn *t, struct vsmb_share *s, int dirfd, const struct gu
     const struct share_state *st = share_state(t->vm, &vsmb_kind); /* fixed until close */
     cleanup_free char *source = xasprintf("%s/%s", st->staging, s->sh.name);
     cleanup_free char *sock = xasprintf("%s/%s.sock", st->staging, s->sh.name);
-    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.host_path,
+    int rc = share_bind(st->dirfd, st->staging, s->sh.name, dirfd, s->sh.res.key,
                         s->options.read_only, &s->sh.mnt_id);
     if (rc < 0)
         return rc;
@@ -428,12 +407,11 @@ linux_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_vsm
         return uvm_error(UVM_E_NOT_SUPPORTED, "add vsmb '%s': %s is not installed (Debian: "
                          "qemu-system-common)",
                          a->host_path, VIRTIOFSD);
-    struct res *r;
-    if ((rc = res_enter(t, find_path, real, &r)) < 0)
+    if ((rc = res_enter(t, NULL, real)) < 0)
         return rc;
-    struct vsmb_share *s = r ? NULL : linux_new(t->vm, a, o, real, &rc);
+    struct vsmb_share *s = t->r ? NULL : linux_new(t->vm, a, o, real, &rc);
     if (!s)
-        return res_leave(t, r ? add_again(t, share(r), a) : rc);
+        return res_leave(t, t->r ? add_again(t, share(t->r), a) : rc);
     res_txn_fail(t, "add vsmb '%s'", a->host_path);
     res_begin(t, &s->sh.res, RES_ADDING);
     return res_end(t, linux_attach(t, s, dirfd, a->guest));
@@ -444,49 +422,31 @@ vsmb_add(struct uvm *vm, const struct vsmb_add_args *a)
 {
     static const struct uvm_vsmb_options none;
     const struct uvm_vsmb_options *o = a->options ? a->options : &none;
-    if (!vm || !a->host_path || !*a->host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: host path is empty");
-    int rc = check_guest_request(a->host_path, a->guest_request_json);
+    int rc = res_check_key(vm, "add vsmb", a->host_path);
+    if (rc == 0)
+        rc = check_guest_request(a->host_path, a->guest_request_json);
     if (rc < 0)
         return rc;
-    struct res_txn t;
-    res_txn_init(&t, vm, &vsmb_kind, "add vsmb");
+    struct res_txn t = RES_TXN(vm, &vsmb_kind, "add vsmb");
     t.offline = vm->cfg.windows;
     return vm->cfg.windows ? windows_add(&t, a, o) : linux_add(&t, a, o);
-}
-
-static int
-add_typed(struct uvm *vm, const char *host_path, const char *guest_request_json,
-          const struct uvm_vsmb_options *options)
-{
-    struct vsmb_add_args a = {.host_path = host_path, .guest_request_json = guest_request_json,
-                              .options = options};
-    return vsmb_add(vm, &a);
 }
 
 int
 uvm_add_vsmb(struct uvm *vm, const char *host_path, const char *guest_request_json,
              const struct uvm_vsmb_options *options)
 {
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb: vm is NULL");
-    return UVM_CALL(vm, "add vsmb", add_typed(vm, host_path, guest_request_json, options));
-}
-
-static int
-remove_typed(struct uvm *vm, const char *host_path)
-{
-    if (!host_path || !*host_path)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: host path is empty");
-    return vsmb_remove(vm, host_path, NULL, NULL);
+    struct vsmb_add_args a = {.host_path = host_path, .guest_request_json = guest_request_json,
+                              .options = options};
+    return vm ? UVM_CALL(vm, "add vsmb", vsmb_add(vm, &a))
+              : vsmb_add(vm, &a); /* it says what is wrong */
 }
 
 int
 uvm_remove_vsmb(struct uvm *vm, const char *host_path)
 {
-    if (!vm)
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "remove vsmb: vm is NULL");
-    return UVM_CALL(vm, "remove vsmb", remove_typed(vm, host_path));
+    int rc = res_check_key(vm, "remove vsmb", host_path);
+    return rc < 0 ? rc : UVM_CALL(vm, "remove vsmb", vsmb_remove(vm, host_path, NULL, NULL));
 }
 
 /* Outside the lock: the caller's GuestRequest, the unmount, the unplug, the daemon. A dead
@@ -518,22 +478,20 @@ vsmb_remove(struct uvm *vm, const char *path, const char *name, const struct gue
 {
     const char *shown = path ? path : name;
     cleanup_free char *key = !path ? NULL : vm->cfg.windows ? xstrdup(path) : share_key(path);
-    struct res_txn t;
-    res_txn_init(&t, vm, &vsmb_kind, "remove vsmb");
+    struct res_txn t = RES_TXN(vm, &vsmb_kind, "remove vsmb");
     t.offline = vm->cfg.windows;
     res_txn_fail(&t, "%s is not present as a VSMB share in %s, cannot remove", shown, vm->cfg.id);
     if (vm->cfg.windows)
         return windows_remove(&t, key, name);
-    struct res *r;
-    int rc = res_remove_enter(&t, key ? find_path : find_name, key ? key : name,
-                              UVM_E_NOT_ATTACHED, &r);
+    int rc = res_remove_enter(&t, key ? NULL : share_find_name, key ? key : name,
+                              UVM_E_NOT_ATTACHED);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    struct vsmb_share *s = share(r);
+    struct vsmb_share *s = share(t.r);
     res_note(&t, check_daemon(s));
     bool lazy = s->broken;
     res_txn_fail(&t, "failed to remove vsmb share %s from %s", shown, vm->cfg.id);
-    res_begin(&t, r, RES_REMOVING);
+    res_begin(&t, t.r, RES_REMOVING);
     return res_end(&t, linux_detach(&t, s, lazy, guest));
 }
 
@@ -550,7 +508,7 @@ get_uvm_path(struct uvm *vm, const char *host_path, char **uvm_path)
     cleanup_free char *key = vm->cfg.windows ? xstrdup(host_path) : share_key(host_path);
     cleanup_free char *note = NULL;
     pthread_mutex_lock(&vm->lock);
-    struct res *r = find_path(vm, key);
+    struct res *r = res_find(vm, &vsmb_kind, key);
     int rc = 0;
     if (!r || r->state == RES_ADDING) {
         rc = uvm_error(UVM_E_NOT_FOUND, "%s not found as VSMB share in %s", host_path, vm->cfg.id);
@@ -635,7 +593,7 @@ modify_options(const struct modify_req *r, struct uvm_vsmb_options *o)
     return 0;
 }
 
-static int
+int
 vsmb_modify(struct uvm *vm, struct modify_req *r)
 {
     const char *name = NULL, *path = NULL;
@@ -660,19 +618,11 @@ vsmb_modify(struct uvm *vm, struct modify_req *r)
     return modreq_wrap(r, vsmb_add(vm, &a));
 }
 
-static int
-vsmb_prepare(struct uvm *vm)
-{
-    return share_prepare(vm, &vsmb_kind, VSMB_STAGING_DIR, false);
-}
+static const struct share_conf conf = {VSMB_STAGING_DIR, false};
 
 const struct res_kind vsmb_kind = {
-    .name = "vsmb",
-    .modify_path = "VirtualMachine/Devices/VirtualSmb/Shares",
-    .modify = vsmb_modify,
-    .prepare = vsmb_prepare,
+    SHARE_KIND("vsmb", &conf),
     .vm_gone = vsmb_vm_gone,
     .drop = share_drop,
     .free = share_free,
-    .release = share_release,
 };
