@@ -46,24 +46,6 @@ kind_adding(struct uvm *vm, const struct res_kind *kind)
     return false;
 }
 
-void *
-res_new(const struct res_kind *kind, size_t size, const char *key)
-{
-    struct res *r = xcalloc(1, size);
-    r->kind = kind;
-    r->key = xstrdup(key);
-    return r;
-}
-
-void
-res_free(struct res *r)
-{
-    if (r->kind->free)
-        r->kind->free(r);
-    free(r->key);
-    free(r);
-}
-
 struct res *
 res_find(struct uvm *vm, const struct res_kind *kind, const char *key)
 {
@@ -204,17 +186,3 @@ res_end(struct res_txn *t, int rc)
     return rc;
 }
 
-void *
-res_kind_state(struct uvm *vm, const struct res_kind *kind, size_t size)
-{
-    size_t i = 0;
-    while (i < VM_KINDS_MAX && vm->kinds[i].kind && vm->kinds[i].kind != kind)
-        i++;
-    if (i == VM_KINDS_MAX)
-        abort(); /* VM_KINDS_MAX is below the number of kinds: a build-time mistake */
-    if (!vm->kinds[i].kind) {
-        vm->kinds[i].kind = kind;
-        vm->kinds[i].state = xcalloc(1, size);
-    }
-    return vm->kinds[i].state;
-}

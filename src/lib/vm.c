@@ -6,7 +6,7 @@
 #include "error.h"
 #include "jail.h"
 #include "qmp.h"
-#include "res.h"
+#include "record.h"
 #include "vm.h"
 #include "vmm.h"
 
@@ -154,4 +154,37 @@ vm_document_replace(struct uvm *vm, char *text)
     vm->old_documents[vm->n_old_documents++] = vm->document;
     /* uvm_document reads it without the lock: publish the text with its contents */
     __atomic_store_n(&vm->document, text, __ATOMIC_RELEASE);
+}
+
+void *
+res_new(const struct res_kind *kind, size_t size, const char *key)
+{
+    struct res *r = xcalloc(1, size);
+    r->kind = kind;
+    r->key = xstrdup(key);
+    return r;
+}
+
+void
+res_free(struct res *r)
+{
+    if (r->kind->free)
+        r->kind->free(r);
+    free(r->key);
+    free(r);
+}
+
+void *
+res_kind_state(struct uvm *vm, const struct res_kind *kind, size_t size)
+{
+    size_t i = 0;
+    while (i < VM_KINDS_MAX && vm->kinds[i].kind && vm->kinds[i].kind != kind)
+        i++;
+    if (i == VM_KINDS_MAX)
+        abort(); /* VM_KINDS_MAX is below the number of kinds: a build-time mistake */
+    if (!vm->kinds[i].kind) {
+        vm->kinds[i].kind = kind;
+        vm->kinds[i].state = xcalloc(1, size);
+    }
+    return vm->kinds[i].state;
 }

@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include "options.h"
+#include "record.h"
 #include "rundir.h"
 #include "topology.h"
 #include "uvm.h"
