@@ -22,7 +22,7 @@ run_one() { # label [libdir]
         LD_LIBRARY_PATH="$2" "$b/bench/bench-hotplug" "$n"
     else
         "$b/bench/bench-hotplug" "$n"
-    fi | awk -v l="$1" '/median/ {
+    fi | awk -v l="$1" '/median +[0-9]/ {
         line = $0; sub(/^ +/, "", line); i = index(line, " median ");
         what = substr(line, 1, i - 1); gsub(/ +$/, "", what); gsub(/ /, "_", what);
         for (k = 1; k <= NF; k++) if ($k == "median") print l, what, $(k + 1) }' >>"$tmp/figures"

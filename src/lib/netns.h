@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 struct net_nic {
-    unsigned port;     /* hot-plug slot (hotslot.h); QEMU ids nic<port> / net<port> */
+    unsigned port;     /* hot-plug slot (topology.h); QEMU ids nic<port> / net<port> */
     char *tap;         /* host tap device */
     char *tap_netns;   /* named host namespace the created tap lives in, NULL: ours */
     bool tap_created;  /* made by us: deleted with the NIC */

@@ -202,8 +202,12 @@ windows_add(struct res_txn *t, const struct vsmb_add_args *a, const struct uvm_v
         return uvm_error(UVM_E_INVALID_ARGUMENT, "add vsmb '%s': the path is not UTF-8",
                          a->host_path);
     int rc = res_enter(t, NULL, a->host_path);
-    if (rc < 0 || (t->r && ++t->r->refs))
-        return rc < 0 ? rc : res_leave(t, 0);
+    if (rc < 0)
+        return rc;
+    if (t->r) { /* shared already: another reference */
+        t->r->refs++;
+        return res_leave(t, 0);
+    }
     char name[24];
     if ((rc = share_name_take(t->vm, &vsmb_kind, a->name, true, "add vsmb", a->host_path,
                               name)) < 0)
