@@ -18,6 +18,7 @@
 #include "modify.h"
 #include "modules.h"
 #include "process.h"
+#include "properties.h"
 #include "proto.h"
 #include "stream.h"
 
@@ -152,7 +153,7 @@ static const struct {
     {PROTO_REQ_WAIT_PROCESS, process_handle_wait},
     {PROTO_REQ_SIGNAL_PROCESS, container_handle_signal},   /* -> process.c without ContainerId */
     {PROTO_REQ_DELETE_CONTAINER_STATE, container_handle_delete},
-    {PROTO_REQ_GET_PROPERTIES, process_handle_get_properties},
+    {PROTO_REQ_GET_PROPERTIES, properties_handle_get},
     {PROTO_REQ_MODIFY_SETTINGS, modify_handle},
 };
 

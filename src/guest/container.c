@@ -539,3 +539,14 @@ container_handle_delete(struct bridge *b, struct request *req)
     c->state = CTR_DELETING;
     return BRIDGE_DEFERRED;
 }
+
+json_t *
+container_list(void)
+{
+    json_t *list = json_array();
+    for (struct container *c = containers; c; c = c->next)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "Id", c->id, "State",
+                                              state_names[c->state], "InitProcessId",
+                                              (int)c->init_pid));
+    return list;
+}

@@ -18,4 +18,7 @@ bridge_handler_fn container_handle_execute;
 bridge_handler_fn container_handle_signal;
 bridge_handler_fn container_handle_delete;
 
+/* GetProperties' ContainerList: [{"Id","State","InitProcessId"}] (new reference). */
+json_t *container_list(void);
+
 #endif

@@ -505,7 +505,7 @@ process_handle_signal(struct bridge *b, struct request *req)
     return process_signal(req, (pid_t)pid, (int)sig);
 }
 
-static json_t *
+json_t *
 process_list(void)
 {
     json_t *list = json_array();
@@ -516,32 +516,6 @@ process_list(void)
                                               "CommandLine", p->cmdline));
     }
     return list;
-}
-
-int
-process_handle_get_properties(struct bridge *b, struct request *req)
-{
-    json_t *query = NULL, *props = json_object();
-    req->result = json_pack("{s:o}", "Properties", props);
-    int rc = req_object(req, req->body, "Query", false, &query);
-    if (rc < 0 || !query)
-        return rc;
-    json_t *types = json_object_get(query, "PropertyTypes");
-    if (types && !json_is_array(types))
-        return request_fail(req, "invalid request: \"PropertyTypes\" must be an array");
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t) {
-        if (!json_is_string(t))
-            return request_fail(req, "invalid request: \"PropertyTypes\"[%zu] is not a string",
-                                i);
-        const char *name = json_string_value(t);
-        if (!strcmp(name, "ProcessList"))
-            json_object_set_new(props, "ProcessList", process_list());
-        else
-            return request_fail(req, "the property type \"%s\" is not supported", name);
-    }
-    return 0;
 }
 
 int

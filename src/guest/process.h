@@ -15,7 +15,6 @@
 bridge_handler_fn process_handle_execute;
 bridge_handler_fn process_handle_wait;
 bridge_handler_fn process_handle_signal;
-bridge_handler_fn process_handle_get_properties;
 
 /* A child was reaped (status from waitpid). The status of an unknown pid (an orphan) is kept
  * for a while, in case it is adopted later (process_adopt). */
@@ -38,6 +37,9 @@ int process_check_handle(struct request *req, uint32_t handle);
 int process_signal(struct request *req, pid_t pid, int sig);
 /* A known process that has not exited. */
 bool process_running(pid_t pid);
+
+/* GetProperties' ProcessList: [{"ProcessId","CommandLine"}] of the running processes. */
+json_t *process_list(void);
 
 /* Milliseconds until the next WaitForProcess timeout (-1: none); answer the expired ones. */
 int process_next_timeout(void);

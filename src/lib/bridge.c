@@ -580,7 +580,8 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
                          proto_type_name(type));
     char activity[37];
     options_new_guid(activity);
-    json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
+    if (!json_object_get(req, "ContainerId")) /* a container's request names it */
+        json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
     json_object_set_new(req, "ActivityId", json_string(activity));
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
