@@ -297,6 +297,189 @@ test_two_isolated(void **state)
     uvm_container_close(a);
 }
 
+/* A host directory bind-mounted into the container: shared into the VM by create, read-only
+ * as the mount says, unshared by delete. */
+static void
+test_bind_mount(void **state)
+{
+    itest_sh("mkdir -p %s/data && echo from-host > %s/data/hello", dir, dir);
+    const char *argv[] = {"sh", "-c", "cat /mnt/hello; touch /mnt/x 2>&1; ls /mnt", NULL};
+    json_t *spec = spec_for(argv);
+    char src[128];
+    snprintf(src, sizeof(src), "%s/data", dir);
+    json_array_append_new(json_object_get(spec, "mounts"),
+                          json_pack("{s:s, s:s, s:s, s:[s, s]}", "destination", "/mnt", "type",
+                                    "bind", "source", src, "options", "rbind", "ro"));
+    struct itest_run r;
+    assert_int_equal(run_spec("bind", spec, NULL, &r), 0);
+    assert_non_null(strstr(r.out, "from-host\n"));
+    assert_non_null(strstr(r.out, "Read-only file system"));
+    assert_true(strstr(r.out, "hello\n") && !strstr(r.out, "\nx\n"));
+    itest_run_free(&r);
+    char *guest = NULL;
+    assert_int_equal(uvm_get_vsmb_uvm_path(vm, src, &guest), UVM_E_NOT_FOUND);
+    /* a relative source or a file is refused before anything is made */
+    spec = spec_for(argv);
+    json_array_append_new(json_object_get(spec, "mounts"),
+                          json_pack("{s:s, s:s, s:s}", "destination", "/f", "type", "bind",
+                                    "source", "/etc/hostname"));
+    struct uvm_container *c = NULL;
+    assert_int_equal(create("file", spec, false, &c), UVM_E_NOT_SUPPORTED);
+    assert_non_null(strstr(uvm_last_error(), "'/etc/hostname' is not a directory"));
+}
+
+/* Without a PID namespace of its own, signalling the init signals every process of the
+ * container (crun kill --all), and none survives its exit. */
+static void
+test_no_pid_namespace(void **state)
+{
+    const char *argv[] = {"sh", "-c", "sleep 1001 & sleep 1002 & echo up; wait", NULL};
+    json_t *spec = spec_for(argv);
+    json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces");
+    for (size_t i = 0; i < json_array_size(nss); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(nss, i), "type")), "pid"))
+            json_array_remove(nss, i--);
+    struct uvm_container *c = NULL;
+    assert_int_equal(create("nopidns", spec, false, &c), 0);
+    struct uvm_process *init = NULL;
+    assert_int_equal(uvm_container_start(c, &init), 0);
+    int out = -1;
+    uvm_process_stdio(init, NULL, &out, NULL);
+    char buf[8] = "";
+    assert_int_equal(read(out, buf, 3), 3);
+    close(out);
+    /* both sleeps exec'd (the shell printed "up" after forking them) */
+    assert_int_equal(itest_guest_count(vm, "for i in $(seq 100); do n=$(ps -o args | grep -c "
+                                           "'^sleep 100[12]'); [ $n = 2 ] && break; sleep 0.1; "
+                                           "done; echo $n"),
+                     2);
+    assert_int_equal(uvm_container_signal(c, 15), 0); /* sh dies of it, the sleeps too */
+    int code = -1;
+    assert_int_equal(uvm_container_wait(c, &code), 0);
+    assert_int_equal(code, 143);
+    assert_int_equal(itest_guest_count(vm, "ps -o args | grep -c '^sleep 100[12]' || true"), 0);
+    uvm_process_close(init);
+    assert_int_equal(uvm_container_delete(c), 0);
+    uvm_container_close(c);
+}
+
+/* The root file system from CombinedLayers: two erofs layer images on VPMem and an ext4
+ * scratch disk on SCSI; the container's writes land in the scratch. */
+static void
+test_combined_layers(void **state)
+{
+    itest_sh("cd %s && mkdir -p top/etc && echo from-top > top/etc/layer && "
+             "echo top-wins > top/etc/motd && mkdir -p base && cp -a rootfs/. base/ && "
+             "echo from-base > base/etc/motd && echo base-only > base/etc/base && "
+             "mkfs.erofs base.img base >/dev/null && mkfs.erofs top.img top >/dev/null && "
+             "truncate -s %%2M base.img top.img && truncate -s 64M scratch.img && "
+             "mkfs.ext4 -q -F scratch.img",
+             dir);
+    char base[128], top[128], scratch[128];
+    snprintf(base, sizeof(base), "%s/base.img", dir);
+    snprintf(top, sizeof(top), "%s/top.img", dir);
+    snprintf(scratch, sizeof(scratch), "%s/scratch.img", dir);
+    uint32_t nb, nt;
+    char *pb = NULL, *pt = NULL;
+    if (uvm_add_vpmem(vm, base, true, &nb, &pb) < 0 || uvm_add_vpmem(vm, top, true, &nt, &pt) < 0 ||
+        uvm_add_scsi(vm, scratch, "/run/gcs/c/layered/scratch", NULL, NULL) < 0)
+        fail_msg("layers: %s", uvm_last_error());
+    char req[512];
+#define LAYERS_REQ                                                                                 \
+    "{\"GuestRequest\":{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"%s\",\"Settings\":{"  \
+    "\"ContainerRootPath\":\"/run/gcs/c/layered/rootfs\",\"Layers\":[{\"Path\":\"%s\"},{\"Path\":"  \
+    "\"%s\"}],\"ScratchPath\":\"/run/gcs/c/layered/scratch\"}}}"
+    snprintf(req, sizeof(req), LAYERS_REQ, "Add", pt, pb);
+    if (uvm_modify(vm, req) < 0)
+        fail_msg("CombinedLayers: %s", uvm_last_error());
+
+    const char *argv[] = {"sh", "-c", "cat /etc/layer /etc/motd /etc/base && echo new > /etc/w",
+                          NULL};
+    json_t *spec = spec_for(argv);
+    json_object_set_new(json_object_get(spec, "root"), "readonly", json_false());
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    struct uvm_container_config cfg = {.id = "layered",
+                                       .spec_json = text,
+                                       .root_path = "/run/gcs/c/layered/rootfs",
+                                       .create_stdout = true,
+                                       .create_stderr = true};
+    struct uvm_container *c = NULL;
+    if (uvm_create_container(vm, &cfg, &c) < 0)
+        fail_msg("create: %s", uvm_last_error());
+    free(text);
+    struct uvm_process *init = NULL;
+    assert_int_equal(uvm_container_start(c, &init), 0);
+    struct itest_run r;
+    assert_int_equal(itest_collect(init, NULL, &r), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "from-top\ntop-wins\nbase-only\n");
+    itest_run_free(&r);
+    assert_int_equal(uvm_container_delete(c), 0);
+    uvm_container_close(c);
+    char *out = itest_guest(vm, "cat /run/gcs/c/layered/scratch/upper/etc/w");
+    assert_string_equal(out, "new\n");
+    free(out);
+
+    snprintf(req, sizeof(req), LAYERS_REQ, "Remove", pt, pb);
+    if (uvm_modify(vm, req) < 0 || uvm_remove_scsi(vm, scratch) < 0 ||
+        uvm_remove_vpmem(vm, top) < 0 || uvm_remove_vpmem(vm, base) < 0)
+        fail_msg("remove the layers: %s", uvm_last_error());
+    free(pb);
+    free(pt);
+    itest_guest(vm, "rmdir /run/gcs/c/layered 2>/dev/null; true");
+}
+
+/* A container in a network namespace added with uvm_add_netns reaches a host tap. */
+static void
+test_netns(void **state)
+{
+    char hns[32], tap[16];
+    snprintf(hns, sizeof(hns), "uvmit-c-%d", (int)getpid());
+    snprintf(tap, sizeof(tap), "uvmitc%d", (int)getpid() % 100000);
+    itest_sh("ip netns add %s && ip tuntap add dev %s mode tap", hns, tap);
+    struct uvm_endpoint e = {.id = "6f3d1c52-0000-4000-8000-0000000000c1",
+                             .mac_address = "52:54:00:00:0c:02",
+                             .ip_address = "10.200.12.2",
+                             .prefix_length = 24,
+                             .gateway_address = "10.200.12.1",
+                             .host_ifname = tap};
+    if (uvm_add_netns(vm, "cns", &e, 1) < 0)
+        fail_msg("add netns: %s", uvm_last_error());
+    itest_sh("ip link set %s netns %s && ip -n %s addr add 10.200.12.1/24 dev %s && "
+             "ip -n %s link set %s up && ip -n %s link set lo up && "
+             "(ip netns exec %s timeout 120 socat TCP-LISTEN:7778,reuseaddr EXEC:cat "
+             ">/dev/null 2>&1 &) ; sleep 0.5",
+             tap, hns, hns, tap, hns, tap, hns, hns);
+    const char *argv[] = {"sh", "-c", "cat /sys/class/net/eth0/address; "
+                                      "echo tcp-from-container | nc -w 5 10.200.12.1 7778",
+                          NULL};
+    char *text = json_dumps(spec_for(argv), JSON_COMPACT);
+    struct uvm_container_config cfg = {.id = "netc",
+                                       .spec_json = text,
+                                       .network_namespace = "cns",
+                                       .create_stdout = true,
+                                       .create_stderr = true};
+    struct uvm_container *c = NULL;
+    int rc = uvm_create_container(vm, &cfg, &c);
+    free(text);
+    if (rc < 0)
+        fail_msg("create: %s", uvm_last_error());
+    struct uvm_process *init = NULL;
+    assert_int_equal(uvm_container_start(c, &init), 0);
+    struct itest_run r;
+    assert_int_equal(itest_collect(init, NULL, &r), 0);
+    assert_string_equal(r.out, "52:54:00:00:0c:02\ntcp-from-container\n");
+    assert_int_equal(r.exit_code, 0);
+    itest_run_free(&r);
+    assert_int_equal(uvm_container_delete(c), 0);
+    uvm_container_close(c);
+    assert_int_equal(uvm_remove_netns(vm, "cns"), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "ip netns del %s; ip link del %s 2>/dev/null; true", hns, tap);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* After deletes: no bundle, cgroup, crun state, mount or process of any container. */
 static void
 test_delete_leaves_nothing(void **state)
@@ -334,7 +517,7 @@ make_rootfs(void)
     if (!mkdtemp(dir))
         fail_msg("mkdtemp: %s", strerror(errno));
     itest_sh("cd %s && mkdir -p rootfs/bin rootfs/proc rootfs/dev rootfs/sys rootfs/tmp "
-             "rootfs/etc rootfs/root && cp /bin/busybox rootfs/bin/ && "
+             "rootfs/etc rootfs/root rootfs/mnt && cp /bin/busybox rootfs/bin/ && "
              "for a in $(rootfs/bin/busybox --list); do [ $a = busybox ] || "
              "ln -s busybox rootfs/bin/$a; done && chmod 1777 rootfs/tmp && "
              "echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd && crun spec",
@@ -380,8 +563,9 @@ int
 main(void)
 {
     itest_init();
-    if (system("command -v crun >/dev/null") != 0) {
-        printf("SKIP: crun (for `crun spec`) is needed on the host\n");
+    if (system("command -v crun && command -v mkfs.erofs && command -v ip && "
+               "command -v socat") != 0) {
+        printf("SKIP: crun (for `crun spec`), erofs-utils, iproute2 and socat are needed\n");
         return 77;
     }
     const struct CMUnitTest tests[] = {
@@ -392,6 +576,10 @@ main(void)
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_missing_executable),
         cmocka_unit_test(test_two_isolated),
+        cmocka_unit_test(test_bind_mount),
+        cmocka_unit_test(test_no_pid_namespace),
+        cmocka_unit_test(test_combined_layers),
+        cmocka_unit_test(test_netns),
         cmocka_unit_test(test_delete_leaves_nothing),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
