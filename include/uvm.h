@@ -240,6 +240,60 @@ int uvm_add_netns(struct uvm *vm, const char *id, const struct uvm_endpoint *end
  * the taps the library created. UVM_E_NOT_FOUND for an unknown id. */
 int uvm_remove_netns(struct uvm *vm, const char *id);
 
+/* OCI containers in the guest (hcsshim's later internal/uvm CreateContainer and cow.Container;
+ * docs/containers.md). The agent runs them with crun, which is in rootfs.vhd only: boot the VM
+ * with preferred_rootfs_type = UVM_ROOTFS_VHD. */
+struct uvm_container;
+struct uvm_container_config {
+    const char *id;        /* [A-Za-z0-9._-]{1,64}, not starting with '.'; NULL: the next
+                            * uvm_container_counter value ("1", "2", ...). The bundle is
+                            * /run/gcs/c/<id>, the cgroup /sys/fs/cgroup/c/<id> */
+    const char *spec_json; /* the OCI runtime spec (config.json); translated for the guest:
+                            * hooks, cgroupsPath, AppArmor/SELinux labels, host devices and
+                            * namespace paths dropped; bind mounts of host directories shared
+                            * into the VM (virtio-fs) with their sources rewritten */
+    const char *root_path; /* guest path of the root file system (a share, a CombinedLayers
+                            * root, a layer); NULL: the spec's root.path, absolute */
+    const char *network_namespace; /* a uvm_add_netns id: the container's network namespace;
+                                    * NULL: as the spec says (a "network" entry: a new, empty one) */
+    bool create_stdin, create_stdout, create_stderr; /* the init's stdio (pipes, no terminal) */
+};
+/* Create the container (`crun create`): its init exists, stopped before exec. A failure
+ * undoes what was done (shares added); crun's own error text is in the message, e.g.
+ * "... crun create: executable file `nosuch` not found in $PATH: No such file or directory". */
+int uvm_create_container(struct uvm *vm, const struct uvm_container_config *cfg,
+                         struct uvm_container **out);
+const char *uvm_container_id(const struct uvm_container *c);
+/* Start the init (`crun start`). init (may be NULL): a new reference to the init process, for
+ * its stdio (uvm_process_stdio), signal and wait; close it with uvm_process_close. */
+int uvm_container_start(struct uvm_container *c, struct uvm_process **init);
+struct uvm_container_process_config {
+    const char *process_json; /* an OCI process object (config.json's "process" shape) */
+    bool create_stdin, create_stdout, create_stderr;
+};
+/* Run another process in the container's namespaces and cgroup (`crun exec --detach`;
+ * hcsshim: CreateProcess). A process like uvm_exec's: uvm_process_* apply. */
+int uvm_container_exec(struct uvm_container *c, const struct uvm_container_process_config *cfg,
+                       struct uvm_process **out);
+/* Signal the init; without a PID namespace of its own, every process of the container
+ * (`crun kill --all`). */
+int uvm_container_signal(struct uvm_container *c, int signal);
+/* Wait for the init to exit: its status, or 128 + signal. */
+int uvm_container_wait(struct uvm_container *c, int *exit_code);
+/* Delete the container in the guest (`crun delete --force`: kills what still runs, removes its
+ * cgroup, mounts and bundle), then the shares its create added (hcsshim: DeleteContainerState).
+ * Processes stay valid objects (their stdio drained, their waits answered). */
+int uvm_container_delete(struct uvm_container *c);
+/* Delete if not deleted yet (errors ignored) and free. NULL is fine. */
+void uvm_container_close(struct uvm_container *c);
+struct uvm_container_info {
+    char id[65];
+    char state[16]; /* "created", "running", "stopped", ... (the agent's) */
+    int init_pid;   /* 0 while being created */
+};
+/* The containers the guest agent has (caller frees *list). */
+int uvm_list_containers(struct uvm *vm, struct uvm_container_info **list, size_t *count);
+
 struct uvm_guest_connection_info {
     uint32_t protocol_version;
     bool namespace_add_request_supported, signal_process_supported;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a Debian 12 machine for building and testing libuvm. Idempotent: installs (as root, or
 # through sudo) only the packages that are missing (among them linux-source-6.1, the source of
-# the tailored guest kernel), then fetches Debian's guest kernel package (the fallback kernel).
+# the tailored guest kernel), then fetches Debian's guest kernel package (the fallback kernel)
+# and the packages of the guest's crun (rootfs.vhd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ packages=(
     libjansson-dev libcmocka-dev                # libraries, unit tests
     valgrind python3                            # tests, .ci/run
     iproute2 socat                              # host taps (networking), network tests
+    crun                                        # `crun spec` (the containers' test spec)
 )
 
 if ! command -v dpkg-query >/dev/null; then
@@ -54,3 +56,5 @@ if [[ ! -x scripts/fetch-kernel.sh ]]; then
     exit 1
 fi
 scripts/fetch-kernel.sh
+# crun and its libraries for the guest's rootfs.vhd (Debian packages, into .cache/debs).
+scripts/fetch-crun.sh

@@ -16,10 +16,16 @@
 #   OUTDIR/vhd-initrd.img  (--deb only) a hard link to initrd.img: the initrd a VHD boot needs
 #                      because the pmem drivers are modules (the initramfs loads them, mounts
 #                      /dev/pmem0 and switches root). The tailored kernel mounts it by itself.
+# With --crun-debs, rootfs.vhd (not the initrd: every VM boot would load it) also holds crun, the
+# guest's OCI runtime, and its shared-library closure, from the Debian packages in DEBDIR
+# (scripts/fetch-crun.sh): /usr/bin/crun, /lib/x86_64-linux-gnu/<soname>, the loader in /lib64.
 # The outputs are reproducible: sorted names, fixed mtimes and UUIDs, root:root owners.
 #
 # Usage: mkbootfiles.sh (--kernel VMLINUX | --deb DEB_OR_DIR) --gcs PATH_TO_GCS --out OUTDIR
 #                       [--work WORKDIR] [--busybox PATH] [--compression lz4|gzip|none]
+#                       [--crun-debs DEBDIR]
+#   --crun-debs  a folder holding crun_*.deb and its libraries' packages (the newest version of
+#            each package is used); without crun_*.deb in it, rootfs.vhd has no crun (a warning)
 #   --deb    linux-image-<ver>-amd64 .deb, or a folder holding one (the newest is used)
 #   --work   scratch folder; the unpacked kernel is kept there and reused while the .deb is
 #            unchanged (default: a temporary folder, removed at exit)
@@ -51,10 +57,11 @@ die() {
 usage() {
     echo "usage: mkbootfiles.sh (--kernel VMLINUX | --deb DEB_OR_DIR) --gcs PATH_TO_GCS --out OUTDIR" >&2
     echo "                      [--work WORKDIR] [--busybox PATH] [--compression lz4|gzip|none]" >&2
+    echo "                      [--crun-debs DEBDIR]" >&2
     exit 2
 }
 
-DEB= KERNEL= GCS= OUT= WORK=
+DEB= KERNEL= GCS= OUT= WORK= CRUN_DEBS=
 while [ $# -gt 0 ]; do
     case "$1" in
     --deb) DEB=${2:?}; shift 2 ;;
@@ -64,6 +71,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=${2:?}; shift 2 ;;
     --busybox) BUSYBOX=${2:?}; shift 2 ;;
     --compression) COMPRESSION=${2:?}; shift 2 ;;
+    --crun-debs) CRUN_DEBS=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "mkbootfiles: unknown argument '$1'" >&2; usage ;;
     esac
@@ -74,6 +82,7 @@ done
 case "$COMPRESSION" in ''|lz4|gzip|none) ;; *) die "unknown compression '$COMPRESSION'" ;; esac
 tools="cpio python3 mkfs.erofs"
 [ -z "$DEB" ] || tools="$tools dpkg-deb depmod xz"
+[ -z "$CRUN_DEBS" ] || tools="$tools dpkg-deb readelf"
 for tool in $tools; do
     command -v "$tool" >/dev/null || die "'$tool' is required"
 done
@@ -270,7 +279,77 @@ esac
 rm -f "$WORK/initrd.cpio"
 mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
 
-# 6. rootfs.vhd: EROFS (uncompressed: DAX maps the file data in place) + zero padding + footer.
+# 6. crun and its library closure, for rootfs.vhd only (added after the initrd was archived).
+# The newest .deb of every package in CRUN_DEBS but the kernels is unpacked into one tree (kept
+# while the packages are unchanged); crun's NEEDED entries (readelf -d) are looked up there,
+# recursively, and copied (symlinks resolved inside the tree) to /lib/x86_64-linux-gnu; the
+# loader named by crun's PT_INTERP goes to that path.
+CRUN_NOTE=
+add_crun() {
+    debs=$(find "$CRUN_DEBS" -maxdepth 1 -name '*.deb' ! -name 'linux-image-*' | sort -V |
+        awk -F/ '{ split($NF, a, "_"); last[a[1]] = $0 } END { for (p in last) print last[p] }' |
+        LC_ALL=C sort)
+    if ! echo "$debs" | grep -q '/crun_[^/]*$'; then
+        echo "mkbootfiles: warning: no crun_*.deb in '$CRUN_DEBS' (run scripts/fetch-crun.sh):" \
+            "rootfs.vhd has no crun, containers cannot run" >&2
+        CRUN_NOTE=", no crun"
+        return 0
+    fi
+    root=$WORK/crun-root
+    stamp=$(for d in $debs; do echo "$d $(stat -c '%s %Y' "$d")"; done)
+    if [ ! -f "$WORK/crun.stamp" ] || [ "$(cat "$WORK/crun.stamp")" != "$stamp" ]; then
+        rm -rf "$root" "$WORK/crun.stamp"
+        mkdir -p "$root"
+        for d in $debs; do
+            dpkg-deb -x "$d" "$root"
+        done
+        echo "$stamp" > "$WORK/crun.stamp"
+    fi
+    [ -f "$root/usr/bin/crun" ] || die "no usr/bin/crun in the crun package"
+    libdir=$STAGE/lib/x86_64-linux-gnu
+    mkdir -p "$STAGE/usr/bin" "$libdir" "$STAGE/lib64"
+    install -m 0755 "$root/usr/bin/crun" "$STAGE/usr/bin/crun"
+    interp=$(readelf -l "$root/usr/bin/crun" | sed -n 's/.*program interpreter: \(.*\)\]$/\1/p')
+    [ -n "$interp" ] || die "crun has no program interpreter"
+    # A soname's file in the unpacked tree, symlinks resolved within the tree.
+    find_lib() {
+        for dir in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib; do
+            f=$dir/$1
+            n=0
+            while [ -L "$root/$f" ] && [ $n -lt 8 ]; do
+                t=$(readlink "$root/$f")
+                case "$t" in /*) f=${t#/} ;; *) f=$(dirname "$f")/$t ;; esac
+                n=$((n + 1))
+            done
+            [ -f "$root/$f" ] && [ ! -L "$root/$f" ] && { echo "$root/$f"; return 0; }
+        done
+        return 1
+    }
+    loader=$(find_lib "$(basename "$interp")") || die "the loader $interp is in no package"
+    mkdir -p "$STAGE$(dirname "$interp")"
+    install -m 0755 "$loader" "$STAGE$interp"
+    queue="$root/usr/bin/crun" done_libs=" $(basename "$interp") "
+    while [ -n "$queue" ]; do
+        set -- $queue
+        file=$1
+        shift
+        queue="$*"
+        for so in $(readelf -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+            case "$done_libs" in *" $so "*) continue ;; esac
+            done_libs="$done_libs$so "
+            lib=$(find_lib "$so") ||
+                die "crun needs $so, which no package in '$CRUN_DEBS' has (scripts/fetch-crun.sh)"
+            install -m 0755 "$lib" "$libdir/$so"
+            queue="$queue $lib"
+        done
+    done
+    CRUN_NOTE=", crun $(dpkg-deb -f "$(echo "$debs" | grep '/crun_[^/]*$')" Version) +$(($(echo \
+        "$done_libs" | wc -w) - 1)) libraries and the loader"
+    find "$STAGE" -exec touch -h -d "@$EPOCH" {} +
+}
+[ -z "$CRUN_DEBS" ] || add_crun
+
+# 7. rootfs.vhd: EROFS (uncompressed: DAX maps the file data in place) + zero padding + footer.
 rm -f "$OUT/rootfs.vhd.tmp"
 mkfs.erofs --quiet -T "$EPOCH" --all-root -U "$ROOTFS_UUID" "$OUT/rootfs.vhd.tmp" "$STAGE" ||
     die "mkfs.erofs failed"
@@ -314,4 +393,4 @@ EOF
 mv "$OUT/rootfs.vhd.tmp" "$OUT/rootfs.vhd"
 rm -f "$OUT/vhd-initrd.img"
 [ -n "$KERNEL" ] || ln "$OUT/initrd.img" "$OUT/vhd-initrd.img"
-echo "mkbootfiles: kernel $KVER, $(wc -l < "$WORK/modules.boot") boot + $(wc -l < "$WORK/modules.late") late modules, initrd $(stat -c %s "$OUT/initrd.img") bytes ($COMPRESSION), rootfs.vhd $(stat -c %s "$OUT/rootfs.vhd") bytes"
+echo "mkbootfiles: kernel $KVER, $(wc -l < "$WORK/modules.boot") boot + $(wc -l < "$WORK/modules.late") late modules, initrd $(stat -c %s "$OUT/initrd.img") bytes ($COMPRESSION), rootfs.vhd $(stat -c %s "$OUT/rootfs.vhd") bytes$CRUN_NOTE"

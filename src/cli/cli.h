@@ -45,6 +45,7 @@ enum {
     CLI_OPT_ID,
     CLI_OPT_CONSOLE,
     CLI_OPT_TIMEOUT_MS,
+    CLI_OPT_ROOTFS,
     CLI_OPT_VERB = 0x200,
 };
 
@@ -55,7 +56,8 @@ enum {
         {"kernel-args", required_argument, NULL, CLI_OPT_KERNEL_ARGS},                             \
         {"id", required_argument, NULL, CLI_OPT_ID},                                               \
         {"console", required_argument, NULL, CLI_OPT_CONSOLE},                                     \
-        {"timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT_MS}
+        {"timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT_MS},                               \
+        {"rootfs", required_argument, NULL, CLI_OPT_ROOTFS}
 
 /* Help lines for CLI_VM_LONG_OPTIONS. */
 extern const char cli_vm_options_help[];

@@ -13,7 +13,6 @@ enum {
     OPT_LAYER,
     OPT_VPMEM,
     OPT_SCSI,
-    OPT_ROOTFS,
     OPT_ADDITIONAL_JSON,
 };
 
@@ -31,7 +30,6 @@ usage(FILE *f)
                "                          repeat for each\n"
                "      --vpmem N           VPMEM devices (0..%d, default %d)\n"
                "      --scsi N            SCSI controllers (0..4, default 1)\n"
-               "      --rootfs initrd|vhd preferred root file system (initrd.img or rootfs.vhd)\n"
                "      --additional-json JSON\n"
                "                          deep-merged over the VM document\n"
                "\n"
@@ -109,7 +107,6 @@ cli_create_main(const struct cli_global *g, int argc, char **argv)
         {"layer", required_argument, NULL, OPT_LAYER},
         {"vpmem", required_argument, NULL, OPT_VPMEM},
         {"scsi", required_argument, NULL, OPT_SCSI},
-        {"rootfs", required_argument, NULL, OPT_ROOTFS},
         {"additional-json", required_argument, NULL, OPT_ADDITIONAL_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -159,18 +156,6 @@ cli_create_main(const struct cli_global *g, int argc, char **argv)
                 goto usage_error;
             opts.has_scsi_controller_count = true;
             opts.scsi_controller_count = (int)v;
-            break;
-        case OPT_ROOTFS:
-            if (strcmp(optarg, "initrd") == 0) {
-                opts.preferred_rootfs_type = UVM_ROOTFS_INITRD;
-            } else if (strcmp(optarg, "vhd") == 0) {
-                opts.preferred_rootfs_type = UVM_ROOTFS_VHD;
-            } else {
-                fprintf(stderr, "%s: invalid --rootfs '%s' (want initrd or vhd)\n", argv[0],
-                        optarg);
-                goto usage_error;
-            }
-            opts.has_preferred_rootfs_type = true;
             break;
         case OPT_ADDITIONAL_JSON:
             opts.additional_hcs_document_json = optarg;

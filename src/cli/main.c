@@ -28,7 +28,8 @@ const char cli_vm_options_help[] =
     "      --kernel-args S     extra kernel command line\n"
     "      --id ID             VM id (default: a generated GUID)\n"
     "      --console PATH      write the serial console to PATH\n"
-    "      --timeout-ms N      boot deadline (default $UVM_START_TIMEOUT_MS, else 120000)\n";
+    "      --timeout-ms N      boot deadline (default $UVM_START_TIMEOUT_MS, else 120000)\n"
+    "      --rootfs initrd|vhd preferred root file system (initrd.img or rootfs.vhd)\n";
 
 static void
 usage(FILE *f)
@@ -142,6 +143,17 @@ cli_vm_option(const char *prog, int opt, const char *arg, struct uvm_options *o)
         if (cli_parse_uint(prog, "timeout-ms", arg, 1, UINT32_MAX, &v) < 0)
             return -1;
         o->start_timeout_ms = (uint32_t)v;
+        return 1;
+    case CLI_OPT_ROOTFS:
+        if (strcmp(arg, "initrd") == 0) {
+            o->preferred_rootfs_type = UVM_ROOTFS_INITRD;
+        } else if (strcmp(arg, "vhd") == 0) {
+            o->preferred_rootfs_type = UVM_ROOTFS_VHD;
+        } else {
+            fprintf(stderr, "%s: invalid --rootfs '%s' (want initrd or vhd)\n", prog, arg);
+            return -1;
+        }
+        o->has_preferred_rootfs_type = true;
         return 1;
     default:
         return 0;

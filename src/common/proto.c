@@ -38,12 +38,14 @@ static const struct {
     uint32_t type;
     const char *name;
 } type_names[] = {
+    {PROTO_REQ_CREATE_CONTAINER, "CreateContainer"},
     {PROTO_REQ_EXECUTE_PROCESS, "ExecuteProcess"},
     {PROTO_REQ_WAIT_PROCESS, "WaitForProcess"},
     {PROTO_REQ_SIGNAL_PROCESS, "SignalProcess"},
     {PROTO_REQ_GET_PROPERTIES, "GetProperties"},
     {PROTO_REQ_MODIFY_SETTINGS, "ModifySettings"},
     {PROTO_REQ_NEGOTIATE_PROTOCOL, "NegotiateProtocol"},
+    {PROTO_REQ_DELETE_CONTAINER_STATE, "DeleteContainerState"},
     {PROTO_NOTIFY_LOG, "Log"},
     {PROTO_STREAM_DATA, "StreamData"},
     {PROTO_STREAM_ACK, "StreamAck"},

@@ -32,12 +32,14 @@
 
 /* Type = class(4 bits) | category(8) | message id(12) | version(8). */
 enum proto_type {
+    PROTO_REQ_CREATE_CONTAINER = 0x10100101u,
     PROTO_REQ_EXECUTE_PROCESS = 0x10100501u,
     PROTO_REQ_WAIT_PROCESS = 0x10100601u,
     PROTO_REQ_SIGNAL_PROCESS = 0x10100701u,
     PROTO_REQ_GET_PROPERTIES = 0x10100901u,
     PROTO_REQ_MODIFY_SETTINGS = 0x10100a01u,
     PROTO_REQ_NEGOTIATE_PROTOCOL = 0x10100b01u,
+    PROTO_REQ_DELETE_CONTAINER_STATE = 0x10100d01u,
     PROTO_NOTIFY_LOG = 0x30100201u,   /* guest -> host, JSON {"level","msg"} */
     PROTO_STREAM_DATA = 0x40100101u,  /* raw bytes, id = stream id, empty = end of stream */
     PROTO_STREAM_ACK = 0x40100201u,   /* empty, id = stream id: one data frame consumed */

@@ -11,11 +11,14 @@
 
 #include "bridge.h"
 #include "cleanup.h"
+#include "container.h"
+#include "crun.h"
 #include "devwait.h"
 #include "log.h"
 #include "modify.h"
 #include "modules.h"
 #include "process.h"
+#include "properties.h"
 #include "proto.h"
 #include "stream.h"
 
@@ -145,10 +148,12 @@ static const struct {
     bridge_handler_fn *fn;
 } handlers[] = {
     {PROTO_REQ_NEGOTIATE_PROTOCOL, handle_negotiate},
-    {PROTO_REQ_EXECUTE_PROCESS, process_handle_execute},
+    {PROTO_REQ_CREATE_CONTAINER, container_handle_create},
+    {PROTO_REQ_EXECUTE_PROCESS, container_handle_execute}, /* -> process.c without ContainerId */
     {PROTO_REQ_WAIT_PROCESS, process_handle_wait},
-    {PROTO_REQ_SIGNAL_PROCESS, process_handle_signal},
-    {PROTO_REQ_GET_PROPERTIES, process_handle_get_properties},
+    {PROTO_REQ_SIGNAL_PROCESS, container_handle_signal},   /* -> process.c without ContainerId */
+    {PROTO_REQ_DELETE_CONTAINER_STATE, container_handle_delete},
+    {PROTO_REQ_GET_PROPERTIES, properties_handle_get},
     {PROTO_REQ_MODIFY_SETTINGS, modify_handle},
 };
 
@@ -287,7 +292,7 @@ reap_children(struct bridge *b)
             return;
         if (modules_late_reaped(pid, status))
             modify_late_ready(b);
-        else
+        else if (!crun_reaped(b, pid, status))
             process_exited(b, pid, status);
     }
 }

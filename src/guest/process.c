@@ -34,7 +34,23 @@ struct process {
     struct stream *streams[3];
     unsigned open_outputs; /* stdout/stderr not yet at end-of-stream */
     struct waiter *waiters;
+    process_exit_fn *on_exit; /* adopted processes: told of the exit (NULL: nobody) */
 };
+
+/* Exits of children nobody knew when they were reaped. A process that crun started (a
+ * container's init or an exec) is adopted once crun has exited and its pid file was read; it
+ * may have exited and been reaped as an orphan before that (crun exits, the process is
+ * re-parented to us, we reap it, then we learn crun's exit). Its status waits here. Bounded:
+ * the oldest entry is overwritten; an entry older than ORPHAN_KEEP_MS is never matched (the pid
+ * may have been reused since). */
+#define ORPHAN_SLOTS 64
+#define ORPHAN_KEEP_MS 60000
+static struct {
+    pid_t pid;
+    int status;
+    int64_t at_ms;
+} orphans[ORPHAN_SLOTS];
+static unsigned orphan_next;
 
 struct exec_args {
     struct exec_params p; /* decoded from the request (execparams.h) */
@@ -124,14 +140,9 @@ on_output_end(struct bridge *b, void *ctx)
     maybe_complete(b, p);
 }
 
-void
-process_exited(struct bridge *b, pid_t pid, int status)
+static void
+mark_exited(struct bridge *b, struct process *p, int status)
 {
-    struct process *p = find_pid((uint64_t)pid);
-    if (!p || p->exited) {
-        log_debug("reaped pid %d (status 0x%x)", (int)pid, status);
-        return;
-    }
     p->exited = true;
     if (WIFEXITED(status))
         p->exit_code = WEXITSTATUS(status);
@@ -139,8 +150,38 @@ process_exited(struct bridge *b, pid_t pid, int status)
         p->exit_code = 128 + WTERMSIG(status);
     else
         p->exit_code = 255;
-    log_debug("process %d (%s) exited: %d", (int)pid, p->cmdline, p->exit_code);
+    log_debug("process %d (%s) exited: %d", (int)p->pid, p->cmdline, p->exit_code);
+    if (p->on_exit)
+        p->on_exit(b, p->pid, p->exit_code);
     maybe_complete(b, p);
+}
+
+void
+process_exited(struct bridge *b, pid_t pid, int status)
+{
+    struct process *p = find_pid((uint64_t)pid);
+    if (!p || p->exited) {
+        log_debug("reaped pid %d (status 0x%x)", (int)pid, status);
+        orphans[orphan_next] = (__typeof__(orphans[0])){pid, status, monotonic_ms()};
+        orphan_next = (orphan_next + 1) % ORPHAN_SLOTS;
+        return;
+    }
+    mark_exited(b, p, status);
+}
+
+/* The status of pid if it was reaped as an orphan recently (the entry is consumed). */
+static bool
+orphan_take(pid_t pid, int *status)
+{
+    int64_t now = monotonic_ms();
+    for (unsigned i = 0; i < ORPHAN_SLOTS; i++) {
+        if (orphans[i].pid != pid || pid <= 0 || now - orphans[i].at_ms > ORPHAN_KEEP_MS)
+            continue;
+        *status = orphans[i].status;
+        orphans[i].pid = 0;
+        return true;
+    }
+    return false;
 }
 
 static void
@@ -175,16 +216,24 @@ open_netns(struct request *req, struct exec_args *a)
     return 0;
 }
 
+int
+process_check_handle(struct request *req, uint32_t handle)
+{
+    for (struct process *p = procs; p && handle; p = p->next)
+        if (p->handle == handle)
+            return request_fail(req, "stdio handle %u is already in use by process %d", handle,
+                                (int)p->pid);
+    return 0;
+}
+
 static int
 parse_exec(struct request *req, struct exec_args *a)
 {
     int rc = exec_params_parse(req, &a->p);
+    if (rc == 0)
+        rc = process_check_handle(req, a->p.handle);
     if (rc < 0)
         return rc;
-    for (struct process *p = procs; p && a->p.handle; p = p->next)
-        if (p->handle == a->p.handle)
-            return request_fail(req, "stdio handle %u is already in use by process %d",
-                                a->p.handle, (int)p->pid);
     return open_netns(req, a);
 }
 
@@ -335,6 +384,42 @@ join_args(const char **argv)
     return out;
 }
 
+/* Record a running process with streams over fds (taken; -1 where none). */
+static struct process *
+process_add(pid_t pid, uint32_t handle, const int fds[3], char *cmdline)
+{
+    struct process *p = xcalloc(1, sizeof(*p));
+    p->pid = pid;
+    p->handle = handle;
+    p->cmdline = cmdline;
+    if (fds[0] >= 0)
+        p->streams[0] = stream_new_input(PROTO_STREAM_ID(handle, PROTO_STDIN), fds[0]);
+    for (int i = 1; i < 3; i++) {
+        if (fds[i] < 0)
+            continue;
+        p->streams[i] = stream_new_output(PROTO_STREAM_ID(handle, i), fds[i], on_output_end, p);
+        p->open_outputs++;
+    }
+    p->next = procs;
+    procs = p;
+    return p;
+}
+
+void
+process_adopt(struct bridge *b, pid_t pid, uint32_t handle, const int fds[3],
+              const char *cmdline, process_exit_fn *on_exit)
+{
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    struct process *p = process_add(pid, handle, fds, xstrdup(cmdline));
+    p->on_exit = on_exit;
+    log_debug("adopted \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, handle);
+    int status;
+    if (orphan_take(pid, &status))
+        mark_exited(b, p, status);
+}
+
 int
 process_handle_execute(struct bridge *b, struct request *req)
 {
@@ -348,25 +433,32 @@ process_handle_execute(struct bridge *b, struct request *req)
         exec_args_release(&a);
         return rc;
     }
-    struct process *p = xcalloc(1, sizeof(*p));
-    p->pid = pid;
-    p->handle = a.p.handle;
-    p->cmdline = join_args(a.p.argv);
-    if (fds[0] >= 0)
-        p->streams[0] = stream_new_input(PROTO_STREAM_ID(a.p.handle, PROTO_STDIN), fds[0]);
-    for (int i = 1; i < 3; i++) {
-        if (fds[i] < 0)
-            continue;
-        p->streams[i] =
-            stream_new_output(PROTO_STREAM_ID(a.p.handle, i), fds[i], on_output_end, p);
-        p->open_outputs++;
-    }
-    p->next = procs;
-    procs = p;
+    struct process *p = process_add(pid, a.p.handle, fds, join_args(a.p.argv));
     log_debug("exec \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, a.p.handle);
     exec_args_release(&a);
     req->result = json_pack("{s:i}", "ProcessId", (int)pid);
     return 0;
+}
+
+int
+process_signal(struct request *req, pid_t pid, int sig)
+{
+    struct process *p = find_pid((uint64_t)pid);
+    if (!p)
+        return request_fail(req, "signal: process %d not found", (int)pid);
+    if (p->exited)
+        return request_fail(req, "signal: process %d has exited", (int)pid);
+    if (kill(p->pid, sig) < 0)
+        return request_fail(req, "signal %d to process %d: %s", sig, (int)pid, strerror(errno));
+    log_debug("signal %d sent to process %d", sig, (int)p->pid);
+    return 0;
+}
+
+bool
+process_running(pid_t pid)
+{
+    struct process *p = find_pid((uint64_t)pid);
+    return p && !p->exited;
 }
 
 int
@@ -410,19 +502,10 @@ process_handle_signal(struct bridge *b, struct request *req)
         rc = req_uint(req, opts, "Signal", true, 0, MAX_SIGNAL, &sig);
     if (rc < 0)
         return rc;
-    struct process *p = find_pid(pid);
-    if (!p)
-        return request_fail(req, "signal: process %llu not found", (unsigned long long)pid);
-    if (p->exited)
-        return request_fail(req, "signal: process %llu has exited", (unsigned long long)pid);
-    if (kill(p->pid, (int)sig) < 0)
-        return request_fail(req, "signal %llu to process %llu: %s", (unsigned long long)sig,
-                            (unsigned long long)pid, strerror(errno));
-    log_debug("signal %d sent to process %d", (int)sig, (int)p->pid);
-    return 0;
+    return process_signal(req, (pid_t)pid, (int)sig);
 }
 
-static json_t *
+json_t *
 process_list(void)
 {
     json_t *list = json_array();
@@ -433,32 +516,6 @@ process_list(void)
                                               "CommandLine", p->cmdline));
     }
     return list;
-}
-
-int
-process_handle_get_properties(struct bridge *b, struct request *req)
-{
-    json_t *query = NULL, *props = json_object();
-    req->result = json_pack("{s:o}", "Properties", props);
-    int rc = req_object(req, req->body, "Query", false, &query);
-    if (rc < 0 || !query)
-        return rc;
-    json_t *types = json_object_get(query, "PropertyTypes");
-    if (types && !json_is_array(types))
-        return request_fail(req, "invalid request: \"PropertyTypes\" must be an array");
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t) {
-        if (!json_is_string(t))
-            return request_fail(req, "invalid request: \"PropertyTypes\"[%zu] is not a string",
-                                i);
-        const char *name = json_string_value(t);
-        if (!strcmp(name, "ProcessList"))
-            json_object_set_new(props, "ProcessList", process_list());
-        else
-            return request_fail(req, "the property type \"%s\" is not supported", name);
-    }
-    return 0;
 }
 
 int

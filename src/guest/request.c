@@ -23,6 +23,7 @@ request_free(struct request *req)
     if (!req)
         return;
     free(req->activity_id);
+    free(req->container_id);
     if (req->body)
         json_decref(req->body);
     if (req->result)
@@ -66,7 +67,10 @@ request_parse(struct request *req, const uint8_t *payload, size_t len)
         free(req->activity_id);
         req->activity_id = xstrdup(activity);
     }
-    return req_string(req, body, "ContainerId", false, &container);
+    rc = req_string(req, body, "ContainerId", false, &container);
+    if (rc == 0 && container && strcmp(container, PROTO_NULL_CONTAINER) != 0)
+        req->container_id = xstrdup(container);
+    return rc;
 }
 
 static json_t *

@@ -16,13 +16,14 @@ struct request {
     uint32_t type;
     uint64_t id;
     char *activity_id; /* echoed in the response ("" when absent) */
+    char *container_id; /* "ContainerId" unless absent or the UVM's own (null GUID): NULL */
     json_t *body;      /* the request object */
     json_t *result;    /* success payload (NULL: empty object) */
     char *error;       /* failure message (set by request_fail) */
 };
 
 /* Parse a request payload: the JSON object, "ActivityId" and "ContainerId" (strings when
- * present). On failure returns -EINVAL with req->error set; the request still has its id. */
+ * present; a ContainerId other than PROTO_NULL_CONTAINER names a container). On failure returns -EINVAL with req->error set; the request still has its id. */
 struct request *request_new(uint32_t type, uint64_t id);
 int request_parse(struct request *req, const uint8_t *payload, size_t len);
 void request_free(struct request *req);

@@ -598,7 +598,8 @@ encode(uint32_t type, json_t *req)
     }
     char activity[37];
     options_new_guid(activity);
-    json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
+    if (!json_object_get(req, "ContainerId")) /* a container's request names it */
+        json_object_set_new(req, "ContainerId", json_string(PROTO_NULL_CONTAINER));
     json_object_set_new(req, "ActivityId", json_string(activity));
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);

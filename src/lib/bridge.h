@@ -30,7 +30,8 @@ void bridge_free(struct bridge *b);
 void bridge_shutdown(struct bridge *b, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Send a request (req consumed; ContainerId and ActivityId are added) and wait for its response
+/* Send a request (req consumed; ActivityId is added, and ContainerId = the UVM's null GUID
+ * unless req has one: a container's requests name it) and wait for its response
  * until deadline (DEADLINE_NEVER allowed: the call then ends with the VM at the latest).
  * 0 and *resp (new reference, may be NULL) on Result 0; UVM_E_GUEST with the guest's message on
  * a failed Result; UVM_E_PROTOCOL on a malformed response; UVM_E_TIMEOUT; the shutdown code. */

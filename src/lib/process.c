@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "options.h"
+#include "process.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "vm.h"
@@ -29,6 +30,8 @@ struct uvm_process {
     struct bridge *bridge;
     uint32_t handle;
     int pid;
+    char *container_id; /* the container it runs in (sent with its requests), NULL: none */
+    _Atomic unsigned refs; /* the caller's, and the container's for an init */
     int user_fds[3];
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -132,16 +135,42 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
     if (rc < 0)
         return rc;
 
+    int ours[3], users[3];
+    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
+    rc = process_stdio_new(want, ours, users, cfg->argv[0]);
+    if (rc < 0)
+        return rc;
+    uint32_t handle = bridge_new_handle(b);
+    bridge_stream_add(b, handle, ours); /* before the request: no output can be lost */
+
+    json_t *resp = NULL;
+    rc = bridge_call(b, PROTO_REQ_EXECUTE_PROCESS, exec_request(cfg, handle), &resp,
+                     deadline_after_ms(BRIDGE_TIMEOUT_MS));
+    int pid = rc == 0 ? process_pid_of(resp, "exec", cfg->argv[0]) : rc;
+    json_decref(resp);
+    if (pid < 0) {
+        cleanup_free char *msg = xstrdup(uvm_last_error());
+        bridge_stream_remove(b, handle);
+        close_fds(users, 3);
+        return uvm_error(pid, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
+    }
+    *out = process_new(vm, b, handle, pid, users, NULL);
+    return 0;
+}
+
+int
+process_stdio_new(const bool want[3], int ours[3], int users[3], const char *what)
+{
     /* Socket pairs: the user gets ordinary blocking fds; writes to a user who went away give
      * EPIPE without SIGPIPE on our side. */
-    int ours[3] = {-1, -1, -1}, users[3] = {-1, -1, -1};
-    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
+    for (unsigned i = 0; i < 3; i++)
+        ours[i] = users[i] = -1;
     for (unsigned i = 0; i < 3; i++) {
         if (!want[i])
             continue;
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-            rc = uvm_error_errno(-errno, "exec '%s': socketpair", cfg->argv[0]);
+            int rc = uvm_error_errno(-errno, "exec '%s': socketpair", what);
             close_fds(ours, 3);
             close_fds(users, 3);
             return rc;
@@ -151,35 +180,51 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
         shutdown(sp[0], i == PROTO_STDIN ? SHUT_WR : SHUT_RD);
         shutdown(sp[1], i == PROTO_STDIN ? SHUT_RD : SHUT_WR);
     }
-    uint32_t handle = bridge_new_handle(b);
-    bridge_stream_add(b, handle, ours); /* before the request: no output can be lost */
+    return 0;
+}
 
-    json_t *resp = NULL;
-    rc = bridge_call(b, PROTO_REQ_EXECUTE_PROCESS, exec_request(cfg, handle), &resp,
-                     deadline_after_ms(BRIDGE_TIMEOUT_MS));
+int
+process_pid_of(const json_t *resp, const char *verb, const char *name)
+{
     json_t *pid = json_object_get(resp, "ProcessId");
-    if (rc == 0 && (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
-                    json_integer_value(pid) > 0x7fffffff))
-        rc = uvm_error(UVM_E_PROTOCOL, "exec '%s': the guest agent answered without a pid",
-                       cfg->argv[0]);
-    if (rc < 0) {
-        cleanup_free char *msg = xstrdup(uvm_last_error());
-        json_decref(resp);
-        bridge_stream_remove(b, handle);
-        close_fds(users, 3);
-        return uvm_error(rc, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
-    }
+    if (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+        json_integer_value(pid) > 0x7fffffff)
+        return uvm_error(UVM_E_PROTOCOL, "%s '%s': the guest agent answered without a pid", verb,
+                         name);
+    return (int)json_integer_value(pid);
+}
+
+struct uvm_process *
+process_new(struct uvm *vm, struct bridge *b, uint32_t handle, int pid, const int users[3],
+            const char *container_id)
+{
     struct uvm_process *p = xcalloc(1, sizeof(*p));
     p->vm = uvm_ref(vm); /* the VM's memory (and its bridge) outlive uvm_close until ours */
     p->bridge = b;
     p->handle = handle;
-    p->pid = (int)json_integer_value(pid);
-    memcpy(p->user_fds, users, sizeof(users));
+    p->pid = pid;
+    p->container_id = container_id ? xstrdup(container_id) : NULL;
+    p->refs = 1;
+    memcpy(p->user_fds, users, sizeof(p->user_fds));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
-    json_decref(resp);
-    *out = p;
-    return 0;
+    return p;
+}
+
+struct uvm_process *
+process_ref(struct uvm_process *p)
+{
+    p->refs++;
+    return p;
+}
+
+/* A request about p: its container's id when it has one (the bridge adds the UVM's). */
+static json_t *
+with_container(const struct uvm_process *p, json_t *req)
+{
+    if (req && p->container_id)
+        json_object_set_new(req, "ContainerId", json_string(p->container_id));
+    return req;
 }
 
 int
@@ -231,8 +276,9 @@ uvm_process_signal(struct uvm_process *p, int sig)
     if (exited)
         return uvm_error(UVM_E_INVALID_STATE, "signal: process %d has exited", p->pid);
     rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
-                         json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid, "Options", "Signal", sig),
-                         NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
+                     with_container(p, json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid,
+                                                 "Options", "Signal", sig)),
+                     NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
     if (rc < 0)
         return uvm_error_wrap(rc, "signal %d to process %d", sig, p->pid);
     return 0;
@@ -257,8 +303,9 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
         /* Answered when the process has exited; ends with the VM at the latest. */
         json_t *resp = NULL;
         int rc = bridge_call(p->bridge, PROTO_REQ_WAIT_PROCESS,
-                             json_pack("{s:i, s:I}", "ProcessId", p->pid, "TimeoutInMs",
-                                       (json_int_t)0xffffffffu),
+                             with_container(p, json_pack("{s:i, s:I}", "ProcessId", p->pid,
+                                                         "TimeoutInMs",
+                                                         (json_int_t)0xffffffffu)),
                              &resp, DEADLINE_NEVER);
         json_t *code = json_object_get(resp, "ExitCode");
         if (rc == 0 && (!json_is_integer(code) || json_integer_value(code) < 0 ||
@@ -289,13 +336,14 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
 void
 uvm_process_close(struct uvm_process *p)
 {
-    if (!p)
+    if (!p || --p->refs > 0)
         return;
     bridge_stream_remove(p->bridge, p->handle);
     close_fds(p->user_fds, 3);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p->wait_msg);
+    free(p->container_id);
     struct uvm *vm = p->vm;
     free(p);
     uvm_unref(vm); /* the last reference after uvm_close frees the VM */

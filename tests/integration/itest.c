@@ -176,10 +176,6 @@ int
 itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const char *in,
              struct itest_run *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->out = calloc(1, 1);
-    r->err = calloc(1, 1);
-    r->exit_code = -1;
     struct uvm_process_config cfg = {
         .argv = argv,
         .create_stdin = in != NULL,
@@ -188,8 +184,23 @@ itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const c
         .network_namespace = netns};
     struct uvm_process *p = NULL;
     int rc = uvm_exec(vm, &cfg, &p);
-    if (rc < 0)
+    if (rc < 0) {
+        memset(r, 0, sizeof(*r));
+        r->out = calloc(1, 1);
+        r->err = calloc(1, 1);
+        r->exit_code = -1;
         return rc;
+    }
+    return itest_collect(p, in, r);
+}
+
+int
+itest_collect(struct uvm_process *p, const char *in, struct itest_run *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->out = calloc(1, 1);
+    r->err = calloc(1, 1);
+    r->exit_code = -1;
     int fds[3];
     uvm_process_stdio(p, &fds[0], &fds[1], &fds[2]);
     if (fds[0] >= 0) {
@@ -217,7 +228,7 @@ itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const c
             }
         }
     }
-    rc = uvm_process_wait(p, &r->exit_code);
+    int rc = uvm_process_wait(p, &r->exit_code);
     uvm_process_close(p);
     return rc;
 }

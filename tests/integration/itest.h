@@ -28,6 +28,9 @@ int itest_run(struct uvm *vm, const char *const *argv, const char *in, struct it
 /* The same in guest network namespace netns (NULL: the root one). */
 int itest_run_in(struct uvm *vm, const char *netns, const char *const *argv, const char *in,
                  struct itest_run *r);
+/* Feed `in` (NULL: nothing) to p's stdin, capture its stdout/stderr (pipes not created count
+ * as empty), wait and close p (consumed). r is initialised by the call. */
+int itest_collect(struct uvm_process *p, const char *in, struct itest_run *r);
 void itest_run_free(struct itest_run *r);
 
 /* main()'s exit status after the tests: removes the private runtime directory; 1 when tests

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "crun.h"
+#include "crunlog.h"
+#include "log.h"
+
+#define MAX_ARGS 32
+#define LOG_TAIL (64u * 1024) /* the end of crun's log that is read back */
+
+struct call {
+    struct call *next;
+    pid_t pid;
+    char *log_path;
+    crun_done_fn *done;
+    void *ctx;
+};
+
+static struct call *calls;
+
+static void __attribute__((noreturn))
+child_main(const char *const *argv, const int stdio[3])
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL); /* ignored by the agent; crun's children must not inherit that */
+    if (setsid() < 0)
+        _exit(126);
+    for (int i = 0; i < 3; i++) {
+        int fd = stdio[i];
+        if (fd < 0)
+            fd = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, i) < 0)
+            _exit(126);
+    }
+    close_range(3, ~0u, 0);
+    static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    execve(CRUN_PATH, (char *const *)argv, env);
+    _exit(127);
+}
+
+int
+crun_spawn(const char *const *args, const char *log_path, const int stdio[3],
+           crun_done_fn *done, void *ctx)
+{
+    if (access(CRUN_PATH, X_OK) < 0)
+        return -errno;
+    const char *argv[MAX_ARGS + 8] = {"crun", "--root", CRUN_ROOT, "--log", NULL, "--log-format",
+                                      "json"};
+    argv[4] = log_path;
+    size_t n = 7;
+    for (size_t i = 0; args[i]; i++) {
+        if (i >= MAX_ARGS)
+            return -E2BIG;
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    unlink(log_path); /* a fresh log: what it holds is this call's */
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0)
+        child_main(argv, stdio);
+    struct call *c = xcalloc(1, sizeof(*c));
+    c->pid = pid;
+    c->log_path = xstrdup(log_path);
+    c->done = done;
+    c->ctx = ctx;
+    c->next = calls;
+    calls = c;
+    log_debug("crun %s (pid %d) started", args[0], (int)pid);
+    return 0;
+}
+
+/* The last error crun logged (the end of the file only), or NULL. */
+static char *
+read_error(const char *path)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    off_t from = st.st_size > (off_t)LOG_TAIL ? st.st_size - (off_t)LOG_TAIL : 0;
+    cleanup_free char *buf = xmalloc(LOG_TAIL);
+    ssize_t n = pread(fd, buf, LOG_TAIL, from);
+    if (n <= 0)
+        return NULL;
+    return crun_log_last_error(buf, (size_t)n);
+}
+
+bool
+crun_reaped(struct bridge *b, pid_t pid, int status)
+{
+    struct call **cp = &calls;
+    while (*cp && (*cp)->pid != pid)
+        cp = &(*cp)->next;
+    struct call *c = *cp;
+    if (!c)
+        return false;
+    *cp = c->next;
+    cleanup_free char *error = read_error(c->log_path);
+    unlink(c->log_path);
+    log_debug("crun (pid %d) %s%s%s", (int)pid, crun_status_text(status), error ? ": " : "",
+              error ? error : "");
+    c->done(b, c->ctx, status, error);
+    free(c->log_path);
+    free(c);
+    return true;
+}
+
+const char *
+crun_status_text(int status)
+{
+    static char buf[64];
+    if (WIFEXITED(status))
+        snprintf(buf, sizeof(buf), "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, sizeof(buf), "was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, sizeof(buf), "ended with wait status 0x%x", status);
+    return buf;
+}
+
+bool
+crun_no_pivot(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        struct statfs sf;
+        cached = statfs("/", &sf) == 0 &&
+                 (sf.f_type == RAMFS_MAGIC || sf.f_type == TMPFS_MAGIC);
+    }
+    return cached == 1;
+}
