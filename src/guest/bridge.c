@@ -148,6 +148,7 @@ static const struct {
     {PROTO_REQ_EXECUTE_PROCESS, process_handle_execute},
     {PROTO_REQ_WAIT_PROCESS, process_handle_wait},
     {PROTO_REQ_SIGNAL_PROCESS, process_handle_signal},
+    {PROTO_REQ_RESIZE_CONSOLE, process_handle_resize},
     {PROTO_REQ_GET_PROPERTIES, process_handle_get_properties},
     {PROTO_REQ_MODIFY_SETTINGS, modify_handle},
 };

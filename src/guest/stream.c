@@ -145,7 +145,9 @@ output_read(struct bridge *b, struct stream *s)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
-        log_warn("stream 0x%llx: read: %s", (unsigned long long)s->id, strerror(errno));
+        /* EIO: a terminal's master once every holder of its slave closed it (tty.h). */
+        if (errno != EIO)
+            log_warn("stream 0x%llx: read: %s", (unsigned long long)s->id, strerror(errno));
         output_end(b, s);
         return;
     }
