@@ -13,6 +13,7 @@ packages=(
     libjansson-dev libcmocka-dev                # libraries, unit tests
     valgrind python3                            # tests, .ci/run
     iproute2 socat                              # host taps (networking), network tests
+    tmux                                        # uvmctl run -t under a terminal (tests)
 )
 
 if ! command -v dpkg-query >/dev/null; then

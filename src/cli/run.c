@@ -32,8 +32,6 @@
 /* Event bytes on the event pipe besides signal numbers (1..64). */
 enum { EV_WINCH = 0xfd, EV_CALL_DONE = 0xfe, EV_VM_EXIT = 0xff };
 
-#define RUN_TTY_EOF 0x04 /* -t, stdin not a terminal: its end is typed as Ctrl-D */
-
 /* In this order; STEP_ATTACH and STEP_DETACH only with hot-add options. */
 enum run_step { STEP_START, STEP_ATTACH, STEP_EXEC, STEP_WAIT, STEP_DETACH };
 
@@ -48,7 +46,6 @@ struct run {
     const struct cli_global *g;
     bool interactive, timings, tty;
     struct cli_tty term;
-    bool eof_sent; /* -t: RUN_TTY_EOF written for the end of stdin */
     struct uvm_options opts;
     struct attach_list att; /* the hot-add options, in the order given */
     char **cmd;
@@ -305,13 +302,7 @@ pump_stdin_read(struct run *r)
 
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (n <= 0 && r->tty && !r->eof_sent) {
-        /* A terminal does not end with its input: type its end-of-file character instead,
-         * which a shell at its prompt takes as the end (`echo cmd | uvmctl run -t -- sh`). */
-        r->eof_sent = true;
-        r->in_buf[0] = RUN_TTY_EOF;
-        n = 1;
-    } else if (n <= 0) {
+    if (n <= 0) { /* with -t: the terminal stays (it has no end of input) */
         r->stdin_eof = true;
         return;
     }
@@ -663,8 +654,8 @@ usage(FILE *f)
                "                          stdout and stderr; output on our stdout) of our\n"
                "                          terminal's size, ours in raw mode meanwhile (Ctrl-C\n"
                "                          goes to COMMAND) and its size changes forwarded;\n"
-               "                          our stdin is copied to it (the end of a stdin that\n"
-               "                          is not a terminal is typed as Ctrl-D)\n"
+               "                          our stdin is copied to it (its end is not passed on:\n"
+               "                          a terminal has none)\n"
                "  -v, --verbose           print where each hot-add landed, and a timing\n"
                "                          breakdown on stderr (boot steps, each hot-add,\n"
                "                          command = exec to exit, each disk removal, total)\n"
