@@ -34,8 +34,8 @@ on_fatal(int sig)
 static void
 install_fatal_handlers(void)
 {
-    static const int sigs[] = {SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
-                               SIGSYS, SIGXCPU, SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM};
+    static const int sigs[] = {SIGQUIT, SIGABRT, SIGSEGV, SIGBUS,  SIGFPE,  SIGILL, SIGTRAP,
+                               SIGSYS,  SIGXCPU, SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM};
     static bool done;
     if (done)
         return;

@@ -10,7 +10,7 @@
 #include "tty.h"
 
 struct tty {
-    int master;            /* for resizes; the streams have their own descriptors */
+    int master; /* for resizes; the streams have their own descriptors */
     struct stream *in, *out;
 };
 

@@ -13,8 +13,9 @@ parse_console_size(struct request *req, json_t *params, struct tty_size *size)
     if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(h) ||
         !json_is_integer(w) || json_integer_value(h) < 0 || json_integer_value(w) < 0 ||
         json_integer_value(h) > TTY_SIZE_MAX || json_integer_value(w) > TTY_SIZE_MAX)
-        return request_fail(req, "invalid request: field \"ConsoleSize\" must be [Height, Width], "
-                                 "two integers in [0, %u]",
+        return request_fail(req,
+                            "invalid request: field \"ConsoleSize\" must be [Height, Width], "
+                            "two integers in [0, %u]",
                             TTY_SIZE_MAX);
     size->rows = (uint16_t)json_integer_value(h);
     size->cols = (uint16_t)json_integer_value(w);

@@ -221,10 +221,9 @@ test_output_merged(void **state)
 /* ---- uvmctl run -t on a host pty --------------------------------------------------------- */
 
 /* The command's script: its terminal, its size, then size changes and Ctrl-C as traps. */
-static const char uvmctl_script[] =
-    "tty; stty size; trap 'stty size; echo WINCH-$((1+1))' WINCH; "
-    "trap 'echo INT-$((2+2)); exit 9' INT; echo READY-$((3+3)); "
-    "while :; do sleep 1; done";
+static const char uvmctl_script[] = "tty; stty size; trap 'stty size; echo WINCH-$((1+1))' WINCH; "
+                                    "trap 'echo INT-$((2+2)); exit 9' INT; echo READY-$((3+3)); "
+                                    "while :; do sleep 1; done";
 
 static pid_t
 start_uvmctl(const char *uvmctl, int slave, int master)

@@ -93,9 +93,21 @@ test_exec_terminal_refused(void **state)
         {"'EmulateConsole':false,'ConsoleSize':[24,80]", "needs \"EmulateConsole\": true"},
     };
     static const char *const sizes[] = {
-        "{'Height':24,'Width':80}", "[]", "[24]", "[24,80,1]", "[-1,80]", "[24,-80]",
-        "[65536,80]", "[24,65536]", "[24.5,80]", "['24',80]", "[null,80]", "24", "null",
-        "[4294967320,80]", "[true,80]",
+        "{'Height':24,'Width':80}",
+        "[]",
+        "[24]",
+        "[24,80,1]",
+        "[-1,80]",
+        "[24,-80]",
+        "[65536,80]",
+        "[24,65536]",
+        "[24.5,80]",
+        "['24',80]",
+        "[null,80]",
+        "24",
+        "null",
+        "[4294967320,80]",
+        "[true,80]",
     };
     struct request *req;
     struct exec_params p;
