@@ -150,12 +150,33 @@ struct uvm_process_config {
     bool create_stdin, create_stdout, create_stderr;
     const char *network_namespace; /* NULL: the guest's root namespace; else an id added with
                                     * uvm_add_netns (its resolv.conf is the process's) */
+    /* A terminal (hcsshim's EmulateConsole): the process runs on a new pseudo-terminal in the
+     * guest, its controlling terminal and its stdin, stdout and stderr (stderr is not apart),
+     * of terminal_rows x terminal_cols (0: unset). The host end is one bidirectional stream
+     * socket, uvm_process_terminal's; create_stdin/stdout/stderr must then be false. */
+    bool terminal;
+    uint16_t terminal_rows, terminal_cols; /* only with terminal */
 };
 /* Start a process in the guest. */
 int uvm_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process **out);
 /* Hand the host ends of the stdio pipes to the caller, who owns and must close them (close
- * in_fd to send end-of-file). -1 where not created. A second call gives -1 for all. */
+ * in_fd to send end-of-file). -1 where not created (all three for a process with a terminal).
+ * A second call gives -1 for all. */
 int uvm_process_stdio(struct uvm_process *p, int *in_fd, int *out_fd, int *err_fd);
+/* Hand the host end of the process's terminal to the caller, who owns and must close it: a
+ * connected stream socket (blocking). What is written to it is typed on the terminal (0x03 is
+ * Ctrl-C: the terminal sends SIGINT), what the process writes to stdout and stderr is read from
+ * it, then end-of-file once every guest process holding the terminal has closed it. A shutdown
+ * of its write side is not passed on (send the terminal's end-of-file character, 0x04, instead);
+ * closing it discards the rest of the output. *fd = -1 on a second call.
+ * UVM_E_INVALID_ARGUMENT when the process has no terminal. */
+int uvm_process_terminal(struct uvm_process *p, int *fd);
+/* Set the window size of the process's terminal (hcsshim's ResizeConsole; in the guest the
+ * terminal's foreground process group gets SIGWINCH). rows and cols are at most 65535.
+ * UVM_E_INVALID_ARGUMENT when the process has no terminal or a size is out of range,
+ * UVM_E_INVALID_STATE once the process has exited, UVM_E_CLOSED after uvm_close of its VM,
+ * UVM_E_GUEST when the guest refuses (e.g. the process exited meanwhile). */
+int uvm_process_resize(struct uvm_process *p, unsigned rows, unsigned cols);
 int uvm_process_signal(struct uvm_process *p, int signal);
 /* Block until the process has exited and its output has been delivered. exit_code is the exit
  * status, or 128 + signal number for a process killed by a signal. */

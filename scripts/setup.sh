@@ -15,6 +15,7 @@ packages=(
     valgrind python3                            # tests, .ci/run
     iproute2 socat                              # host taps (networking), network tests
     crun                                        # `crun spec` (the containers' test spec)
+    tmux                                        # uvmctl run -t under a terminal (tests)
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -7,7 +7,8 @@
  * removals) runs on a helper thread while this thread polls one event pipe that receives signals
  * (self-pipe), "call finished" and "VM exited", plus the command's stdio. A signal or an
  * unexpected VM exit calls uvm_terminate(), which makes the pending call fail; the VM is closed
- * on every path.
+ * on every path. With -t the command gets a terminal: one fd both ways, the local terminal in
+ * raw mode meanwhile and SIGWINCH forwarded (tty.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +24,13 @@
 
 #include "attach.h"
 #include "cli.h"
+#include "tty.h"
 
 #define RUN_BUF_SIZE 65536
 #define RUN_DRAIN_GRACE_MS 5000 /* after the process is reaped, wait this long for EOF at most */
 
 /* Event bytes on the event pipe besides signal numbers (1..64). */
-enum { EV_CALL_DONE = 0xfe, EV_VM_EXIT = 0xff };
+enum { EV_WINCH = 0xfd, EV_CALL_DONE = 0xfe, EV_VM_EXIT = 0xff };
 
 /* In this order; STEP_ATTACH and STEP_DETACH only with hot-add options. */
 enum run_step { STEP_START, STEP_ATTACH, STEP_EXEC, STEP_WAIT, STEP_DETACH };
@@ -42,7 +44,8 @@ enum {
 
 struct run {
     const struct cli_global *g;
-    bool interactive, timings;
+    bool interactive, timings, tty;
+    struct cli_tty term;
     struct uvm_options opts;
     struct attach_list att; /* the hot-add options, in the order given */
     char **cmd;
@@ -89,19 +92,25 @@ post_event(unsigned char ev)
 static void
 on_signal(int sig)
 {
+    if (sig == SIGWINCH) { /* not a reason to stop: a resize to forward */
+        post_event(EV_WINCH);
+        return;
+    }
     if (!got_signal)
         got_signal = sig;
     post_event((unsigned char)sig);
 }
 
 static int
-setup_signals(void)
+setup_signals(bool winch)
 {
     if (pipe2(ev_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
 
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
+    if (winch && sigaction(SIGWINCH, &sa, NULL) < 0)
+        return -1;
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         if (sigaction(sigs[i], &sa, NULL) < 0)
@@ -126,11 +135,14 @@ call_main(void *opaque)
     const char *const *argv = (const char *const *)r->cmd;
     struct uvm_process_config cfg = {
         .argv = argv,
-        .create_stdin = r->interactive,
-        .create_stdout = true,
-        .create_stderr = true,
+        .create_stdin = r->interactive && !r->tty,
+        .create_stdout = !r->tty,
+        .create_stderr = !r->tty,
         .network_namespace = r->att.nic_count ? ATTACH_NETNS_ID : NULL,
+        .terminal = r->tty,
     };
+    if (r->tty)
+        cli_tty_size(&r->term, &cfg.terminal_rows, &cfg.terminal_cols);
     int rc = 0;
 
     switch (r->step) {
@@ -217,6 +229,8 @@ run_events(struct run *r)
                 done = true;
             else if (ev[i] == EV_VM_EXIT)
                 r->vm_exited = true;
+            else if (ev[i] == EV_WINCH && r->tty)
+                cli_tty_winch(&r->term);
         }
     }
     if (got_signal || r->vm_exited)
@@ -288,7 +302,7 @@ pump_stdin_read(struct run *r)
 
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (n <= 0) {
+    if (n <= 0) { /* with -t: the terminal stays (it has no end of input) */
         r->stdin_eof = true;
         return;
     }
@@ -440,6 +454,18 @@ run_attach(struct run *r)
     return 0;
 }
 
+/* -t: the terminal's one fd, read as the output and written as the input (two descriptors, so
+ * that the input's end closes one and the output goes on). 0 or a UVM_E_* / -errno code. */
+static int
+open_terminal(struct run *r)
+{
+    int rc = uvm_process_terminal(r->proc, &r->in_fd);
+    if (rc < 0)
+        return rc;
+    r->out_fd = fcntl(r->in_fd, F_DUPFD_CLOEXEC, 3);
+    return r->out_fd < 0 ? -errno : 0;
+}
+
 /* Start the command, stream its stdio until it has exited. Its exit status (or uvmctl's, >= 0),
  * or -1 when interrupted. */
 static int
@@ -454,19 +480,24 @@ run_command(struct run *r)
         fprintf(stderr, "uvmctl: %s\n", r->call_err);
         return exec_failure_status(r->call_rc, r->call_err);
     }
-    int rc = uvm_process_stdio(r->proc, &r->in_fd, &r->out_fd, &r->err_fd);
+    int rc = r->tty ? open_terminal(r) : uvm_process_stdio(r->proc, &r->in_fd, &r->out_fd,
+                                                           &r->err_fd);
     if (rc < 0) {
         cli_print_error(rc);
         return CLI_EXIT_FAILURE;
     }
     if (r->in_fd >= 0)
         fcntl(r->in_fd, F_SETFL, fcntl(r->in_fd, F_GETFL) | O_NONBLOCK);
+    if (r->tty && (cli_tty_raw(&r->term) < 0 || cli_tty_follow(&r->term, r->proc) < 0))
+        return CLI_EXIT_FAILURE;
 
     /* stream until the process has exited and its output is out */
     if (call_begin(r, STEP_WAIT) < 0)
         return CLI_EXIT_FAILURE;
     if (run_loop(r, true) < 0)
         return -1;
+    cli_tty_stop(&r->term);
+    cli_tty_restore(&r->term);
     if (r->call_rc < 0) {
         fprintf(stderr, "uvmctl: %s\n", r->call_err);
         return CLI_EXIT_FAILURE;
@@ -505,11 +536,11 @@ run_body(struct run *r)
 {
     int rc;
 
-    if (setup_signals() < 0) {
+    if (setup_signals(r->tty) < 0) {
         fprintf(stderr, "uvmctl: cannot set up signal handling: %s\n", strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    if (r->interactive && !(r->in_buf = malloc(RUN_BUF_SIZE))) {
+    if ((r->interactive || r->tty) && !(r->in_buf = malloc(RUN_BUF_SIZE))) {
         fprintf(stderr, "uvmctl: out of memory\n");
         return CLI_EXIT_FAILURE;
     }
@@ -562,6 +593,8 @@ run_teardown(struct run *r)
         pthread_join(r->call_thread, NULL);
         r->call_running = false;
     }
+    cli_tty_stop(&r->term); /* before the process it resizes goes */
+    cli_tty_restore(&r->term);
     close_fd(&r->in_fd);
     close_fd(&r->out_fd);
     close_fd(&r->err_fd);
@@ -617,6 +650,12 @@ usage(FILE *f)
                "\n"
                "Run options:\n"
                "  -i, --interactive       copy our standard input to COMMAND's\n"
+               "  -t, --tty               run COMMAND on a terminal in the guest (its stdin,\n"
+               "                          stdout and stderr; output on our stdout) of our\n"
+               "                          terminal's size, ours in raw mode meanwhile (Ctrl-C\n"
+               "                          goes to COMMAND) and its size changes forwarded;\n"
+               "                          our stdin is copied to it (its end is not passed on:\n"
+               "                          a terminal has none)\n"
                "  -v, --verbose           print where each hot-add landed, and a timing\n"
                "                          breakdown on stderr (boot steps, each hot-add,\n"
                "                          command = exec to exit, each disk removal, total)\n"
@@ -637,6 +676,7 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         {"vpmem", required_argument, NULL, OPT_VPMEM},
         {"nic", required_argument, NULL, OPT_NIC},
         {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -648,7 +688,7 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         fprintf(stderr, "uvmctl: out of memory\n");
         return CLI_EXIT_FAILURE;
     }
-    while ((c = getopt_long(argc, argv, "+ivh", long_options, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, "+itvh", long_options, &idx)) != -1) {
         int applied = cli_vm_option(argv[0], c, optarg, &r.opts);
         if (applied < 0)
             goto usage_error;
@@ -664,6 +704,9 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
             break;
         case 'i':
             r.interactive = true;
+            break;
+        case 't':
+            r.tty = true;
             break;
         case 'v':
             r.timings = true;
@@ -681,6 +724,7 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         goto usage_error;
     }
     r.cmd = argv + optind; /* NULL-terminated like argv */
+    cli_tty_init(&r.term);
 
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
     int status = run_body(&r);

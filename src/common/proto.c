@@ -42,6 +42,7 @@ static const struct {
     {PROTO_REQ_EXECUTE_PROCESS, "ExecuteProcess"},
     {PROTO_REQ_WAIT_PROCESS, "WaitForProcess"},
     {PROTO_REQ_SIGNAL_PROCESS, "SignalProcess"},
+    {PROTO_REQ_RESIZE_CONSOLE, "ResizeConsole"},
     {PROTO_REQ_GET_PROPERTIES, "GetProperties"},
     {PROTO_REQ_MODIFY_SETTINGS, "ModifySettings"},
     {PROTO_REQ_NEGOTIATE_PROTOCOL, "NegotiateProtocol"},

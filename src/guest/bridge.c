@@ -154,6 +154,7 @@ static const struct {
     {PROTO_REQ_SIGNAL_PROCESS, container_handle_signal},   /* -> process.c without ContainerId */
     {PROTO_REQ_DELETE_CONTAINER_STATE, container_handle_delete},
     {PROTO_REQ_GET_PROPERTIES, properties_handle_get},
+    {PROTO_REQ_RESIZE_CONSOLE, process_handle_resize},
     {PROTO_REQ_MODIFY_SETTINGS, modify_handle},
 };
 

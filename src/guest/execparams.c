@@ -4,6 +4,7 @@
 #include "cleanup.h"
 #include "execparams.h"
 #include "nsid.h"
+#include "proto.h"
 
 void
 exec_params_release(struct exec_params *p)
@@ -88,6 +89,8 @@ exec_params_parse(struct request *req, struct exec_params *p)
         rc = req_uint(req, settings, "StdioHandle", false, 1, UINT32_MAX, &handle);
     if (rc == 0)
         rc = req_string(req, params, "NetworkNamespace", false, &p->netns);
+    if (rc == 0)
+        rc = tty_params_parse(req, params, &p->terminal, &p->size);
     if (rc < 0)
         return rc;
     if (!p->cwd[0])
@@ -95,6 +98,10 @@ exec_params_parse(struct request *req, struct exec_params *p)
     p->handle = (uint32_t)handle;
     if ((p->pipes[0] || p->pipes[1] || p->pipes[2]) && !p->handle)
         return request_fail(req, "invalid request: \"StdioHandle\" is required with stdio pipes");
+    if (p->terminal && (!p->pipes[PROTO_STDOUT] || p->pipes[PROTO_STDERR]))
+        return request_fail(req, "invalid request: with \"EmulateConsole\" the terminal's output "
+                                 "is the stdout stream: \"CreateStdOutPipe\" must be true and "
+                                 "\"CreateStdErrPipe\" false");
     if (p->netns && !netns_id_valid(p->netns))
         return request_fail(req, "invalid request: field \"NetworkNamespace\": \"%s\" is not a "
                                  "network namespace id",

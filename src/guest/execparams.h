@@ -2,7 +2,10 @@
 /*
  * The parameters of ExecuteProcess, decoded and checked (pure: no I/O; process.c runs them):
  * {"Settings":{"ProcessParameters":{"CommandArgs":[...], "Environment":{...},
- * "WorkingDirectory", "CreateStd{In,Out,Err}Pipe", "NetworkNamespace"}, "StdioHandle"}}.
+ * "WorkingDirectory", "CreateStd{In,Out,Err}Pipe", "NetworkNamespace", "EmulateConsole",
+ * "ConsoleSize"}, "StdioHandle"}}. With "EmulateConsole" the process runs on a terminal whose
+ * output is the stdout stream (stderr merged into it, as runc and hcsshim do): CreateStdOutPipe
+ * is then required and CreateStdErrPipe refused.
  */
 #ifndef GCS_EXECPARAMS_H
 #define GCS_EXECPARAMS_H
@@ -11,6 +14,7 @@
 #include <stdint.h>
 
 #include "request.h"
+#include "ttyreq.h"
 
 #define EXEC_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -22,6 +26,8 @@ struct exec_params {
     bool pipes[3];     /* stdin, stdout, stderr */
     uint32_t handle;   /* StdioHandle, 0: none (then no pipes) */
     const char *netns; /* NetworkNamespace (a valid id), NULL: the root namespace */
+    bool terminal;     /* EmulateConsole */
+    struct tty_size size; /* ConsoleSize (0x0: absent) */
 };
 
 /* Decode req->body into p (zeroed by the caller). 0, or -EINVAL with req->error naming the

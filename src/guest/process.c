@@ -15,6 +15,7 @@
 #include "process.h"
 #include "proto.h"
 #include "stream.h"
+#include "tty.h"
 
 #define MAX_SIGNAL 64 /* SIGRTMAX on Linux */
 
@@ -31,8 +32,9 @@ struct process {
     char *cmdline;
     bool exited;
     int exit_code;
-    struct stream *streams[3];
-    unsigned open_outputs; /* stdout/stderr not yet at end-of-stream */
+    struct stream *streams[3]; /* pipes */
+    struct tty *tty;           /* or a terminal (EmulateConsole) */
+    unsigned open_outputs;     /* stdout/stderr not yet at end-of-stream */
     struct waiter *waiters;
     process_exit_fn *on_exit; /* adopted processes: told of the exit (NULL: nobody) */
 };
@@ -58,9 +60,17 @@ struct exec_args {
     char *resolv;         /* its resolv.conf when it has one (owned), else NULL */
 };
 
+/* The child's stdio: pipes, or a terminal (the same slave on 0, 1 and 2). */
+struct stdio_fds {
+    int child[3];  /* -1: /dev/null */
+    int parent[3]; /* pipes: the agent's ends; a terminal: its master at PROTO_STDOUT */
+    bool ctty;     /* child[0] is a terminal's slave, to become the controlling terminal */
+};
+
 /* What a child that could not exec tells its parent through a CLOEXEC pipe. */
 enum child_stage {
     STAGE_SETUP,
+    STAGE_TTY,     /* make the terminal the controlling one and the stdio */
     STAGE_NETNS,   /* setns into the network namespace */
     STAGE_MOUNTNS, /* a mount namespace for its resolv.conf */
     STAGE_RESOLV,  /* bind its resolv.conf */
@@ -94,6 +104,7 @@ process_remove(struct process *p)
     }
     for (unsigned i = 0; i < 3; i++)
         stream_free(p->streams[i]);
+    tty_free(p->tty);
     while (p->waiters) {
         struct waiter *w = p->waiters;
         p->waiters = w->next;
@@ -238,7 +249,7 @@ parse_exec(struct request *req, struct exec_args *a)
 }
 
 static void __attribute__((noreturn))
-child_main(const struct exec_args *a, const int fds[3], int errfd)
+child_main(const struct exec_args *a, const struct stdio_fds *io, int errfd)
 {
     struct child_error ce = {.stage = STAGE_SETUP};
     sigset_t none;
@@ -247,8 +258,11 @@ child_main(const struct exec_args *a, const int fds[3], int errfd)
     signal(SIGPIPE, SIG_DFL);
     if (setsid() < 0)
         goto fail;
-    for (int i = 0; i < 3; i++) {
-        int fd = fds[i];
+    ce.stage = io->ctty ? STAGE_TTY : STAGE_SETUP;
+    if (io->ctty && tty_child_attach(io->child[0]) < 0)
+        goto fail;
+    for (int i = 0; i < 3 && !io->ctty; i++) {
+        int fd = io->child[i];
         if (fd < 0)
             fd = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
         if (fd < 0 || dup2(fd, i) < 0)
@@ -288,81 +302,124 @@ fail:
 }
 
 static void
-close_pair(int p[2])
+close_fd(int *fd)
 {
-    for (int i = 0; i < 2; i++) {
-        if (p[i] >= 0)
-            close(p[i]);
-        p[i] = -1;
-    }
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
 }
 
-/* Fork and exec; on success *pid is set and parent_fds[i] are the host-side pipe ends. */
-static int
-spawn(struct request *req, const struct exec_args *a, pid_t *pid, int parent_fds[3])
+static void
+close_pair(int p[2])
 {
-    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-    int errp[2] = {-1, -1};
-    int rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++)
-        if (a->p.pipes[i] && pipe2(pipes[i], O_CLOEXEC) < 0)
-            rc = request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
-    if (rc == 0 && pipe2(errp, O_CLOEXEC) < 0)
-        rc = request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
-    if (rc < 0)
-        goto out;
+    close_fd(&p[0]);
+    close_fd(&p[1]);
+}
 
-    /* child ends: stdin reads pipes[0][0], stdout/stderr write pipes[i][1] */
-    int child_fds[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
-    *pid = fork();
-    if (*pid < 0) {
-        rc = request_fail(req, "exec \"%s\": fork: %s", a->p.argv[0], strerror(errno));
-        goto out;
+static void
+stdio_close_child(struct stdio_fds *io)
+{
+    if (io->ctty) /* one slave on all three */
+        io->child[1] = io->child[2] = -1;
+    for (int i = 0; i < 3; i++)
+        close_fd(&io->child[i]);
+}
+
+static void
+stdio_close(struct stdio_fds *io)
+{
+    stdio_close_child(io);
+    for (int i = 0; i < 3; i++)
+        close_fd(&io->parent[i]);
+}
+
+/* The child's stdio as a->p asks: a terminal, or the pipes asked for. 0 or a request error. */
+static int
+stdio_open(struct request *req, const struct exec_args *a, struct stdio_fds *io)
+{
+    if (a->p.terminal) {
+        int rc = tty_open(a->p.size, &io->parent[PROTO_STDOUT], &io->child[0]);
+        if (rc < 0)
+            return request_fail(req, "exec \"%s\": open a terminal: %s", a->p.argv[0],
+                                strerror(-rc));
+        io->child[1] = io->child[2] = io->child[0];
+        io->ctty = true;
+        return 0;
     }
-    if (*pid == 0)
-        child_main(a, child_fds, errp[1]);
+    for (int i = 0; i < 3; i++) {
+        int p[2];
+        if (!a->p.pipes[i])
+            continue;
+        if (pipe2(p, O_CLOEXEC) < 0)
+            return request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
+        /* the child reads stdin's read end and writes the write ends of stdout and stderr */
+        io->child[i] = p[i == PROTO_STDIN ? 0 : 1];
+        io->parent[i] = p[i == PROTO_STDIN ? 1 : 0];
+        fcntl(io->parent[i], F_SETFL, O_NONBLOCK);
+    }
+    return 0;
+}
 
-    close(errp[1]);
-    errp[1] = -1;
+/* What the child reported through errfd (nothing: it has exec'd). 0 or a request error. */
+static int
+child_result(struct request *req, const struct exec_args *a, int errfd)
+{
     struct child_error ce;
     ssize_t n;
     do
-        n = read(errp[0], &ce, sizeof(ce));
+        n = read(errfd, &ce, sizeof(ce));
     while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof(ce)) {
-        if (ce.stage == STAGE_EXEC)
-            rc = request_fail(req, "exec \"%s\": %s", a->p.argv[0], strerror(ce.err));
-        else if (ce.stage == STAGE_CHDIR)
-            rc = request_fail(req, "exec \"%s\": chdir \"%s\": %s", a->p.argv[0], a->p.cwd,
-                              strerror(ce.err));
-        else if (ce.stage == STAGE_NETNS)
-            rc = request_fail(req, "exec \"%s\": enter network namespace %s: %s", a->p.argv[0],
-                              a->p.netns, strerror(ce.err));
-        else if (ce.stage == STAGE_MOUNTNS)
-            rc = request_fail(req,
-                              "exec \"%s\": mount namespace and /sys for network namespace %s: %s",
-                              a->p.argv[0], a->p.netns, strerror(ce.err));
-        else if (ce.stage == STAGE_RESOLV)
-            rc = request_fail(req, "exec \"%s\": bind %s on " NETNS_RESOLV_CONF ": %s",
-                              a->p.argv[0], a->resolv, strerror(ce.err));
-        else
-            rc = request_fail(req, "exec \"%s\": child setup: %s", a->p.argv[0],
-                              strerror(ce.err));
-        goto out; /* the child exits; it is reaped as an unknown pid */
+    if (n != (ssize_t)sizeof(ce))
+        return 0;
+    /* the child exits; it is reaped as an unknown pid */
+    const char *cmd = a->p.argv[0], *err = strerror(ce.err);
+    switch (ce.stage) {
+    case STAGE_EXEC:
+        return request_fail(req, "exec \"%s\": %s", cmd, err);
+    case STAGE_CHDIR:
+        return request_fail(req, "exec \"%s\": chdir \"%s\": %s", cmd, a->p.cwd, err);
+    case STAGE_NETNS:
+        return request_fail(req, "exec \"%s\": enter network namespace %s: %s", cmd, a->p.netns,
+                            err);
+    case STAGE_MOUNTNS:
+        return request_fail(req, "exec \"%s\": mount namespace and /sys for network namespace "
+                                 "%s: %s",
+                            cmd, a->p.netns, err);
+    case STAGE_RESOLV:
+        return request_fail(req, "exec \"%s\": bind %s on " NETNS_RESOLV_CONF ": %s", cmd,
+                            a->resolv, err);
+    case STAGE_TTY:
+        return request_fail(req, "exec \"%s\": make the terminal its controlling terminal: %s",
+                            cmd, err);
+    default:
+        return request_fail(req, "exec \"%s\": child setup: %s", cmd, err);
     }
-    int keep[3] = {1, 0, 0}; /* index of the parent's end in each pipe */
-    for (int i = 0; i < 3; i++) {
-        parent_fds[i] = -1;
-        if (!a->p.pipes[i])
-            continue;
-        parent_fds[i] = pipes[i][keep[i]];
-        pipes[i][keep[i]] = -1;
-        fcntl(parent_fds[i], F_SETFL, O_NONBLOCK);
+}
+
+/* Fork and exec; on success *pid is set and io->parent holds the agent's ends (the child's
+ * ends are closed either way; the agent's too on failure). */
+static int
+spawn(struct request *req, const struct exec_args *a, pid_t *pid, struct stdio_fds *io)
+{
+    int errp[2] = {-1, -1};
+    int rc = stdio_open(req, a, io);
+    if (rc == 0 && pipe2(errp, O_CLOEXEC) < 0)
+        rc = request_fail(req, "exec \"%s\": pipe: %s", a->p.argv[0], strerror(errno));
+    if (rc == 0) {
+        *pid = fork();
+        if (*pid < 0)
+            rc = request_fail(req, "exec \"%s\": fork: %s", a->p.argv[0], strerror(errno));
+        else if (*pid == 0)
+            child_main(a, io, errp[1]);
     }
-out:
-    for (int i = 0; i < 3; i++)
-        close_pair(pipes[i]);
+    if (rc == 0) {
+        close_fd(&errp[1]);
+        rc = child_result(req, a, errp[0]);
+    }
     close_pair(errp);
+    stdio_close_child(io);
+    if (rc < 0)
+        stdio_close(io);
     return rc;
 }
 
@@ -420,21 +477,62 @@ process_adopt(struct bridge *b, pid_t pid, uint32_t handle, const int fds[3],
         mark_exited(b, p, status);
 }
 
+/* Relay the process's stdio (io->parent's descriptors are taken). 0, or -1 when a terminal's
+ * relay could not be set up (errno set). */
+static int
+attach_streams(struct process *p, const struct exec_args *a, struct stdio_fds *io)
+{
+    if (a->p.terminal) {
+        p->tty = tty_relay_new(io->parent[PROTO_STDOUT], a->p.handle, a->p.pipes[PROTO_STDIN],
+                               on_output_end, p);
+        io->parent[PROTO_STDOUT] = -1;
+        p->open_outputs = p->tty ? 1 : 0;
+        return p->tty ? 0 : -1;
+    }
+    if (io->parent[PROTO_STDIN] >= 0)
+        p->streams[PROTO_STDIN] =
+            stream_new_input(PROTO_STREAM_ID(a->p.handle, PROTO_STDIN), io->parent[PROTO_STDIN]);
+    for (int i = PROTO_STDOUT; i <= PROTO_STDERR; i++) {
+        if (io->parent[i] < 0)
+            continue;
+        p->streams[i] =
+            stream_new_output(PROTO_STREAM_ID(a->p.handle, i), io->parent[i], on_output_end, p);
+        p->open_outputs++;
+    }
+    for (int i = 0; i < 3; i++)
+        io->parent[i] = -1;
+    return 0;
+}
+
 int
 process_handle_execute(struct bridge *b, struct request *req)
 {
     struct exec_args a = {.netns_fd = -1};
+    struct stdio_fds io = {.child = {-1, -1, -1}, .parent = {-1, -1, -1}};
     int rc = parse_exec(req, &a);
     pid_t pid = -1;
-    int fds[3] = {-1, -1, -1};
     if (rc == 0)
-        rc = spawn(req, &a, &pid, fds);
+        rc = spawn(req, &a, &pid, &io);
     if (rc < 0) {
         exec_args_release(&a);
         return rc;
     }
-    struct process *p = process_add(pid, a.p.handle, fds, join_args(a.p.argv));
-    log_debug("exec \"%s\": pid %d, stdio handle %u", p->cmdline, (int)pid, a.p.handle);
+    struct process *p = xcalloc(1, sizeof(*p));
+    p->pid = pid;
+    p->handle = a.p.handle;
+    if (attach_streams(p, &a, &io) < 0) {
+        rc = request_fail(req, "exec \"%s\": relay its terminal: %s", a.p.argv[0],
+                          strerror(errno));
+        kill(pid, SIGKILL); /* reaped as an unknown pid */
+        free(p);
+        exec_args_release(&a);
+        return rc;
+    }
+    p->cmdline = join_args(a.p.argv);
+    p->next = procs;
+    procs = p;
+    log_debug("exec \"%s\": pid %d, stdio handle %u%s", p->cmdline, (int)pid, a.p.handle,
+              a.p.terminal ? ", terminal" : "");
     exec_args_release(&a);
     req->result = json_pack("{s:i}", "ProcessId", (int)pid);
     return 0;
@@ -503,6 +601,28 @@ process_handle_signal(struct bridge *b, struct request *req)
     if (rc < 0)
         return rc;
     return process_signal(req, (pid_t)pid, (int)sig);
+}
+
+int
+process_handle_resize(struct bridge *b, struct request *req)
+{
+    struct tty_resize r;
+    int rc = tty_resize_parse(req, &r);
+    if (rc < 0)
+        return rc;
+    struct process *p = find_pid(r.pid);
+    if (!p)
+        return request_fail(req, "resize console: process %u not found", r.pid);
+    if (!p->tty)
+        return request_fail(req, "resize console: process %u has no terminal", r.pid);
+    if (p->exited)
+        return request_fail(req, "resize console: process %u has exited", r.pid);
+    rc = tty_resize(p->tty, r.size);
+    if (rc < 0)
+        return request_fail(req, "resize console of process %u to %ux%u: %s", r.pid,
+                            r.size.rows, r.size.cols, strerror(-rc));
+    log_debug("process %u: terminal resized to %ux%u", r.pid, r.size.rows, r.size.cols);
+    return 0;
 }
 
 json_t *

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Processes started for the host: ExecuteProcess, WaitForProcess, SignalProcess and the
- * ProcessList of GetProperties, plus the exit bookkeeping of reaped children.
+ * Processes started for the host: ExecuteProcess (with pipes or a terminal), WaitForProcess,
+ * SignalProcess, ResizeConsole and the ProcessList of GetProperties, plus the exit bookkeeping
+ * of reaped children.
  */
 #ifndef GCS_PROCESS_H
 #define GCS_PROCESS_H
@@ -15,6 +16,7 @@
 bridge_handler_fn process_handle_execute;
 bridge_handler_fn process_handle_wait;
 bridge_handler_fn process_handle_signal;
+bridge_handler_fn process_handle_resize; /* ResizeConsole */
 
 /* A child was reaped (status from waitpid). The status of an unknown pid (an orphan) is kept
  * for a while, in case it is adopted later (process_adopt). */

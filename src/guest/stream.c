@@ -145,7 +145,9 @@ output_read(struct bridge *b, struct stream *s)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
-        log_warn("stream 0x%llx: read: %s", (unsigned long long)s->id, strerror(errno));
+        /* EIO: a terminal's master once every holder of its slave closed it (tty.h). */
+        if (errno != EIO)
+            log_warn("stream 0x%llx: read: %s", (unsigned long long)s->id, strerror(errno));
         output_end(b, s);
         return;
     }
@@ -217,6 +219,10 @@ void
 stream_on_data(struct bridge *b, uint64_t id, const uint8_t *data, size_t len)
 {
     struct stream *s = find_id(id);
+    if (!s && len == 0) { /* an input's end after its process was forgotten: nothing lost */
+        log_debug("end of unknown stream 0x%llx ignored", (unsigned long long)id);
+        return;
+    }
     if (!s || s->output) {
         log_warn("stream data for unknown stream 0x%llx (%zu bytes) dropped",
                  (unsigned long long)id, len);

@@ -334,6 +334,9 @@ stream_write(struct bridge *b, struct stream *s)
         push_frame(b, PROTO_STREAM_ACK, s->sid, NULL, 0);
     }
     if (s->eof_received && !s->head && s->fd >= 0) {
+        /* The user's end may be a terminal socket we also read stdin from (another
+         * descriptor): end of file for the user's reads all the same. */
+        shutdown(s->fd, SHUT_WR);
         close(s->fd);
         s->fd = -1;
     }

@@ -58,7 +58,9 @@ json_t *bridge_guest_request(const char *resource_type, const char *request_type
 /* A new stdio handle (unique per bridge, > 0). */
 uint32_t bridge_new_handle(struct bridge *b);
 /* Attach the host ends of a process's stdio to handle: fds[0] is read and sent as stdin,
- * fds[1]/fds[2] receive stdout/stderr; -1 where absent. The fds are taken (non-blocking). */
+ * fds[1]/fds[2] receive stdout/stderr; -1 where absent. The fds are taken (non-blocking).
+ * fds[0] and fds[1] may be two descriptors of one socket (a terminal's): the end of the output
+ * shuts the socket's write side down, so the user reads end-of-file while stdin stays open. */
 void bridge_stream_add(struct bridge *b, uint32_t handle, const int fds[3]);
 /* Detach and close the host ends of handle (data arriving later is acknowledged and dropped). */
 void bridge_stream_remove(struct bridge *b, uint32_t handle);

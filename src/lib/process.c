@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Processes inside the guest: exec, stdio, signal, wait. */
+/* Processes inside the guest: exec, stdio or a terminal, signal, resize, wait. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,6 +33,8 @@ struct uvm_process {
     char *container_id; /* the container it runs in (sent with its requests), NULL: none */
     _Atomic unsigned refs; /* the caller's, and the container's for an init */
     int user_fds[3];
+    bool terminal;
+    int terminal_fd; /* the user's end of the terminal until handed out, -1 */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool waiting; /* one thread has a WaitForProcess on the wire */
@@ -54,11 +56,18 @@ exec_request(const struct uvm_process_config *cfg, uint32_t handle)
         cleanup_free char *key = strndup(*e, (size_t)(eq - *e));
         json_object_set_new(env, key, json_string(eq + 1));
     }
+    /* A terminal: input and output streams, stderr merged into the output. */
+    const bool t = cfg->terminal;
     json_t *params = json_pack("{s:o, s:o, s:s, s:b, s:b, s:b}", "CommandArgs", args,
                                "Environment", env, "WorkingDirectory",
                                cfg->working_dir ? cfg->working_dir : "/", "CreateStdInPipe",
-                               cfg->create_stdin, "CreateStdOutPipe", cfg->create_stdout,
-                               "CreateStdErrPipe", cfg->create_stderr);
+                               t || cfg->create_stdin, "CreateStdOutPipe", t || cfg->create_stdout,
+                               "CreateStdErrPipe", !t && cfg->create_stderr);
+    if (t) {
+        json_object_set_new(params, "EmulateConsole", json_true());
+        json_object_set_new(params, "ConsoleSize",
+                            json_pack("[i, i]", (int)cfg->terminal_rows, (int)cfg->terminal_cols));
+    }
     if (cfg->network_namespace)
         json_object_set_new(params, "NetworkNamespace", json_string(cfg->network_namespace));
     return json_pack("{s:{s:o, s:i}}", "Settings", "ProcessParameters", params, "StdioHandle",
@@ -92,6 +101,14 @@ validate(const struct uvm_process_config *cfg)
     if (cfg->network_namespace && !options_id_valid(cfg->network_namespace))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "exec: network namespace '%s' is not a valid id",
                          cfg->network_namespace);
+    if (cfg->terminal && (cfg->create_stdin || cfg->create_stdout || cfg->create_stderr))
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "exec '%s': a terminal is the process's stdin, stdout and stderr: "
+                         "create_stdin, create_stdout and create_stderr must be false",
+                         cfg->argv[0]);
+    if (!cfg->terminal && (cfg->terminal_rows || cfg->terminal_cols))
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "exec '%s': a terminal size without terminal",
+                         cfg->argv[0]);
     return 0;
 }
 
@@ -103,6 +120,39 @@ close_fds(int *fds, size_t n)
             close(fds[i]);
         fds[i] = -1;
     }
+}
+
+/* Socket pairs: the user gets ordinary blocking fds; writes to a user who went away give EPIPE
+ * without SIGPIPE on our side. With a terminal, one socket both ways: ours[0] (read: the user's
+ * input) and ours[1] (written: the output) are two descriptors of it, users[0] is the user's
+ * end. 0 or an error, nothing left open. */
+static int
+make_stdio(const struct uvm_process_config *cfg, int ours[3], int users[3])
+{
+    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
+    for (unsigned i = 0; i < 3; i++) {
+        int sp[2];
+        if (!want[i] && !(cfg->terminal && i == PROTO_STDIN))
+            continue;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+            goto fail;
+        ours[i] = sp[0];
+        users[i] = sp[1];
+        if (cfg->terminal) {
+            ours[PROTO_STDOUT] = fcntl(sp[0], F_DUPFD_CLOEXEC, 3);
+            if (ours[PROTO_STDOUT] < 0)
+                goto fail;
+            break;
+        }
+        shutdown(sp[0], i == PROTO_STDIN ? SHUT_WR : SHUT_RD);
+        shutdown(sp[1], i == PROTO_STDIN ? SHUT_RD : SHUT_WR);
+    }
+    return 0;
+fail:;
+    int rc = uvm_error_errno(-errno, "exec '%s': stdio sockets", cfg->argv[0]);
+    close_fds(ours, 3);
+    close_fds(users, 3);
+    return rc;
 }
 
 static int do_exec(struct uvm *vm, const struct uvm_process_config *cfg,
@@ -135,9 +185,8 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
     if (rc < 0)
         return rc;
 
-    int ours[3], users[3];
-    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
-    rc = process_stdio_new(want, ours, users, cfg->argv[0]);
+    int ours[3] = {-1, -1, -1}, users[3] = {-1, -1, -1};
+    rc = make_stdio(cfg, ours, users);
     if (rc < 0)
         return rc;
     uint32_t handle = bridge_new_handle(b);
@@ -154,7 +203,13 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
         close_fds(users, 3);
         return uvm_error(pid, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
     }
-    *out = process_new(vm, b, handle, pid, users, NULL);
+    struct uvm_process *p = process_new(vm, b, handle, pid, users, NULL);
+    if (cfg->terminal) { /* one socket both ways: the caller gets it from uvm_process_terminal */
+        p->terminal = true;
+        p->terminal_fd = p->user_fds[PROTO_STDIN];
+        p->user_fds[PROTO_STDIN] = -1;
+    }
+    *out = p;
     return 0;
 }
 
@@ -206,6 +261,7 @@ process_new(struct uvm *vm, struct bridge *b, uint32_t handle, int pid, const in
     p->container_id = container_id ? xstrdup(container_id) : NULL;
     p->refs = 1;
     memcpy(p->user_fds, users, sizeof(p->user_fds));
+    p->terminal_fd = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     return p;
@@ -240,6 +296,21 @@ uvm_process_stdio(struct uvm_process *p, int *in_fd, int *out_fd, int *err_fd)
             p->user_fds[i] = -1;
         }
     }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int
+uvm_process_terminal(struct uvm_process *p, int *fd)
+{
+    if (!p || !fd)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "process terminal: NULL argument");
+    *fd = -1;
+    if (!p->terminal)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "process %d has no terminal", p->pid);
+    pthread_mutex_lock(&p->lock);
+    *fd = p->terminal_fd;
+    p->terminal_fd = -1;
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -281,6 +352,35 @@ uvm_process_signal(struct uvm_process *p, int sig)
                      NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
     if (rc < 0)
         return uvm_error_wrap(rc, "signal %d to process %d", sig, p->pid);
+    return 0;
+}
+
+int
+uvm_process_resize(struct uvm_process *p, unsigned rows, unsigned cols)
+{
+    if (!p)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "resize: NULL process");
+    if (!p->terminal)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "resize process %d: it has no terminal", p->pid);
+    if (rows > UINT16_MAX || cols > UINT16_MAX)
+        return uvm_error(UVM_E_INVALID_ARGUMENT,
+                         "resize process %d to %ux%u: rows and columns are at most 65535", p->pid,
+                         rows, cols);
+    int rc = check_open(p, "resize");
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    bool exited = p->exited;
+    pthread_mutex_unlock(&p->lock);
+    if (exited)
+        return uvm_error(UVM_E_INVALID_STATE, "resize: process %d has exited", p->pid);
+    rc = bridge_call(p->bridge, PROTO_REQ_RESIZE_CONSOLE,
+                     json_pack("{s:i, s:i, s:i}", "ProcessId", p->pid, "Height", (int)rows,
+                               "Width", (int)cols),
+                     NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
+    if (rc < 0)
+        return uvm_error_wrap(rc, "resize the terminal of process %d to %ux%u", p->pid, rows,
+                              cols);
     return 0;
 }
 
@@ -340,6 +440,7 @@ uvm_process_close(struct uvm_process *p)
         return;
     bridge_stream_remove(p->bridge, p->handle);
     close_fds(p->user_fds, 3);
+    close_fds(&p->terminal_fd, 1);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p->wait_msg);

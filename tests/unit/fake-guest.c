@@ -43,10 +43,13 @@ guest_main(void *arg)
         cleanup_free char *payload = xcalloc(1, len + 1);
         if (!read_full(g->fd, payload, len))
             break;
+        if (PROTO_CLASS(h.type) != PROTO_CLASS_REQUEST)
+            continue;
         cleanup_json json_t *j = json_loads(payload, 0, NULL);
         json_t *request = json_object_get(j, "Request");
         pthread_mutex_lock(&g->lock);
         json_array_append(g->requests, request);
+        json_array_append_new(g->calls, json_pack("[I, O]", (json_int_t)h.type, j));
         bool counts = true;
         if (g->fail_match) {
             const char *res = json_string_value(json_object_get(request, "ResourceType"));
@@ -95,6 +98,7 @@ fake_guest_start(struct fake_guest *g, int fd)
 {
     g->fd = fd;
     g->requests = json_array();
+    g->calls = json_array();
     pthread_mutex_init(&g->lock, NULL);
     pthread_create(&g->thread, NULL, guest_main, g);
 }
@@ -105,5 +109,6 @@ fake_guest_stop(struct fake_guest *g)
     pthread_join(g->thread, NULL);
     close(g->fd);
     json_decref(g->requests);
+    json_decref(g->calls);
     pthread_mutex_destroy(&g->lock);
 }

@@ -4,7 +4,8 @@
  *
  * The fake guest answers every request on its end of a socketpair (the bridge has the other
  * end) with {"Result":0}, or with an error for the next `fail_next` ones, after `delay_ms`; it
- * records the "Request" object of each (ModifySettings) request in `requests`, in order.
+ * records the "Request" object of each (ModifySettings) request in `requests`, in order, and
+ * every request's type and body in `calls`; frames that are not requests are ignored.
  * `fail_match` ("ResourceType/RequestType", e.g. "Network/Remove") limits fail_next and
  * fail_skip to the requests it names; `fail_skip` lets that many pass before failing.
  */
@@ -28,6 +29,7 @@ struct fake_guest {
     const char *fail_match; /* NULL: every request counts, else only "ResourceType/RequestType" */
     unsigned delay_ms;    /* wait before each answer */
     json_t *requests;     /* the "Request" objects received */
+    json_t *calls;        /* every request received: [type, whole body], in order */
     /* Called from the fake guest's thread for each request, before it is answered. */
     void (*on_request)(void *opaque, const json_t *request);
     /* Called from the fake guest's thread: the response text for a request of this type when it

@@ -89,6 +89,26 @@ fixture_request(struct fixture *f, size_t i)
     return r;
 }
 
+json_t *
+fixture_call(struct fixture *f, size_t i, uint32_t *type)
+{
+    pthread_mutex_lock(&f->guest.lock);
+    json_t *c = json_array_get(f->guest.calls, i);
+    pthread_mutex_unlock(&f->guest.lock);
+    if (type)
+        *type = c ? (uint32_t)json_integer_value(json_array_get(c, 0)) : 0;
+    return json_array_get(c, 1);
+}
+
+size_t
+fixture_call_count(struct fixture *f)
+{
+    pthread_mutex_lock(&f->guest.lock);
+    size_t n = json_array_size(f->guest.calls);
+    pthread_mutex_unlock(&f->guest.lock);
+    return n;
+}
+
 size_t
 fixture_request_count(struct fixture *f)
 {

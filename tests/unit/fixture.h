@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -57,6 +58,10 @@ void fixture_finish(struct fixture *f, const char *const *want, size_t n_want);
 json_t *fixture_request(struct fixture *f, size_t i);
 /* Number of requests the guest received. */
 size_t fixture_request_count(struct fixture *f);
+/* The i-th request of any type the guest received: its whole body (borrowed) and *type (when
+ * not NULL); NULL past the end. fixture_call_count: how many. */
+json_t *fixture_call(struct fixture *f, size_t i, uint32_t *type);
+size_t fixture_call_count(struct fixture *f);
 
 /* States a running fixture VM can be put in (and back to running) without QEMU. */
 enum fixture_state {

@@ -389,6 +389,60 @@ test_streams(void **state)
     close(out[1]);
 }
 
+/* A terminal's stdin and stdout on two descriptors of one socket: the user's single fd carries
+ * input and output, and the end of the output reaches the user while input still flows. */
+static void
+test_terminal_stream(void **state)
+{
+    struct fixture *f = *state;
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    uint32_t handle = bridge_new_handle(f->b);
+    int fds[3] = {sp[0], dup(sp[0]), -1};
+    bridge_stream_add(f->b, handle, fds);
+    const uint64_t sid_in = PROTO_STREAM_ID(handle, PROTO_STDIN);
+    const uint64_t sid_out = PROTO_STREAM_ID(handle, PROTO_STDOUT);
+
+    /* typed: a stdin frame, the bytes as they are (Ctrl-C included) */
+    assert_int_equal(write(sp[1], "ls\r\x03", 4), 4);
+    struct proto_header h;
+    char *payload = guest_read(f->guest, &h);
+    assert_int_equal(h.type, PROTO_STREAM_DATA);
+    assert_int_equal(h.id, sid_in);
+    assert_int_equal(h.size, PROTO_HEADER_SIZE + 4);
+    assert_memory_equal(payload, "ls\r\x03", 4);
+    free(payload);
+    guest_write(f->guest, PROTO_STREAM_ACK, PROTO_HEADER_SIZE, sid_in, NULL, 0);
+
+    /* the terminal's output on the same fd, acknowledged once delivered */
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE + 6, sid_out, "a  b\r\n", 6);
+    free(guest_read(f->guest, &h));
+    assert_int_equal(h.type, PROTO_STREAM_ACK);
+    assert_int_equal(h.id, sid_out);
+    char buf[16] = {0};
+    assert_int_equal(read(sp[1], buf, sizeof(buf)), 6);
+    assert_string_equal(buf, "a  b\r\n");
+
+    /* end of output: the user reads end-of-file although the stdin descriptor is open */
+    guest_write(f->guest, PROTO_STREAM_DATA, PROTO_HEADER_SIZE, sid_out, NULL, 0);
+    struct pollfd pl = {.fd = sp[1], .events = POLLIN};
+    assert_int_equal(poll(&pl, 1, 10000), 1); /* a failure, not a hang */
+    assert_int_equal(read(sp[1], buf, sizeof(buf)), 0);
+    /* and can still type */
+    assert_int_equal(write(sp[1], "x", 1), 1);
+    payload = guest_read(f->guest, &h);
+    assert_int_equal(h.id, sid_in);
+    assert_int_equal(h.size, PROTO_HEADER_SIZE + 1);
+    free(payload);
+    /* closing it ends stdin */
+    close(sp[1]);
+    free(guest_read(f->guest, &h));
+    assert_int_equal(h.type, PROTO_STREAM_DATA);
+    assert_int_equal(h.id, sid_in);
+    assert_int_equal(h.size, PROTO_HEADER_SIZE);
+    bridge_stream_remove(f->b, handle);
+}
+
 static void
 test_window_overrun(void **state)
 {
@@ -839,6 +893,7 @@ main(void)
         T(test_truncated_frame),
         T(test_shutdown_fails_pending),
         T(test_streams),
+        T(test_terminal_stream),
         T(test_window_overrun),
         T(test_log_notification),
         cmocka_unit_test(test_reader_flood_linear),
