@@ -3,6 +3,7 @@
 #   make check      build, then run the unit and integration tests
 #   make demo       build, boot a UVM and run a command in it, with timings
 #   make bench      run the benchmarks
+#   make soak       200 VM cycles, then 4 VMs hot-plugging for 10 minutes: leaks?
 #   make setup      install what is missing (Debian 12), fetch the guest kernel
 #   make clean      remove the build folder
 BUILD ?= build
@@ -13,7 +14,7 @@ NINJA ?= ninja
 # "make setup demo" / "make setup check": install first, even under -j.
 SETUP_FIRST := $(filter setup,$(MAKECMDGOALS))
 
-.PHONY: all build check demo bench setup clean
+.PHONY: all build check demo bench soak setup clean
 
 all: build
 
@@ -32,6 +33,9 @@ demo: build
 
 bench: build
 	$(MESON) test -C $(BUILD) --suite bench --verbose
+
+soak: build
+	$(MESON) test -C $(BUILD) --suite soak --verbose
 
 setup:
 	scripts/setup.sh
