@@ -7,8 +7,9 @@
  * remove them all and close. Phase 2: 4 VMs, one thread each, hot-plugging (disk, share, exec)
  * in a loop for MINUTES minutes. Before (after a warm-up of both phases: first-use allocations of
  * the libraries and the threads' malloc arenas are not leaks) and after: open fds, child processes, mounts, taps, runtime
- * directories, QEMU and virtiofsd processes, and the RSS of this process. Prints the table;
- * exits 1 when a count differs or RSS grew by 5 % or more, or an operation failed.
+ * directories, QEMU and virtiofsd processes (our children), the RSS of this process and the heap
+ * in use (mallinfo2). Prints the table; exits 1 when a count differs, RSS or heap grew by 5 % or
+ * more, or an operation failed. Taps are counted system-wide: run it alone.
  *
  * Usage: bench-soak [CYCLES [MINUTES]]  (default 200 and 10; UVM_BOOT_FILES_PATH must be set)
  */
@@ -28,7 +29,7 @@
 #define PARALLEL_VMS 4
 
 struct counts {
-    long fds, children, mounts, taps, rundirs, qemus, virtiofsds, rss_kb;
+    long fds, children, mounts, taps, rundirs, qemus, virtiofsds, rss_kb, heap_kb;
 };
 
 static char tmp[] = "/tmp/uvm-soak-XXXXXX";
@@ -49,19 +50,23 @@ count_dir(const char *path, const char *prefix)
     return n;
 }
 
+/* Mounts below our files' directory or our runtime directories. */
 static long
-count_lines(const char *path)
+count_mounts(void)
 {
-    FILE *f = fopen(path, "re");
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char line[4096], point[4096];
     long n = 0;
-    for (int c; f && (c = fgetc(f)) != EOF;)
-        n += c == '\n';
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 &&
+            (!strncmp(point, tmp, strlen(tmp)) || !strncmp(point, rundir_base, strlen(rundir_base))))
+            n++;
     if (f)
         fclose(f);
     return n;
 }
 
-/* Processes by comm, and this process's children. */
+/* This process's children, and which of them are QEMU and virtiofsd. */
 static void
 count_procs(struct counts *c)
 {
@@ -84,9 +89,9 @@ count_procs(struct counts *c)
         *close = '\0';
         int ppid = 0;
         sscanf(close + 2, "%*c %d", &ppid);
-        c->children += ppid == self;
-        c->qemus += !strncmp(open + 1, "qemu-system", 11);
-        c->virtiofsds += !strcmp(open + 1, "virtiofsd");
+        c->children += ppid == self; /* QEMU and virtiofsd are our children: counted here too */
+        c->qemus += ppid == self && !strncmp(open + 1, "qemu-system", 11);
+        c->virtiofsds += ppid == self && !strcmp(open + 1, "virtiofsd");
     }
     if (d)
         closedir(d);
@@ -98,7 +103,7 @@ measure(struct counts *c)
     malloc_trim(0); /* free memory given back: what stays is in use */
     memset(c, 0, sizeof(*c));
     c->fds = count_dir("/proc/self/fd", NULL) - 1; /* the opendir's own fd */
-    c->mounts = count_lines("/proc/self/mountinfo");
+    c->mounts = count_mounts();
     c->taps = count_dir("/sys/class/net", "uvmt");
     c->rundirs = count_dir(rundir_base, NULL);
     count_procs(c);
@@ -109,6 +114,7 @@ measure(struct counts *c)
             c->rss_kb = strtol(line + 6, NULL, 10);
     if (f)
         fclose(f);
+    c->heap_kb = (long)(mallinfo2().uordblks / 1024);
 }
 
 #define CHECK(what, call)                                                                          \
@@ -256,7 +262,7 @@ main(int argc, char **argv)
     /* Warm-up, both phases once: first-use allocations (the libraries', the malloc arenas of
      * the parallel threads) are not leaks. */
     cycle(-1, disk, share);
-    parallel(0.1);
+    parallel(1.0); /* the RSS settles within a minute (thread stacks, arenas) */
     struct counts before, after;
     measure(&before);
     double t0 = now_ms();
@@ -273,8 +279,8 @@ main(int argc, char **argv)
     bool ok = failures == 0;
     row("open fds", before.fds, after.fds, &ok);
     row("child processes", before.children, after.children, &ok);
-    row("mounts", before.mounts, after.mounts, &ok);
-    row("taps (uvmt*)", before.taps, after.taps, &ok);
+    row("mounts (ours)", before.mounts, after.mounts, &ok);
+    row("taps (uvmt*, system-wide)", before.taps, after.taps, &ok);
     row("runtime directories", before.rundirs, after.rundirs, &ok);
     row("QEMU processes", before.qemus, after.qemus, &ok);
     row("virtiofsd processes", before.virtiofsds, after.virtiofsds, &ok);
@@ -283,7 +289,12 @@ main(int argc, char **argv)
                                   : 0;
     printf("  %-26s %8ld kB %8ld kB  %+.1f %%\n", "RSS of this process", before.rss_kb,
            after.rss_kb, growth);
-    ok = ok && growth < 5.0;
+    double heap = before.heap_kb ? 100.0 * (double)(after.heap_kb - before.heap_kb) /
+                                       (double)before.heap_kb
+                                 : 0;
+    printf("  %-26s %8ld kB %8ld kB  %+.1f %%\n", "heap in use (mallinfo2)", before.heap_kb,
+           after.heap_kb, heap);
+    ok = ok && growth < 5.0 && heap < 5.0;
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
     if (system(cmd) != 0)
