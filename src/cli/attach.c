@@ -170,6 +170,28 @@ parse_nic(struct attach_list *l, const struct parse *p)
     return 0;
 }
 
+/* HOST:GUEST[:ro]: a ":ro" at the end, then the last ':' splits. */
+static int
+parse_share(struct attach *a, const struct parse *p)
+{
+    size_t n = strlen(a->buf);
+    if (n > 3 && !strcmp(a->buf + n - 3, ":ro")) {
+        a->buf[n - 3] = '\0';
+        a->read_only = true;
+    }
+    char *colon = strrchr(a->buf, ':');
+    if (!colon)
+        return invalid(p, "want HOST:GUEST[:ro]");
+    *colon = '\0';
+    a->host = a->buf;
+    a->guest = colon + 1;
+    if (!a->host[0])
+        return invalid(p, "no host path");
+    if (a->guest[0] != '/' || !a->guest[1])
+        return invalid(p, "guest path '%s' is not an absolute path other than /", a->guest);
+    return 0;
+}
+
 int
 attach_parse(struct attach_list *l, const char *prog, const char *name, const char *arg)
 {
@@ -184,11 +206,15 @@ attach_parse(struct attach_list *l, const char *prog, const char *name, const ch
         a->kind = ATTACH_DISK;
     else if (!strcmp(name, "scsi-layer"))
         a->kind = ATTACH_SCSI_LAYER;
+    else if (!strcmp(name, "share"))
+        a->kind = ATTACH_SHARE;
     else
         a->kind = ATTACH_VPMEM;
     if (!(a->buf = strdup(arg)))
         return invalid(&p, "out of memory");
     l->count++;
+    if (a->kind == ATTACH_SHARE)
+        return parse_share(a, &p);
 
     a->host = a->buf;
     if (a->kind == ATTACH_DISK) { /* HOST[:GUESTPATH]; the last ':' splits */
@@ -238,6 +264,9 @@ attach_add(struct attach_list *l, size_t i, struct uvm *vm)
     case ATTACH_NETNS:
         rc = uvm_add_netns(vm, ATTACH_NETNS_ID, l->eps, l->nic_count);
         break;
+    case ATTACH_SHARE:
+        rc = uvm_add_plan9(vm, a->host, a->guest, a->read_only);
+        break;
     }
     a->add_ms = ms_since(&t0);
     a->added = rc == 0;
@@ -272,6 +301,7 @@ static const char *const kind_names[] = {
     [ATTACH_SCSI_LAYER] = "scsi layer",
     [ATTACH_VPMEM] = "vpmem",
     [ATTACH_NETNS] = "netns",
+    [ATTACH_SHARE] = "share",
 };
 
 static void
@@ -323,6 +353,10 @@ attach_print_placement(const struct attach_list *l, FILE *f)
             for (size_t k = 0; k < l->nic_count; k++)
                 print_nic(&l->eps[k], k, f);
             break;
+        case ATTACH_SHARE:
+            fprintf(f, "uvmctl: share %s: Plan9, mounted %sat %s\n", a->host,
+                    a->read_only ? "read-only " : "", a->guest);
+            break;
         }
     }
 }
@@ -336,7 +370,7 @@ describe(const struct attach_list *l, const struct attach *a, bool remove, char 
                  l->nic_count == 1 ? "" : "s");
     else if (remove || !a->added)
         snprintf(buf, size, "%s", a->host);
-    else if (a->kind == ATTACH_DISK)
+    else if (a->kind == ATTACH_DISK || a->kind == ATTACH_SHARE)
         snprintf(buf, size, "%s -> %s", a->host, a->guest ? a->guest : "(not mounted)");
     else if (a->kind == ATTACH_SCSI_LAYER)
         snprintf(buf, size, "%s -> /tmp/S%d/%" PRId32, a->host, a->controller, a->lun);

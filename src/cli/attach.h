@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* uvmctl run: the hot-add options (--disk, --scsi-layer, --vpmem, --nic). Parsed before the VM
+/* uvmctl run: the hot-add options (--disk, --scsi-layer, --vpmem, --nic, --share). Parsed before the VM
  * boots; added in the order given once it runs; read-write disks detached after the command. */
 #ifndef UVM_CLI_ATTACH_H
 #define UVM_CLI_ATTACH_H
@@ -14,13 +14,14 @@
 /* The guest network namespace that every --nic goes into and COMMAND then runs in. */
 #define ATTACH_NETNS_ID "uvmctl"
 
-enum attach_kind { ATTACH_DISK, ATTACH_SCSI_LAYER, ATTACH_VPMEM, ATTACH_NETNS };
+enum attach_kind { ATTACH_DISK, ATTACH_SCSI_LAYER, ATTACH_VPMEM, ATTACH_NETNS, ATTACH_SHARE };
 
 struct attach {
     enum attach_kind kind;
     char *buf;         /* owned copy of the option's argument; host and guest point into it */
-    const char *host;  /* disk, layer, vpmem: the image on the host */
-    const char *guest; /* disk: mount point in the guest, NULL: attach only */
+    const char *host;  /* disk, layer, vpmem: the image on the host; share: the directory */
+    const char *guest; /* disk: mount point in the guest, NULL: attach only; share: where */
+    bool read_only;    /* share */
 
     /* set by attach_add / attach_remove */
     bool tried, added, remove_tried, removed;
@@ -48,7 +49,8 @@ struct attach_list {
 int attach_list_init(struct attach_list *l, size_t max);
 void attach_list_free(struct attach_list *l);
 
-/* Parse option `name` ("disk", "scsi-layer", "vpmem" or "nic") with argument arg into l. Returns
+/* Parse option `name` ("disk", "scsi-layer", "vpmem", "nic" or "share") with argument arg into
+ * l. Returns
  * 0, or -1 after printing "PROG: invalid --NAME 'ARG': why" on stderr. */
 int attach_parse(struct attach_list *l, const char *prog, const char *name, const char *arg);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "bundle.h"
 #include "cli.h"
 #include "tty.h"
 
@@ -40,6 +41,8 @@ enum {
     OPT_SCSI_LAYER,
     OPT_VPMEM,
     OPT_NIC,
+    OPT_SHARE,
+    OPT_BUNDLE,
 };
 
 struct run {
@@ -49,6 +52,8 @@ struct run {
     struct uvm_options opts;
     struct attach_list att; /* the hot-add options, in the order given */
     char **cmd;
+    const char *bundle_dir; /* --bundle: run the bundle as a container (bundle.c) */
+    struct bundle bundle;
 
     struct uvm *vm;
     struct uvm_process *proc;
@@ -154,7 +159,11 @@ call_main(void *opaque)
             rc = attach_add(&r->att, i, r->vm);
         break;
     case STEP_EXEC:
-        rc = uvm_exec(r->vm, &cfg, &r->proc);
+        if (r->bundle_dir)
+            rc = bundle_start(&r->bundle, r->vm, r->interactive, cfg.network_namespace,
+                              &r->proc);
+        else
+            rc = uvm_exec(r->vm, &cfg, &r->proc);
         break;
     case STEP_WAIT:
         rc = uvm_process_wait(r->proc, &r->exit_code);
@@ -602,6 +611,7 @@ run_teardown(struct run *r)
         uvm_process_close(r->proc);
         r->proc = NULL;
     }
+    bundle_free(&r->bundle); /* deletes the container while the VM runs */
     if (r->vm) {
         if (r->watcher_running) {
             run_terminate(r); /* wakes the watcher's uvm_wait() */
@@ -619,8 +629,13 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "Usage: uvmctl run [OPTION]... [--] COMMAND [ARG]...\n"
+               "       uvmctl run --bundle DIR [OPTION]... [[--] COMMAND [ARG]...]\n"
                "Boot a utility VM, run COMMAND in it with its stdout and stderr streamed to ours,\n"
                "then tear the VM down. COMMAND is looked up in the guest's PATH.\n"
+               "With --bundle, run the OCI bundle DIR (config.json, and the root file system it\n"
+               "names, shared into the VM) as a container instead: its process, or COMMAND in\n"
+               "its place, without a terminal; the VM boots from rootfs.vhd (crun) unless\n"
+               "--rootfs says otherwise.\n"
                "\n");
     fputs(cli_vm_options_help, f);
     fprintf(f, "\n"
@@ -647,8 +662,11 @@ usage(FILE *f)
                "                                            a new one, deleted with the VM)\n"
                "                            hostns=NAME     host network namespace ('ip netns')\n"
                "                                            for the new tap (default: ours)\n"
+               "      --share HOST:GUEST[:ro]\n"
+               "                          share host directory HOST (Plan9) at GUEST\n"
                "\n"
                "Run options:\n"
+               "      --bundle DIR        run the OCI bundle DIR as a container (above)\n"
                "  -i, --interactive       copy our standard input to COMMAND's\n"
                "  -t, --tty               run COMMAND on a terminal in the guest (its stdin,\n"
                "                          stdout and stderr; output on our stdout) of our\n"
@@ -675,6 +693,8 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         {"scsi-layer", required_argument, NULL, OPT_SCSI_LAYER},
         {"vpmem", required_argument, NULL, OPT_VPMEM},
         {"nic", required_argument, NULL, OPT_NIC},
+        {"share", required_argument, NULL, OPT_SHARE},
+        {"bundle", required_argument, NULL, OPT_BUNDLE},
         {"interactive", no_argument, NULL, 'i'},
         {"tty", no_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
@@ -698,9 +718,13 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         case OPT_DISK:
         case OPT_SCSI_LAYER:
         case OPT_VPMEM:
-        case OPT_NIC: /* idx: getopt_long's index of the long option */
+        case OPT_NIC:
+        case OPT_SHARE: /* idx: getopt_long's index of the long option */
             if (attach_parse(&r.att, argv[0], long_options[idx].name, optarg) < 0)
                 goto usage_error;
+            break;
+        case OPT_BUNDLE:
+            r.bundle_dir = optarg;
             break;
         case 'i':
             r.interactive = true;
@@ -719,12 +743,27 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
             goto usage_error;
         }
     }
-    if (optind >= argc) {
+    if (optind >= argc && !r.bundle_dir) {
         fprintf(stderr, "%s: no command given\n", argv[0]);
         goto usage_error;
     }
     r.cmd = argv + optind; /* NULL-terminated like argv */
     cli_tty_init(&r.term);
+    if (r.bundle_dir && r.tty) {
+        fprintf(stderr, "%s: --tty with --bundle: containers have no terminals yet\n", argv[0]);
+        goto usage_error;
+    }
+    if (r.bundle_dir) {
+        if (bundle_load(&r.bundle, argv[0], r.bundle_dir, r.cmd) < 0) {
+            bundle_free(&r.bundle);
+            attach_list_free(&r.att);
+            return CLI_EXIT_FAILURE;
+        }
+        if (!r.opts.has_preferred_rootfs_type) { /* crun is in rootfs.vhd */
+            r.opts.has_preferred_rootfs_type = true;
+            r.opts.preferred_rootfs_type = UVM_ROOTFS_VHD;
+        }
+    }
 
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
     int status = run_body(&r);

@@ -89,6 +89,42 @@ else
     fails=$((fails + 1))
 fi
 
+# --share: a host directory at a guest path, read-only when asked.
+mkdir -p "$work/share"
+echo shared-data >"$work/share/x"
+out=$("$uvmctl" run --memory 256 --share "$work/share:/mnt/s:ro" -- \
+    sh -c 'cat /mnt/s/x; touch /mnt/s/y 2>/dev/null || echo refused' 2>"$err")
+check "--share: read in the guest, read-only" "shared-data
+refused" "$out"
+
+# --bundle: an OCI bundle (busybox root file system, crun spec's config.json) as a container.
+if command -v crun >/dev/null; then
+    b="$work/bundle"
+    mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
+    cp /bin/busybox "$b/rootfs/bin/"
+    for a in $("$b/rootfs/bin/busybox" --list); do
+        [ "$a" = busybox ] || ln -s busybox "$b/rootfs/bin/$a"
+    done
+    (cd "$b" && crun spec)
+    out=$("$uvmctl" run --memory 256 --bundle "$b" -- sh -c 'hostname; ps -o comm; exit 4' \
+        2>"$err")
+    check "--bundle: the container's exit status" 4 $?
+    check "--bundle: COMMAND in the container" "crun
+COMMAND
+sh
+ps" "$out"
+    out=$(printf 'in\n' | "$uvmctl" run -i --memory 256 --bundle "$b" -- cat 2>"$err")
+    check "--bundle -i: stdin reaches the container" in "$out"
+    "$uvmctl" run --memory 256 --bundle "$b" -- /no/such 2>"$err"
+    check "--bundle: missing executable exits 127" 127 $?
+    check "--bundle: with crun's text" 1 "$(grep -c 'crun create: .*/no/such' "$err")"
+    "$uvmctl" run --bundle "$work/nobundle" -- true 2>"$err"
+    check "--bundle: no bundle exits 125" 125 $?
+else
+    echo "FAIL --bundle: crun is needed on the host (for crun spec)"
+    fails=$((fails + 1))
+fi
+
 dry=$("$uvmctl" create --dry-run --memory 512 --scsi 2 --kernel-args loglevel=7)
 check "dry-run prints the document" 1 "$(printf '%s' "$dry" | grep -c '"SizeInMB": 512')"
 check "dry-run prints the QEMU command line" 1 "$(printf '%s' "$dry" | grep -c '^qemu-system-x86_64 .*virtio-scsi-pci,id=scsi1')"
