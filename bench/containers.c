@@ -139,7 +139,7 @@ measure(struct uvm *vm, const char *spec, const char *root, int runs)
     report("exec (uvm_exec + wait)", ex, runs);
     report("container (create + start + exit)", tot, runs);
     report("  create (crun create)", cr, runs);
-    report("  start (crun start)", st, runs);
+    report("  start (the agent opens exec.fifo)", st, runs);
     report("  wait (to the exit)", wt, runs);
     report("delete (crun delete, apart)", de, runs);
     double me = median(ex, runs), mc = median(tot, runs);

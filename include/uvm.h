@@ -285,7 +285,7 @@ struct uvm_container_config {
 int uvm_create_container(struct uvm *vm, const struct uvm_container_config *cfg,
                          struct uvm_container **out);
 const char *uvm_container_id(const struct uvm_container *c);
-/* Start the init (`crun start`). init (may be NULL): a new reference to the init process, for
+/* Start the init (what `crun start` does). init (may be NULL): a new reference to the init process, for
  * its stdio (uvm_process_stdio), signal and wait; close it with uvm_process_close. */
 int uvm_container_start(struct uvm_container *c, struct uvm_process **init);
 struct uvm_container_process_config {

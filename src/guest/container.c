@@ -17,9 +17,9 @@
 
 #define MAX_SIGNAL 64
 
-enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_STARTING, CTR_RUNNING, CTR_STOPPED, CTR_DELETING };
-static const char *const state_names[] = {"being created", "created", "starting", "running",
-                                          "stopped", "being deleted"};
+enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_STOPPED, CTR_DELETING };
+static const char *const state_names[] = {"being created", "created", "running", "stopped",
+                                          "being deleted"};
 
 struct container {
     struct container *next;
@@ -33,8 +33,8 @@ struct container {
     unsigned seq;                 /* names the files of each call */
 };
 
-enum op_kind { OP_CREATE, OP_START, OP_EXEC, OP_KILL_ALL, OP_DELETE };
-static const char *const op_names[] = {"create", "start", "exec", "kill", "delete"};
+enum op_kind { OP_CREATE, OP_EXEC, OP_KILL_ALL, OP_DELETE };
+static const char *const op_names[] = {"create", "exec", "kill", "delete"};
 
 /* One crun call in flight. */
 struct op {
@@ -297,15 +297,6 @@ on_done(struct bridge *b, void *ctx, int status, const char *error)
     case OP_CREATE:
         create_done(b, c, op, status, error);
         break;
-    case OP_START:
-        if (c->state == CTR_STARTING)
-            c->state = status == 0 ? CTR_RUNNING : CTR_CREATED;
-        if (status != 0)
-            break;
-        op->req->result = json_pack("{s:i}", "ProcessId", (int)c->init_pid);
-        bridge_reply(b, op->req, 0);
-        op->req = NULL;
-        break;
     case OP_EXEC:
         exec_done(b, op, status, error);
         break;
@@ -432,13 +423,16 @@ start_init(struct container *c, struct request *req)
     if (c->state != CTR_CREATED)
         return request_fail(req, "start: container %s is %s, not created", c->id,
                             state_names[c->state]);
-    const char *args[] = {"start", c->id, NULL};
-    const int none[3] = {-1, -1, -1};
-    int rc = op_run(c, op_new(OP_START, c->id, req), args, none);
+    int rc = crun_start_init(c->id);
     if (rc < 0)
-        return rc;
-    c->state = CTR_STARTING;
-    return BRIDGE_DEFERRED;
+        return request_fail(req, "container %s: start: %s", c->id,
+                            rc == -ENOENT  ? "the init is not waiting to start"
+                            : rc == -ENXIO ? "the init is gone"
+                                           : strerror(-rc));
+    if (c->state == CTR_CREATED) /* (the init may have exited already: stopped) */
+        c->state = CTR_RUNNING;
+    req->result = json_pack("{s:i}", "ProcessId", (int)c->init_pid);
+    return 0;
 }
 
 /* `crun exec -d --process <file>`: the process JSON goes to a file of the bundle. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * OCI containers run by crun (docs/containers.md): CreateContainer (`crun create`),
- * ExecuteProcess with a ContainerId (`crun start` for the init, `crun exec -d` for an
- * OCIProcess), SignalProcess with a ContainerId (`crun kill --all` for the init of a container
+ * ExecuteProcess with a ContainerId (for the init what `crun start` does, crun_start_init;
+ * `crun exec -d` for an OCIProcess), SignalProcess with a ContainerId (`crun kill --all` for the init of a container
  * without a PID namespace of its own) and DeleteContainerState (`crun delete --force`). Each crun
  * call is an asynchronous child (crun.h) whose exit answers the request. The processes crun
  * starts are adopted by process.c: stdio streams, WaitForProcess, SignalProcess as for any

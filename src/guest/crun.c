@@ -119,6 +119,26 @@ crun_reaped(struct bridge *b, pid_t pid, int status)
     return true;
 }
 
+int
+crun_start_init(const char *id)
+{
+    cleanup_free char *path = xasprintf(CRUN_ROOT "/%s/exec.fifo", id);
+    cleanup_close int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+        return -EINVAL;
+    if (unlink(path) < 0)
+        return -errno;
+    const char byte = 0;
+    ssize_t n;
+    do
+        n = write(fd, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -errno;
+}
+
 const char *
 crun_status_text(int status)
 {

@@ -4,7 +4,7 @@
  * share the host sources of its bind mounts (virtio-fs, uvm_add_vsmb) and rewrite them, make
  * the init's stdio streams, send CreateContainer (the agent runs `crun create`); the answer
  * carries the init's pid, which becomes a struct uvm_process like any other. Start, exec,
- * signal and delete are one agent request each (crun start / exec -d / kill / delete). A
+ * signal and delete are one agent request each (start / crun exec -d / kill / delete). A
  * failed create removes the shares it added; delete removes them after the guest has deleted
  * the container. The VM lock is never held across a request.
  */
