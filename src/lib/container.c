@@ -59,8 +59,9 @@ validate(const struct uvm_container_config *cfg)
 static void
 remove_shares(struct uvm *vm, char **shares, size_t n)
 {
+    bool closed = n > 0 && uvm_is_closed(vm); /* the shares went with the VM */
     for (size_t i = n; i-- > 0;) {
-        if (uvm_remove_vsmb(vm, shares[i]) < 0)
+        if (!closed && uvm_remove_vsmb(vm, shares[i]) < 0)
             uvm_log(UVM_LOG_WARNING, vm->cfg.id, "container: remove share '%s': %s", shares[i],
                     uvm_last_error());
         free(shares[i]);
