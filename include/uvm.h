@@ -277,7 +277,10 @@ struct uvm_container_config {
                             * root, a layer); NULL: the spec's root.path, absolute */
     const char *network_namespace; /* a uvm_add_netns id: the container's network namespace;
                                     * NULL: as the spec says (a "network" entry: a new, empty one) */
-    bool create_stdin, create_stdout, create_stderr; /* the init's stdio (pipes, no terminal) */
+    bool create_stdin, create_stdout, create_stderr; /* the init's pipes; with the spec's
+                                                      * process.terminal a terminal instead
+                                                      * (uvm_process_terminal, its size from
+                                                      * process.consoleSize) */
 };
 /* Create the container (`crun create`): its init exists, stopped before exec. A failure
  * undoes what was done (shares added); crun's own error text is in the message, e.g.
@@ -289,8 +292,9 @@ const char *uvm_container_id(const struct uvm_container *c);
  * its stdio (uvm_process_stdio), signal and wait; close it with uvm_process_close. */
 int uvm_container_start(struct uvm_container *c, struct uvm_process **init);
 struct uvm_container_process_config {
-    const char *process_json; /* an OCI process object (config.json's "process" shape) */
-    bool create_stdin, create_stdout, create_stderr;
+    const char *process_json; /* an OCI process object (config.json's "process" shape); with
+                               * "terminal": true the process is on a terminal */
+    bool create_stdin, create_stdout, create_stderr; /* pipes, without a terminal */
 };
 /* Run another process in the container's namespaces and cgroup (`crun exec --detach`;
  * hcsshim: CreateProcess). A process like uvm_exec's: uvm_process_* apply. */

@@ -98,8 +98,6 @@ bundle_load(struct bundle *b, const char *prog, const char *dir, char *const *cm
         rc = fail(prog, dir, "out of memory");
     if (rc == 0) {
         b->rootfs_ro = json_is_true(json_object_get(root, "readonly"));
-        /* No terminal yet: the process gets pipes (config.json from `crun spec` asks for one). */
-        json_object_set_new(process, "terminal", json_false());
         b->spec = json_dumps(spec, JSON_COMPACT);
         if (!b->spec)
             rc = fail(prog, dir, "config.json cannot be encoded");
@@ -108,25 +106,45 @@ bundle_load(struct bundle *b, const char *prog, const char *dir, char *const *cm
     return rc;
 }
 
+/* The spec with uvmctl's choice of terminal: -t's (of our terminal's size), else pipes
+ * whatever config.json says (`crun spec` asks for a terminal). */
+static char *
+spec_for(const struct bundle *b, const struct bundle_stdio *io)
+{
+    json_t *spec = json_loads(b->spec, 0, NULL);
+    json_t *process = json_object_get(spec, "process");
+    json_object_set_new(process, "terminal", json_boolean(io->terminal));
+    if (io->terminal && io->rows && io->cols)
+        json_object_set_new(process, "consoleSize",
+                            json_pack("{s:i, s:i}", "height", io->rows, "width", io->cols));
+    char *text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    if (spec)
+        json_decref(spec);
+    return text;
+}
+
 int
-bundle_start(struct bundle *b, struct uvm *vm, bool want_stdin, const char *netns,
-             struct uvm_process **init)
+bundle_start(struct bundle *b, struct uvm *vm, const struct bundle_stdio *io,
+             const char *netns, struct uvm_process **init)
 {
     struct uvm_vsmb_options o = {.read_only = b->rootfs_ro};
-    char *guest = NULL;
-    int rc = uvm_add_vsmb(vm, b->rootfs, NULL, &o);
+    char *guest = NULL, *spec = spec_for(b, io);
+    int rc = spec ? uvm_add_vsmb(vm, b->rootfs, NULL, &o) : -ENOMEM;
     if (rc == 0)
         rc = uvm_get_vsmb_uvm_path(vm, b->rootfs, &guest);
-    if (rc < 0)
+    if (rc < 0) {
+        free(spec);
         return rc;
-    struct uvm_container_config cfg = {.spec_json = b->spec,
+    }
+    struct uvm_container_config cfg = {.spec_json = spec,
                                        .root_path = guest,
                                        .network_namespace = netns,
-                                       .create_stdin = want_stdin,
-                                       .create_stdout = true,
-                                       .create_stderr = true};
+                                       .create_stdin = io->stdin,
+                                       .create_stdout = !io->terminal,
+                                       .create_stderr = !io->terminal};
     rc = uvm_create_container(vm, &cfg, &b->c);
     free(guest);
+    free(spec);
     if (rc == 0)
         rc = uvm_container_start(b->c, init);
     return rc;

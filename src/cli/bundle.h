@@ -6,6 +6,7 @@
 #define UVM_CLI_BUNDLE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "uvm.h"
 
@@ -13,17 +14,23 @@ struct bundle {
     char *dir;    /* absolute */
     char *rootfs; /* host path of the root file system */
     bool rootfs_ro;
-    char *spec;   /* config.json as it will be sent (root.path is set by libuvm) */
+    char *spec;   /* config.json as it will be sent, but for the terminal (bundle_start) */
     struct uvm_container *c;
 };
 
 /* Read DIR/config.json. cmd (NULL or empty: the spec's process.args) replaces the args. 0, or
  * -1 after printing "PROG: bundle DIR: why". */
 int bundle_load(struct bundle *b, const char *prog, const char *dir, char *const *cmd);
-/* Share the root file system, create and start the container (stdin only if want_stdin; in
- * guest network namespace netns unless NULL). 0 and *init, or a libuvm code (uvm_last_error). */
-int bundle_start(struct bundle *b, struct uvm *vm, bool want_stdin, const char *netns,
-                 struct uvm_process **init);
+/* How the container's process gets its stdio: pipes (stdout, stderr and, with stdin, stdin),
+ * or a terminal of rows x cols (0x0: crun's default). */
+struct bundle_stdio {
+    bool stdin, terminal;
+    uint16_t rows, cols;
+};
+/* Share the root file system, create and start the container (in guest network namespace
+ * netns unless NULL). 0 and *init, or a libuvm code (uvm_last_error). */
+int bundle_start(struct bundle *b, struct uvm *vm, const struct bundle_stdio *io,
+                 const char *netns, struct uvm_process **init);
 /* Delete the container (if any) and free. */
 void bundle_free(struct bundle *b);
 

@@ -160,8 +160,12 @@ call_main(void *opaque)
         break;
     case STEP_EXEC:
         if (r->bundle_dir)
-            rc = bundle_start(&r->bundle, r->vm, r->interactive, cfg.network_namespace,
-                              &r->proc);
+            rc = bundle_start(&r->bundle, r->vm,
+                              &(struct bundle_stdio){.stdin = cfg.create_stdin || r->tty,
+                                                     .terminal = r->tty,
+                                                     .rows = cfg.terminal_rows,
+                                                     .cols = cfg.terminal_cols},
+                              cfg.network_namespace, &r->proc);
         else
             rc = uvm_exec(r->vm, &cfg, &r->proc);
         break;
@@ -634,8 +638,8 @@ usage(FILE *f)
                "then tear the VM down. COMMAND is looked up in the guest's PATH.\n"
                "With --bundle, run the OCI bundle DIR (config.json, and the root file system it\n"
                "names, shared into the VM) as a container instead: its process, or COMMAND in\n"
-               "its place, without a terminal; the VM boots from rootfs.vhd (crun) unless\n"
-               "--rootfs says otherwise.\n"
+               "its place, on a terminal with -t only (whatever config.json says); the VM boots\n"
+               "from rootfs.vhd (crun) unless --rootfs says otherwise.\n"
                "\n");
     fputs(cli_vm_options_help, f);
     fprintf(f, "\n"
@@ -749,10 +753,6 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
     }
     r.cmd = argv + optind; /* NULL-terminated like argv */
     cli_tty_init(&r.term);
-    if (r.bundle_dir && r.tty) {
-        fprintf(stderr, "%s: --tty with --bundle: containers have no terminals yet\n", argv[0]);
-        goto usage_error;
-    }
     if (r.bundle_dir) {
         if (bundle_load(&r.bundle, argv[0], r.bundle_dir, r.cmd) < 0) {
             bundle_free(&r.bundle);

@@ -46,6 +46,10 @@ struct op {
     char *cmdline;       /* create, exec: the new process's */
     char *pid_file;      /* create, exec */
     char *process_file;  /* exec */
+    bool terminal;       /* create, exec: the process gets a terminal through... */
+    bool input;          /* (with stdin relayed) */
+    int console_fd;      /* ...this --console-socket listener, -1 */
+    char *console_path;
 };
 
 static struct container *containers;
@@ -89,6 +93,11 @@ op_free(struct op *op)
         unlink(op->pid_file);
     if (op->process_file)
         unlink(op->process_file);
+    if (op->console_fd >= 0)
+        close(op->console_fd);
+    if (op->console_path)
+        unlink(op->console_path);
+    free(op->console_path);
     free(op->pid_file);
     free(op->process_file);
     free(op->cmdline);
@@ -163,15 +172,32 @@ op_new(enum op_kind kind, const char *id, struct request *req)
     op->req = req;
     for (int i = 0; i < 3; i++)
         op->fds[i] = -1;
+    op->console_fd = -1;
     return op;
 }
 
-/* Pipes for a new process: child_fds get crun's (and so the process's) ends, op->fds ours. */
+/* The new process's stdio. Pipes: child_fds get crun's (and so the process's) ends, op->fds
+ * ours. A terminal: a --console-socket listener (named after the call, in the bundle) and
+ * crun's stdio /dev/null. */
 static int
-make_pipes(struct request *req, const struct ctr_stdio *s, struct op *op, int child_fds[3])
+make_stdio(struct request *req, const struct ctr_stdio *s, struct container *c, struct op *op,
+           int child_fds[3])
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         child_fds[i] = -1;
+    op->handle = s->handle;
+    if (s->terminal) {
+        op->terminal = true;
+        op->input = s->pipes[0];
+        cleanup_free char *name = xasprintf("console-%u.sock", ++c->seq);
+        op->console_path = bundle_file(c, name);
+        op->console_fd = crun_console_listen(op->console_path);
+        if (op->console_fd < 0)
+            return request_fail(req, "container %s: console socket %s: %s", c->id,
+                                op->console_path, strerror(-op->console_fd));
+        return 0;
+    }
+    for (int i = 0; i < 3; i++) {
         if (!s->pipes[i])
             continue;
         int p[2];
@@ -180,8 +206,28 @@ make_pipes(struct request *req, const struct ctr_stdio *s, struct op *op, int ch
         child_fds[i] = p[i == 0 ? 0 : 1];
         op->fds[i] = p[i == 0 ? 1 : 0];
     }
-    op->handle = s->handle;
     return 0;
+}
+
+/* The process crun started for op (its pipes, or the terminal crun handed over) becomes ours. */
+static void
+adopt(struct bridge *b, struct op *op, pid_t pid, process_exit_fn *on_exit)
+{
+    if (!op->terminal) {
+        process_adopt(b, pid, op->handle, op->fds, op->cmdline, on_exit);
+        for (int i = 0; i < 3; i++)
+            op->fds[i] = -1; /* taken */
+        return;
+    }
+    int master = crun_console_take(op->console_fd);
+    if (master < 0) { /* not crun's way: the process runs, its terminal is not relayed */
+        log_error("container %s: no terminal from crun's console socket: %s", op->id,
+                  strerror(-master));
+        const int none[3] = {-1, -1, -1};
+        process_adopt(b, pid, 0, none, op->cmdline, on_exit);
+        return;
+    }
+    process_adopt_tty(b, pid, op->handle, master, op->input, op->cmdline, on_exit);
 }
 
 static void
@@ -243,9 +289,7 @@ create_done(struct bridge *b, struct container *c, struct op *op, int status, co
     op->pid_file = NULL;
     c->init_pid = pid;
     c->state = CTR_CREATED;
-    process_adopt(b, pid, op->handle, op->fds, op->cmdline, on_init_exit);
-    for (int i = 0; i < 3; i++)
-        op->fds[i] = -1; /* taken */
+    adopt(b, op, pid, on_init_exit);
     op->req->result = json_pack("{s:i}", "ProcessId", (int)pid);
     bridge_reply(b, op->req, 0);
     op->req = NULL;
@@ -261,9 +305,7 @@ exec_done(struct bridge *b, struct op *op, int status, const char *error)
         op_fail(b, op, status, error);
         return;
     }
-    process_adopt(b, pid, op->handle, op->fds, op->cmdline, NULL);
-    for (int i = 0; i < 3; i++)
-        op->fds[i] = -1;
+    adopt(b, op, pid, NULL);
     op->req->result = json_pack("{s:i}", "ProcessId", (int)pid);
     bridge_reply(b, op->req, 0);
     op->req = NULL;
@@ -373,15 +415,19 @@ create_container(struct bridge *b, struct request *req, struct ctr_create *cc)
     op->cmdline = steal_ptr(&cc->cmdline);
     op->pid_file = bundle_file(c, "init.pid");
     int child[3];
-    rc = make_pipes(req, &cc->stdio, op, child);
+    rc = make_stdio(req, &cc->stdio, c, op, child);
     if (rc < 0) {
         op->req = NULL;
         op_free(op);
     } else {
-        const char *args[8] = {"create", "--bundle", c->bundle, "--pid-file", op->pid_file};
+        const char *args[10] = {"create", "--bundle", c->bundle, "--pid-file", op->pid_file};
         size_t n = 5;
         if (crun_no_pivot())
             args[n++] = "--no-pivot"; /* an initramfs root cannot be pivoted away from */
+        if (op->console_path) {
+            args[n++] = "--console-socket";
+            args[n++] = op->console_path;
+        }
         args[n++] = c->id;
         rc = op_run(c, op, args, child);
     }
@@ -453,15 +499,21 @@ exec_process(struct container *c, struct request *req, struct ctr_exec *e)
         rc = request_fail(req, "exec in container %s: write %s: %s", c->id, op->process_file,
                           strerror(errno));
     if (rc == 0)
-        rc = make_pipes(req, &e->stdio, op, child);
+        rc = make_stdio(req, &e->stdio, c, op, child);
     if (rc < 0) {
         op->req = NULL;
         op_free(op);
         close_fds(child);
         return rc;
     }
-    const char *args[] = {"exec",       "--detach", "--process", op->process_file,
-                          "--pid-file", op->pid_file, c->id,     NULL};
+    const char *args[10] = {"exec", "--detach", "--process", op->process_file, "--pid-file",
+                            op->pid_file};
+    size_t k = 6;
+    if (op->console_path) {
+        args[k++] = "--console-socket";
+        args[k++] = op->console_path;
+    }
+    args[k++] = c->id;
     rc = op_run(c, op, args, child);
     close_fds(child);
     return rc < 0 ? rc : BRIDGE_DEFERRED;

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +139,63 @@ crun_start_init(const char *id)
         n = write(fd, &byte, 1);
     while (n < 0 && errno == EINTR);
     return n == 1 ? 0 : -errno;
+}
+
+int
+crun_console_listen(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int
+crun_console_take(int listen_fd)
+{
+    cleanup_close int conn = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0)
+        return -errno;
+    char data[256]; /* crun sends the terminal's name along; unused */
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof(ctl.buf)};
+    if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0)
+        return -errno;
+    int master = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int fds[4];
+        memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+        for (size_t i = 0; i < n; i++) {
+            if (master < 0 && n == 1)
+                master = fds[i];
+            else
+                close(fds[i]); /* more than one: not crun's message */
+        }
+    }
+    struct stat st;
+    if (master >= 0 && (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode))) {
+        close(master);
+        return -ENOTTY;
+    }
+    return master >= 0 ? master : -EAGAIN;
 }
 
 const char *

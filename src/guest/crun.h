@@ -38,6 +38,14 @@ bool crun_reaped(struct bridge *b, pid_t pid, int status);
  * -ENOENT the container is not waiting (started already), -ENXIO its init is gone. */
 int crun_start_init(const char *id);
 
+/* crun's --console-socket: a listening Unix socket at path (created fresh; non-blocking,
+ * close-on-exec). crun connects and sends the terminal's master with SCM_RIGHTS before it
+ * exits; the connection and the message wait in the socket's queue. fd, or -errno. */
+int crun_console_listen(const char *path);
+/* After crun has exited: the master crun sent (close-on-exec), or -errno (-EAGAIN: crun sent
+ * none). Takes nothing: the caller closes listen_fd. */
+int crun_console_take(int listen_fd);
+
 /* "exited with status 1", "was killed by signal 9" (static buffer). */
 const char *crun_status_text(int status);
 

@@ -46,10 +46,11 @@ parse_stdio(struct request *req, json_t *pipes_obj, json_t *handle_obj, struct c
     return 0;
 }
 
-/* An OCI process object: args a non-empty array of strings (joined into *cmdline), no
- * terminal (not supported yet). `what` names it in errors. */
+/* An OCI process object: args a non-empty array of strings (joined into *cmdline), terminal a
+ * boolean if present (*terminal). `what` names it in errors. */
 static int
-check_process(struct request *req, json_t *process, const char *what, char **cmdline)
+check_process(struct request *req, json_t *process, const char *what, char **cmdline,
+              bool *terminal_out)
 {
     json_t *args = json_object_get(process, "args");
     size_t n = json_array_size(args);
@@ -68,9 +69,7 @@ check_process(struct request *req, json_t *process, const char *what, char **cmd
     json_t *terminal = json_object_get(process, "terminal");
     if (terminal && !json_is_boolean(terminal))
         return request_fail(req, "invalid request: %s.terminal must be a boolean", what);
-    if (json_is_true(terminal))
-        return request_fail(req, "%s.terminal: terminals are not supported for containers yet",
-                            what);
+    *terminal_out = json_is_true(terminal);
     char *out = xmalloc(len), *o = out;
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(args, i);
@@ -113,7 +112,8 @@ check_spec(struct request *req, json_t *spec, struct ctr_create *c)
     json_t *process = json_object_get(spec, "process");
     if (!json_is_object(process))
         return request_fail(req, "invalid request: OciSpecification.process must be an object");
-    int rc = check_process(req, process, "OciSpecification.process", &c->cmdline);
+    int rc = check_process(req, process, "OciSpecification.process", &c->cmdline,
+                           &c->stdio.terminal);
     if (rc < 0)
         return rc;
     json_t *root = json_object_get(spec, "root");
@@ -183,6 +183,8 @@ ctr_create_parse(struct request *req, struct ctr_create *c)
         c->spec = json_incref(spec);
         rc = check_spec(req, c->spec, c);
     }
+    if (rc == 0 && c->stdio.terminal && !c->stdio.handle)
+        rc = request_fail(req, "invalid request: \"StdioHandle\" is required with a terminal");
     json_decref(cfg);
     return rc;
 }
@@ -218,7 +220,10 @@ ctr_exec_parse(struct request *req, struct ctr_exec *e)
     if (!process)
         return 0;
     e->process = process;
-    return check_process(req, process, "OCIProcess", &e->cmdline);
+    rc = check_process(req, process, "OCIProcess", &e->cmdline, &e->stdio.terminal);
+    if (rc == 0 && e->stdio.terminal && !e->stdio.handle)
+        rc = request_fail(req, "invalid request: \"StdioHandle\" is required with a terminal");
+    return rc;
 }
 
 void

@@ -23,10 +23,12 @@
 #define CTR_CGROUP_ROOT "/c"          /* cgroups: /sys/fs/cgroup/c/<id> */
 #define CTR_ID_MAX 64
 
-/* The stdio of a process: which pipes, and the stream handle naming them. */
+/* The stdio of a process: which pipes, and the stream handle naming them; or a terminal (the
+ * spec's process.terminal), relayed over the handle's streams, with input when pipes[0]. */
 struct ctr_stdio {
     bool pipes[3];   /* stdin, stdout, stderr */
-    uint32_t handle; /* StdioHandle, 0: none (then no pipes) */
+    uint32_t handle; /* StdioHandle, 0: none (then no pipes and no terminal) */
+    bool terminal;
 };
 
 struct ctr_create {

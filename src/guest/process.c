@@ -477,6 +477,26 @@ process_adopt(struct bridge *b, pid_t pid, uint32_t handle, const int fds[3],
         mark_exited(b, p, status);
 }
 
+void
+process_adopt_tty(struct bridge *b, pid_t pid, uint32_t handle, int master, bool input,
+                  const char *cmdline, process_exit_fn *on_exit)
+{
+    const int none[3] = {-1, -1, -1};
+    struct process *p = process_add(pid, handle, none, xstrdup(cmdline));
+    p->on_exit = on_exit;
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    p->tty = tty_relay_new(master, handle, input, on_output_end, p);
+    p->open_outputs = p->tty ? 1 : 0;
+    if (!p->tty)
+        log_warn("adopted \"%s\" (pid %d): no relay for its terminal: %s", p->cmdline, (int)pid,
+                 strerror(errno));
+    log_debug("adopted \"%s\": pid %d on a terminal, stdio handle %u", p->cmdline, (int)pid,
+              handle);
+    int status;
+    if (orphan_take(pid, &status))
+        mark_exited(b, p, status);
+}
+
 /* Relay the process's stdio (io->parent's descriptors are taken). 0, or -1 when a terminal's
  * relay could not be set up (errno set). */
 static int

@@ -33,6 +33,12 @@ typedef void process_exit_fn(struct bridge *b, pid_t pid, int exit_code);
 void process_adopt(struct bridge *b, pid_t pid, uint32_t handle, const int fds[3],
                    const char *cmdline, process_exit_fn *on_exit);
 
+/* The same for a process on a terminal whose master (taken) another program handed over (crun's
+ * --console-socket): relayed over handle's streams (input from the stdin stream when `input`),
+ * resizable with ResizeConsole. */
+void process_adopt_tty(struct bridge *b, pid_t pid, uint32_t handle, int master, bool input,
+                       const char *cmdline, process_exit_fn *on_exit);
+
 /* 0, or request_fail when handle (non-zero) names the streams of a known process. */
 int process_check_handle(struct request *req, uint32_t handle);
 /* Signal a known, running process: 0, or request_fail saying why not. */

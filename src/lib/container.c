@@ -102,7 +102,8 @@ share_binds(struct uvm_container *c, json_t *spec, const struct ocispec_bind *bi
 
 /* The spec parsed and translated, its binds shared: the ContainerConfig text to send. */
 static int
-prepare_spec(struct uvm_container *c, const struct uvm_container_config *cfg, char **config)
+prepare_spec(struct uvm_container *c, const struct uvm_container_config *cfg, char **config,
+             bool *terminal)
 {
     json_error_t jerr;
     json_t *spec = json_loads(cfg->spec_json, JSON_REJECT_DUPLICATES, &jerr);
@@ -112,7 +113,7 @@ prepare_spec(struct uvm_container *c, const struct uvm_container_config *cfg, ch
     struct ocispec_opts o = {.root_path = cfg->root_path, .netns_id = cfg->network_namespace};
     struct ocispec_bind *binds = NULL;
     size_t n = 0;
-    int rc = ocispec_translate(spec, &o, &binds, &n);
+    int rc = ocispec_translate(spec, &o, &binds, &n, terminal);
     if (rc == 0)
         rc = share_binds(c, spec, binds, n);
     free(binds);
@@ -130,18 +131,27 @@ prepare_spec(struct uvm_container *c, const struct uvm_container_config *cfg, ch
     return rc;
 }
 
+/* The stdio fields of a request (obj: where the pipes go; hobj: where the handle goes). With a
+ * terminal, like uvm_exec's: input and output streams (one terminal, the spec's consoleSize),
+ * no stderr. */
+static void
+set_stdio(json_t *obj, json_t *hobj, const bool want[3], bool terminal, uint32_t handle)
+{
+    if (terminal || want[0] || want[1] || want[2])
+        json_object_set_new(hobj, "StdioHandle", json_integer(handle));
+    json_object_set_new(obj, "CreateStdInPipe", json_boolean(terminal || want[0]));
+    json_object_set_new(obj, "CreateStdOutPipe", json_boolean(terminal || want[1]));
+    json_object_set_new(obj, "CreateStdErrPipe", json_boolean(!terminal && want[2]));
+}
+
 static json_t *
-create_request(const struct uvm_container *c, const struct uvm_container_config *cfg,
-               char *config, uint32_t handle)
+create_request(const struct uvm_container *c, const bool want[3], bool terminal, char *config,
+               uint32_t handle)
 {
     json_t *settings = json_loads(config, 0, NULL);
     if (!settings)
         return NULL;
-    if (cfg->create_stdin || cfg->create_stdout || cfg->create_stderr)
-        json_object_set_new(settings, "StdioHandle", json_integer(handle));
-    json_object_set_new(settings, "CreateStdInPipe", json_boolean(cfg->create_stdin));
-    json_object_set_new(settings, "CreateStdOutPipe", json_boolean(cfg->create_stdout));
-    json_object_set_new(settings, "CreateStdErrPipe", json_boolean(cfg->create_stderr));
+    set_stdio(settings, settings, want, terminal, handle);
     char *text = json_dumps(settings, JSON_COMPACT);
     json_decref(settings);
     if (!text)
@@ -179,18 +189,20 @@ container_free(struct uvm_container *c)
 
 /* Streams, request, answer: the init process. */
 static int
-send_create(struct uvm_container *c, const struct uvm_container_config *cfg, char *config)
+send_create(struct uvm_container *c, const struct uvm_container_config *cfg, char *config,
+            bool terminal)
 {
     int ours[3], users[3];
     const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
-    int rc = process_stdio_new(want, ours, users, c->id);
+    int rc = process_stdio_new(want, terminal, ours, users, c->id);
     if (rc < 0)
         return rc;
     uint32_t handle = bridge_new_handle(c->bridge);
     bridge_stream_add(c->bridge, handle, ours); /* before the request: no output is lost */
     json_t *resp = NULL;
-    rc = bridge_call(c->bridge, PROTO_REQ_CREATE_CONTAINER, create_request(c, cfg, config, handle),
-                     &resp, deadline_after_ms(CONTAINER_TIMEOUT_MS));
+    rc = bridge_call(c->bridge, PROTO_REQ_CREATE_CONTAINER,
+                     create_request(c, want, terminal, config, handle), &resp,
+                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
     int pid = rc == 0 ? process_pid_of(resp, "create container", c->id) : rc;
     json_decref(resp);
     if (pid < 0) {
@@ -200,7 +212,7 @@ send_create(struct uvm_container *c, const struct uvm_container_config *cfg, cha
                 close(users[i]);
         return pid;
     }
-    c->init = process_new(c->vm, c->bridge, handle, pid, users, c->id);
+    c->init = process_new(c->vm, c->bridge, handle, pid, users, terminal, c->id);
     return 0;
 }
 
@@ -222,9 +234,10 @@ do_create(struct uvm *vm, const struct uvm_container_config *cfg, struct uvm_con
                  (unsigned long long)uvm_container_counter(vm));
     struct uvm_container *c = container_new(vm, b, cfg->id ? cfg->id : counter);
     cleanup_free char *config = NULL;
-    rc = prepare_spec(c, cfg, &config);
+    bool terminal = false;
+    rc = prepare_spec(c, cfg, &config, &terminal);
     if (rc == 0)
-        rc = send_create(c, cfg, config);
+        rc = send_create(c, cfg, config, terminal);
     if (rc < 0) {
         cleanup_free char *msg = xstrdup(uvm_last_error());
         container_free(c); /* removes the shares it added */
@@ -300,15 +313,13 @@ uvm_container_start(struct uvm_container *c, struct uvm_process **init)
 }
 
 static json_t *
-exec_request(const struct uvm_container *c, const struct uvm_container_process_config *cfg,
-             json_t *process, uint32_t handle)
+exec_request(const struct uvm_container *c, const bool want[3], bool terminal, json_t *process,
+             uint32_t handle)
 {
-    json_t *params = json_pack("{s:O, s:b, s:b, s:b}", "OCIProcess", process, "CreateStdInPipe",
-                               cfg->create_stdin, "CreateStdOutPipe", cfg->create_stdout,
-                               "CreateStdErrPipe", cfg->create_stderr);
+    json_t *params = json_pack("{s:O}", "OCIProcess", process);
     json_t *settings = json_pack("{s:o}", "ProcessParameters", params);
-    if (settings && (cfg->create_stdin || cfg->create_stdout || cfg->create_stderr))
-        json_object_set_new(settings, "StdioHandle", json_integer(handle));
+    if (settings)
+        set_stdio(params, settings, want, terminal, handle);
     return json_pack("{s:s, s:o}", "ContainerId", c->id, "Settings", settings);
 }
 
@@ -321,11 +332,12 @@ do_exec(struct uvm_container *c, const struct uvm_container_process_config *cfg,
     if (!process)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "the OCI process is not JSON: %s (line %d)",
                          jerr.text, jerr.line);
-    int rc = ocispec_translate_process(process, "process");
+    bool terminal = false;
+    int rc = ocispec_translate_process(process, "process", &terminal);
     int ours[3], users[3];
     const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
     if (rc == 0)
-        rc = process_stdio_new(want, ours, users, c->id);
+        rc = process_stdio_new(want, terminal, ours, users, c->id);
     if (rc < 0) {
         json_decref(process);
         return rc;
@@ -333,8 +345,9 @@ do_exec(struct uvm_container *c, const struct uvm_container_process_config *cfg,
     uint32_t handle = bridge_new_handle(c->bridge);
     bridge_stream_add(c->bridge, handle, ours);
     json_t *resp = NULL;
-    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS, exec_request(c, cfg, process, handle),
-                     &resp, deadline_after_ms(CONTAINER_TIMEOUT_MS));
+    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS,
+                     exec_request(c, want, terminal, process, handle), &resp,
+                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
     json_decref(process);
     int pid = rc == 0 ? process_pid_of(resp, "exec in container", c->id) : rc;
     json_decref(resp);
@@ -345,7 +358,7 @@ do_exec(struct uvm_container *c, const struct uvm_container_process_config *cfg,
                 close(users[i]);
         return pid;
     }
-    *out = process_new(c->vm, c->bridge, handle, pid, users, c->id);
+    *out = process_new(c->vm, c->bridge, handle, pid, users, terminal, c->id);
     return 0;
 }
 

@@ -28,7 +28,7 @@ ocispec_guest_path_valid(const char *path)
 }
 
 int
-ocispec_translate_process(json_t *process, const char *what)
+ocispec_translate_process(json_t *process, const char *what, bool *terminal_out)
 {
     if (!json_is_object(process))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "%s must be an object", what);
@@ -45,10 +45,7 @@ ocispec_translate_process(json_t *process, const char *what)
     json_t *terminal = json_object_get(process, "terminal");
     if (terminal && !json_is_boolean(terminal))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "%s.terminal must be a boolean", what);
-    if (json_is_true(terminal))
-        return uvm_error(UVM_E_NOT_SUPPORTED, "%s.terminal: terminals are not supported for "
-                                              "containers yet",
-                         what);
+    *terminal_out = json_is_true(terminal);
     json_object_del(process, "apparmorProfile");
     json_object_del(process, "selinuxLabel");
     return 0;
@@ -190,13 +187,14 @@ translate_root(json_t *spec, const char *root_path)
 
 int
 ocispec_translate(json_t *spec, const struct ocispec_opts *o, struct ocispec_bind **binds,
-                  size_t *nbinds)
+                  size_t *nbinds, bool *terminal)
 {
     *binds = NULL;
     *nbinds = 0;
+    *terminal = false;
     if (!json_is_object(spec))
         return uvm_error(UVM_E_INVALID_ARGUMENT, "the OCI spec is not a JSON object");
-    int rc = ocispec_translate_process(json_object_get(spec, "process"), "process");
+    int rc = ocispec_translate_process(json_object_get(spec, "process"), "process", terminal);
     if (rc == 0)
         rc = translate_root(spec, o->root_path);
     if (rc == 0)

@@ -17,7 +17,7 @@
  *   root.path                       the guest path given (a share, a CombinedLayers root, a layer)
  *   mounts[] binds                  returned: their host sources are shared into the VM by the
  *                                   caller, which then rewrites them (ocispec_set_mount_source)
- * process.terminal is refused (UVM_E_NOT_SUPPORTED) until containers have terminals.
+ * process.terminal is reported: the process's stdio is then one terminal stream.
  */
 #ifndef UVM_LIB_OCISPEC_H
 #define UVM_LIB_OCISPEC_H
@@ -41,13 +41,14 @@ struct ocispec_bind {
 };
 
 /* Translate spec (an object, changed in place). On success *binds (caller frees; NULL when
- * none) lists the host bind mounts. UVM_E_INVALID_ARGUMENT or UVM_E_NOT_SUPPORTED with a
- * message naming the field otherwise (spec then partly changed). */
+ * none) lists the host bind mounts and *terminal says whether process.terminal is true.
+ * UVM_E_INVALID_ARGUMENT with a message naming the field otherwise (spec then partly
+ * changed). */
 int ocispec_translate(json_t *spec, const struct ocispec_opts *o, struct ocispec_bind **binds,
-                      size_t *nbinds);
+                      size_t *nbinds, bool *terminal);
 
-/* The same for a process object (an exec): LSM labels dropped, args checked, terminal refused. */
-int ocispec_translate_process(json_t *process, const char *what);
+/* The same for a process object (an exec): LSM labels dropped, args and terminal checked. */
+int ocispec_translate_process(json_t *process, const char *what, bool *terminal);
 
 /* Replace mounts[index].source (index from ocispec_translate). */
 void ocispec_set_mount_source(json_t *spec, size_t index, const char *source);

@@ -122,39 +122,6 @@ close_fds(int *fds, size_t n)
     }
 }
 
-/* Socket pairs: the user gets ordinary blocking fds; writes to a user who went away give EPIPE
- * without SIGPIPE on our side. With a terminal, one socket both ways: ours[0] (read: the user's
- * input) and ours[1] (written: the output) are two descriptors of it, users[0] is the user's
- * end. 0 or an error, nothing left open. */
-static int
-make_stdio(const struct uvm_process_config *cfg, int ours[3], int users[3])
-{
-    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
-    for (unsigned i = 0; i < 3; i++) {
-        int sp[2];
-        if (!want[i] && !(cfg->terminal && i == PROTO_STDIN))
-            continue;
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-            goto fail;
-        ours[i] = sp[0];
-        users[i] = sp[1];
-        if (cfg->terminal) {
-            ours[PROTO_STDOUT] = fcntl(sp[0], F_DUPFD_CLOEXEC, 3);
-            if (ours[PROTO_STDOUT] < 0)
-                goto fail;
-            break;
-        }
-        shutdown(sp[0], i == PROTO_STDIN ? SHUT_WR : SHUT_RD);
-        shutdown(sp[1], i == PROTO_STDIN ? SHUT_RD : SHUT_WR);
-    }
-    return 0;
-fail:;
-    int rc = uvm_error_errno(-errno, "exec '%s': stdio sockets", cfg->argv[0]);
-    close_fds(ours, 3);
-    close_fds(users, 3);
-    return rc;
-}
-
 static int do_exec(struct uvm *vm, const struct uvm_process_config *cfg,
                    struct uvm_process **out);
 
@@ -185,8 +152,9 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
     if (rc < 0)
         return rc;
 
-    int ours[3] = {-1, -1, -1}, users[3] = {-1, -1, -1};
-    rc = make_stdio(cfg, ours, users);
+    int ours[3], users[3];
+    const bool want[3] = {cfg->create_stdin, cfg->create_stdout, cfg->create_stderr};
+    rc = process_stdio_new(want, cfg->terminal, ours, users, cfg->argv[0]);
     if (rc < 0)
         return rc;
     uint32_t handle = bridge_new_handle(b);
@@ -203,39 +171,42 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
         close_fds(users, 3);
         return uvm_error(pid, "exec '%s' in '%s': %s", cfg->argv[0], vm->cfg.id, msg);
     }
-    struct uvm_process *p = process_new(vm, b, handle, pid, users, NULL);
-    if (cfg->terminal) { /* one socket both ways: the caller gets it from uvm_process_terminal */
-        p->terminal = true;
-        p->terminal_fd = p->user_fds[PROTO_STDIN];
-        p->user_fds[PROTO_STDIN] = -1;
-    }
-    *out = p;
+    *out = process_new(vm, b, handle, pid, users, cfg->terminal, NULL);
     return 0;
 }
 
 int
-process_stdio_new(const bool want[3], int ours[3], int users[3], const char *what)
+process_stdio_new(const bool want[3], bool terminal, int ours[3], int users[3], const char *what)
 {
     /* Socket pairs: the user gets ordinary blocking fds; writes to a user who went away give
-     * EPIPE without SIGPIPE on our side. */
+     * EPIPE without SIGPIPE on our side. With a terminal, one socket both ways: ours[0] (read:
+     * the user's input) and ours[1] (written: the output) are two descriptors of it, users[0]
+     * is the user's end. */
     for (unsigned i = 0; i < 3; i++)
         ours[i] = users[i] = -1;
     for (unsigned i = 0; i < 3; i++) {
-        if (!want[i])
-            continue;
         int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-            int rc = uvm_error_errno(-errno, "exec '%s': socketpair", what);
-            close_fds(ours, 3);
-            close_fds(users, 3);
-            return rc;
-        }
+        if (!want[i] && !(terminal && i == PROTO_STDIN))
+            continue;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+            goto fail;
         ours[i] = sp[0];
         users[i] = sp[1];
+        if (terminal) {
+            ours[PROTO_STDOUT] = fcntl(sp[0], F_DUPFD_CLOEXEC, 3);
+            if (ours[PROTO_STDOUT] < 0)
+                goto fail;
+            break;
+        }
         shutdown(sp[0], i == PROTO_STDIN ? SHUT_WR : SHUT_RD);
         shutdown(sp[1], i == PROTO_STDIN ? SHUT_RD : SHUT_WR);
     }
     return 0;
+fail:;
+    int rc = uvm_error_errno(-errno, "'%s': stdio sockets", what);
+    close_fds(ours, 3);
+    close_fds(users, 3);
+    return rc;
 }
 
 int
@@ -251,7 +222,7 @@ process_pid_of(const json_t *resp, const char *verb, const char *name)
 
 struct uvm_process *
 process_new(struct uvm *vm, struct bridge *b, uint32_t handle, int pid, const int users[3],
-            const char *container_id)
+            bool terminal, const char *container_id)
 {
     struct uvm_process *p = xcalloc(1, sizeof(*p));
     p->vm = uvm_ref(vm); /* the VM's memory (and its bridge) outlive uvm_close until ours */
@@ -262,6 +233,11 @@ process_new(struct uvm *vm, struct bridge *b, uint32_t handle, int pid, const in
     p->refs = 1;
     memcpy(p->user_fds, users, sizeof(p->user_fds));
     p->terminal_fd = -1;
+    if (terminal) { /* one socket both ways: the caller gets it from uvm_process_terminal */
+        p->terminal = true;
+        p->terminal_fd = p->user_fds[PROTO_STDIN];
+        p->user_fds[PROTO_STDIN] = -1;
+    }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     return p;
@@ -375,8 +351,8 @@ uvm_process_resize(struct uvm_process *p, unsigned rows, unsigned cols)
     if (exited)
         return uvm_error(UVM_E_INVALID_STATE, "resize: process %d has exited", p->pid);
     rc = bridge_call(p->bridge, PROTO_REQ_RESIZE_CONSOLE,
-                     json_pack("{s:i, s:i, s:i}", "ProcessId", p->pid, "Height", (int)rows,
-                               "Width", (int)cols),
+                     with_container(p, json_pack("{s:i, s:i, s:i}", "ProcessId", p->pid,
+                                                 "Height", (int)rows, "Width", (int)cols)),
                      NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
     if (rc < 0)
         return uvm_error_wrap(rc, "resize the terminal of process %d to %ux%u", p->pid, rows,

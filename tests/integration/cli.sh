@@ -115,6 +115,15 @@ sh
 ps" "$out"
     out=$(printf 'in\n' | "$uvmctl" run -i --memory 256 --bundle "$b" -- cat 2>"$err")
     check "--bundle -i: stdin reaches the container" in "$out"
+    if command -v script >/dev/null; then # a host pty: util-linux's script
+        script -qec "stty rows 21 cols 77; $uvmctl run -t --memory 256 --bundle $b -- \
+            sh -c 'tty; stty size; exit 5'" /dev/null >"$work/tty.out"
+        check "--bundle -t: the container's exit status through a terminal" 5 $?
+        # script types a NUL when its stdin (not a terminal here) ends: the guest echoes "^@"
+        out=$(tr -d '\r' <"$work/tty.out" | sed 's/^\^@//')
+        check "--bundle -t: on a terminal of our size" "/dev/pts/0
+21 77" "$out"
+    fi
     "$uvmctl" run --memory 256 --bundle "$b" -- /no/such 2>"$err"
     check "--bundle: missing executable exits 127" 127 $?
     check "--bundle: with crun's text" 1 "$(grep -c 'crun create: .*/no/such' "$err")"

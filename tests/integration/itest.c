@@ -375,3 +375,68 @@ itest_tree(const char *path)
                           "{} + | sed -E 's/^([0-9a-f]+)  (.*)$/\\2 md5 \\1/'; } | LC_ALL=C sort",
                           path);
 }
+
+void
+itest_tbuf_free(struct itest_tbuf *b)
+{
+    free(b->data);
+    *b = (struct itest_tbuf){0};
+}
+
+bool
+itest_tbuf_fill(int fd, struct itest_tbuf *b)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ITEST_WAIT_MS) != 1)
+        fail_msg("no output within %d s; so far: [%.*s]", ITEST_WAIT_MS / 1000, (int)b->len,
+                 b->data ? b->data : "");
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EIO) /* a host pty master once the slave is gone */
+        n = 0;
+    if (n < 0)
+        fail_msg("read: %s", strerror(errno));
+    if (n == 0) {
+        b->eof = true;
+        return false;
+    }
+    b->data = realloc(b->data, b->len + (size_t)n + 1);
+    memcpy(b->data + b->len, buf, (size_t)n);
+    b->len += (size_t)n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+char *
+itest_expect(int fd, struct itest_tbuf *b, const char *needle)
+{
+    for (;;) {
+        char *at = b->data ? strstr(b->data + b->mark, needle) : NULL;
+        if (at) {
+            size_t end = (size_t)(at - b->data) + strlen(needle);
+            char *chunk = strndup(b->data + b->mark, end - b->mark);
+            b->mark = end;
+            return chunk;
+        }
+        if (!itest_tbuf_fill(fd, b))
+            fail_msg("end of output before \"%s\"; output: [%.*s]", needle, (int)b->len,
+                     b->data ? b->data : "");
+    }
+}
+
+char *
+itest_expect_eof(int fd, struct itest_tbuf *b)
+{
+    while (itest_tbuf_fill(fd, b))
+        ;
+    char *rest = strndup(b->data ? b->data + b->mark : "", b->len - b->mark);
+    b->mark = b->len;
+    return rest;
+}
+
+void
+itest_type(int fd, const char *text)
+{
+    size_t n = strlen(text);
+    assert_int_equal(write(fd, text, n), (ssize_t)n);
+}

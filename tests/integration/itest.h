@@ -45,6 +45,26 @@ void itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *itest_guest(struct uvm *vm, const char *cmd);
 int itest_guest_count(struct uvm *vm, const char *cmd);
 
+/* What a terminal (or any stream) fd has said so far; `mark` is where the next itest_expect()
+ * starts looking. Zero-initialise; itest_tbuf_free. */
+struct itest_tbuf {
+    char *data;
+    size_t len, mark;
+    bool eof;
+};
+#define ITEST_WAIT_MS 180000 /* a failure bound for output that never comes, not a timing check */
+void itest_tbuf_free(struct itest_tbuf *b);
+/* Read once from fd into b (waiting at most ITEST_WAIT_MS, then the test fails): false at
+ * end-of-file (EIO, as a host pty master says it, counts as end-of-file). */
+bool itest_tbuf_fill(int fd, struct itest_tbuf *b);
+/* Read until `needle` appears after the mark: the text from the mark to its end (caller
+ * frees); the mark moves past it. Fails the test at end-of-file. */
+char *itest_expect(int fd, struct itest_tbuf *b, const char *needle);
+/* Read to end-of-file: the text after the mark (caller frees). */
+char *itest_expect_eof(int fd, struct itest_tbuf *b);
+/* Write all of text to fd (the test fails otherwise). */
+void itest_type(int fd, const char *text);
+
 /* True when a process with this pid exists. */
 bool itest_pid_alive(int pid);
 /* Pid of the QEMU process of VM id (found by its -name guest=<id>), or -1. */

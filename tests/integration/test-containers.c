@@ -480,6 +480,78 @@ test_netns(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A container's init on a terminal (process.terminal, consoleSize): its tty, its size at start
+ * and after uvm_process_resize, Ctrl-C interrupting a foreground sleep, then an exec on a
+ * terminal of its own. */
+static void
+test_terminal(void **state)
+{
+    const char *argv[] = {"sh", NULL};
+    json_t *spec = spec_for(argv);
+    json_t *process = json_object_get(spec, "process");
+    json_object_set_new(process, "terminal", json_true());
+    json_object_set_new(process, "consoleSize", json_pack("{s:i, s:i}", "height", 33, "width",
+                                                          99));
+    struct uvm_container *c = NULL;
+    assert_int_equal(create("tty", spec, true, &c), 0);
+    struct uvm_process *init = NULL;
+    assert_int_equal(uvm_container_start(c, &init), 0);
+    int fd = -1;
+    assert_int_equal(uvm_process_terminal(init, &fd), 0);
+    int unused = 7;
+    uvm_process_stdio(init, &unused, NULL, NULL);
+    assert_int_equal(unused, -1); /* no pipes beside the terminal */
+    struct itest_tbuf b = {0};
+    itest_type(fd, "tty; stty size; echo A-$((1+1))\n");
+    char *out = itest_expect(fd, &b, "A-2\r\n");
+    if (!strstr(out, "/dev/pts/0\r\n33 99\r\n"))
+        fail_msg("terminal output: [%s]", out);
+    free(out);
+    assert_int_equal(uvm_process_resize(init, 40, 120), 0);
+    itest_type(fd, "stty size; echo B-$((2+2))\n");
+    out = itest_expect(fd, &b, "B-4\r\n");
+    if (!strstr(out, "40 120\r\n"))
+        fail_msg("after the resize: [%s]", out);
+    free(out);
+    itest_type(fd, "sleep 100\n");
+    free(itest_expect(fd, &b, "sleep 100\r\n"));
+    itest_type(fd, "\x03"); /* Ctrl-C: SIGINT for the foreground sleep, 128 + 2 */
+    free(itest_expect(fd, &b, "^C"));
+    itest_type(fd, "echo C-$?-$((3+3))\n");
+    free(itest_expect(fd, &b, "C-130-6\r\n"));
+
+    /* an exec on a terminal of its own, in the same container */
+    struct uvm_container_process_config pc = {
+        .process_json = "{\"args\":[\"sh\",\"-c\",\"tty; stty size\"],\"cwd\":\"/\","
+                        "\"terminal\":true,\"consoleSize\":{\"height\":12,\"width\":34},"
+                        "\"env\":[\"PATH=/bin\"]}"};
+    struct uvm_process *p = NULL;
+    if (uvm_container_exec(c, &pc, &p) < 0)
+        fail_msg("exec: %s", uvm_last_error());
+    int pfd = -1;
+    assert_int_equal(uvm_process_terminal(p, &pfd), 0);
+    struct itest_tbuf pb = {0};
+    out = itest_expect_eof(pfd, &pb);
+    assert_string_equal(out, "/dev/pts/1\r\n12 34\r\n");
+    free(out);
+    itest_tbuf_free(&pb);
+    close(pfd);
+    int code = -1;
+    assert_int_equal(uvm_process_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    uvm_process_close(p);
+
+    itest_type(fd, "exit 7\n");
+    free(itest_expect_eof(fd, &b));
+    itest_tbuf_free(&b);
+    close(fd);
+    assert_int_equal(uvm_container_wait(c, &code), 0);
+    assert_int_equal(code, 7);
+    uvm_process_close(init);
+    assert_int_equal(uvm_container_delete(c), 0);
+    uvm_container_close(c);
+}
+
 /* After deletes: no bundle, cgroup, crun state, mount or process of any container. */
 static void
 test_delete_leaves_nothing(void **state)
@@ -580,6 +652,7 @@ main(void)
         cmocka_unit_test(test_no_pid_namespace),
         cmocka_unit_test(test_combined_layers),
         cmocka_unit_test(test_netns),
+        cmocka_unit_test(test_terminal),
         cmocka_unit_test(test_delete_leaves_nothing),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

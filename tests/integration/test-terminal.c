@@ -25,7 +25,6 @@
 
 #include "itest.h"
 
-#define WAIT_MS 180000 /* a failure bound for output that never comes, not a timing check */
 
 static struct uvm *shared_vm;
 
@@ -42,82 +41,6 @@ teardown_shared(void **state)
     uvm_close(shared_vm);
     shared_vm = NULL;
     return 0;
-}
-
-/* What a terminal fd has said so far; `mark` is where the next expect() starts looking. */
-struct tbuf {
-    char *data;
-    size_t len, mark;
-    bool eof;
-};
-
-static void
-tbuf_free(struct tbuf *b)
-{
-    free(b->data);
-    *b = (struct tbuf){0};
-}
-
-/* Read once from fd into b (waiting at most WAIT_MS): false at end-of-file. */
-static bool
-tbuf_fill(int fd, struct tbuf *b)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, WAIT_MS) != 1)
-        fail_msg("no output within %d s; so far: [%.*s]", WAIT_MS / 1000, (int)b->len,
-                 b->data ? b->data : "");
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EIO) /* a host pty master once the slave is gone */
-        n = 0;
-    if (n < 0)
-        fail_msg("read: %s", strerror(errno));
-    if (n == 0) {
-        b->eof = true;
-        return false;
-    }
-    b->data = realloc(b->data, b->len + (size_t)n + 1);
-    memcpy(b->data + b->len, buf, (size_t)n);
-    b->len += (size_t)n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
-/* Read until `needle` appears after the mark: the text from the mark to its end (caller
- * frees); the mark moves past it. Fails at end-of-file. */
-static char *
-expect(int fd, struct tbuf *b, const char *needle)
-{
-    for (;;) {
-        char *at = b->data ? strstr(b->data + b->mark, needle) : NULL;
-        if (at) {
-            size_t end = (size_t)(at - b->data) + strlen(needle);
-            char *chunk = strndup(b->data + b->mark, end - b->mark);
-            b->mark = end;
-            return chunk;
-        }
-        if (!tbuf_fill(fd, b))
-            fail_msg("end of output before \"%s\"; output: [%.*s]", needle, (int)b->len,
-                     b->data ? b->data : "");
-    }
-}
-
-/* Read to end-of-file: the text after the mark (caller frees). */
-static char *
-expect_eof(int fd, struct tbuf *b)
-{
-    while (tbuf_fill(fd, b))
-        ;
-    char *rest = strndup(b->data ? b->data + b->mark : "", b->len - b->mark);
-    b->mark = b->len;
-    return rest;
-}
-
-static void
-type(int fd, const char *text)
-{
-    size_t n = strlen(text);
-    assert_int_equal(write(fd, text, n), (ssize_t)n);
 }
 
 static void
@@ -153,28 +76,28 @@ test_shell(void **state)
     const char *argv[] = {"sh", NULL};
     int fd;
     struct uvm_process *p = exec_on_terminal(argv, 33, 111, &fd);
-    struct tbuf b = {0};
+    struct itest_tbuf b = {0};
     /* $((...)) markers: the terminal echoes what is typed, only the shell computes them */
-    type(fd, "echo A$((40+2))B; tty; stty size; echo to-stderr >&2; echo C$((5+5))D\n");
-    free(expect(fd, &b, "A42B\r\n"));
-    char *chunk = expect(fd, &b, "C10D\r\n");
+    itest_type(fd, "echo A$((40+2))B; tty; stty size; echo to-stderr >&2; echo C$((5+5))D\n");
+    free(itest_expect(fd, &b, "A42B\r\n"));
+    char *chunk = itest_expect(fd, &b, "C10D\r\n");
     assert_matches(chunk, "^/dev/pts/[0-9]+\r\n33 111\r\nto-stderr\r\nC10D\r\n$");
     free(chunk);
 
     assert_int_equal(uvm_process_resize(p, 44, 155), 0);
-    type(fd, "stty size; echo E$((1+1))F\n");
-    chunk = expect(fd, &b, "E2F\r\n");
+    itest_type(fd, "stty size; echo E$((1+1))F\n");
+    chunk = itest_expect(fd, &b, "E2F\r\n");
     assert_matches(chunk, "\r\n44 155\r\nE2F\r\n$");
     free(chunk);
 
-    type(fd, "exit 5\n");
-    free(expect_eof(fd, &b));
+    itest_type(fd, "exit 5\n");
+    free(itest_expect_eof(fd, &b));
     int code = -1;
     assert_int_equal(uvm_process_wait(p, &code), 0);
     assert_int_equal(code, 5);
     assert_int_equal(uvm_process_resize(p, 1, 1), UVM_E_INVALID_STATE);
     close(fd);
-    tbuf_free(&b);
+    itest_tbuf_free(&b);
     uvm_process_close(p);
 }
 
@@ -185,16 +108,16 @@ test_ctrl_c(void **state)
     const char *argv[] = {"sleep", "100", NULL};
     int fd;
     struct uvm_process *p = exec_on_terminal(argv, 24, 80, &fd);
-    struct tbuf b = {0};
-    type(fd, "\x03");
-    char *rest = expect_eof(fd, &b);
+    struct itest_tbuf b = {0};
+    itest_type(fd, "\x03");
+    char *rest = itest_expect_eof(fd, &b);
     assert_string_equal(rest, "^C"); /* the terminal's echo of it */
     free(rest);
     int code = -1;
     assert_int_equal(uvm_process_wait(p, &code), 0);
     assert_int_equal(code, 130);
     close(fd);
-    tbuf_free(&b);
+    itest_tbuf_free(&b);
     uvm_process_close(p);
 }
 
@@ -206,15 +129,15 @@ test_output_merged(void **state)
                           NULL};
     int fd;
     struct uvm_process *p = exec_on_terminal(argv, 0, 0, &fd);
-    struct tbuf b = {0};
-    char *all = expect_eof(fd, &b);
+    struct itest_tbuf b = {0};
+    char *all = itest_expect_eof(fd, &b);
     assert_string_equal(all, "out\r\nerr\r\n");
     free(all);
     int code = -1;
     assert_int_equal(uvm_process_wait(p, &code), 0);
     assert_int_equal(code, 7);
     close(fd);
-    tbuf_free(&b);
+    itest_tbuf_free(&b);
     uvm_process_close(p);
 }
 
@@ -245,15 +168,15 @@ start_uvmctl(const char *uvmctl, int slave, int master)
 
 /* Read the master until uvmctl exits (its output must not block it): its wait status. */
 static int
-reap_uvmctl(pid_t pid, int master, struct tbuf *b)
+reap_uvmctl(pid_t pid, int master, struct itest_tbuf *b)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += 500) {
+    for (int waited = 0; waited < ITEST_WAIT_MS; waited += 500) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return status;
         struct pollfd p = {.fd = master, .events = POLLIN};
         if (poll(&p, 1, 500) == 1 && !b->eof)
-            tbuf_fill(master, b);
+            itest_tbuf_fill(master, b);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -274,21 +197,21 @@ test_uvmctl_on_pty(void **state)
     assert_int_equal(tcgetattr(slave, &before), 0);
     pid_t pid = start_uvmctl(uvmctl, slave, master);
 
-    struct tbuf b = {0};
-    char *chunk = expect(master, &b, "READY-6\r\n");
+    struct itest_tbuf b = {0};
+    char *chunk = itest_expect(master, &b, "READY-6\r\n");
     assert_matches(chunk, "(^|\n)/dev/pts/[0-9]+\r\n30 100\r\nREADY-6\r\n$");
     free(chunk);
 
     /* The user's window grows: SIGWINCH to uvmctl, a resize in the guest, SIGWINCH there. */
     ws = (struct winsize){.ws_row = 40, .ws_col = 120};
     assert_int_equal(ioctl(master, TIOCSWINSZ, &ws), 0);
-    chunk = expect(master, &b, "WINCH-2\r\n");
+    chunk = itest_expect(master, &b, "WINCH-2\r\n");
     assert_matches(chunk, "^40 120\r\nWINCH-2\r\n$");
     free(chunk);
 
     /* Ctrl-C reaches the guest (raw mode), not uvmctl: the trap runs, the status is 9. */
-    type(master, "\x03");
-    free(expect(master, &b, "INT-4\r\n"));
+    itest_type(master, "\x03");
+    free(itest_expect(master, &b, "INT-4\r\n"));
     int status = reap_uvmctl(pid, master, &b);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 9)
         fail_msg("uvmctl: wait status 0x%x, output [%s]", status, b.data);
@@ -300,7 +223,7 @@ test_uvmctl_on_pty(void **state)
     assert_int_equal(after.c_cflag, before.c_cflag);
     assert_int_equal(after.c_lflag, before.c_lflag);
     assert_memory_equal(after.c_cc, before.c_cc, sizeof(before.c_cc));
-    tbuf_free(&b);
+    itest_tbuf_free(&b);
     close(master);
     close(slave);
 }

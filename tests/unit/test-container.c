@@ -49,6 +49,7 @@ assert_json(json_t *got, const char *want)
 static void
 test_translate_drops(void **state)
 {
+    bool term = true;
     json_t *spec = js("{'ociVersion':'1.0.2'," PROC ",'root':{'path':'/run/r','readonly':true},"
                       "'hostname':'h','hooks':{'prestart':[{'path':'/usr/bin/x'}]},"
                       "'windows':{},'solaris':{},'vm':{},'annotations':{'a':'b'},"
@@ -63,9 +64,10 @@ test_translate_drops(void **state)
     json_object_set_new(json_object_get(spec, "process"), "selinuxLabel", json_string("x"));
     struct ocispec_bind *binds = (void *)1;
     size_t n = 9;
-    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n), 0);
+    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n, &term), 0);
     assert_null(binds);
     assert_int_equal(n, 0);
+    assert_false(term); /* no process.terminal */
     /* kept: ociVersion, process (without LSM labels), root, hostname, annotations, memory,
      * sysctl; namespaces without their host paths; devices: deny all */
     assert_json(spec, "{'ociVersion':'1.0.2'," PROC ",'root':{'path':'/run/r','readonly':true},"
@@ -78,26 +80,27 @@ test_translate_drops(void **state)
 static void
 test_translate_root_and_netns(void **state)
 {
+    bool term = true;
     /* the given root path replaces the spec's; the network namespace gets the guest's path */
     json_t *spec = js("{" PROC ",'root':{'path':'rootfs'},'linux':{'namespaces':["
                       "{'type':'network','path':'/var/run/netns/cni-1'},{'type':'mount'}]}}");
     struct ocispec_bind *binds = NULL;
     size_t n = 0;
     struct ocispec_opts o = {.root_path = "/run/gcs/c/1/rootfs", .netns_id = "ns1"};
-    assert_int_equal(ocispec_translate(spec, &o, &binds, &n), 0);
+    assert_int_equal(ocispec_translate(spec, &o, &binds, &n, &term), 0);
     assert_json(spec, "{" PROC ",'root':{'path':'/run/gcs/c/1/rootfs'},'linux':{'namespaces':["
                       "{'type':'network','path':'/run/netns/ns1'},{'type':'mount'}]}}");
     json_decref(spec);
     /* no network entry: one is added; no linux, no root: made */
     spec = js("{" PROC "}");
     o.root_path = "/tmp/p0";
-    assert_int_equal(ocispec_translate(spec, &o, &binds, &n), 0);
+    assert_int_equal(ocispec_translate(spec, &o, &binds, &n, &term), 0);
     assert_json(spec, "{" PROC ",'root':{'path':'/tmp/p0'},'linux':{'namespaces':["
                       "{'type':'network','path':'/run/netns/ns1'}]}}");
     json_decref(spec);
     /* no root path given: the spec's must be an absolute guest path */
     spec = js("{" PROC ",'root':{'path':'/run/vsmb/s1'}}");
-    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n), 0);
+    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n, &term), 0);
     assert_json(spec, "{" PROC ",'root':{'path':'/run/vsmb/s1'},'linux':{}}");
     json_decref(spec);
 }
@@ -105,6 +108,7 @@ test_translate_root_and_netns(void **state)
 static void
 test_translate_binds(void **state)
 {
+    bool term = true;
     json_t *spec = js("{" PROC ",'root':{'path':'/r'},'mounts':[{'destination':'/proc',"
                       "'type':'proc','source':'proc'},{'destination':'/a','type':'bind',"
                       "'source':'/host/a'},{'destination':'/b','source':'/host/b','options':"
@@ -112,7 +116,7 @@ test_translate_binds(void **state)
                       "'options':['bind','rw']}]}");
     struct ocispec_bind *binds = NULL;
     size_t n = 0;
-    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n), 0);
+    assert_int_equal(ocispec_translate(spec, &(struct ocispec_opts){0}, &binds, &n, &term), 0);
     assert_int_equal(n, 3);
     assert_int_equal(binds[0].index, 1);
     assert_string_equal(binds[0].source, "/host/a");
@@ -146,8 +150,8 @@ test_translate_bad(void **state)
          UVM_E_INVALID_ARGUMENT},
         {"{'process':{'args':['a',2]},'root':{'path':'/r'}}", NULL, "args[1] is not a string",
          UVM_E_INVALID_ARGUMENT},
-        {"{'process':{'args':['sh'],'terminal':true},'root':{'path':'/r'}}", NULL,
-         "terminals are not supported", UVM_E_NOT_SUPPORTED},
+        {"{'process':{'args':['sh'],'terminal':1},'root':{'path':'/r'}}", NULL,
+         "process.terminal must be a boolean", UVM_E_INVALID_ARGUMENT},
         {"{" PROC ",'root':{'path':'rootfs'}}", NULL, "root.path 'rootfs' is not an absolute",
          UVM_E_INVALID_ARGUMENT},
         {"{" PROC "}", NULL, "root.path '' is not", UVM_E_INVALID_ARGUMENT},
@@ -179,8 +183,9 @@ test_translate_bad(void **state)
         json_t *spec = js(cases[i].spec);
         struct ocispec_bind *binds = (void *)1;
         size_t n = 5;
+        bool term = false;
         int rc = ocispec_translate(spec, &(struct ocispec_opts){.root_path = cases[i].root},
-                                   &binds, &n);
+                                   &binds, &n, &term);
         if (rc != cases[i].code || !strstr(uvm_last_error(), cases[i].what))
             fail_msg("case %zu: %d '%s', want %d '%s'", i, rc, uvm_last_error(), cases[i].code,
                      cases[i].what);
@@ -206,15 +211,19 @@ test_guest_paths(void **state)
 static void
 test_translate_process(void **state)
 {
+    bool term = true;
     json_t *p = js("{'args':['ps'],'cwd':'/','apparmorProfile':'x','selinuxLabel':'y',"
-                   "'user':{'uid':1000,'gid':1000}}");
-    assert_int_equal(ocispec_translate_process(p, "process"), 0);
-    assert_json(p, "{'args':['ps'],'cwd':'/','user':{'uid':1000,'gid':1000}}");
+                   "'user':{'uid':1000,'gid':1000},'terminal':false}");
+    assert_int_equal(ocispec_translate_process(p, "process", &term), 0);
+    assert_json(p, "{'args':['ps'],'cwd':'/','user':{'uid':1000,'gid':1000},'terminal':false}");
+    assert_false(term);
     json_decref(p);
-    p = js("{'args':['sh'],'terminal':true}");
-    assert_int_equal(ocispec_translate_process(p, "process"), UVM_E_NOT_SUPPORTED);
+    p = js("{'args':['sh'],'terminal':true,'consoleSize':{'height':24,'width':80}}");
+    assert_int_equal(ocispec_translate_process(p, "process", &term), 0);
+    assert_true(term);
+    assert_json(p, "{'args':['sh'],'terminal':true,'consoleSize':{'height':24,'width':80}}");
     json_decref(p);
-    assert_int_equal(ocispec_translate_process(NULL, "process"), UVM_E_INVALID_ARGUMENT);
+    assert_int_equal(ocispec_translate_process(NULL, "process", &term), UVM_E_INVALID_ARGUMENT);
     assert_string_equal(uvm_last_error(), "process must be an object");
 }
 
@@ -346,6 +355,50 @@ test_frames(void **state)
     fixture_finish(f, NULL, 0);
 }
 
+/* A spec with process.terminal: one terminal stream (input and output, no stderr), the host end
+ * from uvm_process_terminal; a resize names the container. */
+static void
+test_terminal_frames(void **state)
+{
+    struct answers a = {.create = "{\"Result\":0,\"ProcessId\":42}",
+                        .exec = "{\"Result\":0,\"ProcessId\":43}"};
+    struct fixture *f = fixture_with(&a);
+    struct uvm_container *c = NULL;
+    struct uvm_container_config cfg = {
+        .id = "t1",
+        .spec_json = "{\"process\":{\"args\":[\"sh\"],\"terminal\":true},\"root\":{\"path\":"
+                     "\"/r\"}}"};
+    assert_int_equal(uvm_create_container(f->vm, &cfg, &c), 0);
+    struct uvm_process *init = NULL;
+    assert_int_equal(uvm_container_start(c, &init), 0);
+    int fd = -1, in = 7;
+    assert_int_equal(uvm_process_terminal(init, &fd), 0);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(uvm_process_stdio(init, &in, NULL, NULL), 0);
+    assert_int_equal(in, -1);
+    assert_int_equal(uvm_process_resize(init, 40, 120), 0);
+    struct uvm_container_process_config pc = {.process_json = "{\"args\":[\"sh\"],"
+                                                              "\"terminal\":true}"};
+    struct uvm_process *p = NULL;
+    assert_int_equal(uvm_container_exec(c, &pc, &p), 0);
+    assert_frame(f, 0, PROTO_REQ_CREATE_CONTAINER,
+                 "{'ContainerId':'t1','ContainerConfig':'{\\'OciBundlePath\\':\\'/run/gcs/c/t1\\',"
+                 "\\'OciSpecification\\':{\\'process\\':{\\'args\\':[\\'sh\\'],\\'terminal\\':true},"
+                 "\\'root\\':{\\'path\\':\\'/r\\'},\\'linux\\':{}},\\'StdioHandle\\':1,"
+                 "\\'CreateStdInPipe\\':true,\\'CreateStdOutPipe\\':true,\\'CreateStdErrPipe\\':false}'}");
+    assert_frame(f, 2, PROTO_REQ_RESIZE_CONSOLE,
+                 "{'ContainerId':'t1','ProcessId':42,'Height':40,'Width':120}");
+    assert_frame(f, 3, PROTO_REQ_EXECUTE_PROCESS,
+                 "{'ContainerId':'t1','Settings':{'ProcessParameters':{'OCIProcess':{'args':"
+                 "['sh'],'terminal':true},'CreateStdInPipe':true,'CreateStdOutPipe':true,"
+                 "'CreateStdErrPipe':false},'StdioHandle':2}}");
+    uvm_process_close(p);
+    uvm_process_close(init);
+    uvm_container_close(c);
+    fixture_finish(f, NULL, 0);
+}
+
 /* A NULL id takes the VM's container counter; close deletes a container not deleted yet. */
 static void
 test_counter_id_and_close(void **state)
@@ -443,6 +496,7 @@ main(void)
         cmocka_unit_test(test_guest_paths),
         cmocka_unit_test(test_translate_process),
         cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_terminal_frames),
         cmocka_unit_test(test_counter_id_and_close),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_guest_error),

@@ -68,6 +68,7 @@ test_create_full(void **state)
     assert_true(c.stdio.pipes[1]);
     assert_false(c.stdio.pipes[2]);
     assert_int_equal(c.stdio.handle, 9);
+    assert_false(c.stdio.terminal);
     /* the agent's cgroup; everything else as the host sent it */
     json_t *lnx = json_object_get(c.spec, "linux");
     assert_string_equal(json_string_value(json_object_get(lnx, "cgroupsPath")), "/c/c1");
@@ -75,6 +76,24 @@ test_create_full(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(c.spec, "root"), "path")),
         "/run/gcs/c/c1/rootfs");
+    ctr_create_release(&c);
+    request_free(req);
+}
+
+static void
+test_create_terminal(void **state)
+{
+    struct request *req;
+    struct ctr_create c;
+    assert_int_equal(create("t1",
+                            "{'OciSpecification':{'process':{'args':['sh'],'terminal':true},"
+                            "'root':{'path':'/r'}},'StdioHandle':3,'CreateStdInPipe':true,"
+                            "'CreateStdOutPipe':true}",
+                            &req, &c),
+                     0);
+    assert_true(c.stdio.terminal);
+    assert_true(c.stdio.pipes[0]);
+    assert_int_equal(c.stdio.handle, 3);
     ctr_create_release(&c);
     request_free(req);
 }
@@ -144,7 +163,7 @@ test_create_bad(void **state)
          "args[0] is empty"},
         {"c1", "{'OciSpecification':{'process':{'args':['sh'],'terminal':true},'root':{'path':"
                "'/r'}}}",
-         "terminals are not supported"},
+         "\"StdioHandle\" is required with a terminal"},
         {"c1", "{'OciSpecification':{'process':{'args':['sh'],'terminal':'yes'},'root':{'path':"
                "'/r'}}}",
          "terminal must be a boolean"},
@@ -236,6 +255,18 @@ test_exec(void **state)
     ctr_exec_release(&e);
     request_free(req);
 
+    /* a terminal, with input */
+    assert_int_equal(exec("{'ContainerId':'c1','Settings':{'ProcessParameters':{'OCIProcess':{"
+                          "'args':['sh'],'terminal':true,'consoleSize':{'height':30,'width':100}},"
+                          "'CreateStdInPipe':true,'CreateStdOutPipe':true},'StdioHandle':5}}",
+                          &req, &e),
+                     0);
+    assert_true(e.stdio.terminal);
+    assert_true(e.stdio.pipes[0]);
+    assert_int_equal(e.stdio.handle, 5);
+    ctr_exec_release(&e);
+    request_free(req);
+
     /* no OCIProcess: start the init */
     assert_int_equal(exec("{'ContainerId':'c1','Settings':{'ProcessParameters':{}}}", &req, &e),
                      0);
@@ -260,7 +291,7 @@ test_exec_bad(void **state)
          "OCIProcess.args must be an array"},
         {"{'ContainerId':'c1','Settings':{'ProcessParameters':{'OCIProcess':{'args':['sh'],"
          "'terminal':true}}}}",
-         "terminals are not supported"},
+         "\"StdioHandle\" is required with a terminal"},
         {"{'ContainerId':'c1','Settings':{'ProcessParameters':{'OCIProcess':{'args':['sh']},"
          "'CreateStdInPipe':true}}}",
          "\"StdioHandle\" is required"},
@@ -351,6 +382,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_full),  cmocka_unit_test(test_create_defaults),
+        cmocka_unit_test(test_create_terminal),
         cmocka_unit_test(test_create_bad),   cmocka_unit_test(test_create_envelope),
         cmocka_unit_test(test_exec),         cmocka_unit_test(test_exec_bad),
         cmocka_unit_test(test_crun_log),     cmocka_unit_test(test_crun_log_bounds),
