@@ -688,6 +688,22 @@ usage(FILE *f)
                "130/143/129 uvmctl got SIGINT/SIGTERM/SIGHUP (the VM is torn down first).\n");
 }
 
+/* --bundle: read the bundle before the VM exists; its VM boots from rootfs.vhd (crun) unless
+ * --rootfs said otherwise. -1 after a message. */
+static int
+run_load_bundle(struct run *r, const char *prog)
+{
+    if (bundle_load(&r->bundle, prog, r->bundle_dir, r->cmd) < 0) {
+        bundle_free(&r->bundle);
+        return -1;
+    }
+    if (!r->opts.has_preferred_rootfs_type) {
+        r->opts.has_preferred_rootfs_type = true;
+        r->opts.preferred_rootfs_type = UVM_ROOTFS_VHD;
+    }
+    return 0;
+}
+
 int
 cli_run_main(const struct cli_global *g, int argc, char **argv)
 {
@@ -753,16 +769,9 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
     }
     r.cmd = argv + optind; /* NULL-terminated like argv */
     cli_tty_init(&r.term);
-    if (r.bundle_dir) {
-        if (bundle_load(&r.bundle, argv[0], r.bundle_dir, r.cmd) < 0) {
-            bundle_free(&r.bundle);
-            attach_list_free(&r.att);
-            return CLI_EXIT_FAILURE;
-        }
-        if (!r.opts.has_preferred_rootfs_type) { /* crun is in rootfs.vhd */
-            r.opts.has_preferred_rootfs_type = true;
-            r.opts.preferred_rootfs_type = UVM_ROOTFS_VHD;
-        }
+    if (r.bundle_dir && run_load_bundle(&r, argv[0]) < 0) {
+        attach_list_free(&r.att);
+        return CLI_EXIT_FAILURE;
     }
 
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
