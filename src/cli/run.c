@@ -704,6 +704,37 @@ run_load_bundle(struct run *r, const char *prog)
     return 0;
 }
 
+/* Run's own options (one getopt_long result c): 0, 1 for --help, -1 for a usage error. */
+static int
+run_option(struct run *r, const char *prog, int c, const char *name)
+{
+    switch (c) {
+    case OPT_DISK:
+    case OPT_SCSI_LAYER:
+    case OPT_VPMEM:
+    case OPT_NIC:
+    case OPT_SHARE:
+        return attach_parse(&r->att, prog, name, optarg) < 0 ? -1 : 0;
+    case OPT_BUNDLE:
+        r->bundle_dir = optarg;
+        return 0;
+    case 'i':
+        r->interactive = true;
+        return 0;
+    case 't':
+        r->tty = true;
+        return 0;
+    case 'v':
+        r->timings = true;
+        return 0;
+    case 'h':
+        usage(stdout);
+        return 1;
+    default:
+        return -1;
+    }
+}
+
 int
 cli_run_main(const struct cli_global *g, int argc, char **argv)
 {
@@ -729,39 +760,17 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     while ((c = getopt_long(argc, argv, "+itvh", long_options, &idx)) != -1) {
-        int applied = cli_vm_option(argv[0], c, optarg, &r.opts);
-        if (applied < 0)
-            goto usage_error;
-        if (applied)
-            continue;
-        switch (c) {
-        case OPT_DISK:
-        case OPT_SCSI_LAYER:
-        case OPT_VPMEM:
-        case OPT_NIC:
-        case OPT_SHARE: /* idx: getopt_long's index of the long option */
-            if (attach_parse(&r.att, argv[0], long_options[idx].name, optarg) < 0)
-                goto usage_error;
-            break;
-        case OPT_BUNDLE:
-            r.bundle_dir = optarg;
-            break;
-        case 'i':
-            r.interactive = true;
-            break;
-        case 't':
-            r.tty = true;
-            break;
-        case 'v':
-            r.timings = true;
-            break;
-        case 'h':
-            usage(stdout);
+        int rc = cli_vm_option(argv[0], c, optarg, &r.opts);
+        if (rc == 0) { /* not a VM option; idx: getopt_long's index of the long option */
+            int own = run_option(&r, argv[0], c, long_options[idx].name);
+            rc = own > 0 ? 2 : own;
+        }
+        if (rc == 2) { /* --help */
             attach_list_free(&r.att);
             return CLI_EXIT_OK;
-        default:
-            goto usage_error;
         }
+        if (rc < 0)
+            goto usage_error;
     }
     if (optind >= argc && !r.bundle_dir) {
         fprintf(stderr, "%s: no command given\n", argv[0]);
