@@ -19,7 +19,9 @@ answer_negotiate(const json_t *resp, struct answer_negotiate *out)
     out->signal_process_supported = json_is_true(json_object_get(caps, "SignalProcessSupported"));
     json_t *gt = json_object_get(resp, "GuestTimes");
     json_t *init = json_object_get(gt, "InitStartUs"), *ready = json_object_get(gt, "ReadyUs");
-    if (json_is_integer(init) && json_is_integer(ready) &&
+    /* Microseconds since the guest booted: 0 <= init <= ready, or not believed (and then the
+     * difference cannot overflow). */
+    if (json_is_integer(init) && json_is_integer(ready) && json_integer_value(init) >= 0 &&
         json_integer_value(ready) >= json_integer_value(init)) {
         out->has_guest_startup = true;
         out->guest_startup_us = (uint64_t)(json_integer_value(ready) - json_integer_value(init));

@@ -19,7 +19,7 @@ struct answer_negotiate {
     bool namespace_add_request_supported;
     bool signal_process_supported;
     /* GuestTimes: ReadyUs - InitStartUs, the agent's own start-up on the guest's clock, when
-     * both are integers and ReadyUs is not before InitStartUs. */
+     * both are integers with 0 <= InitStartUs <= ReadyUs. */
     bool has_guest_startup;
     uint64_t guest_startup_us;
 };
