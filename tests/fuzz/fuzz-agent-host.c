@@ -315,15 +315,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         await_request(sp[1], &host, &host_len);
     }
 
+    /* What the socket takes at once is written here; a writer thread sends the rest (the
+     * bridge may stop reading: a bad frame breaks the channel). */
     struct writer w = {.fd = sp[1], .data = in.data, .len = in.len};
-    pthread_create(&w.t, NULL, writer_thread, &w);
+    while (w.len) {
+        ssize_t n = send(w.fd, w.data, w.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        w.data += n;
+        w.len -= (size_t)n;
+    }
+    bool threaded = w.len > 0;
+    if (threaded)
+        pthread_create(&w.t, NULL, writer_thread, &w);
+    else
+        shutdown(w.fd, SHUT_WR);
     /* Calls until the guest's end of file fails them (or a bad frame broke the channel). */
     for (unsigned k = 0; k < 64; k++) {
         json_t *resp = NULL;
         int rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL, json_object(), &resp,
                              deadline_after_ms(CALL_DEADLINE_MS));
+        bool down = rc == UVM_E_UNEXPECTED_EXIT ||
+                    (rc == UVM_E_PROTOCOL && strncmp(uvm_last_error(), "malformed", 9) != 0);
         check_call(rc, resp);
-        if (rc == UVM_E_UNEXPECTED_EXIT)
+        if (down) /* the guest closed, or a bad frame broke the channel */
             break;
     }
     for (unsigned i = 0; i < ncalls; i++)
@@ -331,7 +346,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (flags & 0x40)
         bridge_stream_remove(b, 1);
     bridge_free(b);
-    pthread_join(w.t, NULL);
+    if (threaded)
+        pthread_join(w.t, NULL);
 
     size_t more_len = 0, out_bytes[3] = {0};
     uint8_t *more = slurp(sp[1], &more_len);
