@@ -384,15 +384,18 @@ finish(void)
     }
     for (unsigned i = 0; i < MAX_PROCS; i++) {
         struct proc *p = &procs[i];
-        if (!p->used)
-            continue;
-        for (unsigned k = 1; k < 3 && !p->freed; k++)
+        for (unsigned k = 1; k < 3 && p->used && !p->freed; k++)
             FUZZ_CHECK(p->out[k].ended && p->out[k].nsent == p->out[k].nwritten,
                        "stream %u: %s, %zu of %zu bytes sent", k,
                        p->out[k].ended ? "ended" : "not ended", p->out[k].nsent,
                        p->out[k].nwritten);
-        proc_free(p);
-        for (unsigned k = 0; k < 3; k++)
+        if (p->used)
+            proc_free(p);
+    }
+    /* Only now: an fd closed early may have been reused by a later process's pipe. */
+    for (unsigned i = 0; i < MAX_PROCS; i++) {
+        struct proc *p = &procs[i];
+        for (unsigned k = 0; k < 3 && p->used; k++)
             FUZZ_CHECK(fcntl(p->agent_fds[k], F_GETFD) < 0 && errno == EBADF,
                        "fd %d of stream %u still open", p->agent_fds[k], k);
         free(p->in.got);

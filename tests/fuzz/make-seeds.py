@@ -76,6 +76,9 @@ host = [
     bytes([0x00, 0, 0, 0]) + frame(LOG, 0, '{"level":7}') + frame(REQ["exec"], 1, "{}")
     + frame(0x12345678, 1),
     bytes([0x00, 0, 0, 0]) + struct.pack("<IIQ", DATA, 1 << 21, 5),
+    bytes([0x08, 0, 0, 0]) + frame(DATA, 5, b"a") + frame(DATA, 5) + frame(DATA, 5, b"late")
+    + frame(DATA, 4, b"stdin is ours"),
+    bytes([0x5a, 1, 3, 0]) + frame(DATA, 6, b"e" * 70000)[:30000],
 ]
 write("agent-host", host)
 
@@ -103,6 +106,10 @@ qmp = [
     bytes([0, 5]) + greet + ok(1) + b'{"return":{},"id":"uvm-9"}\r\nnot json\r\n',
     bytes([0, 5]) + b'{"nope":1}\r\n',
     bytes([0, 5]) + greet + ok(1) + b"x" * 3000,
+    bytes([0, 5]) + greet + ok(1) + b'{"event":"SHUTDOWN"}\r\n' * 300 + ok(2),
+    bytes([1, 5, 0]) + greet + ok(1) + ev({"path": "/machine/peripheral/dev0/virtio-backend"})
+    + ev({"path": "/machine/peripheral/dev01"}) + ok(2) + ok(3),
+    bytes([0, 5]) + greet + ok(1) + b"[1]\r\n",
 ]
 write("qmp", qmp)
 
