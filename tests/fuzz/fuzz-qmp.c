@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Target "qmp": the QMP client (src/lib/qmp.c, rbuf.c) against a peer that sends the input:
+ * Target "qmp": the QMP client (src/lib/qmp.c, qmpfd.c, rbuf.c) against a peer that sends the input:
  * greeting, replies (matching ids, unknown ids, no id, errors), events, DEVICE_DELETED in its
  * two shapes, garbage, long lines. The peer's bytes are all in the socket before the client
  * starts, followed by end of file, so every call ends.
@@ -9,10 +9,12 @@
  * 0-2: which, bits 3-4: the device number), then the peer's bytes.
  *   0 device_del {"id":"devN"}                 1 wait for DEVICE_DELETED {"device":"devN"}
  *   2 batch add-fd, blockdev-add, device_add   3 wait for any SHUTDOWN
- *   4 getfd with an fd                          5 query-status
+ *   4 getfd, or add-fd (qmpfd.c)                5 query-status
  *   6 wait for DEVICE_DELETED, no match         7 device_del, then wait for its event
  * Properties: every call ends with 0 or UVM_E_HYPERVISOR (never a timeout: the peer's end of
- * file ends everything), an event handed out is the one asked for (name, and the match keys),
+ * file ends everything; add-fd also UVM_E_PROTOCOL for a reply without its numbers, and
+ * non-negative numbers on success), an event handed out is the one asked for (name, and the
+ * match keys),
  * and every command the client wrote is one JSON object per line with an "execute" and an
  * "id" "uvm-N", N counting up from 1.
  */
@@ -27,6 +29,7 @@
 
 #include "fuzz-util.h"
 #include "qmp.h"
+#include "qmpfd.h"
 #include "uvm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -130,9 +133,16 @@ operation(struct qmp *q, uint8_t op)
         wait_event(q, "SHUTDOWN", NULL);
         break;
     case 4:
-        args = json_pack("{s:s}", "fdname", "fuzz");
-        check_rc(qmp_execute_fd(q, "getfd", args, devnull, NULL, qmp_deadline(DEADLINE_MS)),
-                 "getfd");
+        if (op & 8) {
+            int set = 0, qfd = 0;
+            int rc = qmp_add_fd(q, devnull, &set, &qfd, qmp_deadline(DEADLINE_MS));
+            FUZZ_CHECK(rc == 0 || rc == UVM_E_HYPERVISOR || rc == UVM_E_PROTOCOL, "add-fd: %d",
+                       rc);
+            FUZZ_CHECK(rc == 0 ? set >= 0 && qfd >= 0 : set == -1 && qfd == -1,
+                       "add-fd: %d with set %d fd %d", rc, set, qfd);
+        } else {
+            check_rc(qmp_getfd(q, devnull, "fuzz", qmp_deadline(DEADLINE_MS)), "getfd");
+        }
         break;
     case 5:
         check_rc(qmp_execute(q, "query-status", NULL, &reply, qmp_deadline(DEADLINE_MS)),

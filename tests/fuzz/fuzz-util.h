@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Helpers shared by the libFuzzer targets (tests/fuzz/README.md): the properties the targets
+ * Helpers shared by the libFuzzer targets (docs/reliability.md): the properties the targets
  * check on what the library makes of hostile input, and small I/O helpers for the targets that
  * play the guest or QEMU on a socketpair.
  *

@@ -110,6 +110,8 @@ qmp = [
     bytes([1, 5, 0]) + greet + ok(1) + ev({"path": "/machine/peripheral/dev0/virtio-backend"})
     + ev({"path": "/machine/peripheral/dev01"}) + ok(2) + ok(3),
     bytes([0, 5]) + greet + ok(1) + b"[1]\r\n",
+    bytes([1, 12, 12]) + greet + ok(1) + b'{"return":{"fdset-id":3,"fd":25},"id":"uvm-2"}\r\n'
+    + b'{"return":{"fdset-id":4},"id":"uvm-3"}\r\n' + ok(4),
 ]
 write("qmp", qmp)
 

@@ -3,9 +3,11 @@
 # bounded time; exits non-zero on any crash, leak, timeout or out-of-memory (libFuzzer's own
 # exit status), after printing the finding and where its input was saved.
 #
-# Usage: tests/fuzz/run.sh [--build DIR] [--seconds N] [TARGET...]
+# Usage: tests/fuzz/run.sh [--build DIR] [--seconds N] [--coverage] [TARGET...]
 #   --build DIR   fuzz build folder (default build-fuzz; configured here when missing)
 #   --seconds N   time per target (default 45)
+#   --coverage    instead of fuzzing: the line coverage of the source files each target's
+#                 corpus reaches (committed corpus + DIR/fuzz-corpus), from a build DIR-cov
 #   TARGET        names as in tests/fuzz/corpus/ (default: all)
 # Each target starts from tests/fuzz/corpus/<target> (seeds, and the inputs of past findings)
 # plus DIR/fuzz-corpus/<target>, where what it discovers is kept between runs. A finding is
@@ -17,12 +19,14 @@ cd "$(dirname "$0")/../.."
 
 build=build-fuzz
 seconds=45
+coverage=0
 targets=()
 while (($#)); do
     case $1 in
     --build) build=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --coverage) coverage=1; shift ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
     esac
 done
@@ -30,6 +34,26 @@ if ((${#targets[@]} == 0)); then
     for d in tests/fuzz/corpus/*/; do
         targets+=("$(basename "$d")")
     done
+fi
+
+if ((coverage)); then
+    cov=$build-cov
+    if [[ ! -f $cov/build.ninja ]]; then
+        CC=clang meson setup "$cov" -Dfuzz=true -Dboot_files=false \
+            -Dc_args="-fprofile-instr-generate -fcoverage-mapping" \
+            -Dc_link_args=-fprofile-instr-generate
+    fi
+    ninja -C "$cov" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}")
+    for t in "${targets[@]}"; do
+        mkdir -p "$build/fuzz-corpus/$t"
+        LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/tests/fuzz/fuzz-$t" -runs=0 \
+            "$build/fuzz-corpus/$t" "tests/fuzz/corpus/$t" >/dev/null 2>&1
+        llvm-profdata merge -sparse "$cov/$t.profraw" -o "$cov/$t.profdata"
+        echo "== $t: line coverage"
+        llvm-cov report "$cov/tests/fuzz/fuzz-$t" -instr-profile="$cov/$t.profdata" |
+            awk '$1 ~ /src\/.*\.c$/ && $10 + 0 > 0 { sub(".*/src/", "src/", $1); print "  " $1, $10 }'
+    done
+    exit 0
 fi
 
 if [[ ! -f $build/build.ninja ]]; then
