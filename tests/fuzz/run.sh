@@ -39,7 +39,8 @@ fi
 if ((coverage)); then
     cov=$build-cov
     if [[ ! -f $cov/build.ninja ]]; then
-        CC=clang meson setup "$cov" -Dfuzz=true -Dboot_files=false \
+        # (meson runs test programs: their profiles go nowhere)
+        LLVM_PROFILE_FILE=/dev/null CC=clang meson setup "$cov" -Dfuzz=true -Dboot_files=false \
             -Dc_args="-fprofile-instr-generate -fcoverage-mapping" \
             -Dc_link_args=-fprofile-instr-generate
     fi
