@@ -1,26 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Target "guest-request": the guest agent's decoding of host requests and its pure parsers
- * (src/guest/request.c, modifyreq.c, execparams.c, nicconf.c, shareconf.c, nsid.c, mountpath.c,
- * layercheck.c), as the agent runs them before any side effect: the handlers that would mount,
- * exec or configure are not linked; the decoded settings are checked instead.
+ * (src/guest/request.c, modifyreq.c, execparams.c, ttyreq.c, ctrconf.c, nicconf.c, shareconf.c,
+ * nsid.c, mountpath.c, layercheck.c), as the agent runs them before any side effect: the
+ * handlers that would mount, exec or configure are not linked; the decoded settings are checked
+ * instead.
  *
- * Input: 1 byte (the request type: ExecuteProcess, ModifySettings, or another), then the
- * request's JSON payload.
+ * Input: 1 byte (the request type: ExecuteProcess, in a container when the body names one,
+ * ModifySettings, CreateContainer, ResizeConsole, or another), then the request's JSON payload.
  * Properties: decoding ends with a result or an error naming the field; what is accepted is
  * what the parsers promise (argv non-empty with a non-empty argv[0], KEY=value environment with
- * a PATH, stdio pipes only with a handle, valid namespace ids, normalised absolute mount paths,
+ * a PATH, stdio pipes only with a handle, a terminal only on stdout, valid namespace and
+ * container ids, a container's bundle and cgroup under its id, normalised absolute mount paths,
  * unicast MACs, interface names, virtio-fs tags and options without "source", Plan9 share
  * names, bounded overlay options); the agent's response is always a JSON object with an integer
  * Result (and an ErrorMessage string when it failed).
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ctrconf.h"
 #include "execparams.h"
 #include "fuzz-util.h"
 #include "layercheck.h"
@@ -32,11 +36,15 @@
 #include "proto.h"
 #include "request.h"
 #include "shareconf.h"
+#include "ttyreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const uint32_t types[4] = {PROTO_REQ_EXECUTE_PROCESS, PROTO_REQ_MODIFY_SETTINGS,
-                                  PROTO_REQ_WAIT_PROCESS, PROTO_REQ_NEGOTIATE_PROTOCOL};
+static const uint32_t types[8] = {
+    PROTO_REQ_EXECUTE_PROCESS,   PROTO_REQ_MODIFY_SETTINGS,    PROTO_REQ_CREATE_CONTAINER,
+    PROTO_REQ_RESIZE_CONSOLE,    PROTO_REQ_WAIT_PROCESS,       PROTO_REQ_NEGOTIATE_PROTOCOL,
+    PROTO_REQ_SIGNAL_PROCESS,    PROTO_REQ_GET_PROPERTIES,
+};
 
 /* An independent statement of "normalised absolute path": no "//", "/./", "/../", no trailing
  * "/", "/." or "/..". */
@@ -72,6 +80,9 @@ check_exec(struct request *req)
         FUZZ_CHECK(path, "no PATH in the environment");
         FUZZ_CHECK(p.cwd && p.cwd[0], "empty working directory");
         FUZZ_CHECK(p.handle || !(p.pipes[0] || p.pipes[1] || p.pipes[2]), "pipes without handle");
+        FUZZ_CHECK(!p.terminal || (p.pipes[PROTO_STDOUT] && !p.pipes[PROTO_STDERR]),
+                   "a terminal without stdout, or with stderr");
+        FUZZ_CHECK(p.terminal || (!p.size.rows && !p.size.cols), "a size without a terminal");
         FUZZ_CHECK(!p.netns || (netns_id_valid(p.netns) && p.netns[0] != '.' &&
                                 all_of(p.netns, ID_CHARS) && strlen(p.netns) <= NETNS_ID_MAX),
                    "namespace id '%s'", p.netns);
@@ -192,6 +203,53 @@ check_modify(struct request *req)
     }
 }
 
+static bool
+stdio_ok(const struct ctr_stdio *s)
+{
+    return s->handle || !(s->pipes[0] || s->pipes[1] || s->pipes[2]);
+}
+
+static void
+check_container_create(struct request *req)
+{
+    struct ctr_create c = {0};
+    if (ctr_create_parse(req, &c) == 0) {
+        FUZZ_CHECK(c.id && ctr_id_valid(c.id) && c.id[0] != '.' && all_of(c.id, ID_CHARS) &&
+                       strlen(c.id) <= CTR_ID_MAX,
+                   "container id '%s'", c.id);
+        char want[128];
+        snprintf(want, sizeof(want), CTR_BUNDLE_ROOT "/%s", c.id);
+        FUZZ_CHECK(c.bundle && !strcmp(c.bundle, want), "bundle '%s'", c.bundle);
+        snprintf(want, sizeof(want), CTR_CGROUP_ROOT "/%s", c.id);
+        const char *cg = json_string_value(
+            json_object_get(json_object_get(c.spec, "linux"), "cgroupsPath"));
+        FUZZ_CHECK(cg && !strcmp(cg, want), "cgroupsPath '%s'", cg);
+        FUZZ_CHECK(stdio_ok(&c.stdio), "container pipes without handle");
+    }
+    ctr_create_release(&c);
+}
+
+static void
+check_container_exec(struct request *req)
+{
+    struct ctr_exec e = {0};
+    if (ctr_exec_parse(req, &e) == 0) {
+        FUZZ_CHECK(stdio_ok(&e.stdio), "exec pipes without handle");
+        FUZZ_CHECK(e.process || !(e.stdio.pipes[0] || e.stdio.pipes[1] || e.stdio.pipes[2]),
+                   "pipes for a container's init at start");
+        FUZZ_CHECK(!e.process || json_is_object(e.process), "OCIProcess not an object");
+    }
+    ctr_exec_release(&e);
+}
+
+static void
+check_resize(struct request *req)
+{
+    struct tty_resize r;
+    if (tty_resize_parse(req, &r) == 0)
+        FUZZ_CHECK(r.pid >= 1 && r.pid <= INT32_MAX, "resize of pid %u", r.pid);
+}
+
 /* The agent answers every request: a JSON object with an integer Result. */
 static void
 check_response(struct request *req)
@@ -212,14 +270,20 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_input in = {data, size};
-    uint32_t type = types[fuzz_u8(&in) & 3];
+    uint32_t type = types[fuzz_u8(&in) & 7];
     struct request *req = request_new(type, 1);
     if (request_parse(req, in.data, in.len) == 0) {
         FUZZ_CHECK(json_is_object(req->body) && req->activity_id, "parsed without a body");
-        if (type == PROTO_REQ_EXECUTE_PROCESS)
+        if (type == PROTO_REQ_EXECUTE_PROCESS && req->container_id)
+            check_container_exec(req);
+        else if (type == PROTO_REQ_EXECUTE_PROCESS)
             check_exec(req);
         else if (type == PROTO_REQ_MODIFY_SETTINGS)
             check_modify(req);
+        else if (type == PROTO_REQ_CREATE_CONTAINER)
+            check_container_create(req);
+        else if (type == PROTO_REQ_RESIZE_CONSOLE)
+            check_resize(req);
     } else {
         FUZZ_CHECK(req->error, "failed without an error");
     }

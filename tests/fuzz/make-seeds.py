@@ -115,7 +115,8 @@ qmp = [
 ]
 write("qmp", qmp)
 
-# guest-request: type (0 exec, 1 modify, 2 wait, 3 negotiate), then the payload
+# guest-request: type (0 exec, 1 modify, 2 create container, 3 resize console, 4 wait,
+# 5 negotiate, 6 signal, 7 properties), then the payload
 def modify(rt, settings, rq="Add"):
     return bytes([1]) + j({"Request": {"ResourceType": rt, "RequestType": rq, "Settings": settings}}).encode()
 
@@ -132,8 +133,15 @@ greq = [
     modify("MappedVirtualDisk", {"MountPath": "/run/d", "Lun": 1, "Controller": 0, "ReadOnly": True}),
     modify("Network", {"NamespaceId": "..", "MacAddress": "01:00:00:00:00:00", "IfName": "a/b"}, "Update"),
     bytes([1]) + b'{"Request":{"ResourceType":"VirtioFs","RequestType":"Remove","Settings":null}}',
-    bytes([2]) + j({"ProcessId": 5, "TimeoutInMs": 100}).encode(),
-    bytes([3]) + j({"MinimumVersion": 4, "MaximumVersion": 4}).encode(),
+    bytes([4]) + j({"ProcessId": 5, "TimeoutInMs": 100}).encode(),
+    bytes([5]) + j({"MinimumVersion": 4, "MaximumVersion": 4}).encode(),
+    bytes([0]) + j({"Settings": {"ProcessParameters": {"CommandArgs": ["sh"], "EmulateConsole": True, "ConsoleSize": [24, 80], "CreateStdOutPipe": True}, "StdioHandle": 2}}).encode(),
+    bytes([2]) + j({"ContainerId": "c1", "ContainerConfig": j({"OciBundlePath": "/run/gcs/c/c1", "OciSpecification": {"ociVersion": "1.0.0", "process": {"args": ["sh", "-c", "echo hi"], "cwd": "/"}, "root": {"path": "/run/gcs/c/c1/rootfs"}, "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/run/netns/n1"}, {"type": "mount"}]}}, "StdioHandle": 9, "CreateStdInPipe": True, "CreateStdOutPipe": True})}).encode(),
+    bytes([0]) + j({"ContainerId": "c1", "Settings": {"ProcessParameters": {"OCIProcess": {"args": ["ls"], "cwd": "/"}, "CreateStdOutPipe": True}, "StdioHandle": 8}}).encode(),
+    bytes([0]) + j({"ContainerId": "c1", "Settings": {"ProcessParameters": {}}}).encode(),
+    bytes([3]) + j({"ProcessId": 7, "Height": 50, "Width": 132}).encode(),
+    bytes([6]) + j({"ProcessId": 7, "Options": {"Signal": 9}}).encode(),
+    bytes([7]) + j({"Query": {"PropertyTypes": ["ProcessList"]}}).encode(),
     bytes([1]) + b'{"Request":{"ResourceType":"x","ResourceType":"y"}}',
 ]
 write("guest-request", greq)
