@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "answer.h"
+#include "cleanup.h"
 #include "error.h"
+#include "options.h"
 #include "proto.h"
 
 int
@@ -47,5 +51,51 @@ answer_wait(const json_t *resp, int *exit_code)
         return uvm_error(UVM_E_PROTOCOL,
                          "the guest agent answered without an exit code in 0..255");
     *exit_code = (int)json_integer_value(v);
+    return 0;
+}
+
+/* The guest's text shown to the caller as it is: printable ASCII only. */
+static bool
+printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            return false;
+    return true;
+}
+
+static int
+container_entry(const json_t *e, struct uvm_container_info *out)
+{
+    const char *id = json_string_value(json_object_get(e, "Id"));
+    const char *state = json_string_value(json_object_get(e, "State"));
+    json_t *pid = json_object_get(e, "InitProcessId");
+    if (!id || !options_id_valid(id) || strlen(id) >= sizeof(out->id) || !state || !*state ||
+        strlen(state) >= sizeof(out->state) || !printable(state) || !json_is_integer(pid) ||
+        json_integer_value(pid) < 0 || json_integer_value(pid) > 0x7fffffff)
+        return uvm_error(UVM_E_PROTOCOL, "a malformed ContainerList entry from the guest agent");
+    strcpy(out->id, id);
+    strcpy(out->state, state);
+    out->init_pid = (int)json_integer_value(pid);
+    return 0;
+}
+
+int
+answer_container_list(const json_t *resp, struct uvm_container_info **list, size_t *n)
+{
+    *list = NULL;
+    *n = 0;
+    json_t *arr = json_object_get(json_object_get(resp, "Properties"), "ContainerList");
+    if (!json_is_array(arr))
+        return uvm_error(UVM_E_PROTOCOL, "the guest agent sent no ContainerList");
+    size_t count = json_array_size(arr);
+    cleanup_free struct uvm_container_info *out = count ? xcalloc(count, sizeof(*out)) : NULL;
+    for (size_t i = 0; i < count; i++) {
+        int rc = container_entry(json_array_get(arr, i), &out[i]);
+        if (rc < 0)
+            return rc;
+    }
+    *list = steal_ptr(&out);
+    *n = count;
     return 0;
 }

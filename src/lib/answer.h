@@ -11,7 +11,10 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "uvm.h"
 
 /* NegotiateProtocol. */
 struct answer_negotiate {
@@ -32,5 +35,11 @@ int answer_exec(const json_t *resp, int *pid);
 
 /* WaitForProcess: the ExitCode, an integer in 0..255. */
 int answer_wait(const json_t *resp, int *exit_code);
+
+/* GetProperties ContainerList: a new array of *n entries in *list (NULL when none; the caller
+ * frees it). Each entry needs an Id that is a valid ID (options_id_valid: the host named the
+ * container), a State of printable ASCII that fits (the agent's "running", "being created",
+ * ...) and an InitProcessId in 0..INT32_MAX. */
+int answer_container_list(const json_t *resp, struct uvm_container_info **list, size_t *n);
 
 #endif

@@ -2,16 +2,16 @@
 /*
  * Target "agent-answers": what the library makes of the guest agent's answers to its own
  * requests (src/lib/answer.c after src/lib/bridge.c's response handling): protocol negotiation,
- * an exec's pid, a wait's exit code. The guest is a thread of this target on the other end of
+ * an exec's pid, a wait's exit code, the list of containers. The guest is a thread of this target on the other end of
  * a socketpair; it answers each request with the input's payload (one bridge for the whole run:
  * a well-framed answer cannot break it).
  *
- * Input: 1 byte (bits 0-1: 0 NegotiateProtocol, 1 ExecuteProcess, 2 WaitForProcess, 3 the
- * three in turn; bit 4: answer with the response type of another request; bit 5: answer
- * twice), then the payload of the response.
+ * Input: 1 byte (bits 0-2: 0 NegotiateProtocol, 1 ExecuteProcess, 2 WaitForProcess, 3
+ * GetProperties ContainerList, 4-7 the four in turn; bit 4: answer with the response type of
+ * another request; bit 5: answer twice), then the payload of the response.
  * Properties: every call ends with a result or a clean UVM_E_GUEST/UVM_E_PROTOCOL message; a
- * believed answer is in range (version 4, pid 1..INT32_MAX, exit code 0..255); every log line
- * is clean text.
+ * believed answer is in range (version 4, pid 1..INT32_MAX, exit code 0..255, containers with
+ * valid ids, printable states and pids in 0..INT32_MAX); every log line is clean text.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@
 #include "answer.h"
 #include "bridge.h"
 #include "fuzz-util.h"
+#include "options.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "uvm.h"
@@ -40,8 +41,8 @@ static const uint8_t *answer;
 static size_t answer_len;
 static uint8_t answer_flags;
 
-static const uint32_t types[3] = {PROTO_REQ_NEGOTIATE_PROTOCOL, PROTO_REQ_EXECUTE_PROCESS,
-                                  PROTO_REQ_WAIT_PROCESS};
+static const uint32_t types[4] = {PROTO_REQ_NEGOTIATE_PROTOCOL, PROTO_REQ_EXECUTE_PROCESS,
+                                  PROTO_REQ_WAIT_PROCESS, PROTO_REQ_GET_PROPERTIES};
 
 static void *
 guest_thread(void *arg)
@@ -121,10 +122,22 @@ ask(unsigned which)
         int pid = 0;
         rc = answer_exec(resp, &pid);
         FUZZ_CHECK(rc < 0 || pid > 0, "pid %d", pid);
-    } else {
+    } else if (which == 2) {
         int code = -1;
         rc = answer_wait(resp, &code);
         FUZZ_CHECK(rc < 0 || (code >= 0 && code <= 255), "exit code %d", code);
+    } else {
+        struct uvm_container_info *list = NULL;
+        size_t n = 0;
+        rc = answer_container_list(resp, &list, &n);
+        FUZZ_CHECK(rc == 0 || (!list && !n), "a failed list with entries");
+        for (size_t i = 0; i < n; i++) {
+            FUZZ_CHECK(options_id_valid(list[i].id), "container id '%s'", list[i].id);
+            const char *why = fuzz_text_problem(list[i].state, strlen(list[i].state), false);
+            FUZZ_CHECK(!why && list[i].state[0], "container state with %s", why);
+            FUZZ_CHECK(list[i].init_pid >= 0, "init pid %d", list[i].init_pid);
+        }
+        free(list);
     }
     FUZZ_CHECK(rc == 0 || rc == UVM_E_PROTOCOL, "answer: %d", rc);
     if (rc < 0)
@@ -143,9 +156,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                                 : PROTO_MAX_MESSAGE - PROTO_HEADER_SIZE;
     answer_flags = flags;
     pthread_mutex_unlock(&lock);
-    unsigned which = flags & 3;
-    for (unsigned i = 0; i < 3; i++)
-        if (which == 3 || which == i)
+    unsigned which = flags & 7;
+    for (unsigned i = 0; i < 4; i++)
+        if (which >= 4 || which == i)
             ask(i);
     return 0;
 }

@@ -82,14 +82,16 @@ host = [
 ]
 write("agent-host", host)
 
-# agent-answers: which (0 negotiate, 1 exec, 2 wait, 3 all), then the payload
+# agent-answers: which (0 negotiate, 1 exec, 2 wait, 3 container list, 4 all), then the payload
 ans = [bytes([0]) + neg.encode(),
        bytes([0]) + j({"Result": 0, "Version": 4, "GuestTimes": {"InitStartUs": 10, "ReadyUs": 90}}).encode(),
        bytes([1]) + j({"Result": 0, "ProcessId": 42}).encode(),
        bytes([2]) + j({"Result": 0, "ExitCode": 255}).encode(),
        bytes([2]) + j({"Result": 0, "ExitCode": -1}).encode(),
-       bytes([3]) + j({"Result": 1, "ErrorMessage": "bad\u0085"}).encode(),
-       bytes([0x13]) + j({"Result": 0}).encode(), bytes([0x21]) + j({"Result": 0, "ProcessId": 1}).encode()]
+       bytes([4]) + j({"Result": 1, "ErrorMessage": "bad\u0085"}).encode(),
+       bytes([0x13]) + j({"Result": 0}).encode(), bytes([0x21]) + j({"Result": 0, "ProcessId": 1}).encode(),
+       bytes([3]) + j({"Result": 0, "Properties": {"ContainerList": [{"Id": "c1", "State": "running", "InitProcessId": 42}, {"Id": "c-2", "State": "being created", "InitProcessId": 0}]}}).encode(),
+       bytes([3]) + j({"Result": 0, "Properties": {"ContainerList": [{"Id": "c1\u001b[2J", "State": "running\u009b", "InitProcessId": 1}]}}).encode()]
 write("agent-answers", ans)
 
 # qmp: op count, ops, then the peer's bytes

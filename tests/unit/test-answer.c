@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -113,6 +114,63 @@ test_exec_and_wait(void **state)
     json_decref(j);
 }
 
+static int
+containers(const char *text, struct uvm_container_info **list, size_t *n)
+{
+    json_t *j = parse(text);
+    int rc = answer_container_list(j, list, n);
+    json_decref(j);
+    return rc;
+}
+
+/* Found extending fuzz target agent-answers to the container list (corpus/agent-answers/
+ * regress-container-list-controls): the ids and states the guest listed reached the caller
+ * as they were, escape sequences included. */
+static void
+test_container_list(void **state)
+{
+    struct uvm_container_info *list = NULL;
+    size_t n = 0;
+    assert_int_equal(containers("{\"Properties\":{\"ContainerList\":["
+                                "{\"Id\":\"c1\",\"State\":\"running\",\"InitProcessId\":42},"
+                                "{\"Id\":\"c-2\",\"State\":\"being created\",\"InitProcessId\":0}]}}",
+                                &list, &n),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "c1");
+    assert_string_equal(list[1].state, "being created");
+    assert_int_equal(list[0].init_pid, 42);
+    free(list);
+    assert_int_equal(containers("{\"Properties\":{\"ContainerList\":[]}}", &list, &n), 0);
+    assert_null(list);
+    assert_int_equal(n, 0);
+
+    static const char *const bad[] = {
+        "{}",
+        "{\"Properties\":{\"ContainerList\":{}}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c\\u001b[2J\",\"State\":\"running\","
+        "\"InitProcessId\":1}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c1\",\"State\":\"run\\u009bning\","
+        "\"InitProcessId\":1}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"../c1\",\"State\":\"running\","
+        "\"InitProcessId\":1}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c1\",\"State\":\"running for a long time\","
+        "\"InitProcessId\":1}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c1\",\"State\":\"\",\"InitProcessId\":1}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c1\",\"State\":\"running\","
+        "\"InitProcessId\":2147483648}]}}",
+        "{\"Properties\":{\"ContainerList\":[{\"Id\":\"c1\",\"State\":\"running\","
+        "\"InitProcessId\":1}, 7]}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        list = (struct uvm_container_info *)1;
+        n = 1;
+        assert_int_equal(containers(bad[i], &list, &n), UVM_E_PROTOCOL);
+        assert_null(list);
+        assert_int_equal(n, 0);
+    }
+}
+
 int
 main(void)
 {
@@ -120,6 +178,7 @@ main(void)
         cmocka_unit_test(test_negotiate),
         cmocka_unit_test(test_negotiate_guest_times_hostile),
         cmocka_unit_test(test_exec_and_wait),
+        cmocka_unit_test(test_container_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
