@@ -277,6 +277,56 @@ check_streams(const uint8_t *guest, size_t guest_len, const uint8_t *host, size_
     }
 }
 
+/* The guest's bytes: what the socket takes at once is written here, a writer thread sends the
+ * rest (the bridge may stop reading: a bad frame breaks the channel). Whether a thread was
+ * started (to join after bridge_free). */
+static bool
+guest_writes(struct writer *w)
+{
+    while (w->len) {
+        ssize_t n = send(w->fd, w->data, w->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        w->data += n;
+        w->len -= (size_t)n;
+    }
+    if (w->len > 0) {
+        pthread_create(&w->t, NULL, writer_thread, w);
+        return true;
+    }
+    shutdown(w->fd, SHUT_WR);
+    return false;
+}
+
+/* Calls until the guest's end of file fails them (or a bad frame broke the channel). */
+static void
+calls_until_down(struct bridge *b)
+{
+    for (unsigned k = 0; k < 64; k++) {
+        json_t *resp = NULL;
+        int rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL, json_object(), &resp,
+                             deadline_after_ms(CALL_DEADLINE_MS));
+        bool down = rc == UVM_E_UNEXPECTED_EXIT ||
+                    (rc == UVM_E_PROTOCOL && strncmp(uvm_last_error(), "malformed", 9) != 0);
+        check_call(rc, resp);
+        if (down)
+            return;
+    }
+}
+
+/* host[0..*len) followed by what is left to read on fd (the bridge is gone: to its end). */
+static uint8_t *
+append_rest(int fd, uint8_t *host, size_t *len)
+{
+    size_t more_len = 0;
+    uint8_t *more = slurp(fd, &more_len);
+    host = realloc(host, *len + more_len + 1);
+    memcpy(host + *len, more, more_len);
+    *len += more_len;
+    free(more);
+    return host;
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -315,32 +365,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         await_request(sp[1], &host, &host_len);
     }
 
-    /* What the socket takes at once is written here; a writer thread sends the rest (the
-     * bridge may stop reading: a bad frame breaks the channel). */
     struct writer w = {.fd = sp[1], .data = in.data, .len = in.len};
-    while (w.len) {
-        ssize_t n = send(w.fd, w.data, w.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        w.data += n;
-        w.len -= (size_t)n;
-    }
-    bool threaded = w.len > 0;
-    if (threaded)
-        pthread_create(&w.t, NULL, writer_thread, &w);
-    else
-        shutdown(w.fd, SHUT_WR);
-    /* Calls until the guest's end of file fails them (or a bad frame broke the channel). */
-    for (unsigned k = 0; k < 64; k++) {
-        json_t *resp = NULL;
-        int rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL, json_object(), &resp,
-                             deadline_after_ms(CALL_DEADLINE_MS));
-        bool down = rc == UVM_E_UNEXPECTED_EXIT ||
-                    (rc == UVM_E_PROTOCOL && strncmp(uvm_last_error(), "malformed", 9) != 0);
-        check_call(rc, resp);
-        if (down) /* the guest closed, or a bad frame broke the channel */
-            break;
-    }
+    bool threaded = guest_writes(&w);
+    calls_until_down(b);
     for (unsigned i = 0; i < ncalls; i++)
         pthread_join(calls[i].t, NULL);
     if (flags & 0x40)
@@ -349,17 +376,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (threaded)
         pthread_join(w.t, NULL);
 
-    size_t more_len = 0, out_bytes[3] = {0};
-    uint8_t *more = slurp(sp[1], &more_len);
-    host = realloc(host, host_len + more_len + 1);
-    memcpy(host + host_len, more, more_len);
-    host_len += more_len;
-    free(more);
-    for (unsigned k = 1; k < 3; k++) {
-        if (p.users[k] < 0)
-            continue;
-        free(slurp(p.users[k], &out_bytes[k]));
-    }
+    size_t out_bytes[3] = {0};
+    host = append_rest(sp[1], host, &host_len);
+    for (unsigned k = 1; k < 3; k++)
+        if (p.users[k] >= 0)
+            free(slurp(p.users[k], &out_bytes[k]));
     check_streams(in.data, in.len, host, host_len, &p, out_bytes);
     free(host);
     for (unsigned k = 0; k < 3; k++)
