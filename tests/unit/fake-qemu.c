@@ -2,6 +2,7 @@
 /* A model of QEMU's objects behind the fake QMP peer: see fake-qemu.h. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct fake_qemu {
     size_t n;
     unsigned next_fd;
     unsigned served, fail_at; /* fail when served reaches fail_at (0: never) */
+    bool fail_on;             /* ... and every command after it */
     char failed[64];
 };
 
@@ -270,8 +272,10 @@ fake_qemu_answer(struct fake_qemu *q, const json_t *cmd, size_t nfds, json_t **e
     json_t *args = json_object_get(cmd, "arguments");
     pthread_mutex_lock(&q->lock);
     json_t *reply;
-    if (++q->served == q->fail_at) {
-        snprintf(q->failed, sizeof(q->failed), "%s", c ? c : "?");
+    ++q->served;
+    if (q->fail_at && (q->served == q->fail_at || (q->fail_on && q->served > q->fail_at))) {
+        if (q->served == q->fail_at)
+            snprintf(q->failed, sizeof(q->failed), "%s", c ? c : "?");
         reply = error("GenericError", "injected failure of %s", c);
     } else {
         reply = model(q, c ? c : "", args, nfds, event);
@@ -280,14 +284,27 @@ fake_qemu_answer(struct fake_qemu *q, const json_t *cmd, size_t nfds, json_t **e
     return reply;
 }
 
-void
-fake_qemu_fail_nth(struct fake_qemu *q, unsigned n)
+static void
+fail(struct fake_qemu *q, unsigned n, bool on)
 {
     pthread_mutex_lock(&q->lock);
     q->fail_at = n ? q->served + n : 0;
+    q->fail_on = on;
     if (n)
         q->failed[0] = '\0';
     pthread_mutex_unlock(&q->lock);
+}
+
+void
+fake_qemu_fail_nth(struct fake_qemu *q, unsigned n)
+{
+    fail(q, n, false);
+}
+
+void
+fake_qemu_fail_from(struct fake_qemu *q, unsigned n)
+{
+    fail(q, n, true);
 }
 
 unsigned

@@ -32,6 +32,8 @@ json_t *fake_qemu_answer(struct fake_qemu *q, const json_t *cmd, size_t nfds, js
 
 /* Fail the n-th command answered from now on (1: the next one; 0: none). */
 void fake_qemu_fail_nth(struct fake_qemu *q, unsigned n);
+/* Fail the n-th command from now on and every one after it, until fake_qemu_fail_nth. */
+void fake_qemu_fail_from(struct fake_qemu *q, unsigned n);
 /* Commands answered so far (the failed ones included). */
 unsigned fake_qemu_served(struct fake_qemu *q);
 /* The command that was failed by injection ("" if none since the last fake_qemu_fail_nth with

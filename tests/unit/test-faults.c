@@ -54,6 +54,8 @@ struct kind {
     int (*add)(struct uvm *vm, long *slot);
     int (*remove)(struct uvm *vm);
     bool keeps_plug; /* QEMU 7.2 cannot unplug it: a remove leaves QEMU's objects in place */
+    /* the add after one whose rollback failed too (NULL: `add`) */
+    int (*add_after_broken)(struct uvm *vm, long *slot);
 };
 
 static int
@@ -118,11 +120,23 @@ netns_remove(struct uvm *vm)
     return uvm_remove_netns(vm, "ns1");
 }
 
+/* After an add whose rollback failed, the NIC's record stays (BROKEN) with its MAC, so the retry
+ * needs another one, even when device_add itself failed and no NIC has that MAC (reported: the
+ * MAC of a NIC that was never plugged could be given back). */
+static int
+netns_add_other_mac(struct uvm *vm, long *slot)
+{
+    const struct uvm_endpoint e = {.mac_address = "52:54:00:12:34:57", .host_ifname = "lo",
+                                   .ip_address = "10.0.0.2", .prefix_length = 24};
+    *slot = -1;
+    return uvm_add_netns(vm, "ns1", &e, 1);
+}
+
 static const struct kind kinds[] = {
-    {"scsi disk", {.scsi_count = 1}, scsi_add, scsi_remove, false},
-    {"scsi layer", {.scsi_count = 1}, layer_add, layer_remove, false},
-    {"vpmem", {.vpmem_count = 4}, vpmem_add, vpmem_remove, true},
-    {"netns + nic", {0}, netns_add, netns_remove, false},
+    {"scsi disk", {.scsi_count = 1}, scsi_add, scsi_remove, false, NULL},
+    {"scsi layer", {.scsi_count = 1}, layer_add, layer_remove, false, NULL},
+    {"vpmem", {.vpmem_count = 4}, vpmem_add, vpmem_remove, true, NULL},
+    {"netns + nic", {0}, netns_add, netns_remove, false, netns_add_other_mac},
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -250,6 +264,23 @@ merged(const char *a, const char *b)
     return out;
 }
 
+/* Every object of list a is in list b (as many times). */
+static bool
+within(const char *a, const char *b)
+{
+    cleanup_free char *as = xstrdup(a), *bs = xstrdup(b);
+    for (char *save = NULL, *w = strtok_r(as, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        size_t n = strlen(w);
+        char *at = bs;
+        while ((at = strstr(at, w)) && ((at > bs && at[-1] != ' ') || (at[n] && at[n] != ' ')))
+            at += n;
+        if (!at)
+            return false;
+        memset(at, '-', n); /* taken */
+    }
+    return true;
+}
+
 /* Where a clean add lands, for the report. */
 static const char *
 slot_text(const struct clean *c)
@@ -305,6 +336,50 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     print_message("  %s: UVM_E_HYPERVISOR, QEMU holds what it did before, the retry landed as a "
                   "clean add (%s), remove ok, no fd left\n",
                   what, slot_text(c));
+}
+
+/* QEMU fails the n-th command of the add and every command after it, the rollback's too: what
+ * could not be undone stays in QEMU (until the VM ends), and the ids it holds are not handed
+ * out again (fd sets are numbered by QEMU, and a name given to getfd again replaces the fd). */
+static void
+add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    fake_qemu_fail_from(q, n);
+    long slot = 0;
+    int rc = k->add(f->vm, &slot);
+    fake_qemu_fail_nth(q, 0);
+    char what[160];
+    snprintf(what, sizeof(what), "%s add, command %u (%s) and all after it failed", k->name, n,
+             fake_qemu_failed(q));
+    if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+        fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    cleanup_free char *left = objects(f);
+    rc = (*left && k->add_after_broken ? k->add_after_broken : k->add)(f->vm, &slot);
+    if (rc < 0)
+        fail_msg("%s: the retried add failed: %s", what, uvm_last_error());
+    /* The retry succeeding proves it reused no id QEMU kept (the model refuses a duplicate);
+     * with nothing kept it is a clean add. */
+    cleanup_free char *added = objects(f);
+    bool moved = slot != c->slot;
+    if (!*left && (moved || strcmp(added, c->added)))
+        fail_msg("%s: nothing left, yet the retry got slot %ld and [%s]", what, slot, added);
+    rc = k->remove(f->vm);
+    if (rc < 0)
+        fail_msg("%s: the remove after the retry failed: %s", what, uvm_last_error());
+    /* what is left then is what the failure left, or less (a retried getfd replaced a named
+     * fd the failed rollback could not close) */
+    cleanup_free char *after = objects(f);
+    if (!k->keeps_plug && !within(after, left))
+        fail_msg("%s: after the remove QEMU holds [%s], more than the failure left [%s]", what,
+                 after, left);
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s: UVM_E_HYPERVISOR, QEMU keeps [%s]; the retry (slot %ld%s) made it "
+                  "hold [%s], remove ok, no fd left\n",
+                  what, left, slot, moved ? ", another one" : "", added);
 }
 
 /* QEMU fails the n-th command of the remove. */
@@ -394,6 +469,8 @@ run_kind(const struct kind *k)
     assert_true(c.add_cmds > 0);
     for (unsigned n = 1; n <= c.add_cmds; n++)
         add_qmp_fault(k, &c, n);
+    for (unsigned n = 1; n <= c.add_cmds; n++)
+        add_cascade_fault(k, &c, n);
     for (unsigned n = 1; n <= c.remove_cmds; n++)
         remove_qmp_fault(k, &c, n);
     guest_fault(k, &c, 0);
