@@ -4,17 +4,22 @@
 #   make demo       build, boot a UVM and run a command in it, with timings
 #   make bench      run the benchmarks
 #   make soak       200 VM cycles, then 4 VMs hot-plugging for 10 minutes: leaks?
+#   make fuzz       build the fuzz targets (clang, build-fuzz) and run each for FUZZ_SECONDS
+#                   (default 300; FUZZ_TARGETS="qmp agent-host" for some only)
 #   make setup      install what is missing (Debian 12), fetch the guest kernel
-#   make clean      remove the build folder
+#   make clean      remove the build folders
 BUILD ?= build
 BOOT_FILES ?= $(BUILD)/tools/bootfiles
 MESON ?= meson
 NINJA ?= ninja
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
 
 # "make setup demo" / "make setup check": install first, even under -j.
 SETUP_FIRST := $(filter setup,$(MAKECMDGOALS))
 
-.PHONY: all build check demo bench soak setup clean
+.PHONY: all build check demo bench soak fuzz setup clean
 
 all: build
 
@@ -37,8 +42,11 @@ bench: build
 soak: build
 	$(MESON) test -C $(BUILD) --suite soak --verbose
 
+fuzz: | $(SETUP_FIRST)
+	tests/fuzz/run.sh --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 setup:
 	scripts/setup.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(FUZZ_BUILD)-cov

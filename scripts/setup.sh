@@ -12,6 +12,7 @@ packages=(
     linux-source-6.1 make flex bison bc libelf-dev   # the tailored guest kernel (kernel/)
     meson ninja-build pkg-config gcc libc6-dev  # build
     libjansson-dev libcmocka-dev                # libraries, unit tests
+    clang libclang-rt-14-dev                    # fuzz targets (libFuzzer, tests/fuzz)
     valgrind python3                            # tests, .ci/run
     iproute2 socat                              # host taps (networking), network tests
     crun                                        # `crun spec` (the containers' test spec)

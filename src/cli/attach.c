@@ -47,7 +47,7 @@ struct parse {
     const char *prog, *name, *arg;
 };
 
-static int
+static int __attribute__((format(printf, 2, 3)))
 invalid(const struct parse *p, const char *fmt, ...)
 {
     va_list ap;

@@ -177,9 +177,12 @@ handle_response(struct bridge *b, const struct proto_header *h, const uint8_t *d
     json_t *result = json_object_get(j, "Result");
     if (h->type != PROTO_RESPONSE_OF(p->type) || !json_is_object(j) ||
         !json_is_integer(result)) {
+        /* jansson's text quotes the guest's bytes near the error: guest text, cleaned. */
+        cleanup_free char *why = sanitize_dup(jerr.text, strnlen(jerr.text, sizeof(jerr.text)),
+                                              sizeof(jerr.text), 0);
         p->rc = UVM_E_PROTOCOL;
         p->msg = xasprintf("malformed %s response from the guest agent (%s)", what,
-                           j ? "wrong type or no integer Result" : jerr.text);
+                           j ? "wrong type or no integer Result" : why);
         json_decref(j);
     } else if (json_integer_value(result) != 0) {
         json_t *jm = json_object_get(j, "ErrorMessage");

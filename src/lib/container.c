@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "answer.h"
 #include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
@@ -432,23 +433,6 @@ uvm_container_close(struct uvm_container *c)
     container_free(c);
 }
 
-/* One entry of the agent's ContainerList. */
-static int
-info_from(json_t *e, struct uvm_container_info *out)
-{
-    const char *id = json_string_value(json_object_get(e, "Id"));
-    const char *state = json_string_value(json_object_get(e, "State"));
-    json_t *pid = json_object_get(e, "InitProcessId");
-    if (!id || !state || strlen(id) >= sizeof(out->id) || strlen(state) >= sizeof(out->state) ||
-        !json_is_integer(pid) || json_integer_value(pid) < 0 ||
-        json_integer_value(pid) > 0x7fffffff)
-        return uvm_error(UVM_E_PROTOCOL, "list containers: a malformed entry from the agent");
-    strcpy(out->id, id);
-    strcpy(out->state, state);
-    out->init_pid = (int)json_integer_value(pid);
-    return 0;
-}
-
 static int
 do_list(struct uvm *vm, struct uvm_container_info **list, size_t *count)
 {
@@ -462,21 +446,10 @@ do_list(struct uvm *vm, struct uvm_container_info **list, size_t *count)
     rc = bridge_call(b, PROTO_REQ_GET_PROPERTIES,
                      json_pack("{s:{s:[s]}}", "Query", "PropertyTypes", "ContainerList"), &resp,
                      deadline_after_ms(BRIDGE_TIMEOUT_MS));
-    json_t *arr = json_object_get(json_object_get(resp, "Properties"), "ContainerList");
-    if (rc == 0 && !json_is_array(arr))
-        rc = uvm_error(UVM_E_PROTOCOL, "list containers: the agent sent no ContainerList");
-    size_t n = rc == 0 ? json_array_size(arr) : 0;
-    struct uvm_container_info *out = n ? xcalloc(n, sizeof(*out)) : NULL;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = info_from(json_array_get(arr, i), &out[i]);
+    if (rc == 0 && (rc = answer_container_list(resp, list, count)) < 0)
+        uvm_error_wrap(rc, "list containers");
     json_decref(resp);
-    if (rc < 0) {
-        free(out);
-        return rc;
-    }
-    *list = out;
-    *count = n;
-    return 0;
+    return rc;
 }
 
 int

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
@@ -212,12 +213,9 @@ fail:;
 int
 process_pid_of(const json_t *resp, const char *verb, const char *name)
 {
-    json_t *pid = json_object_get(resp, "ProcessId");
-    if (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
-        json_integer_value(pid) > 0x7fffffff)
-        return uvm_error(UVM_E_PROTOCOL, "%s '%s': the guest agent answered without a pid", verb,
-                         name);
-    return (int)json_integer_value(pid);
+    int pid = 0;
+    int rc = answer_exec(resp, &pid);
+    return rc < 0 ? uvm_error_wrap(rc, "%s '%s'", verb, name) : pid;
 }
 
 struct uvm_process *
@@ -383,16 +381,14 @@ uvm_process_wait(struct uvm_process *p, int *exit_code)
                                                          "TimeoutInMs",
                                                          (json_int_t)0xffffffffu)),
                              &resp, DEADLINE_NEVER);
-        json_t *code = json_object_get(resp, "ExitCode");
-        if (rc == 0 && (!json_is_integer(code) || json_integer_value(code) < 0 ||
-                        json_integer_value(code) > 255))
-            rc = uvm_error(UVM_E_PROTOCOL,
-                           "the guest agent answered without an exit code in 0..255");
+        int code = 0;
+        if (rc == 0)
+            rc = answer_wait(resp, &code);
         pthread_mutex_lock(&p->lock);
         p->waiting = false;
         if (rc == 0) {
             p->exited = true;
-            p->exit_code = (int)json_integer_value(code);
+            p->exit_code = code;
         } else {
             p->wait_rc = rc;
             p->wait_msg = xasprintf("wait for process %d: %s", p->pid, uvm_last_error());

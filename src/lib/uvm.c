@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "argv.h"
 #include "bridge.h"
 #include "cleanup.h"
@@ -215,29 +216,16 @@ since(int64_t t0)
 static int
 parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
 {
-    json_t *ver = json_object_get(resp, "Version");
-    json_t *caps = json_object_get(json_object_get(resp, "Capabilities"),
-                                   "GuestDefinedCapabilities");
-    if (!json_is_integer(ver) || json_integer_value(ver) != PROTO_VERSION ||
-        (caps && !json_is_object(caps)))
-        return uvm_error(UVM_E_PROTOCOL,
-                         "start '%s': the guest agent negotiated an unsupported protocol",
-                         vm->cfg.id);
-    json_t *ns = json_object_get(caps, "NamespaceAddRequestSupported");
-    json_t *sig = json_object_get(caps, "SignalProcessSupported");
+    struct answer_negotiate a;
+    if (answer_negotiate(resp, &a) < 0)
+        return uvm_error_wrap(UVM_E_PROTOCOL, "start '%s'", vm->cfg.id);
     pthread_mutex_lock(&vm->lock);
-    vm->conn.protocol_version = (uint32_t)json_integer_value(ver);
-    vm->conn.namespace_add_request_supported = json_is_true(ns);
-    vm->conn.signal_process_supported = json_is_true(sig);
+    vm->conn.protocol_version = a.version;
+    vm->conn.namespace_add_request_supported = a.namespace_add_request_supported;
+    vm->conn.signal_process_supported = a.signal_process_supported;
     vm->timings.agent_ready_us = since(t0);
-    json_t *gt = json_object_get(resp, "GuestTimes");
-    json_t *init = json_object_get(gt, "InitStartUs"), *ready = json_object_get(gt, "ReadyUs");
-    if (json_is_integer(init) && json_is_integer(ready) &&
-        json_integer_value(ready) >= json_integer_value(init)) {
-        uint64_t in_guest = (uint64_t)(json_integer_value(ready) - json_integer_value(init));
-        if (in_guest < vm->timings.agent_ready_us)
-            vm->timings.guest_init_us = vm->timings.agent_ready_us - in_guest;
-    }
+    if (a.has_guest_startup && a.guest_startup_us < vm->timings.agent_ready_us)
+        vm->timings.guest_init_us = vm->timings.agent_ready_us - a.guest_startup_us;
     pthread_mutex_unlock(&vm->lock);
     return 0;
 }

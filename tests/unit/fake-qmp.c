@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cleanup.h"
+#include "fake-qemu.h"
 #include "fake-qmp.h"
 
 #define FAKE_QMP_DEFAULT_GREETING                                                                  \
@@ -67,6 +68,7 @@ struct fake_qmp {
     void (*fd_hook)(void *opaque, const char *command, int fd);
     void *fd_hook_opaque;
     char *failures; /* "step N: ...\n" lines, NULL when none */
+    struct fake_qemu *qemu; /* the FAKE_QMP_QEMU() step's model, or NULL */
 };
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -512,6 +514,27 @@ run_step(struct fake_qmp *f, const struct step *s)
     case FAKE_QMP_STEP_SLEEP:
         stop_requested(f, (int)s->count);
         return true;
+    case FAKE_QMP_STEP_QEMU:
+        for (;;) {
+            json_t *cmd = NULL, *id = NULL, *event = NULL;
+            const char *why = NULL;
+            size_t nfds = 0;
+            int r = read_command(f, &cmd, &id, &nfds, &why);
+            if (r == 0)
+                return true; /* the test finished, or the client went away */
+            if (r < 0)
+                continue;
+            json_t *reply = fake_qemu_answer(f->qemu, cmd, nfds, &event);
+            r = send_reply(f, reply, id);
+            if (r == 0 && event)
+                r = send_json(f, event);
+            json_decref(reply);
+            json_decref(event);
+            json_decref(cmd);
+            json_decref(id);
+            if (r < 0)
+                return true;
+        }
     }
     die("unknown step kind %d", (int)s->kind);
 }
@@ -601,6 +624,11 @@ fake_qmp_start(const struct fake_qmp_step *steps, size_t n, int *client_fd)
         case FAKE_QMP_STEP_ECHO:
         case FAKE_QMP_STEP_SLEEP:
             break;
+        case FAKE_QMP_STEP_QEMU:
+            if (i + 1 != n)
+                die("step %zu: FAKE_QMP_QEMU() must be the last step", i);
+            f->qemu = fake_qemu_new();
+            break;
         default:
             die("step %zu: unknown kind %d", i, (int)in->kind);
         }
@@ -687,11 +715,18 @@ fake_qmp_set_fd_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *co
     pthread_mutex_unlock(&f->hook_lock);
 }
 
+struct fake_qemu *
+fake_qmp_qemu(struct fake_qmp *f)
+{
+    return f->qemu;
+}
+
 void
 fake_qmp_free(struct fake_qmp *f)
 {
     if (!f)
         return;
+    fake_qemu_free(f->qemu);
     int fds[FAKE_QMP_MAX_FDS];
     close_fds(fds, take_fds(f, UINT64_MAX, fds)); /* sent with a command never read */
     pthread_mutex_destroy(&f->hook_lock);

@@ -51,6 +51,8 @@ enum fake_qmp_step_kind {
     FAKE_QMP_STEP_ECHO,     /* answer the next `count` commands, whatever they are, with
                                {"return": <their arguments, or {}>} */
     FAKE_QMP_STEP_SLEEP,    /* pause for `count` milliseconds */
+    FAKE_QMP_STEP_QEMU,     /* answer every command from now on as QEMU would (fake-qemu.h),
+                               until the test finishes: must be the last step */
 };
 
 struct fake_qmp_step {
@@ -80,6 +82,7 @@ struct fake_qmp_step {
 #define FAKE_QMP_SILENT() {.kind = FAKE_QMP_STEP_SILENT}
 #define FAKE_QMP_ECHO(n) {.kind = FAKE_QMP_STEP_ECHO, .count = (n)}
 #define FAKE_QMP_SLEEP(ms) {.kind = FAKE_QMP_STEP_SLEEP, .count = (ms)}
+#define FAKE_QMP_QEMU() {.kind = FAKE_QMP_STEP_QEMU}
 /* The answer to qmp_handshake()'s qmp_capabilities (after the default greeting). */
 #define FAKE_QMP_HANDSHAKE() FAKE_QMP_CMD("{'execute':'qmp_capabilities'}", FAKE_QMP_OK)
 
@@ -112,6 +115,10 @@ void fake_qmp_set_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *
  * call), before the command hook; fn NULL: no more calls. */
 void fake_qmp_set_fd_hook(struct fake_qmp *f, void (*fn)(void *opaque, const char *command, int fd),
                           void *opaque);
+
+/* The model of QEMU the FAKE_QMP_QEMU() step answers from (borrowed; NULL without one), for
+ * fault injection and to see what QEMU holds (fake-qemu.h). */
+struct fake_qemu *fake_qmp_qemu(struct fake_qmp *f);
 
 void fake_qmp_free(struct fake_qmp *f);
 

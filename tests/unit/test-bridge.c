@@ -874,6 +874,30 @@ test_guest_text_sanitized(void **state)
     assert_memory_equal(c.msg + strlen(c.msg) - 3, "\xe2\x82\xac", 3);
 }
 
+/* Found by fuzzing (tests/fuzz/corpus/agent-host/regress-json-error-quotes-guest): jansson's
+ * error text quotes the guest's bytes near the error, and a malformed response's message
+ * carried them as they were. */
+static void
+test_malformed_response_text_sanitized(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = {"{\"Result\":0,\x1b[2J}", "\x0f\x0f", "{\"a\":\xc2\x9b}",
+                                      "[\"\xff\"]"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        struct call c;
+        struct proto_header h;
+        call_start(&c, f->b, PROTO_REQ_EXECUTE_PROCESS, 5000);
+        free(guest_read(f->guest, &h));
+        guest_reply(f->guest, &h, bad[i]);
+        call_join(&c);
+        assert_int_equal(c.rc, UVM_E_PROTOCOL);
+        assert_non_null(strstr(c.msg, "malformed ExecuteProcess response from the guest agent ("));
+        for (const char *m = c.msg; *m; m++)
+            if ((unsigned char)*m < 0x20 || (unsigned char)*m >= 0x7f)
+                fail_msg("byte 0x%02x in '%s'", (unsigned char)*m, c.msg);
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -885,6 +909,7 @@ main(void)
         T(test_out_of_order),
         T(test_error_response),
         T(test_malformed_response),
+        T(test_malformed_response_text_sanitized),
         T(test_unknown_id_ignored),
         T(test_timeout),
         T(test_garbage_frame),

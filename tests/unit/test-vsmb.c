@@ -162,7 +162,7 @@ assert_uvm_path(const char *host, const char *want)
     free(p);
 }
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 assert_error(int rc, int want_rc, const char *fmt, ...)
 {
     char want[512];

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fault injection (issue 14) through the fake QMP peer: for each resource kind, QEMU answers an
+ * error to each command of its add and of its remove in turn (fake-qemu.h models what QEMU
+ * holds), and the guest agent fails its part of each. After every injected fault:
+ *   - the call failed with the injected error (or, for a failure the kind tolerates, succeeded),
+ *   - QEMU holds what it held before the call (a failed add left nothing behind; a failed
+ *     remove left the resource whole, so that a retry works),
+ *   - the bookkeeping is true: a retry of the add succeeds at the slot a clean add takes, and
+ *     QEMU then holds what a clean add makes; the remove works,
+ *   - no fd is left open (and no memory: the suite runs under ASan's leak checker).
+ * Each injected fault and what was checked after it is printed.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cleanup.h"
+#include "fake-qemu.h"
+#include "fixture.h"
+#include "uvm.h"
+
+static char dir[64], rundir[96], disk[128], layer[128], pmem[128];
+
+#define MAC0 "52:54:00:12:34:56"
+
+int __wrap_tap_open(const char *name);
+
+/* The NIC kind opens an existing host tap: a memfd stands in for it (as in test-netns). */
+int
+__wrap_tap_open(const char *name)
+{
+    int fd = memfd_create("fake-tap", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* ---- the kinds ---------------------------------------------------------------------------- */
+
+struct kind {
+    const char *name;
+    struct fixture_config cfg;
+    /* 0 or the error; *slot: where it landed (-1: the kind has no slot to show) */
+    int (*add)(struct uvm *vm, long *slot);
+    int (*remove)(struct uvm *vm);
+    bool keeps_plug; /* QEMU 7.2 cannot unplug it: a remove leaves QEMU's objects in place */
+    /* the add after one whose rollback failed too (NULL: `add`) */
+    int (*add_after_broken)(struct uvm *vm, long *slot);
+};
+
+static int
+scsi_add(struct uvm *vm, long *slot)
+{
+    int c = -1;
+    int32_t l = -1;
+    int rc = uvm_add_scsi(vm, disk, "/run/disk", &c, &l);
+    *slot = c < 0 ? -1 : (long)c * 1000 + l;
+    return rc;
+}
+
+static int
+scsi_remove(struct uvm *vm)
+{
+    return uvm_remove_scsi(vm, disk);
+}
+
+static int
+layer_add(struct uvm *vm, long *slot)
+{
+    int c = -1;
+    int32_t l = -1;
+    int rc = uvm_add_scsi_layer(vm, layer, &c, &l);
+    *slot = c < 0 ? -1 : (long)c * 1000 + l;
+    return rc;
+}
+
+static int
+layer_remove(struct uvm *vm)
+{
+    return uvm_remove_scsi(vm, layer);
+}
+
+static int
+vpmem_add(struct uvm *vm, long *slot)
+{
+    uint32_t n = 0;
+    int rc = uvm_add_vpmem(vm, pmem, true, &n, NULL);
+    *slot = rc < 0 ? -1 : (long)n;
+    return rc;
+}
+
+static int
+vpmem_remove(struct uvm *vm)
+{
+    return uvm_remove_vpmem(vm, pmem);
+}
+
+static int
+netns_add(struct uvm *vm, long *slot)
+{
+    const struct uvm_endpoint e = {.mac_address = MAC0, .host_ifname = "lo",
+                                   .ip_address = "10.0.0.2", .prefix_length = 24};
+    *slot = -1; /* where the NIC went shows in QEMU's objects */
+    return uvm_add_netns(vm, "ns1", &e, 1);
+}
+
+static int
+netns_remove(struct uvm *vm)
+{
+    return uvm_remove_netns(vm, "ns1");
+}
+
+/* After an add whose rollback failed, the NIC's record stays (BROKEN) with its MAC, so the retry
+ * needs another one, even when device_add itself failed and no NIC has that MAC (reported: the
+ * MAC of a NIC that was never plugged could be given back). */
+static int
+netns_add_other_mac(struct uvm *vm, long *slot)
+{
+    const struct uvm_endpoint e = {.mac_address = "52:54:00:12:34:57", .host_ifname = "lo",
+                                   .ip_address = "10.0.0.2", .prefix_length = 24};
+    *slot = -1;
+    return uvm_add_netns(vm, "ns1", &e, 1);
+}
+
+static const struct kind kinds[] = {
+    {"scsi disk", {.scsi_count = 1}, scsi_add, scsi_remove, false, NULL},
+    {"scsi layer", {.scsi_count = 1}, layer_add, layer_remove, false, NULL},
+    {"vpmem", {.vpmem_count = 4}, vpmem_add, vpmem_remove, true, NULL},
+    {"netns + nic", {0}, netns_add, netns_remove, false, netns_add_other_mac},
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static size_t
+open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    size_t n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static struct fixture *
+start(const struct kind *k)
+{
+    static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
+    struct fixture_config cfg = k->cfg;
+    cfg.rundir = rundir;
+    return fixture_new(qemu, 1, &cfg);
+}
+
+static struct fake_qemu *
+qemu_of(struct fixture *f)
+{
+    return fake_qmp_qemu(f->fq);
+}
+
+/* What QEMU holds, fd set numbers aside (QEMU's choice, not the library's bookkeeping: a set
+ * a tolerated remove-fd failure left behind shifts them). Owned. */
+static char *
+objects(struct fixture *f)
+{
+    cleanup_free char *s = fake_qemu_objects(qemu_of(f));
+    char *out = xmalloc(strlen(s) + 1), *o = out;
+    for (const char *p = s; *p;) {
+        const char *set = strstr(p, "fdset:");
+        if (!set) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(set - p));
+        o += set - p;
+        memcpy(o, "fdset:*", 7);
+        o += 7;
+        p = set + 6 + strspn(set + 6, "0123456789");
+    }
+    *o = '\0';
+    return out;
+}
+
+static void
+expect_objects(struct fixture *f, const char *want, const char *when)
+{
+    char *got = objects(f);
+    if (strcmp(got, want)) {
+        print_error("%s: QEMU holds [%s], expected [%s]\n", when, got, want);
+        free(got);
+        fail();
+    }
+    free(got);
+}
+
+/* What a clean run of the kind does: the commands of its add and remove, what QEMU holds. */
+struct clean {
+    unsigned add_cmds, remove_cmds;
+    long slot;
+    char *before, *added, *removed;
+};
+
+static void
+clean_run(const struct kind *k, struct clean *c)
+{
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    c->before = objects(f);
+    unsigned s0 = fake_qemu_served(q);
+    assert_int_equal(k->add(f->vm, &c->slot), 0);
+    c->added = objects(f);
+    unsigned s1 = fake_qemu_served(q);
+    assert_int_equal(k->remove(f->vm), 0);
+    c->removed = objects(f);
+    c->add_cmds = s1 - s0;
+    c->remove_cmds = fake_qemu_served(q) - s1;
+    assert_string_equal(c->removed, k->keeps_plug ? c->added : c->before);
+    fixture_finish_qemu(f);
+    print_message("%s: add %u commands, remove %u; QEMU holds [%s] once added\n", k->name,
+                  c->add_cmds, c->remove_cmds, c->added);
+}
+
+static void
+clean_free(struct clean *c)
+{
+    free(c->before);
+    free(c->added);
+    free(c->removed);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted union of two object lists (owned). */
+static char *
+merged(const char *a, const char *b)
+{
+    cleanup_free char *all = xasprintf("%s %s", a, b);
+    char *words[64];
+    size_t n = 0;
+    for (char *save = NULL, *w = strtok_r(all, " ", &save); w && n < 64;
+         w = strtok_r(NULL, " ", &save))
+        words[n++] = w;
+    qsort(words, n, sizeof(char *), cmp_str);
+    char *out = xcalloc(1, strlen(a) + strlen(b) + 2);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(out, " ");
+        strcat(out, words[i]);
+    }
+    return out;
+}
+
+/* Every object of list a is in list b (as many times). */
+static bool
+within(const char *a, const char *b)
+{
+    cleanup_free char *as = xstrdup(a), *bs = xstrdup(b);
+    for (char *save = NULL, *w = strtok_r(as, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        size_t n = strlen(w);
+        char *at = bs;
+        while ((at = strstr(at, w)) && ((at > bs && at[-1] != ' ') || (at[n] && at[n] != ' ')))
+            at += n;
+        if (!at)
+            return false;
+        memset(at, '-', n); /* taken */
+    }
+    return true;
+}
+
+/* Where a clean add lands, for the report. */
+static const char *
+slot_text(const struct clean *c)
+{
+    static char buf[64];
+    if (c->slot < 0)
+        snprintf(buf, sizeof(buf), "the same QEMU ids");
+    else
+        snprintf(buf, sizeof(buf), "slot %ld and the same QEMU ids", c->slot);
+    return buf;
+}
+
+/* The add retried without a fault lands where a clean add does and makes what a clean add makes
+ * (with `left`, what an earlier tolerated failure left in QEMU); then a clean remove. */
+static void
+retry_and_remove(struct fixture *f, const struct kind *k, const struct clean *c, const char *what,
+                 const char *left)
+{
+    long slot = -2;
+    int rc = k->add(f->vm, &slot);
+    if (rc < 0)
+        fail_msg("%s: the retried add failed: %s", what, uvm_last_error());
+    assert_int_equal(slot, c->slot);
+    cleanup_free char *want = merged(c->added, left);
+    expect_objects(f, want, what);
+    rc = k->remove(f->vm);
+    if (rc < 0)
+        fail_msg("%s: the remove after the retry failed: %s", what, uvm_last_error());
+}
+
+/* ---- the faults --------------------------------------------------------------------------- */
+
+/* QEMU fails the n-th command of the add. */
+static void
+add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    fake_qemu_fail_nth(q, n);
+    long slot = 0;
+    int rc = k->add(f->vm, &slot);
+    fake_qemu_fail_nth(q, 0);
+    char what[128];
+    snprintf(what, sizeof(what), "%s add, command %u (%s) failed", k->name, n,
+             fake_qemu_failed(q));
+    if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+        fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    expect_objects(f, c->before, what);
+    retry_and_remove(f, k, c, what, "");
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s: UVM_E_HYPERVISOR, QEMU holds what it did before, the retry landed as a "
+                  "clean add (%s), remove ok, no fd left\n",
+                  what, slot_text(c));
+}
+
+/* QEMU fails the n-th command of the add and every command after it, the rollback's too: what
+ * could not be undone stays in QEMU (until the VM ends), and the ids it holds are not handed
+ * out again (fd sets are numbered by QEMU, and a name given to getfd again replaces the fd). */
+static void
+add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    fake_qemu_fail_from(q, n);
+    long slot = 0;
+    int rc = k->add(f->vm, &slot);
+    fake_qemu_fail_nth(q, 0);
+    char what[160];
+    snprintf(what, sizeof(what), "%s add, command %u (%s) and all after it failed", k->name, n,
+             fake_qemu_failed(q));
+    if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+        fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    cleanup_free char *left = objects(f);
+    rc = (*left && k->add_after_broken ? k->add_after_broken : k->add)(f->vm, &slot);
+    if (rc < 0)
+        fail_msg("%s: the retried add failed: %s", what, uvm_last_error());
+    /* The retry succeeding proves it reused no id QEMU kept (the model refuses a duplicate);
+     * with nothing kept it is a clean add. */
+    cleanup_free char *added = objects(f);
+    bool moved = slot != c->slot;
+    if (!*left && (moved || strcmp(added, c->added)))
+        fail_msg("%s: nothing left, yet the retry got slot %ld and [%s]", what, slot, added);
+    rc = k->remove(f->vm);
+    if (rc < 0)
+        fail_msg("%s: the remove after the retry failed: %s", what, uvm_last_error());
+    /* what is left then is what the failure left, or less (a retried getfd replaced a named
+     * fd the failed rollback could not close) */
+    cleanup_free char *after = objects(f);
+    if (!k->keeps_plug && !within(after, left))
+        fail_msg("%s: after the remove QEMU holds [%s], more than the failure left [%s]", what,
+                 after, left);
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s: UVM_E_HYPERVISOR, QEMU keeps [%s]; the retry (slot %ld%s) made it "
+                  "hold [%s], remove ok, no fd left\n",
+                  what, left, slot, moved ? ", another one" : "", added);
+}
+
+/* QEMU fails the n-th command of the remove. */
+static void
+remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    long slot = 0;
+    assert_int_equal(k->add(f->vm, &slot), 0);
+    fake_qemu_fail_nth(q, n);
+    int rc = k->remove(f->vm);
+    fake_qemu_fail_nth(q, 0);
+    char what[128];
+    snprintf(what, sizeof(what), "%s remove, command %u (%s) failed", k->name, n,
+             fake_qemu_failed(q));
+    const char *outcome;
+    if (rc < 0) {
+        if (!strstr(uvm_last_error(), "injected failure"))
+            fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        /* still attached: the retry finishes the job */
+        rc = k->remove(f->vm);
+        if (rc < 0)
+            fail_msg("%s: the retried remove failed: %s", what, uvm_last_error());
+        outcome = "the remove failed, its retry worked";
+    } else {
+        outcome = "tolerated (the remove succeeded)";
+    }
+    /* only a refused remove-fd may leave something behind: that fd set */
+    cleanup_free char *held = objects(f);
+    const char *want = k->keeps_plug ? c->added : c->before;
+    const char *left = "";
+    if (strcmp(held, want)) {
+        cleanup_free char *with_set = merged(want, "fdset:*");
+        if (rc < 0 || strcmp(fake_qemu_failed(q), "remove-fd") || strcmp(held, with_set))
+            fail_msg("%s: QEMU holds [%s] after the remove, expected [%s]", what, held, want);
+        outcome = "tolerated: QEMU keeps that fd set until the VM ends";
+        left = "fdset:*";
+    }
+    retry_and_remove(f, k, c, what, left);
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s: %s, QEMU holds [%s], the next add landed as a clean one (%s), no fd "
+                  "left\n",
+                  what, outcome, held, slot_text(c));
+}
+
+/* The guest agent fails its part of the add (when = 0) or of the remove (when = 1). */
+static void
+guest_fault(const struct kind *k, const struct clean *c, int when)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    long slot = 0;
+    if (when == 1)
+        assert_int_equal(k->add(f->vm, &slot), 0);
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.fail_next = 1;
+    pthread_mutex_unlock(&f->guest.lock);
+    int rc = when == 0 ? k->add(f->vm, &slot) : k->remove(f->vm);
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.fail_next = 0;
+    pthread_mutex_unlock(&f->guest.lock);
+    const char *what = when == 0 ? "add" : "remove";
+    if (rc != UVM_E_GUEST)
+        fail_msg("%s %s with the guest failing: %d: %s", k->name, what, rc, uvm_last_error());
+    /* a failed add undoes QEMU's part, but a device QEMU 7.2 cannot unplug stays, kept for
+     * the image */
+    expect_objects(f, when == 0 && !k->keeps_plug ? c->before : c->added, what);
+    if (when == 1 && k->remove(f->vm) < 0)
+        fail_msg("%s: the retried remove failed: %s", k->name, uvm_last_error());
+    retry_and_remove(f, k, c, what, "");
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s %s, the guest failing: UVM_E_GUEST, QEMU holds what it did before%s, "
+                  "the retry landed as a clean one (%s), no fd left\n",
+                  k->name, what, when == 0 && k->keeps_plug ? " and the device kept" : "",
+                  slot_text(c));
+}
+
+static void
+run_kind(const struct kind *k)
+{
+    struct clean c = {0};
+    clean_run(k, &c);
+    assert_true(c.add_cmds > 0);
+    for (unsigned n = 1; n <= c.add_cmds; n++)
+        add_qmp_fault(k, &c, n);
+    for (unsigned n = 1; n <= c.add_cmds; n++)
+        add_cascade_fault(k, &c, n);
+    for (unsigned n = 1; n <= c.remove_cmds; n++)
+        remove_qmp_fault(k, &c, n);
+    guest_fault(k, &c, 0);
+    guest_fault(k, &c, 1);
+    clean_free(&c);
+}
+
+static void
+test_scsi_disk(void **state)
+{
+    run_kind(&kinds[0]);
+}
+
+static void
+test_scsi_layer(void **state)
+{
+    run_kind(&kinds[1]);
+}
+
+static void
+test_vpmem(void **state)
+{
+    run_kind(&kinds[2]);
+}
+
+static void
+test_netns_nic(void **state)
+{
+    run_kind(&kinds[3]);
+}
+
+static void
+make_file(const char *path, const char *head, off_t size)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    if (head)
+        fputs(head, fp);
+    fclose(fp);
+    if (size)
+        assert_int_equal(truncate(path, size), 0);
+}
+
+static int
+setup(void **state)
+{
+    strcpy(dir, "/tmp/uvm-faults-unit-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(rundir, sizeof(rundir), "%s/run", dir);
+    assert_int_equal(mkdir(rundir, 0700), 0);
+    snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+    snprintf(layer, sizeof(layer), "%s/layer.vhdx", dir);
+    snprintf(pmem, sizeof(pmem), "%s/pmem.img", dir);
+    make_file(disk, "raw data", 0);
+    make_file(layer, "vhdxfile and more", 0);
+    make_file(pmem, NULL, 2 << 20);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scsi_disk),
+        cmocka_unit_test(test_scsi_layer),
+        cmocka_unit_test(test_vpmem),
+        cmocka_unit_test(test_netns_nic),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
