@@ -114,6 +114,11 @@ int uvm_start(struct uvm *vm);
 int uvm_wait(struct uvm *vm);
 /* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
 int uvm_terminate(struct uvm *vm);
+/* Release the runtime directories under $UVM_RUNTIME_DIR (default /run/uvm) whose owning process
+ * died: their taps deleted, mounts detached, files removed, as uvm_create does first. Live VMs'
+ * directories are left alone. For a runtime cleaning up after a process that owned a VM was
+ * killed. Returns how many were released, or a negative code when the base is refused. */
+int uvm_sweep_runtime_dirs(void);
 /* Terminates if needed, releases everything and frees vm. NULL is fine. Processes of the VM stay
  * valid objects until uvm_process_close: their signal and wait return UVM_E_CLOSED (a wait that
  * already has the exit status still returns it), and the VM's memory is freed with the last of

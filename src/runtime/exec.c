@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * exec: the process (the --process file, read now: the shim deletes it when exec returns; or
+ * the command after the ID) travels to the holder as a memfd beside this call's stdin, stdout
+ * and stderr; the holder runs it in the container and names it; a stub attaches to that name
+ * (--detach: a child whose pid goes into --pid-file; otherwise this process waits as the stub
+ * and exits with the process's status).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "rtconfig.h"
+#include "rtfile.h"
+#include "rtlog.h"
+#include "rtstate.h"
+#include "runtime.h"
+
+/* The process JSON: the file's, or one made from the command line. 0 or 1. */
+static int
+process_text(const struct rt_cmd *c, char **text)
+{
+    if (c->process) {
+        int rc = rt_read_file(AT_FDCWD, c->process, RT_CONFIG_MAX, 0, text, NULL);
+        if (rc < 0)
+            return rtlog_error("exec: process file '%s': %s", c->process, strerror(-rc));
+    } else {
+        json_t *args = json_array(), *env = json_array();
+        for (size_t i = 0; i < c->nargs; i++)
+            json_array_append_new(args, json_string(c->args[i]));
+        json_array_append_new(env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                               "/usr/bin:/sbin:/bin"));
+        for (size_t i = 0; i < c->nenv; i++)
+            json_array_append_new(env, json_string(c->env[i]));
+        json_t *p = json_pack("{s:o, s:o, s:s, s:b}", "args", args, "env", env, "cwd",
+                              c->cwd ? c->cwd : "/", "terminal", c->tty);
+        *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        if (!*text)
+            return rtlog_error("exec: the command is not valid UTF-8");
+    }
+    bool terminal = false;
+    char err[256];
+    if (rtconfig_process(*text, &terminal, err, sizeof(err)) < 0)
+        return rtlog_error("exec: %s", err);
+    if (terminal || c->console_socket || c->tty)
+        return rtlog_error("exec: terminals (--tty, --console-socket) are not supported by "
+                           "uvm-runtime yet");
+    return 0;
+}
+
+static int
+as_memfd(const char *text)
+{
+    int fd = memfd_create("uvm-runtime-process", MFD_CLOEXEC);
+    size_t n = strlen(text);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, n) != (ssize_t)n || lseek(fd, 0, SEEK_SET) < 0) {
+        close(fd);
+        return -EIO;
+    }
+    return fd;
+}
+
+int
+rt_exec(const struct rt_cmd *c)
+{
+    cleanup_free char *text = NULL;
+    if (process_text(c, &text))
+        return 1;
+    cleanup_close int mfd = as_memfd(text);
+    if (mfd < 0)
+        return rtlog_error("exec: memfd: %s", strerror(-mfd));
+    cleanup_close int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fds[RTMSG_EXEC_FDS] = {0, 1, 2, mfd};
+    for (int i = 0; i < 3; i++) /* a closed stdio descriptor: /dev/null instead */
+        if (fcntl(i, F_GETFD) < 0)
+            fds[i] = null_fd;
+    if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0)
+        return rtlog_error("exec: /dev/null: %s", strerror(errno));
+    struct rtmsg *m = xmalloc(sizeof(*m));
+    int rc = rt_call(c, RTMSG_EXEC, 0, 0, fds, RTMSG_EXEC_FDS, m, RT_CALL_TIMEOUT_MS);
+    if (rc == -ENOTCONN)
+        rc = rtlog_error("cannot exec in a container that is not running");
+    cleanup_free char *name = rc == 0 ? xstrdup(m->payload) : NULL;
+    free(m);
+    if (rc)
+        return rc;
+    if (!rtmsg_name_valid(name, strlen(name)))
+        return rtlog_error("exec: the holder named the process badly");
+    cleanup_close int dirfd = rtstate_open(c->root, c->id);
+    if (dirfd < 0)
+        return rtlog_error("container %s does not exist", c->id);
+    pid_t stub = 0;
+    if (rt_stub_spawn(dirfd, name, c->detach, &stub))
+        return 1;
+    rc = c->pid_file ? rt_pidfile_write(c->pid_file, stub) : 0;
+    if (rc < 0)
+        return rtlog_error("exec: pid file '%s': %s", c->pid_file, strerror(-rc));
+    return 0;
+}
