@@ -17,6 +17,7 @@ packages=(
     iproute2 socat                              # host taps (networking), network tests
     crun                                        # `crun spec` (the containers' test spec)
     tmux                                        # uvmctl run -t under a terminal (tests)
+    containerd runc                             # uvm-runtime's tests and bench/ctr (containerd 1.6)
 )
 
 if ! command -v dpkg-query >/dev/null; then

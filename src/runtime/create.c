@@ -169,7 +169,6 @@ start_holder(struct create_ctx *x, pid_t *holder)
                             .vm_id = x->vm_id,
                             .state_dir = state_dir,
                             .cfg = x->cfg,
-                            .spec_text = x->spec,
                             .listen_fd = lfd,
                             .log_fd = logfd,
                             .debug = x->c->debug};

@@ -123,16 +123,27 @@ ask_holder(const struct rt_cmd *c, int dirfd)
     return ret;
 }
 
-/* The holder of state s if it still runs: killed and waited for (it is not our child). */
-static void
-kill_holder(const struct rt_state *s)
+static bool
+holder_alive(const struct rt_state *s)
 {
-    if (s->holder_pid <= 0 || rt_proc_start(s->holder_pid) != s->holder_start)
+    return s->holder_pid > 0 && rt_proc_start(s->holder_pid) == s->holder_start;
+}
+
+/* The holder of state s if it still runs after grace_ms: killed and waited for (it is not our
+ * child; a zombie counts as gone). */
+static void
+kill_holder(const struct rt_state *s, unsigned grace_ms)
+{
+    int64_t deadline = deadline_after_ms(grace_ms);
+    while (holder_alive(s) && now_us() < deadline)
+        sleep_ms(10);
+    if (!holder_alive(s))
         return;
+    rtlog_write("warning", "delete %s: killing its holder %d", s->id, (int)s->holder_pid);
     kill(s->holder_pid, SIGKILL);
-    int64_t deadline = deadline_after_ms(GONE_WAIT_MS);
-    while (rt_proc_start(s->holder_pid) == s->holder_start && now_us() < deadline)
-        sleep_ms(10); /* a zombie keeps its start time until reaped: the shim reaps it */
+    deadline = deadline_after_ms(GONE_WAIT_MS);
+    while (holder_alive(s) && now_us() < deadline)
+        sleep_ms(10);
 }
 
 int
@@ -153,8 +164,8 @@ rt_delete(const struct rt_cmd *c)
     }
     char vm_id[64];
     rtconfig_vm_id(c->root, c->id, vm_id);
-    if (have_state)
-        kill_holder(&s);
+    if (have_state) /* after its answer the holder exits at once: a short grace */
+        kill_holder(&s, rc == 0 ? 2000 : 0);
     /* after a clean delete there is nothing left; after a killed holder, this finds it */
     rt_cleanup_vm(vm_id, have_state ? s.uvm_runtime_dir : rt_uvm_runtime_dir());
     rtstate_free(&s);

@@ -48,8 +48,11 @@ process_text(const struct rt_cmd *c, char **text)
     }
     bool terminal = false;
     char err[256];
-    if (rtconfig_process(*text, &terminal, err, sizeof(err)) < 0)
+    char *fixed = NULL;
+    if (rtconfig_process(*text, &terminal, &fixed, err, sizeof(err)) < 0)
         return rtlog_error("exec: %s", err);
+    free(*text);
+    *text = fixed;
     if (terminal || c->console_socket || c->tty)
         return rtlog_error("exec: terminals (--tty, --console-socket) are not supported by "
                            "uvm-runtime yet");

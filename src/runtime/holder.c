@@ -64,7 +64,8 @@ holder_log(struct holder *h, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Tell `create` how it went: "ok <pid>" or the error; then the pipe closes. */
+/* Tell `create` how it went: "ok <pid>" (then the pipe closes) or the error (the pipe closes
+ * when the holder exits: create returns once it is gone). */
 static void
 report(struct holder *h, const char *msg)
 {
@@ -72,7 +73,8 @@ report(struct holder *h, const char *msg)
     size_t n = strlen(text);
     ssize_t w = write(h->a->result_fd, text, n);
     (void)w;
-    close(h->a->result_fd);
+    if (!msg)
+        close(h->a->result_fd);
 }
 
 static int
@@ -118,7 +120,7 @@ create_container(struct holder *h, const char *root)
 {
     int64_t t = now_us();
     struct uvm_container_config cc = {.id = "c",
-                                      .spec_json = h->a->spec_text,
+                                      .spec_json = h->a->cfg.spec,
                                       .root_path = root,
                                       .create_stdin = true,
                                       .create_stdout = true,

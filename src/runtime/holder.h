@@ -42,7 +42,6 @@ struct hproc {
 struct holder_args {
     const char *id, *bundle, *created, *vm_id, *state_dir;
     struct rt_config cfg;
-    char *spec_text;  /* config.json */
     int listen_fd;    /* bound and listening */
     int result_fd;    /* `create` reads "ok <pid>" or the error here */
     int log_fd;       /* holder.log */

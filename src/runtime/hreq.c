@@ -168,7 +168,7 @@ do_delete(struct holder *h, int fd, const struct rtmsg *m)
     uint64_t one = 1;
     ssize_t w = write(h->done_fd, &one, sizeof(one));
     (void)w;
-    return false;
+    return true; /* fd stays open: the caller sees its end when the holder has exited */
 }
 
 static bool

@@ -95,6 +95,29 @@ check_annotations(json_t *ann, char *err, size_t errlen)
     return 0;
 }
 
+/* process.env without a PATH entry gets RT_DEFAULT_PATH first. */
+static int
+default_path(json_t *process, char *err, size_t errlen)
+{
+    json_t *env = json_object_get(process, "env");
+    if (env && !json_is_array(env))
+        return FAIL("process.env must be an array");
+    if (!env) {
+        env = json_array();
+        json_object_set_new(process, "env", env);
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(env, i, e) {
+        if (!json_is_string(e))
+            return FAIL("process.env[%zu] is not a string", i);
+        if (!strncmp(json_string_value(e), "PATH=", 5))
+            return 0;
+    }
+    json_array_insert_new(env, 0, json_string(RT_DEFAULT_PATH));
+    return 0;
+}
+
 static int
 root_settings(json_t *spec, const char *bundle, struct rt_config *out, char *err, size_t errlen)
 {
@@ -131,6 +154,8 @@ rtconfig_parse(const char *spec_text, const char *bundle, const struct rt_env *e
     else if (terminal && !json_is_boolean(terminal))
         rc = FAIL("process.terminal must be a boolean");
     if (rc == 0)
+        rc = default_path(process, err, errlen);
+    if (rc == 0)
         rc = root_settings(spec, bundle, out, err, errlen);
     json_t *ann = json_object_get(spec, "annotations");
     if (rc == 0)
@@ -138,6 +163,10 @@ rtconfig_parse(const char *spec_text, const char *bundle, const struct rt_env *e
     if (rc == 0)
         rc = vm_settings(ann, env, out, err, errlen);
     out->terminal = json_is_true(terminal);
+    if (rc == 0)
+        out->spec = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (rc == 0 && !out->spec)
+        rc = FAIL("config.json cannot be encoded again");
     json_decref(spec);
     if (rc < 0)
         rtconfig_free(out);
@@ -147,14 +176,16 @@ rtconfig_parse(const char *spec_text, const char *bundle, const struct rt_env *e
 void
 rtconfig_free(struct rt_config *c)
 {
+    free(c->spec);
     free(c->rootfs);
     free(c->boot_files);
-    c->rootfs = c->boot_files = NULL;
+    c->spec = c->rootfs = c->boot_files = NULL;
 }
 
 int
-rtconfig_process(const char *text, bool *terminal, char *err, size_t errlen)
+rtconfig_process(const char *text, bool *terminal, char **out, char *err, size_t errlen)
 {
+    *out = NULL;
     json_error_t jerr;
     json_t *p = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!p)
@@ -165,7 +196,11 @@ rtconfig_process(const char *text, bool *terminal, char *err, size_t errlen)
         rc = FAIL("the process file must hold an object");
     else if (t && !json_is_boolean(t))
         rc = FAIL("process.terminal must be a boolean");
+    else
+        rc = default_path(p, err, errlen);
     *terminal = json_is_true(t);
+    if (rc == 0 && !(*out = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+        rc = FAIL("the process cannot be encoded again");
     json_decref(p);
     return rc;
 }

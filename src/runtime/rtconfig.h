@@ -6,6 +6,8 @@
  *                        (containerd's "rootfs") or absolute (ctr run --rootfs DIR); shared
  *                        into the VM with virtio-fs, read-only when root.readonly
  *   process.terminal     true needs --console-socket (and is not supported yet)
+ *   process.env          PATH=RT_DEFAULT_PATH added when it has no PATH: runc resolves args[0]
+ *                        with its own (the host's) PATH then, crun in the guest with none
  *   annotations          io.libuvm.boot-files (absolute folder), io.libuvm.memory-mb (64..1048576),
  *                        io.libuvm.cpus (1..128); they override the environment:
  *   environment          UVM_BOOT_FILES_PATH, UVM_RUNTIME_MEMORY_MB, UVM_RUNTIME_CPUS
@@ -27,6 +29,7 @@
 #define RT_ANN_BOOT_FILES "io.libuvm.boot-files"
 #define RT_ANN_MEMORY "io.libuvm.memory-mb"
 #define RT_ANN_CPUS "io.libuvm.cpus"
+#define RT_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct rt_env {
     const char *boot_files; /* $UVM_BOOT_FILES_PATH */
@@ -35,6 +38,7 @@ struct rt_env {
 };
 
 struct rt_config {
+    char *spec;       /* the spec for uvm_create_container (JSON text) */
     char *rootfs;     /* absolute host path */
     bool rootfs_ro;
     bool terminal;
@@ -49,8 +53,9 @@ int rtconfig_parse(const char *spec_text, const char *bundle, const struct rt_en
                    struct rt_config *out, char *err, size_t errlen);
 void rtconfig_free(struct rt_config *c);
 
-/* A process object (exec's --process file): its "terminal". 0, or -1 with a message. */
-int rtconfig_process(const char *text, bool *terminal, char *err, size_t errlen);
+/* A process object (exec's --process file): its "terminal", and its text for
+ * uvm_container_exec in *out (caller frees; PATH added as above). 0, or -1 with a message. */
+int rtconfig_process(const char *text, bool *terminal, char **out, char *err, size_t errlen);
 
 /* The VM's id for container id under root: the id's first 40 characters (those outside
  * [A-Za-z0-9_.-] as '_', a leading '.' as '_') + '-' + 16 hex digits of a hash of root and

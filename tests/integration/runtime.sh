@@ -1,0 +1,284 @@
+#!/bin/bash
+# uvm-runtime under containerd 1.6's stock runc shim, driven with ctr as a user would
+# (containerd-oci.md): a private containerd (own root, state, sockets; no systemd, no CRI), a
+# busybox image made here from busybox-static and imported (no registry), each container in its
+# own VM (rootfs.vhd, TCG). After every case nothing may be left: no holder, stub, QEMU or
+# virtiofsd, the runtime root and the VMs' runtime directory empty, no mount, no container or
+# task in containerd.
+# Usage: runtime.sh UVM_RUNTIME BOOTFILES
+set -u
+RT=$(readlink -f "$1")
+export UVM_BOOT_FILES_PATH=$(readlink -f "$2")
+for cmd in containerd ctr containerd-shim-runc-v2 busybox python3; do
+    if ! command -v $cmd >/dev/null; then
+        echo "SKIP: $cmd is not installed (make setup installs containerd)"
+        exit 77
+    fi
+done
+T=$(mktemp -d /tmp/uvm-rt.XXXXXX) # short: containerd's socket paths live under it
+R=$T/rr                           # --runc-root: the runtime's --root is $R/default
+export UVM_RUNTIME_DIR=$T/uvm
+export UVM_RUNTIME_TIMINGS=$T/timings
+ADDR=$T/c.sock
+IMG=local/busybox:latest
+ctrd_pid=
+fifo_before=$(ls -A /run/containerd/fifo 2>/dev/null)
+run_containerd_existed=$([ -d /run/containerd ] && echo 1)
+fails=0
+passes=0
+
+c() { ctr --address "$ADDR" "$@"; }
+crun_() { c run --runc-binary "$RT" --runc-root "$R" "$@"; }
+check() { # name, expected, actual
+    if [ "$2" = "$3" ]; then
+        echo "ok   $1"
+        passes=$((passes + 1))
+    else
+        echo "FAIL $1: expected [$2], got [$3]"
+        fails=$((fails + 1))
+    fi
+}
+contains() { # name, needle, haystack
+    case "$3" in
+    *"$2"*) check "$1" 1 1 ;;
+    *) check "$1" "text with '$2'" "$3" ;;
+    esac
+}
+# until_true SECONDS CMD...: poll CMD every 0.2 s; a bound for a failure, not a timing check
+until_true() {
+    local n=$(($1 * 5))
+    shift
+    while ((n-- > 0)); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+umount_below() { # lazily detach every mount at or below $1, deepest first
+    awk -v p="$1" '$5 == p || index($5, p "/") == 1 {print $5}' /proc/self/mountinfo |
+        sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+}
+cleanup() {
+    local ids
+    ids=$(c task ls -q 2>/dev/null)
+    for id in $ids; do c task kill -s SIGKILL "$id" >/dev/null 2>&1; done
+    for id in $ids; do c task delete -f "$id" >/dev/null 2>&1; done
+    for id in $(c container ls -q 2>/dev/null); do c container rm "$id" >/dev/null 2>&1; done
+    if [ -n "$ctrd_pid" ]; then
+        kill "$ctrd_pid" 2>/dev/null
+        wait "$ctrd_pid" 2>/dev/null
+    fi
+    pkill -9 -f -- "--root $R/" 2>/dev/null
+    umount_below "$T"
+    rm -rf "$T"
+    # what containerd 1.6 leaves under /run/containerd even with a private root and state
+    for f in $(ls -A /run/containerd/fifo 2>/dev/null); do
+        case " $(echo $fifo_before) " in *" $f "*) ;; *) rm -rf "/run/containerd/fifo/$f" ;; esac
+    done
+    if [ -z "$run_containerd_existed" ]; then rm -rf /run/containerd; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# ---- a busybox root file system, as a directory and as an imported OCI image ----
+rootfs=$T/rootfs
+mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc,root,run}
+cp "$(command -v busybox)" "$rootfs/bin/busybox"
+for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"; done
+chmod 1777 "$rootfs/tmp"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+echo 'root:x:0:' >"$rootfs/etc/group"
+python3 - "$rootfs" "$T/busybox-oci.tar" "$IMG" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+root, out, name = sys.argv[1:]
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for e in sorted(os.listdir(root)):
+        t.add(os.path.join(root, e), arcname=e)
+layer = buf.getvalue()
+def blob(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux",
+    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+               "Cmd": ["/bin/sh"]},
+    "rootfs": {"type": "layers", "diff_ids": [blob(layer)]}}).encode()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}]}).encode()
+index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": blob(manifest), "size": len(manifest), "annotations": {"io.containerd.image.name": name}}]}).encode()
+with tarfile.open(out, "w") as t:
+    def add(path, data):
+        i = tarfile.TarInfo(path); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    add("index.json", index)
+    for b in (layer, config, manifest):
+        add("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b)
+PY
+
+# ---- a private containerd (a clean fd table: inherited fds would reach every runtime call) ----
+mkdir -p "$T"/{root,state}
+cat >"$T/cfg.toml" <<EOF
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ADDR"
+[ttrpc]
+  address = "$ADDR.ttrpc"
+EOF
+(
+    for fd in /proc/self/fd/*; do
+        n=${fd##*/}
+        [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
+    done
+    exec setsid containerd --config "$T/cfg.toml" </dev/null >"$T/containerd.log" 2>&1
+) &
+ctrd_pid=$!
+if ! until_true 30 c version >/dev/null 2>&1; then
+    echo "FAIL containerd did not start:"
+    cat "$T/containerd.log"
+    exit 1
+fi
+c image import "$T/busybox-oci.tar" >/dev/null || { echo "FAIL image import"; exit 1; }
+
+# ---- what must be left after every case: nothing ----
+vm_procs() { pgrep -f 'qemu-system.* -name guest=[A-Za-z0-9_.-]*-[0-9a-f]{16},' | wc -l; }
+live() { # pids of pgrep "$@" that are not zombies (reaped later by whoever adopted them)
+    local p st
+    for p in $(pgrep "$@"); do
+        st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
+        [ -n "$st" ] && [ "$st" != Z ] && echo "$p"
+    done
+}
+leftovers() {
+    local holders stubs qemus vfs rdir mounts ctrs tasks
+    holders=$(live -x uvm-rt-holder | wc -l)
+    stubs=$(live -x uvm-rt-stub | wc -l)
+    qemus=$(vm_procs)
+    vfs=$(pgrep -f "virtiofsd --socket-path=$UVM_RUNTIME_DIR/" | wc -l)
+    rdir=$(ls -A "$R/default" "$UVM_RUNTIME_DIR" 2>/dev/null | grep -vc ':$\|^$')
+    mounts=$(awk -v r="$R" -v u="$UVM_RUNTIME_DIR" -v s="$T/state" \
+        'index($5, r) == 1 || index($5, u) == 1 || index($5, s) == 1' /proc/self/mountinfo | wc -l)
+    ctrs=$(c container ls -q | wc -l)
+    tasks=$(c task ls -q | wc -l)
+    echo "holders=$holders stubs=$stubs qemu=$qemus virtiofsd=$vfs files=$rdir mounts=$mounts containers=$ctrs tasks=$tasks"
+}
+CLEAN="holders=0 stubs=0 qemu=0 virtiofsd=0 files=0 mounts=0 containers=0 tasks=0"
+clean_after() { check "$1: nothing left" "$CLEAN" "$(leftovers)"; }
+task_status() { c task ls | awk -v id="$1" '$1 == id {print $3}'; }
+stopped() { [ "$(task_status "$1")" = STOPPED ]; }
+
+# ---- foreground: output, stdio apart, stdin, exit codes ----
+out=$(crun_ --rm $IMG c1 echo hello 2>"$T/err")
+check "echo hello: rc" 0 $?
+check "echo hello: stdout" hello "$out"
+check "echo hello: nothing on stderr" "" "$(cat "$T/err")"
+clean_after "echo hello"
+
+out=$(crun_ --rm $IMG c2 sh -c 'echo out; echo err >&2; exit 3' 2>"$T/err")
+check "exit 3 reaches ctr" 3 $?
+check "stdout apart" out "$out"
+check "stderr apart" err "$(cat "$T/err")"
+clean_after "exit 3"
+
+out=$(printf 'abc\n' | crun_ --rm $IMG c3 sh -c 'read x; echo got-$x')
+check "stdin through ctr" got-abc "$out"
+clean_after "stdin"
+
+# ---- detached: exec, ps, signals to execs, TERM with a trap, SIGKILL; two VMs at once ----
+crun_ -d $IMG c4 sh -c 'trap "exit 42" TERM; while :; do sleep 1; done' >/dev/null
+crun_ -d $IMG c5 sleep 1000 >/dev/null
+check "detached: task ls RUNNING" "RUNNING RUNNING" "$(task_status c4) $(task_status c5)"
+check "two containers at once: two VMs" 2 "$(vm_procs)"
+c task exec --exec-id e1 c4 sh -c 'exit 5'
+check "exec exit 5" 5 $?
+out=$(c task exec --exec-id e2 c4 sh -c 'echo exec-out; echo exec-err >&2' 2>"$T/err")
+check "exec stdout" exec-out "$out"
+check "exec stderr" exec-err "$(cat "$T/err")"
+c task exec -d --exec-id e3 c4 sleep 500
+check "task ps lists the init and the exec" 2 "$(c task ps c4 | tail -n +2 | grep -c '^ *[0-9]')"
+check "exec sleep runs in the guest" 1 \
+    "$(c task exec --exec-id e4 c4 sh -c 'ps -o args | grep -c "^sleep 500"')"
+c task kill --exec-id e3 -s SIGKILL c4
+gone_e3() { [ "$(c task exec --exec-id e5$RANDOM c4 sh -c 'ps -o args | grep -c "^sleep 500"')" = 0 ]; }
+until_true 30 gone_e3
+check "a SIGKILLed exec leaves no process in the guest" 0 \
+    "$(c task exec --exec-id e6 c4 sh -c 'ps -o args | grep -c "^sleep 500"')"
+c task kill c4
+until_true 60 stopped c4
+check "TERM with a trap: STOPPED" STOPPED "$(task_status c4)"
+c task kill -s SIGKILL c5
+until_true 60 stopped c5
+check "SIGKILL: STOPPED" STOPPED "$(task_status c5)"
+out=$(c task kill c4 2>&1)
+contains "kill of an exited container" "process already finished" "$out"
+out=$(c task exec --exec-id e7 c4 true 2>&1)
+check "exec in an exited container is refused" 1 "$([ -n "$out" ] && echo 1)"
+out=$(c task delete c4 2>&1)
+contains "TERM with a trap exits 42" "exit code 42" "$out"
+out=$(c task delete c5 2>&1)
+contains "SIGKILL exits 137" "exit code 137" "$out"
+c container rm c4 c5
+clean_after "detached"
+
+# ---- the runtime itself: delete --force ----
+mkdir -p "$R/default"
+"$RT" --root "$R/default" delete --force nosuch
+check "delete --force of an unknown id" 0 $?
+"$RT" --root "$R/default" delete --force nosuch
+check "and again" 0 $?
+crun_ -d $IMG c6 sleep 1000 >/dev/null
+"$RT" --root "$R/default" --log "$T/log.json" --log-format json delete --force c6
+check "delete --force of a running container" 0 $?
+check "its VM is gone" 0 "$(vm_procs)"
+until_true 30 stopped c6
+c task delete c6 >/dev/null 2>&1
+c container rm c6
+clean_after "delete --force"
+
+# ---- errors reach the user through ctr ----
+out=$(crun_ --rm $IMG c7 /bin/nosuch 2>&1)
+check "missing executable fails" 1 "$([ $? -ne 0 ] && echo 1)"
+contains "and ctr shows crun's text" "/bin/nosuch" "$out"
+c container rm c7 >/dev/null 2>&1
+clean_after "missing executable"
+
+out=$(crun_ --rm --annotation io.libuvm.boot-files=/nonexistent $IMG c8 true 2>&1)
+check "missing boot files fail" 1 "$([ $? -ne 0 ] && echo 1)"
+contains "and ctr shows libuvm's text" "kernel '/nonexistent/kernel' not found" "$out"
+c container rm c8 >/dev/null 2>&1
+clean_after "missing boot files"
+
+# ---- the VM or the holder killed: the task ends non-zero, delete still works ----
+crun_ -d $IMG c9 sleep 1000 >/dev/null
+pkill -9 -f 'qemu-system.* -name guest=c9-[0-9a-f]{16},'
+until_true 60 stopped c9
+check "QEMU killed: STOPPED" STOPPED "$(task_status c9)"
+out=$(c task delete c9 2>&1)
+contains "QEMU killed: non-zero exit" "exit code 255" "$out"
+c container rm c9
+clean_after "QEMU killed"
+
+crun_ -d $IMG c10 sleep 1000 >/dev/null
+for p in $(pgrep -x uvm-rt-holder); do
+    case "$(tr '\0' ' ' </proc/$p/cmdline)" in *" c10 ") kill -9 "$p" ;; esac
+done
+until_true 60 stopped c10
+check "holder killed: STOPPED" STOPPED "$(task_status c10)"
+out=$(c task delete c10 2>&1)
+contains "holder killed: non-zero exit" "exit code 255" "$out"
+c container rm c10
+clean_after "holder killed"
+
+# ---- ctr run --rootfs DIR ----
+out=$(crun_ --rm --rootfs "$rootfs" c11 sh -c 'echo from-dir; cat /etc/passwd')
+check "--rootfs DIR" "from-dir
+root:x:0:0:root:/root:/bin/sh" "$out"
+clean_after "--rootfs"
+
+echo "phase times (ms) of the holders:"
+cat "$UVM_RUNTIME_TIMINGS" 2>/dev/null
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
