@@ -19,15 +19,11 @@ T=$(mktemp -d /tmp/uvm-rt.XXXXXX) # short: containerd's socket paths live under 
 R=$T/rr                           # --runc-root: the runtime's --root is $R/default
 export UVM_RUNTIME_DIR=$T/uvm
 export UVM_RUNTIME_TIMINGS=$T/timings
-ADDR=$T/c.sock
 IMG=local/busybox:latest
-ctrd_pid=
-fifo_before=$(ls -A /run/containerd/fifo 2>/dev/null)
-run_containerd_existed=$([ -d /run/containerd ] && echo 1)
 fails=0
 passes=0
+. "$(dirname "$0")/containerd-lib.sh"
 
-c() { ctr --address "$ADDR" "$@"; }
 crun_() { c run --runc-binary "$RT" --runc-root "$R" "$@"; }
 check() { # name, expected, actual
     if [ "$2" = "$3" ]; then
@@ -54,94 +50,16 @@ until_true() {
     done
     return 1
 }
-
-umount_below() { # lazily detach every mount at or below $1, deepest first
-    awk -v p="$1" '$5 == p || index($5, p "/") == 1 {print $5}' /proc/self/mountinfo |
-        sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-}
 cleanup() {
-    local ids
-    ids=$(c task ls -q 2>/dev/null)
-    for id in $ids; do c task kill -s SIGKILL "$id" >/dev/null 2>&1; done
-    for id in $ids; do c task delete -f "$id" >/dev/null 2>&1; done
-    for id in $(c container ls -q 2>/dev/null); do c container rm "$id" >/dev/null 2>&1; done
-    if [ -n "$ctrd_pid" ]; then
-        kill "$ctrd_pid" 2>/dev/null
-        wait "$ctrd_pid" 2>/dev/null
-    fi
-    pkill -9 -f -- "--root $R/" 2>/dev/null
-    umount_below "$T"
-    rm -rf "$T"
-    # what containerd 1.6 leaves under /run/containerd even with a private root and state
-    for f in $(ls -A /run/containerd/fifo 2>/dev/null); do
-        case " $(echo $fifo_before) " in *" $f "*) ;; *) rm -rf "/run/containerd/fifo/$f" ;; esac
-    done
-    if [ -z "$run_containerd_existed" ]; then rm -rf /run/containerd; fi
+    ctrd_stop
+    pkill -9 -f -- "--root $R/" 2>/dev/null # holders and stubs of a failed run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-# ---- a busybox root file system, as a directory and as an imported OCI image ----
 rootfs=$T/rootfs
-mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc,root,run}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"; done
-chmod 1777 "$rootfs/tmp"
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-python3 - "$rootfs" "$T/busybox-oci.tar" "$IMG" <<'PY'
-import hashlib, io, json, os, sys, tarfile
-root, out, name = sys.argv[1:]
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-    for e in sorted(os.listdir(root)):
-        t.add(os.path.join(root, e), arcname=e)
-layer = buf.getvalue()
-def blob(b): return "sha256:" + hashlib.sha256(b).hexdigest()
-config = json.dumps({"architecture": "amd64", "os": "linux",
-    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-               "Cmd": ["/bin/sh"]},
-    "rootfs": {"type": "layers", "diff_ids": [blob(layer)]}}).encode()
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}]}).encode()
-index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "digest": blob(manifest), "size": len(manifest), "annotations": {"io.containerd.image.name": name}}]}).encode()
-with tarfile.open(out, "w") as t:
-    def add(path, data):
-        i = tarfile.TarInfo(path); i.size = len(data); t.addfile(i, io.BytesIO(data))
-    add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-    add("index.json", index)
-    for b in (layer, config, manifest):
-        add("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b)
-PY
-
-# ---- a private containerd (a clean fd table: inherited fds would reach every runtime call) ----
-mkdir -p "$T"/{root,state}
-cat >"$T/cfg.toml" <<EOF
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$ADDR"
-[ttrpc]
-  address = "$ADDR.ttrpc"
-EOF
-(
-    for fd in /proc/self/fd/*; do
-        n=${fd##*/}
-        [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
-    done
-    exec setsid containerd --config "$T/cfg.toml" </dev/null >"$T/containerd.log" 2>&1
-) &
-ctrd_pid=$!
-if ! until_true 30 c version >/dev/null 2>&1; then
-    echo "FAIL containerd did not start:"
-    cat "$T/containerd.log"
-    exit 1
-fi
-c image import "$T/busybox-oci.tar" >/dev/null || { echo "FAIL image import"; exit 1; }
+ctrd_rootfs "$rootfs"
+ctrd_start || exit 1
 
 # ---- what must be left after every case: nothing ----
 vm_procs() { pgrep -f 'qemu-system.* -name guest=[A-Za-z0-9_.-]*-[0-9a-f]{16},' | wc -l; }
