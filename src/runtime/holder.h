@@ -76,6 +76,8 @@ struct hproc *hproc_add(struct holder *h, const char *name, const int host[3]);
 struct hproc *hproc_find(struct holder *h, const char *name);
 /* Start relaying and waiting for p (its struct uvm_process set): a detached thread. */
 int hproc_run(struct holder *h, struct hproc *p);
+/* Kill p (an exec) if no stub attached to it within a minute. */
+void hproc_watch_attach(struct holder *h, struct hproc *p);
 /* A stub's connection after ATTACH: serve its SIGNALs until it goes; kill the guest process
  * when the stub goes first. Consumes fd. */
 void hproc_stub(struct holder *h, struct hproc *p, int fd, pid_t pid);

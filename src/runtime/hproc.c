@@ -23,6 +23,7 @@
 
 #define RELAY_BUF 65536
 #define STATUS_LOST 255 /* the guest process's status could not be had (VM gone) */
+#define ATTACH_DEADLINE_MS 60000
 
 static void
 close_fd(int *fd)
@@ -253,6 +254,46 @@ kill_orphan(struct holder *h, struct hproc *p)
         holder_log(h, "kill %s: %s", p->name, uvm_last_error());
 }
 
+/* An exec whose stub never attaches (its `exec` call died after the holder's answer) must not
+ * run on unseen: it is killed after ATTACH_DEADLINE_MS. */
+static void *
+attach_watch(void *opaque)
+{
+    void **args = opaque;
+    struct holder *h = args[0];
+    struct hproc *p = args[1];
+    free(args);
+    int64_t deadline = deadline_after_ms(ATTACH_DEADLINE_MS);
+    pthread_mutex_lock(&h->lock);
+    while (p->stub_pid == 0 && !p->exited && now_us() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+    }
+    bool orphan = p->stub_pid == 0 && !p->exited;
+    pthread_mutex_unlock(&h->lock);
+    if (orphan) {
+        holder_log(h, "process %s: no stub attached within %d s: killing it", p->name,
+                   ATTACH_DEADLINE_MS / 1000);
+        uvm_process_signal(p->p, 9);
+    }
+    return NULL;
+}
+
+void
+hproc_watch_attach(struct holder *h, struct hproc *p)
+{
+    void **args = xmalloc(2 * sizeof(void *));
+    args[0] = h;
+    args[1] = p;
+    pthread_t t;
+    if (pthread_create(&t, NULL, attach_watch, args) == 0)
+        pthread_detach(t);
+    else
+        free(args);
+}
+
 void
 hproc_stub(struct holder *h, struct hproc *p, int fd, pid_t pid)
 {
@@ -263,6 +304,7 @@ hproc_stub(struct holder *h, struct hproc *p, int fd, pid_t pid)
         p->stub_pid = pid;
         rtmsg_send(fd, RTMSG_OK, 0, 0, NULL, NULL, 0);
         send_exit_locked(p);
+        pthread_cond_broadcast(&h->cond);
     }
     pthread_mutex_unlock(&h->lock);
     if (taken) {

@@ -104,6 +104,7 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
             uvm_process_close(p);
         return reply_err(fd, RTMSG_ERR_FAILED, "exec: too many processes");
     }
+    hproc_watch_attach(h, hp);
     holder_log(h, "exec %s: guest pid %d", name, uvm_process_pid(p));
     return reply_ok(fd, name);
 }
@@ -147,19 +148,24 @@ do_delete(struct holder *h, int fd, const struct rtmsg *m)
         return reply_err(fd, RTMSG_ERR_FAILED,
                          "cannot delete container %s that is not stopped: %s", h->a->id, st);
     int64_t t = now_us();
-    if (uvm_container_delete(h->ctr) < 0) /* kills what runs: their threads end */
+    pthread_mutex_lock(&h->lock);
+    bool running = h->live_threads > 0;
+    pthread_mutex_unlock(&h->lock);
+    /* Processes still running get their status from crun delete (SIGKILL: 137). Otherwise the
+     * VM goes at once: crun delete in a VM about to be killed would only cost time. */
+    if (running && uvm_container_delete(h->ctr) < 0)
         holder_log(h, "delete the container: %s", uvm_last_error());
-    if (!hproc_wait_all(h, DELETE_WAIT_MS)) {
+    if (running && !hproc_wait_all(h, DELETE_WAIT_MS)) {
         holder_log(h, "processes still running after the delete: stopping their relays");
         uint64_t one = 1;
         ssize_t w = write(h->dead_fd, &one, sizeof(one));
         (void)w;
         hproc_wait_all(h, DELETE_WAIT_MS);
     }
-    uvm_container_close(h->ctr);
-    h->ctr = NULL;
-    uvm_close(h->vm); /* returns when QEMU and virtiofsd are gone */
+    uvm_close(h->vm); /* kills QEMU; returns when QEMU and virtiofsd are gone */
     h->vm = NULL;
+    uvm_container_close(h->ctr); /* its VM closed: frees only */
+    h->ctr = NULL;
     h->teardown_us = now_us() - t;
     if (h->start_us < 0)
         h->start_us = 0;
