@@ -119,6 +119,30 @@ c task exec -d --exec-id e3 c4 sleep 500
 check "task ps lists the init and the exec" 2 "$(c task ps c4 | tail -n +2 | grep -c '^ *[0-9]')"
 check "exec sleep runs in the guest" 1 \
     "$(c task exec --exec-id e4 c4 sh -c 'ps -o args | grep -c "^sleep 500"')"
+# the runtime's own verbs on a running container, and its socket against garbage
+st=$("$RT" --root "$R/default" state c4)
+contains "state: running" '"status": "running"' "$st"
+contains "state: the init's pid is the task's" "\"pid\": $(c task ls | awk '$1 == "c4" {print $2}')," "$st"
+check "ps --format json: the stubs' pids" 2 "$("$RT" --root "$R/default" ps --format json c4 | tr ',' '\n' | grep -c '[0-9]')"
+out=$("$RT" --root "$R/default" exec c4 sh -c 'echo direct; exit 7')
+check "exec without --detach: its status" 7 $?
+check "exec without --detach: its output" direct "$out"
+python3 - "$R/default/c4/holder.sock" <<'PY'
+import socket, struct, sys
+for pkt in (b"", b"x" * 7, struct.pack("=IHHiI", 0x31524d55, 3, 0, 99, 0),
+            struct.pack("=IHHiI", 0x31524d55, 7, 0, 1, 4) + b"../x", b"\xff" * 20000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    try:
+        s.send(pkt)
+        s.settimeout(12)
+        s.recv(100)
+    except OSError:
+        pass
+    s.close()
+PY
+out=$(c task exec --exec-id e8 c4 echo still-serving)
+check "the holder refuses malformed messages and keeps serving" still-serving "$out"
 c task kill --exec-id e3 -s SIGKILL c4
 gone_e3() { [ "$(c task exec --exec-id e5$RANDOM c4 sh -c 'ps -o args | grep -c "^sleep 500"')" = 0 ]; }
 until_true 30 gone_e3
