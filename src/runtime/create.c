@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "console.h"
 #include "holder.h"
 #include "rtconfig.h"
 #include "rtfile.h"
@@ -64,10 +65,10 @@ load_bundle(const struct rt_cmd *c, char **bundle, char **spec, struct rt_config
     char err[512];
     if (rtconfig_parse(*spec, abs, &env, cfg, err, sizeof(err)) < 0)
         return rtlog_error("bundle '%s': %s", abs, err);
-    if (cfg->terminal || c->console_socket) {
+    if (cfg->terminal != !!c->console_socket) {
         rtconfig_free(cfg);
-        return rtlog_error("terminals (process.terminal, --console-socket) are not supported by "
-                           "uvm-runtime yet");
+        return rtlog_error(c->console_socket ? "--console-socket needs process.terminal: true"
+                                             : "process.terminal needs --console-socket");
     }
     struct stat st;
     if (stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -80,7 +81,8 @@ load_bundle(const struct rt_cmd *c, char **bundle, char **spec, struct rt_config
     return 0;
 }
 
-/* Fork the holder (a grandchild, in its own session). Returns after the middle child exited. */
+/* Fork the holder (a grandchild, in its own session). Returns after the middle child exited.
+ * a->stdio: preset (a terminal's slave), or -1s for create's own fds 0-2 (the shim's pipes). */
 static int
 fork_holder(struct holder_args *a, int result_w)
 {
@@ -93,8 +95,10 @@ fork_holder(struct holder_args *a, int result_w)
         if (h != 0)
             _exit(h < 0 ? 1 : 0);
         /* the holder: the container's stdio moved up, its own stdio /dev/null */
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 3 && !a->cfg.terminal; i++)
             a->stdio[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+        if (a->cfg.terminal) /* two descriptors of the slave: each is closed once */
+            a->stdio[1] = fcntl(a->stdio[0], F_DUPFD_CLOEXEC, 3);
         rt_stdio_null();
         int keep[] = {a->listen_fd, result_w, a->log_fd, a->stdio[0], a->stdio[1], a->stdio[2]};
         rt_close_others(keep, sizeof(keep) / sizeof(keep[0]));
@@ -146,6 +150,7 @@ struct create_ctx {
     char *bundle, *spec;
     struct rt_config cfg;
     int dirfd;
+    int tty; /* the host pty's slave with a terminal, -1 */
     char vm_id[64];
     char created[32];
 };
@@ -163,7 +168,8 @@ start_holder(struct create_ctx *x, pid_t *holder)
         return rtlog_error("create %s: pipe: %s", x->c->id, strerror(errno));
     }
     cleanup_free char *state_dir = xasprintf("%s/%s", x->c->root, x->c->id);
-    struct holder_args a = {.id = x->c->id,
+    struct holder_args a = {.stdio = {x->tty, x->tty, -1},
+                            .id = x->c->id,
                             .bundle = x->bundle,
                             .created = x->created,
                             .vm_id = x->vm_id,
@@ -202,7 +208,7 @@ finish(struct create_ctx *x, pid_t holder)
     if (rc < 0)
         return rtlog_error("create %s: state.json: %s", x->c->id, strerror(-rc));
     pid_t stub = 0;
-    if (rt_stub_spawn(x->dirfd, "init", true, &stub))
+    if (rt_stub_spawn(x->dirfd, "init", true, x->tty, &stub))
         return 1;
     s.init_pid = stub;
     rc = rtstate_write(x->dirfd, &s);
@@ -216,10 +222,28 @@ finish(struct create_ctx *x, pid_t holder)
     return 0;
 }
 
+/* With a terminal: the host pty, its master sent to the shim's console socket now (the shim
+ * reads it once create returned). 0 or 1. */
+static int
+open_console(struct create_ctx *x)
+{
+    int master = -1;
+    char name[64];
+    int rc = rt_console_new(&master, &x->tty, name);
+    if (rc == 0) {
+        rc = rt_console_send(x->c->console_socket, master, name);
+        close(master);
+    }
+    if (rc < 0)
+        return rtlog_error("create %s: console socket '%s': %s", x->c->id, x->c->console_socket,
+                           strerror(-rc));
+    return 0;
+}
+
 int
 rt_create(const struct rt_cmd *c)
 {
-    struct create_ctx x = {.c = c, .dirfd = -1};
+    struct create_ctx x = {.c = c, .dirfd = -1, .tty = -1};
     if (load_bundle(c, &x.bundle, &x.spec, &x.cfg))
         return 1;
     int rc = 1;
@@ -236,7 +260,9 @@ rt_create(const struct rt_cmd *c)
     rtconfig_vm_id(c->root, c->id, x.vm_id);
     rtstate_now(x.created);
     pid_t holder = 0;
-    rc = start_holder(&x, &holder);
+    rc = x.cfg.terminal ? open_console(&x) : 0;
+    if (rc == 0)
+        rc = start_holder(&x, &holder);
     if (rc == 0)
         rc = finish(&x, holder);
     if (rc != 0) {
@@ -245,6 +271,8 @@ rt_create(const struct rt_cmd *c)
         rtstate_remove(c->root, c->id);
     }
 out:
+    if (x.tty >= 0)
+        close(x.tty);
     if (x.dirfd >= 0)
         close(x.dirfd);
     rtconfig_free(&x.cfg);

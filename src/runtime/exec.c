@@ -17,15 +17,17 @@
 #include <jansson.h>
 
 #include "cleanup.h"
+#include "console.h"
 #include "rtconfig.h"
 #include "rtfile.h"
 #include "rtlog.h"
 #include "rtstate.h"
 #include "runtime.h"
 
-/* The process JSON: the file's, or one made from the command line. 0 or 1. */
+/* The process JSON: the file's, or one made from the command line; *terminal: its
+ * process.terminal. 0 or 1. */
 static int
-process_text(const struct rt_cmd *c, char **text)
+process_text(const struct rt_cmd *c, char **text, bool *terminal)
 {
     if (c->process) {
         int rc = rt_read_file(AT_FDCWD, c->process, RT_CONFIG_MAX, 0, text, NULL);
@@ -46,16 +48,38 @@ process_text(const struct rt_cmd *c, char **text)
         if (!*text)
             return rtlog_error("exec: the command is not valid UTF-8");
     }
-    bool terminal = false;
     char err[256];
     char *fixed = NULL;
-    if (rtconfig_process(*text, &terminal, &fixed, err, sizeof(err)) < 0)
+    if (rtconfig_process(*text, terminal, &fixed, err, sizeof(err)) < 0)
         return rtlog_error("exec: %s", err);
     free(*text);
     *text = fixed;
-    if (terminal || c->console_socket || c->tty)
-        return rtlog_error("exec: terminals (--tty, --console-socket) are not supported by "
-                           "uvm-runtime yet");
+    if (*terminal != !!c->console_socket)
+        return rtlog_error(c->console_socket ? "exec: --console-socket needs a terminal "
+                                               "(process.terminal or --tty)"
+                                             : "exec: a terminal needs --console-socket");
+    if (*terminal && !c->detach)
+        return rtlog_error("exec: a terminal needs --detach");
+    return 0;
+}
+
+/* A terminal's host pty: the master sent to the console socket, the slave in *tty. 0 or 1. */
+static int
+open_console(const struct rt_cmd *c, int *tty)
+{
+    int master = -1;
+    char name[64];
+    int rc = rt_console_new(&master, tty, name);
+    if (rc == 0) {
+        rc = rt_console_send(c->console_socket, master, name);
+        close(master);
+        if (rc < 0) {
+            close(*tty);
+            *tty = -1;
+        }
+    }
+    if (rc < 0)
+        return rtlog_error("exec: console socket '%s': %s", c->console_socket, strerror(-rc));
     return 0;
 }
 
@@ -77,16 +101,24 @@ int
 rt_exec(const struct rt_cmd *c)
 {
     cleanup_free char *text = NULL;
-    if (process_text(c, &text))
+    bool terminal = false;
+    if (process_text(c, &text, &terminal))
         return 1;
     cleanup_close int mfd = as_memfd(text);
     if (mfd < 0)
         return rtlog_error("exec: memfd: %s", strerror(-mfd));
+    cleanup_close int tty = -1;
+    if (terminal && open_console(c, &tty))
+        return 1;
     cleanup_close int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     int fds[RTMSG_EXEC_FDS] = {0, 1, 2, mfd};
     for (int i = 0; i < 3; i++) /* a closed stdio descriptor: /dev/null instead */
         if (fcntl(i, F_GETFD) < 0)
             fds[i] = null_fd;
+    if (terminal) { /* our 1 and 2 are the shim's capture pipe: the process gets the pty */
+        fds[0] = fds[1] = tty;
+        fds[2] = null_fd;
+    }
     if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0)
         return rtlog_error("exec: /dev/null: %s", strerror(errno));
     struct rtmsg *m = xmalloc(sizeof(*m));
@@ -103,7 +135,7 @@ rt_exec(const struct rt_cmd *c)
     if (dirfd < 0)
         return rtlog_error("container %s does not exist", c->id);
     pid_t stub = 0;
-    if (rt_stub_spawn(dirfd, name, c->detach, &stub))
+    if (rt_stub_spawn(dirfd, name, c->detach, tty, &stub))
         return 1;
     rc = c->pid_file ? rt_pidfile_write(c->pid_file, stub) : 0;
     if (rc < 0)

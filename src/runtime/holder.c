@@ -122,9 +122,9 @@ create_container(struct holder *h, const char *root)
     struct uvm_container_config cc = {.id = "c",
                                       .spec_json = h->a->cfg.spec,
                                       .root_path = root,
-                                      .create_stdin = true,
-                                      .create_stdout = true,
-                                      .create_stderr = true};
+                                      .create_stdin = !h->a->cfg.terminal,
+                                      .create_stdout = !h->a->cfg.terminal,
+                                      .create_stderr = !h->a->cfg.terminal};
     int rc = uvm_create_container(h->vm, &cc, &h->ctr);
     h->create_us = now_us() - t;
     return rc;
@@ -309,7 +309,7 @@ holder_main(struct holder_args *a)
     holder_log(h, "holder %d for container %s, VM %s", (int)getpid(), a->id, a->vm_id);
     setup(h);
     /* The init's stdio: relayed once it starts; its stub attaches as "init". */
-    if (!hproc_add(h, "init", a->stdio)) {
+    if (!hproc_add(h, "init", a->stdio, a->cfg.terminal)) {
         report(h, "internal error: no process record for the init");
         _exit(1);
     }

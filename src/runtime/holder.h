@@ -32,6 +32,8 @@ struct hproc {
     int host[3];           /* the shim's stdin (read), stdout, stderr (write); -1 when closed */
     int lib[3];            /* the library's ends, -1 when absent */
     int stop_fd;           /* eventfd: the stdin relay stops */
+    bool terminal;         /* on a guest terminal: host[0] and host[1] are a host pty's slave */
+    int tty_fd;            /* a copy of that slave for its window size, -1; under the lock */
     pid_t stub_pid;        /* 0 until a stub attached */
     int stub_fd;           /* the attached stub's connection, -1 */
     bool running, exited;
@@ -45,7 +47,8 @@ struct holder_args {
     int listen_fd;    /* bound and listening */
     int result_fd;    /* `create` reads "ok <pid>" or the error here */
     int log_fd;       /* holder.log */
-    int stdio[3];     /* the container init's stdin, stdout, stderr */
+    int stdio[3];     /* the init's stdin, stdout, stderr; with a terminal (cfg.terminal) the
+                       * host pty's slave twice and -1 */
     bool debug;
 };
 
@@ -72,10 +75,12 @@ void holder_main(struct holder_args *a) __attribute__((noreturn));
 
 /* hproc.c: a process record with the host descriptors (consumed), added to h. NULL when the
  * table is full. */
-struct hproc *hproc_add(struct holder *h, const char *name, const int host[3]);
+struct hproc *hproc_add(struct holder *h, const char *name, const int host[3], bool terminal);
 struct hproc *hproc_find(struct holder *h, const char *name);
 /* Start relaying and waiting for p (its struct uvm_process set): a detached thread. */
 int hproc_run(struct holder *h, struct hproc *p);
+/* The window size of p's host pty to its guest terminal (no-op without one). */
+void hproc_resize(struct holder *h, struct hproc *p);
 /* Kill p (an exec) if no stub attached to it within a minute. */
 void hproc_watch_attach(struct holder *h, struct hproc *p);
 /* A stub's connection after ATTACH: serve its SIGNALs until it goes; kill the guest process

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "console.h"
 #include "holder.h"
 #include "timeutil.h"
 
@@ -34,10 +35,12 @@ close_fd(int *fd)
 }
 
 struct hproc *
-hproc_add(struct holder *h, const char *name, const int host[3])
+hproc_add(struct holder *h, const char *name, const int host[3], bool terminal)
 {
     struct hproc *p = xcalloc(1, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
+    p->terminal = terminal;
+    p->tty_fd = terminal && host[0] >= 0 ? fcntl(host[0], F_DUPFD_CLOEXEC, 3) : -1;
     for (int i = 0; i < 3; i++) {
         p->host[i] = host[i];
         p->lib[i] = -1;
@@ -52,6 +55,7 @@ hproc_add(struct holder *h, const char *name, const int host[3])
     if (full) {
         for (int i = 0; i < 3; i++)
             close_fd(&p->host[i]);
+        close_fd(&p->tty_fd);
         close(p->stop_fd);
         free(p);
         return NULL;
@@ -200,6 +204,7 @@ proc_thread(void *opaque)
     for (int i = 0; i < 3; i++)
         close_fd(&p->host[i]); /* the shim's copies see end-of-file */
     pthread_mutex_lock(&h->lock);
+    close_fd(&p->tty_fd);
     p->exited = true;
     p->running = false;
     p->status = code;
@@ -212,12 +217,40 @@ proc_thread(void *opaque)
     return NULL;
 }
 
+/* The library's ends: three pipes, or one terminal socket (read as lib[1], written as lib[0]). */
+static int
+lib_ends(struct hproc *p)
+{
+    if (!p->terminal)
+        return uvm_process_stdio(p->p, &p->lib[0], &p->lib[1], &p->lib[2]);
+    int fd = -1;
+    int rc = uvm_process_terminal(p->p, &fd);
+    if (rc < 0)
+        return rc;
+    p->lib[1] = fd;
+    p->lib[0] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    return p->lib[0] < 0 ? -errno : 0;
+}
+
+void
+hproc_resize(struct holder *h, struct hproc *p)
+{
+    unsigned rows = 0, cols = 0;
+    pthread_mutex_lock(&h->lock);
+    struct uvm_process *up = p->exited ? NULL : p->p;
+    bool ok = up && p->tty_fd >= 0 && rt_console_size(p->tty_fd, &rows, &cols) == 0;
+    pthread_mutex_unlock(&h->lock);
+    if (ok && rows && cols && uvm_process_resize(up, rows, cols) < 0)
+        holder_log(h, "resize %s to %ux%u: %s", p->name, rows, cols, uvm_last_error());
+}
+
 int
 hproc_run(struct holder *h, struct hproc *p)
 {
-    int rc = uvm_process_stdio(p->p, &p->lib[0], &p->lib[1], &p->lib[2]);
+    int rc = lib_ends(p);
     if (rc < 0)
         return rc;
+    hproc_resize(h, p); /* the size the shim set before the start */
     void **args = xmalloc(2 * sizeof(void *));
     args[0] = h;
     args[1] = p;
@@ -322,6 +355,8 @@ hproc_stub(struct holder *h, struct hproc *p, int fd, pid_t pid)
         }
         if (rc < 0)
             break;
+        if (m->type == RTMSG_RESIZE)
+            hproc_resize(h, p);
         if (m->type != RTMSG_SIGNAL)
             continue;
         pthread_mutex_lock(&h->lock);

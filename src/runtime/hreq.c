@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cleanup.h"
 #include "holder.h"
 #include "rtconfig.h"
@@ -89,15 +91,23 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
         return reply_err(fd, RTMSG_ERR_FAILED, "exec: the process file cannot be read");
     char name[RTMSG_NAME_MAX + 1];
     snprintf(name, sizeof(name), "e%u", n);
-    struct uvm_container_process_config pc = {
-        .process_json = text, .create_stdin = true, .create_stdout = true, .create_stderr = true};
+    json_t *pj = json_loads(text, 0, NULL);
+    bool terminal = json_is_true(json_object_get(pj, "terminal"));
+    json_decref(pj);
+    struct uvm_container_process_config pc = {.process_json = text,
+                                              .create_stdin = !terminal,
+                                              .create_stdout = !terminal,
+                                              .create_stderr = !terminal};
     struct uvm_process *p = NULL;
     if (uvm_container_exec(h->ctr, &pc, &p) < 0)
         return reply_err(fd, RTMSG_ERR_FAILED, "%s", uvm_last_error());
-    int host[3] = {m->fds[0], m->fds[1], m->fds[2]};
-    struct hproc *hp = hproc_add(h, name, host);
+    /* with a terminal: fds 0 and 1 are the host pty's slave, 2 is not used */
+    int host[3] = {m->fds[0], m->fds[1], terminal ? -1 : m->fds[2]};
+    struct hproc *hp = hproc_add(h, name, host, terminal);
     if (hp)
-        m->fds[0] = m->fds[1] = m->fds[2] = -1; /* taken */
+        m->fds[0] = m->fds[1] = -1; /* taken */
+    if (hp && !terminal)
+        m->fds[2] = -1;
     if (!hp || (hp->p = p, hproc_run(h, hp) < 0)) {
         uvm_process_signal(p, 9);
         if (!hp)

@@ -12,7 +12,7 @@ static const char *const type_names[] = {
     [RTMSG_START] = "START",   [RTMSG_EXEC] = "EXEC",     [RTMSG_KILL] = "KILL",
     [RTMSG_DELETE] = "DELETE", [RTMSG_STATE] = "STATE",   [RTMSG_PS] = "PS",
     [RTMSG_ATTACH] = "ATTACH", [RTMSG_SIGNAL] = "SIGNAL", [RTMSG_OK] = "OK",
-    [RTMSG_ERR] = "ERR",       [RTMSG_EXIT] = "EXIT",
+    [RTMSG_ERR] = "ERR",       [RTMSG_EXIT] = "EXIT",     [RTMSG_RESIZE] = "RESIZE",
 };
 
 /* What each type may carry. */
@@ -36,12 +36,13 @@ static const struct rule rules[] = {
     [RTMSG_OK] = {0, 0, 0, 0, true, false},
     [RTMSG_ERR] = {0, 0, RTMSG_ERR_MAX, 0, true, false},
     [RTMSG_EXIT] = {0, 0, 255, 0, false, false},
+    [RTMSG_RESIZE] = {0, 0, 0, 0, false, false},
 };
 
 const char *
 rtmsg_type_name(int type)
 {
-    if (type < RTMSG_START || type > RTMSG_EXIT)
+    if (type < RTMSG_START || type > RTMSG_LAST)
         return "?";
     return type_names[type];
 }
@@ -92,7 +93,7 @@ rtmsg_decode(const void *buf, size_t n, size_t nfds, struct rtmsg *m, char *err,
     memcpy(&len, b + 12, 4);
     if (magic != RTMSG_MAGIC)
         return REFUSE("bad magic 0x%08x", magic);
-    if (type < RTMSG_START || type > RTMSG_EXIT)
+    if (type < RTMSG_START || type > RTMSG_LAST)
         return REFUSE("unknown message type %u", type);
     const struct rule *r = &rules[type];
     const char *name = type_names[type];

@@ -9,7 +9,9 @@
  *   client -> holder     START, EXEC (fds: stdin, stdout, stderr, the process JSON file),
  *                        KILL (arg: signal, flag ALL), DELETE (flag FORCE), STATE, PS
  *   stub   -> holder     ATTACH (arg: the stub's pid, payload: the process name), then SIGNAL
- *                        (arg: signal) whenever the stub gets one
+ *                        (arg: signal) whenever the stub gets one, and RESIZE when the window
+ *                        of its terminal changed (the holder reads the size from its own copy
+ *                        of the host pty)
  *   holder -> client     OK (payload: the answer: the exec's name, state JSON, ps JSON) or ERR
  *                        (arg: an rtmsg_err kind, payload: the message)
  *   holder -> stub       OK once attached, then EXIT (arg: the exit status 0..255)
@@ -44,6 +46,8 @@ enum rtmsg_type {
     RTMSG_OK,
     RTMSG_ERR,
     RTMSG_EXIT,
+    RTMSG_RESIZE,
+    RTMSG_LAST = RTMSG_RESIZE,
 };
 
 enum { RTMSG_F_ALL = 1u, RTMSG_F_FORCE = 2u };

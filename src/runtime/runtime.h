@@ -29,9 +29,10 @@ int rt_call(const struct rt_cmd *c, enum rtmsg_type type, uint16_t flags, int32_
             const int *fds, size_t nfds, struct rtmsg *m, int timeout_ms);
 
 /* stub.c: fork a stub for process name of the holder behind dirfd; its pid in *pid. The stub
- * is attached when this returns 0. detach false: this process becomes the stub (never returns
- * on success). 0 or 1 (logged). */
-int rt_stub_spawn(int dirfd, const char *name, bool detach, pid_t *pid);
+ * is attached when this returns 0. tty (-1: none): the host pty's slave of a process on a
+ * terminal, which the stub makes its controlling terminal (SIGWINCH -> RESIZE). detach false:
+ * this process becomes the stub (never returns on success). 0 or 1 (logged). */
+int rt_stub_spawn(int dirfd, const char *name, bool detach, int tty, pid_t *pid);
 /* Stop the holder of a container whose create failed half-way, and forget it. */
 void rt_abandon(const struct rt_cmd *c, int dirfd);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -44,10 +45,12 @@ forwarded(int sig)
 }
 
 static void __attribute__((noreturn))
-stub_loop(int conn, int sfd)
+stub_loop(int conn, int sfd, int tty)
 {
     struct rtmsg *m = xmalloc(sizeof(*m));
     char err[128];
+    if (tty >= 0) /* a resize made before the stub owned the terminal */
+        rtmsg_send(conn, RTMSG_RESIZE, 0, 0, NULL, NULL, 0);
     for (;;) {
         struct pollfd pf[2] = {{.fd = conn, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         if (poll(pf, 2, -1) < 0) {
@@ -57,7 +60,11 @@ stub_loop(int conn, int sfd)
         }
         if (pf[1].revents) {
             struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof(si)) == sizeof(si) && forwarded((int)si.ssi_signo))
+            if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                continue;
+            if (si.ssi_signo == SIGWINCH && tty >= 0)
+                rtmsg_send(conn, RTMSG_RESIZE, 0, 0, NULL, NULL, 0);
+            else if (forwarded((int)si.ssi_signo))
                 rtmsg_send(conn, RTMSG_SIGNAL, 0, (int32_t)si.ssi_signo, NULL, NULL, 0);
         }
         if (!pf[0].revents)
@@ -70,16 +77,20 @@ stub_loop(int conn, int sfd)
     }
 }
 
-/* In the stub: wait for the go from its parent (the attach answered), then serve. */
+/* In the stub: wait for the go from its parent (the attach answered), then serve. With a
+ * terminal, the stub's own session has the host pty as its controlling terminal: the shim's
+ * resizes of the master reach the stub as SIGWINCH. */
 static void __attribute__((noreturn))
-stub_child(int conn, int go, bool detach)
+stub_child(int conn, int go, bool detach, int tty)
 {
     if (detach) {
         rt_stdio_null();
-        int keep[2] = {conn, go};
-        rt_close_others(keep, 2);
+        int keep[3] = {conn, go, tty};
+        rt_close_others(keep, 3);
         prctl(PR_SET_NAME, "uvm-rt-stub");
     }
+    if (tty >= 0 && (setsid() < 0 || ioctl(tty, TIOCSCTTY, 0) < 0))
+        _exit(STUB_LOST);
     sigset_t all;
     sigfillset(&all);
     int sfd = signalfd(-1, &all, SFD_CLOEXEC); /* every signal is blocked since the fork */
@@ -91,7 +102,7 @@ stub_child(int conn, int go, bool detach)
     if (n != 1 || sfd < 0)
         _exit(STUB_LOST);
     close(go);
-    stub_loop(conn, sfd);
+    stub_loop(conn, sfd, tty);
 }
 
 /* ATTACH name for pid on conn; 0 or 1 (logged). */
@@ -114,7 +125,7 @@ attach(int conn, const char *name, pid_t pid)
 }
 
 int
-rt_stub_spawn(int dirfd, const char *name, bool detach, pid_t *pid)
+rt_stub_spawn(int dirfd, const char *name, bool detach, int tty, pid_t *pid)
 {
     cleanup_close int conn = rtstate_connect(dirfd);
     if (conn < 0)
@@ -128,7 +139,7 @@ rt_stub_spawn(int dirfd, const char *name, bool detach, pid_t *pid)
     pid_t child = detach ? fork() : 0;
     if (child == 0 && detach) {
         close(go[1]);
-        stub_child(conn, go[0], true);
+        stub_child(conn, go[0], true, tty);
     }
     if (child < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -142,7 +153,7 @@ rt_stub_spawn(int dirfd, const char *name, bool detach, pid_t *pid)
         ssize_t w = write(go[1], "g", 1);
         (void)w;
         close(go[1]);
-        stub_child(conn, go[0], false);
+        stub_child(conn, go[0], false, -1);
     }
     close(go[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);

@@ -9,7 +9,7 @@
 set -u
 RT=$(readlink -f "$1")
 export UVM_BOOT_FILES_PATH=$(readlink -f "$2")
-for cmd in containerd ctr containerd-shim-runc-v2 busybox python3; do
+for cmd in containerd ctr containerd-shim-runc-v2 busybox python3 tmux; do
     if ! command -v $cmd >/dev/null; then
         echo "SKIP: $cmd is not installed (make setup installs containerd)"
         exit 77
@@ -50,7 +50,50 @@ until_true() {
     done
     return 1
 }
+# ---- terminals: ctr under tmux (send-keys, capture-pane, resize-window) ----
+TM="uvm-rt-$$"
+t() { tmux -L "$TM" "$@"; }
+# seen NAME SESSION REGEX: wait until a line of the pane matches (polled at most 300 times, 0.2 s
+# apart: a bound for a failure, not a timing check); quiet: no check counted
+seen() {
+    local i=0
+    while [ $i -lt 300 ]; do
+        t capture-pane -p -t "$2" 2>/dev/null | grep -Eq "$3" && return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+# The guest side of a terminal case: its tty, the outer size once it arrived (ctr sends it
+# after the start, as with runc), then exit 7 at the next window change, printing the new size.
+TTY_SCRIPT='tty; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size; trap "stty size; exit 7" WINCH; echo ready; while :; do sleep 0.2; done'
+tty_supported=1
+# tty_case NAME CTR-ARGS...: ctr ARGS sh -c TTY_SCRIPT in a 100x30 window, resized to 120x40
+tty_case() {
+    local name=$1
+    shift
+    printf '%q ' ctr --address "$T/c.sock" "$@" sh -c "$TTY_SCRIPT" >"$T/$name.sh"
+    printf '\necho "status=$?"\nexec sleep 1000\n' >>"$T/$name.sh"
+    t new-session -d -s "$name" -x 100 -y 30 "sh $T/$name.sh"
+    seen "$name" "$name" '^(ready|status=.*)$'
+    if t capture-pane -p -t "$name" | grep -q 'terminals are not supported for containers yet'; then
+        echo "skip $name: libuvm's containers have no terminal yet (the runtime's error reached ctr)"
+        tty_supported=
+        t kill-session -t "$name"
+        return
+    fi
+    seen "$name" "$name" '^ready$'
+    check "$name: tty names a pts" 1 "$(t capture-pane -p -t "$name" | grep -cE '^/dev/pts/[0-9]+$')"
+    check "$name: the outer size" 1 "$(t capture-pane -p -t "$name" | grep -c '^30 100$')"
+    t resize-window -t "$name" -x 120 -y 40
+    seen "$name" "$name" '^status='
+    check "$name: a resize reaches the guest" 1 "$(t capture-pane -p -t "$name" | grep -c '^40 120$')"
+    check "$name: its exit status" 1 "$(t capture-pane -p -t "$name" | grep -c '^status=7$')"
+    t kill-session -t "$name"
+}
+
 cleanup() {
+    t kill-server 2>/dev/null
     ctrd_stop
     pkill -9 -f -- "--root $R/" 2>/dev/null # holders and stubs of a failed run
 }
@@ -105,6 +148,11 @@ out=$(printf 'abc\n' | crun_ --rm $IMG c3 sh -c 'read x; echo got-$x')
 check "stdin through ctr" got-abc "$out"
 clean_after "stdin"
 
+# ---- a terminal ----
+tty_case tty-run run --rm -t --runc-binary "$RT" --runc-root "$R" $IMG t1
+c container rm t1 >/dev/null 2>&1 # only after a refused create
+clean_after "run -t"
+
 # ---- detached: exec, ps, signals to execs, TERM with a trap, SIGKILL; two VMs at once ----
 crun_ -d $IMG c4 sh -c 'trap "exit 42" TERM; while :; do sleep 1; done' >/dev/null
 crun_ -d $IMG c5 sleep 1000 >/dev/null
@@ -119,6 +167,9 @@ c task exec -d --exec-id e3 c4 sleep 500
 check "task ps lists the init and the exec" 2 "$(c task ps c4 | tail -n +2 | grep -c '^ *[0-9]')"
 check "exec sleep runs in the guest" 1 \
     "$(c task exec --exec-id e4 c4 sh -c 'ps -o args | grep -c "^sleep 500"')"
+if [ -n "$tty_supported" ]; then
+    tty_case tty-exec task exec -t --exec-id t2 c4
+fi
 # the runtime's own verbs on a running container, and its socket against garbage
 st=$("$RT" --root "$R/default" state c4)
 contains "state: running" '"status": "running"' "$st"
