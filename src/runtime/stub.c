@@ -6,7 +6,8 @@
  * exits with the status the holder sends (EXIT: the guest's status, 128+N for signal N), after
  * the holder has written the process's output. When the holder goes away first (killed, or its
  * VM gone without a status) the stub exits 255 at once. Its stdio is /dev/null: it must not
- * hold the shim's pipes.
+ * hold the shim's pipes. A process on a terminal: the stub's session has the host pty as its
+ * controlling terminal, and SIGWINCH becomes RESIZE.
  */
 #include <errno.h>
 #include <fcntl.h>
