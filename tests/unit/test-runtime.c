@@ -11,14 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "cleanup.h"
+#include "console.h"
 #include "rtcli.h"
 #include "rtconfig.h"
 #include "rtfile.h"
@@ -530,6 +533,9 @@ test_msg_decode(void **state)
     assert_int_equal(m->flags, RTMSG_F_ALL);
     n = rtmsg_encode(buf, RTMSG_EXEC, 0, 0, NULL, 0);
     assert_int_equal(rtmsg_decode(buf, n, RTMSG_EXEC_FDS, m, err, sizeof(err)), 0);
+    n = rtmsg_encode(buf, RTMSG_RESIZE, 0, 0, NULL, 0);
+    assert_int_equal(rtmsg_decode(buf, n, 0, m, err, sizeof(err)), 0);
+    assert_string_equal(rtmsg_type_name(m->type), "RESIZE");
     free(m);
 
     expect_refused(buf, 15, 0, "short message (15 bytes)");
@@ -537,6 +543,10 @@ test_msg_decode(void **state)
     expect_refused(buf, n, 0, "bad magic 0x12345678");
     n = packet(buf, RTMSG_MAGIC, 99, 0, 0, 0, "", 0);
     expect_refused(buf, n, 0, "unknown message type 99");
+    n = packet(buf, RTMSG_MAGIC, RTMSG_LAST + 1, 0, 0, 0, "", 0);
+    expect_refused(buf, n, 0, "unknown message type 13");
+    n = packet(buf, RTMSG_MAGIC, RTMSG_RESIZE, 0, 5, 0, "", 0);
+    expect_refused(buf, n, 0, "RESIZE: argument 5 out of range 0..0");
     n = packet(buf, RTMSG_MAGIC, 0, 0, 0, 0, "", 0);
     expect_refused(buf, n, 0, "unknown message type 0");
     n = packet(buf, RTMSG_MAGIC, RTMSG_OK, 0, 0, 5, "abc", 3);
@@ -634,6 +644,64 @@ test_msg_socket(void **state)
     free(m);
 }
 
+/* The console handshake as go-runc's recvFd reads it: the pty's name, exactly one descriptor,
+ * a terminal (TCGETS); the pty is raw; the size set on the master is read on the slave. */
+static void
+test_console(void **state)
+{
+    char dir[] = "/tmp/uvm-rt-unit.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/pty.sock", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    int master = -1, slave = -1;
+    char name[64];
+    assert_int_equal(rt_console_new(&master, &slave, name), 0);
+    assert_memory_equal(name, "/dev/pts/", 9);
+    assert_int_equal(rt_console_send(sa.sun_path, master, name), 0); /* before any accept */
+    close(master);
+    int conn = accept(l, NULL, NULL);
+    char buf[4096];
+    union {
+        char b[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
+    ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
+    assert_int_equal(n, (ssize_t)strlen(name));
+    assert_memory_equal(buf, name, (size_t)n);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    assert_non_null(c);
+    assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+    assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int))); /* exactly one */
+    int got;
+    memcpy(&got, CMSG_DATA(c), sizeof(int));
+    assert_true(isatty(got));
+    assert_int_equal(write(slave, "a\nb", 3), 3); /* raw: no \r added */
+    char out[8] = "";
+    assert_int_equal(read(got, out, sizeof(out)), 3);
+    assert_memory_equal(out, "a\nb", 3);
+    unsigned rows = 1, cols = 1;
+    assert_int_equal(rt_console_size(slave, &rows, &cols), 0);
+    assert_int_equal(rows, 0);
+    struct winsize ws = {.ws_row = 40, .ws_col = 120};
+    assert_int_equal(ioctl(got, TIOCSWINSZ, &ws), 0);
+    assert_int_equal(rt_console_size(slave, &rows, &cols), 0);
+    assert_int_equal(rows, 40);
+    assert_int_equal(cols, 120);
+    assert_int_equal(rt_console_send("/nonexistent/pty.sock", got, name), -ENOENT);
+    close(got);
+    close(slave);
+    close(conn);
+    close(l);
+    unlink(sa.sun_path);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -651,6 +719,7 @@ main(void)
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_msg_decode),
         cmocka_unit_test(test_msg_socket),
+        cmocka_unit_test(test_console),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
