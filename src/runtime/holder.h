@@ -34,6 +34,8 @@ struct hproc {
     int stop_fd;           /* eventfd: the stdin relay stops */
     bool terminal;         /* on a guest terminal: host[0] and host[1] are a host pty's slave */
     int tty_fd;            /* a copy of that slave for its window size, -1; under the lock */
+    unsigned users;        /* threads and callers using the record (under the lock): an exec
+                            * is freed once exited, unused and its stub gone */
     pid_t stub_pid;        /* 0 until a stub attached */
     int stub_fd;           /* the attached stub's connection, -1 */
     bool running, exited;
@@ -75,8 +77,13 @@ void holder_main(struct holder_args *a) __attribute__((noreturn));
 
 /* hproc.c: a process record with the host descriptors (consumed), added to h. NULL when the
  * table is full. */
+/* Also frees the execs that are done for good. Under the holder's req_lock. */
 struct hproc *hproc_add(struct holder *h, const char *name, const int host[3], bool terminal);
-struct hproc *hproc_find(struct holder *h, const char *name);
+/* The init's record (the first; never freed). */
+struct hproc *hproc_init(struct holder *h);
+/* A process by name, held (hproc_put) so that it is not freed meanwhile; NULL when unknown. */
+struct hproc *hproc_get(struct holder *h, const char *name);
+void hproc_put(struct holder *h, struct hproc *p);
 /* Start relaying and waiting for p (its struct uvm_process set): a detached thread. */
 int hproc_run(struct holder *h, struct hproc *p);
 /* The window size of p's host pty to its guest terminal (no-op without one). */

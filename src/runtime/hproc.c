@@ -34,9 +34,56 @@ close_fd(int *fd)
     *fd = -1;
 }
 
+/* An exec that is done for good: exited, no thread or caller on it, its stub attached and gone
+ * (or none came within the attach deadline). Under the lock. */
+static bool
+reclaimable(const struct hproc *p)
+{
+    if (!p->exited || p->users > 0)
+        return false;
+    if (p->stub_pid)
+        return p->stub_fd < 0;
+    return now_us() - p->exited_us > (int64_t)ATTACH_DEADLINE_MS * 1000;
+}
+
+static void
+hproc_free(struct hproc *p)
+{
+    for (int i = 0; i < 3; i++) {
+        close_fd(&p->host[i]);
+        close_fd(&p->lib[i]);
+    }
+    close_fd(&p->tty_fd);
+    close_fd(&p->stop_fd);
+    uvm_process_close(p->p);
+    free(p);
+}
+
+/* Free the execs that are done for good (the init stays): a long-lived container may run any
+ * number of execs one after another. */
+static void
+reclaim(struct holder *h)
+{
+    struct hproc *gone[HOLDER_MAX_PROCS];
+    size_t n = 0, kept = 1;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 1; i < h->nprocs; i++) {
+        if (reclaimable(h->procs[i]))
+            gone[n++] = h->procs[i];
+        else
+            h->procs[kept++] = h->procs[i];
+    }
+    if (h->nprocs)
+        h->nprocs = kept;
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++)
+        hproc_free(gone[i]);
+}
+
 struct hproc *
 hproc_add(struct holder *h, const char *name, const int host[3], bool terminal)
 {
+    reclaim(h);
     struct hproc *p = xcalloc(1, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->terminal = terminal;
@@ -53,26 +100,38 @@ hproc_add(struct holder *h, const char *name, const int host[3], bool terminal)
         h->procs[h->nprocs++] = p;
     pthread_mutex_unlock(&h->lock);
     if (full) {
-        for (int i = 0; i < 3; i++)
-            close_fd(&p->host[i]);
-        close_fd(&p->tty_fd);
-        close(p->stop_fd);
-        free(p);
+        hproc_free(p);
         return NULL;
     }
     return p;
 }
 
 struct hproc *
-hproc_find(struct holder *h, const char *name)
+hproc_init(struct holder *h)
+{
+    return h->procs[0]; /* added before the holder serves; never freed */
+}
+
+struct hproc *
+hproc_get(struct holder *h, const char *name)
 {
     struct hproc *found = NULL;
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->nprocs && !found; i++)
         if (!strcmp(h->procs[i]->name, name))
             found = h->procs[i];
+    if (found)
+        found->users++;
     pthread_mutex_unlock(&h->lock);
     return found;
+}
+
+void
+hproc_put(struct holder *h, struct hproc *p)
+{
+    pthread_mutex_lock(&h->lock);
+    p->users--;
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* Write all of buf to fd, a blocking pipe; false once it is broken (the rest is dropped). */
@@ -203,6 +262,7 @@ proc_thread(void *opaque)
     close_fd(&p->lib[0]);
     for (int i = 0; i < 3; i++)
         close_fd(&p->host[i]); /* the shim's copies see end-of-file */
+    holder_log(h, "process %s exited: %d", p->name, code);
     pthread_mutex_lock(&h->lock);
     close_fd(&p->tty_fd);
     p->exited = true;
@@ -211,9 +271,9 @@ proc_thread(void *opaque)
     p->exited_us = now_us();
     send_exit_locked(p);
     h->live_threads--;
+    p->users--;
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
-    holder_log(h, "process %s exited: %d", p->name, code);
     return NULL;
 }
 
@@ -258,12 +318,15 @@ hproc_run(struct holder *h, struct hproc *p)
     p->running = true;
     p->started_us = now_us();
     h->live_threads++;
+    p->users++;
     pthread_mutex_unlock(&h->lock);
     pthread_t t;
     if (pthread_create(&t, NULL, proc_thread, args) != 0) {
         free(args);
         pthread_mutex_lock(&h->lock);
         h->live_threads--;
+        p->users--;
+        p->running = false;
         pthread_mutex_unlock(&h->lock);
         return -EAGAIN;
     }
@@ -311,6 +374,7 @@ attach_watch(void *opaque)
                    ATTACH_DEADLINE_MS / 1000);
         uvm_process_signal(p->p, 9);
     }
+    hproc_put(h, p);
     return NULL;
 }
 
@@ -320,11 +384,16 @@ hproc_watch_attach(struct holder *h, struct hproc *p)
     void **args = xmalloc(2 * sizeof(void *));
     args[0] = h;
     args[1] = p;
+    pthread_mutex_lock(&h->lock);
+    p->users++;
+    pthread_mutex_unlock(&h->lock);
     pthread_t t;
-    if (pthread_create(&t, NULL, attach_watch, args) == 0)
+    if (pthread_create(&t, NULL, attach_watch, args) == 0) {
         pthread_detach(t);
-    else
+    } else {
         free(args);
+        hproc_put(h, p);
+    }
 }
 
 void

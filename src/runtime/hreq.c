@@ -54,7 +54,7 @@ init_status(struct holder *h, struct hproc *init)
 static bool
 do_start(struct holder *h, int fd)
 {
-    struct hproc *init = hproc_find(h, "init");
+    struct hproc *init = hproc_init(h);
     pthread_mutex_lock(&h->lock);
     const char *st = init_status(h, init);
     pthread_mutex_unlock(&h->lock);
@@ -78,7 +78,7 @@ do_start(struct holder *h, int fd)
 static bool
 do_exec(struct holder *h, int fd, struct rtmsg *m)
 {
-    struct hproc *init = hproc_find(h, "init");
+    struct hproc *init = hproc_init(h);
     pthread_mutex_lock(&h->lock);
     bool running = init->running && !h->vm_gone;
     unsigned n = ++h->next_exec;
@@ -122,7 +122,7 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
 static bool
 do_kill(struct holder *h, int fd, const struct rtmsg *m)
 {
-    struct hproc *init = hproc_find(h, "init");
+    struct hproc *init = hproc_init(h);
     pthread_mutex_lock(&h->lock);
     bool stopped = !strcmp(init_status(h, init), "stopped");
     pthread_mutex_unlock(&h->lock);
@@ -145,7 +145,7 @@ do_kill(struct holder *h, int fd, const struct rtmsg *m)
 static bool
 do_delete(struct holder *h, int fd, const struct rtmsg *m)
 {
-    struct hproc *init = hproc_find(h, "init");
+    struct hproc *init = hproc_init(h);
     pthread_mutex_lock(&h->lock);
     const char *st = init_status(h, init);
     bool refuse = !(m->flags & RTMSG_F_FORCE) && !strcmp(st, "running");
@@ -190,7 +190,7 @@ do_delete(struct holder *h, int fd, const struct rtmsg *m)
 static bool
 do_state(struct holder *h, int fd)
 {
-    struct hproc *init = hproc_find(h, "init");
+    struct hproc *init = hproc_init(h);
     pthread_mutex_lock(&h->lock);
     const char *st = init_status(h, init);
     pthread_mutex_unlock(&h->lock);
@@ -201,7 +201,7 @@ do_state(struct holder *h, int fd)
 static bool
 do_ps(struct holder *h, int fd)
 {
-    size_t cap = 2 + h->nprocs * 12 + 1, n = 0;
+    size_t cap = 2 + HOLDER_MAX_PROCS * 12 + 1, n = 0;
     cleanup_free char *out = xmalloc(cap);
     out[n++] = '[';
     pthread_mutex_lock(&h->lock);
@@ -220,10 +220,11 @@ do_ps(struct holder *h, int fd)
 static bool
 do_attach(struct holder *h, int fd, const struct rtmsg *m)
 {
-    struct hproc *p = hproc_find(h, m->payload);
+    struct hproc *p = hproc_get(h, m->payload);
     if (!p)
         return reply_err(fd, RTMSG_ERR_NOT_EXIST, "process %s does not exist", m->payload);
     hproc_stub(h, p, fd, (pid_t)m->arg);
+    hproc_put(h, p);
     return true;
 }
 
