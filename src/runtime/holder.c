@@ -19,11 +19,7 @@
 #include "rtfile.h"
 #include "timeutil.h"
 
-/* Time for crun create inside a VM under TCG and a loaded host is covered by libuvm's own
- * deadlines; the holder adds none of its own there. */
-
-static struct holder *log_holder;
-static enum uvm_log_level log_max = UVM_LOG_INFO;
+/* Boot, share and crun create are bounded by libuvm's own deadlines; the holder adds none. */
 
 static void
 log_line(int fd, const char *level, const char *vm_id, const char *msg)
@@ -296,7 +292,6 @@ holder_main(struct holder_args *a)
     struct holder *h = &hs;
     h->a = a;
     h->t0 = now_us();
-    log_holder = h;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     pthread_mutex_init(&h->req_lock, NULL);
@@ -304,8 +299,7 @@ holder_main(struct holder_args *a)
     h->done_fd = eventfd(0, EFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_NAME, "uvm-rt-holder");
-    log_max = a->debug ? UVM_LOG_DEBUG : UVM_LOG_INFO;
-    uvm_set_log_handler(uvm_log_cb, a, log_max);
+    uvm_set_log_handler(uvm_log_cb, a, a->debug ? UVM_LOG_DEBUG : UVM_LOG_INFO);
     holder_log(h, "holder %d for container %s, VM %s", (int)getpid(), a->id, a->vm_id);
     setup(h);
     /* The init's stdio: relayed once it starts; its stub attaches as "init". */

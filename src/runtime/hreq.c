@@ -108,11 +108,17 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
         m->fds[0] = m->fds[1] = -1; /* taken */
     if (hp && !terminal)
         m->fds[2] = -1;
-    if (!hp || (hp->p = p, hproc_run(h, hp) < 0)) {
+    if (!hp) {
         uvm_process_signal(p, 9);
-        if (!hp)
-            uvm_process_close(p);
-        return reply_err(fd, RTMSG_ERR_FAILED, "exec: too many processes");
+        uvm_process_close(p);
+        return reply_err(fd, RTMSG_ERR_FAILED, "exec: too many processes (%d)",
+                         HOLDER_MAX_PROCS);
+    }
+    hp->p = p;
+    if (hproc_run(h, hp) < 0) {
+        uvm_process_signal(p, 9);
+        return reply_err(fd, RTMSG_ERR_FAILED, "exec: the process's stdio: %s",
+                         uvm_last_error());
     }
     hproc_watch_attach(h, hp);
     holder_log(h, "exec %s: guest pid %d", name, uvm_process_pid(p));
