@@ -67,7 +67,6 @@ seen() {
 # The guest side of a terminal case: its tty, the outer size once it arrived (ctr sends it
 # after the start, as with runc), then exit 7 at the next window change, printing the new size.
 TTY_SCRIPT='tty; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size; trap "stty size; exit 7" WINCH; echo ready; while :; do sleep 0.2; done'
-tty_supported=1
 # tty_case NAME CTR-ARGS...: ctr ARGS sh -c TTY_SCRIPT in a 100x30 window, resized to 120x40
 tty_case() {
     local name=$1
@@ -75,13 +74,6 @@ tty_case() {
     printf '%q ' ctr --address "$T/c.sock" "$@" sh -c "$TTY_SCRIPT" >"$T/$name.sh"
     printf '\necho "status=$?"\nexec sleep 1000\n' >>"$T/$name.sh"
     t new-session -d -s "$name" -x 100 -y 30 "sh $T/$name.sh"
-    seen "$name" "$name" '^(ready|status=.*)$'
-    if t capture-pane -p -t "$name" | grep -q 'terminals are not supported for containers yet'; then
-        echo "skip $name: libuvm's containers have no terminal yet (the runtime's error reached ctr)"
-        tty_supported=
-        t kill-session -t "$name"
-        return
-    fi
     seen "$name" "$name" '^ready$'
     check "$name: tty names a pts" 1 "$(t capture-pane -p -t "$name" | grep -cE '^/dev/pts/[0-9]+$')"
     check "$name: the outer size" 1 "$(t capture-pane -p -t "$name" | grep -c '^30 100$')"
@@ -150,7 +142,6 @@ clean_after "stdin"
 
 # ---- a terminal ----
 tty_case tty-run run --rm -t --runc-binary "$RT" --runc-root "$R" $IMG t1
-c container rm t1 >/dev/null 2>&1 # only after a refused create
 clean_after "run -t"
 
 # ---- detached: exec, ps, signals to execs, TERM with a trap, SIGKILL; two VMs at once ----
@@ -167,9 +158,7 @@ c task exec -d --exec-id e3 c4 sleep 500
 check "task ps lists the init and the exec" 2 "$(c task ps c4 | tail -n +2 | grep -c '^ *[0-9]')"
 check "exec sleep runs in the guest" 1 \
     "$(c task exec --exec-id e4 c4 sh -c 'ps -o args | grep -c "^sleep 500"')"
-if [ -n "$tty_supported" ]; then
-    tty_case tty-exec task exec -t --exec-id t2 c4
-fi
+tty_case tty-exec task exec -t --exec-id t2 c4
 # the runtime's own verbs on a running container, and its socket against garbage
 st=$("$RT" --root "$R/default" state c4)
 contains "state: running" '"status": "running"' "$st"
