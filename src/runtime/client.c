@@ -14,8 +14,8 @@
 #include "runtime.h"
 
 int
-rt_call(const struct rt_cmd *c, enum rtmsg_type type, uint16_t flags, int32_t arg,
-        const int *fds, size_t nfds, struct rtmsg *m, int timeout_ms)
+rt_call(const struct rt_cmd *c, enum rtmsg_type type, uint16_t flags, int32_t arg, const int *fds,
+        size_t nfds, struct rtmsg *m, int timeout_ms)
 {
     const char *verb = rtmsg_type_name(type);
     cleanup_close int dirfd = rtstate_open(c->root, c->id);
@@ -41,8 +41,7 @@ rt_call(const struct rt_cmd *c, enum rtmsg_type type, uint16_t flags, int32_t ar
     if (m->type == RTMSG_ERR)
         return rtlog_error("%s", m->payload);
     if (m->type != RTMSG_OK)
-        return rtlog_error("%s %s: unexpected %s answer", verb, c->id,
-                           rtmsg_type_name(m->type));
+        return rtlog_error("%s %s: unexpected %s answer", verb, c->id, rtmsg_type_name(m->type));
     return 0;
 }
 
@@ -116,10 +115,10 @@ rt_state(const struct rt_cmd *c)
     const char *status = rc == 0 ? m->payload : "stopped";
     if (rc == 0 || rc == -ENOTCONN) {
         bool stopped = !strcmp(status, "stopped");
-        json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "ociVersion",
-                              "1.0.2-dev", "id", s.id, "pid", stopped ? 0 : (int)s.init_pid,
-                              "status", status, "bundle", s.bundle, "rootfs", s.rootfs,
-                              "created", s.created, "owner", "");
+        json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "ociVersion", "1.0.2-dev",
+                              "id", s.id, "pid", stopped ? 0 : (int)s.init_pid, "status", status,
+                              "bundle", s.bundle, "rootfs", s.rootfs, "created", s.created, "owner",
+                              "");
         char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         if (text)
             printf("%s\n", text);

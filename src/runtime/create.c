@@ -216,8 +216,7 @@ finish(struct create_ctx *x, pid_t holder)
         rc = rt_pidfile_write(x->c->pid_file, stub);
     if (rc < 0) {
         kill(stub, SIGKILL);
-        return rtlog_error("create %s: pid file '%s': %s", x->c->id, x->c->pid_file,
-                           strerror(-rc));
+        return rtlog_error("create %s: pid file '%s': %s", x->c->id, x->c->pid_file, strerror(-rc));
     }
     return 0;
 }
@@ -253,8 +252,7 @@ rt_create(const struct rt_cmd *c)
         goto out;
     }
     if (x.dirfd < 0) {
-        rtlog_error("create %s: state directory in '%s': %s", c->id, c->root,
-                    strerror(-x.dirfd));
+        rtlog_error("create %s: state directory in '%s': %s", c->id, c->root, strerror(-x.dirfd));
         goto out;
     }
     rtconfig_vm_id(c->root, c->id, x.vm_id);

@@ -142,8 +142,8 @@ setup(struct holder *h)
         rc = create_container(h, guest_root);
     }
     if (rc == 0) {
-        holder_log(h, "ready: boot %.0f ms, share %.0f ms, create %.0f ms",
-                   h->boot_us / 1000.0, h->share_us / 1000.0, h->create_us / 1000.0);
+        holder_log(h, "ready: boot %.0f ms, share %.0f ms, create %.0f ms", h->boot_us / 1000.0,
+                   h->share_us / 1000.0, h->create_us / 1000.0);
         return;
     }
     cleanup_free char *msg = xasprintf("%s: %s", what, uvm_last_error());
@@ -267,8 +267,9 @@ serve(struct holder *h)
 static void
 write_timings(struct holder *h)
 {
-    holder_log(h, "timings: boot %.1f ms, share %.1f ms, create %.1f ms, start->exit %.1f ms, "
-                  "teardown %.1f ms",
+    holder_log(h,
+               "timings: boot %.1f ms, share %.1f ms, create %.1f ms, start->exit %.1f ms, "
+               "teardown %.1f ms",
                h->boot_us / 1e3, h->share_us / 1e3, h->create_us / 1e3, h->start_us / 1e3,
                h->teardown_us / 1e3);
     const char *path = getenv("UVM_RUNTIME_TIMINGS");
@@ -280,8 +281,8 @@ write_timings(struct holder *h)
     dprintf(fd,
             "{\"id\":\"%s\",\"boot_ms\":%.1f,\"share_ms\":%.1f,\"create_ms\":%.1f,"
             "\"start_exit_ms\":%.1f,\"teardown_ms\":%.1f}\n",
-            h->a->vm_id, h->boot_us / 1e3, h->share_us / 1e3, h->create_us / 1e3,
-            h->start_us / 1e3, h->teardown_us / 1e3);
+            h->a->vm_id, h->boot_us / 1e3, h->share_us / 1e3, h->create_us / 1e3, h->start_us / 1e3,
+            h->teardown_us / 1e3);
     close(fd);
 }
 

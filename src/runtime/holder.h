@@ -46,10 +46,10 @@ struct hproc {
 struct holder_args {
     const char *id, *bundle, *created, *vm_id, *state_dir;
     struct rt_config cfg;
-    int listen_fd;    /* bound and listening */
-    int result_fd;    /* `create` reads "ok <pid>" or the error here */
-    int log_fd;       /* holder.log */
-    int stdio[3];     /* the init's stdin, stdout, stderr; with a terminal (cfg.terminal) the
+    int listen_fd; /* bound and listening */
+    int result_fd; /* `create` reads "ok <pid>" or the error here */
+    int log_fd;    /* holder.log */
+    int stdio[3];  /* the init's stdin, stdout, stderr; with a terminal (cfg.terminal) the
                        * host pty's slave twice and -1 */
     bool debug;
 };

@@ -18,8 +18,8 @@
 
 #define DELETE_WAIT_MS 10000 /* processes' output and exit after the container's delete */
 
-static bool
-reply_err(int fd, enum rtmsg_err kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool reply_err(int fd, enum rtmsg_err kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static bool
 reply_err(int fd, enum rtmsg_err kind, const char *fmt, ...)
@@ -84,8 +84,9 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
     unsigned n = ++h->next_exec;
     pthread_mutex_unlock(&h->lock);
     if (!running)
-        return reply_err(fd, RTMSG_ERR_NOT_RUNNING, "cannot exec in a container that is not "
-                                                    "running");
+        return reply_err(fd, RTMSG_ERR_NOT_RUNNING,
+                         "cannot exec in a container that is not "
+                         "running");
     cleanup_free char *text = NULL;
     if (lseek(m->fds[3], 0, SEEK_SET) < 0 || rt_read_fd(m->fds[3], RT_CONFIG_MAX, &text, NULL) < 0)
         return reply_err(fd, RTMSG_ERR_FAILED, "exec: the process file cannot be read");
@@ -111,14 +112,12 @@ do_exec(struct holder *h, int fd, struct rtmsg *m)
     if (!hp) {
         uvm_process_signal(p, 9);
         uvm_process_close(p);
-        return reply_err(fd, RTMSG_ERR_FAILED, "exec: too many processes (%d)",
-                         HOLDER_MAX_PROCS);
+        return reply_err(fd, RTMSG_ERR_FAILED, "exec: too many processes (%d)", HOLDER_MAX_PROCS);
     }
     hp->p = p;
     if (hproc_run(h, hp) < 0) {
         uvm_process_signal(p, 9);
-        return reply_err(fd, RTMSG_ERR_FAILED, "exec: the process's stdio: %s",
-                         uvm_last_error());
+        return reply_err(fd, RTMSG_ERR_FAILED, "exec: the process's stdio: %s", uvm_last_error());
     }
     hproc_watch_attach(h, hp);
     holder_log(h, "exec %s: guest pid %d", name, uvm_process_pid(p));
@@ -161,8 +160,8 @@ do_delete(struct holder *h, int fd, const struct rtmsg *m)
         h->start_us += init->exited_us;
     pthread_mutex_unlock(&h->lock);
     if (refuse)
-        return reply_err(fd, RTMSG_ERR_FAILED,
-                         "cannot delete container %s that is not stopped: %s", h->a->id, st);
+        return reply_err(fd, RTMSG_ERR_FAILED, "cannot delete container %s that is not stopped: %s",
+                         h->a->id, st);
     int64_t t = now_us();
     pthread_mutex_lock(&h->lock);
     bool running = h->live_threads > 0;

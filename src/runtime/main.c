@@ -36,6 +36,14 @@ usage(void)
            "Annotations: io.libuvm.boot-files, io.libuvm.memory-mb, io.libuvm.cpus.\n");
 }
 
+/* One function per verb (crun's verb table); version and help are answered in main. */
+static int (*const verb_main[])(const struct rt_cmd *) = {
+    [RT_CREATE] = rt_create,      [RT_START] = rt_start,       [RT_EXEC] = rt_exec,
+    [RT_KILL] = rt_kill,          [RT_DELETE] = rt_delete,     [RT_PS] = rt_ps,
+    [RT_STATE] = rt_state,        [RT_PAUSE] = rt_unsupported, [RT_RESUME] = rt_unsupported,
+    [RT_UPDATE] = rt_unsupported,
+};
+
 const char *
 rt_uvm_runtime_dir(void)
 {
@@ -54,21 +62,13 @@ main(int argc, char **argv)
         return rtlog_error("%s", err);
     }
     rtlog_setup(c.log, c.log_json);
-    switch (c.verb) {
-    case RT_CREATE: return rt_create(&c);
-    case RT_START: return rt_start(&c);
-    case RT_EXEC: return rt_exec(&c);
-    case RT_KILL: return rt_kill(&c);
-    case RT_DELETE: return rt_delete(&c);
-    case RT_PS: return rt_ps(&c);
-    case RT_STATE: return rt_state(&c);
-    case RT_PAUSE:
-    case RT_RESUME:
-    case RT_UPDATE: return rt_unsupported(&c);
-    case RT_VERSION:
+    if (c.verb == RT_VERSION) {
         printf("uvm-runtime version %s\nspec: 1.0.2-dev\n", UVM_VERSION);
         return 0;
-    case RT_HELP: usage(); return 0;
     }
-    return 1;
+    if (c.verb == RT_HELP) {
+        usage();
+        return 0;
+    }
+    return verb_main[c.verb](&c);
 }

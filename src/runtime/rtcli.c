@@ -98,20 +98,16 @@ struct verb {
     size_t min_args, max_args; /* positional arguments, the ID included */
 };
 
+/* clang-format off: one verb a line */
 static const struct verb verbs[] = {
-    {"create", RT_CREATE, create_flags, 1, 1},
-    {"start", RT_START, no_flags, 1, 1},
-    {"exec", RT_EXEC, exec_flags, 1, (size_t)-1},
-    {"kill", RT_KILL, kill_flags, 1, 2},
-    {"delete", RT_DELETE, delete_flags, 1, 1},
-    {"ps", RT_PS, ps_flags, 1, 1},
-    {"state", RT_STATE, no_flags, 1, 1},
-    {"pause", RT_PAUSE, no_flags, 1, 1},
-    {"resume", RT_RESUME, no_flags, 1, 1},
-    {"update", RT_UPDATE, update_flags, 1, 1},
-    {"version", RT_VERSION, no_flags, 0, 0},
-    {"help", RT_HELP, no_flags, 0, 0},
+    {"create", RT_CREATE, create_flags, 1, 1},    {"start", RT_START, no_flags, 1, 1},
+    {"exec", RT_EXEC, exec_flags, 1, (size_t)-1}, {"kill", RT_KILL, kill_flags, 1, 2},
+    {"delete", RT_DELETE, delete_flags, 1, 1},    {"ps", RT_PS, ps_flags, 1, 1},
+    {"state", RT_STATE, no_flags, 1, 1},          {"pause", RT_PAUSE, no_flags, 1, 1},
+    {"resume", RT_RESUME, no_flags, 1, 1},        {"update", RT_UPDATE, update_flags, 1, 1},
+    {"version", RT_VERSION, no_flags, 0, 0},      {"help", RT_HELP, no_flags, 0, 0},
 };
+/* clang-format on */
 
 #define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
@@ -191,16 +187,36 @@ apply_verb(struct rt_cmd *c, enum flag_id id, const char *v, char *err, size_t e
 {
     bool on = !strcmp(v, "true");
     switch (id) {
-    case F_BUNDLE: c->bundle = v; break;
-    case F_PID_FILE: c->pid_file = v; break;
-    case F_CONSOLE: c->console_socket = v; break;
-    case F_PROCESS: c->process = v; break;
-    case F_CWD: c->cwd = v; break;
-    case F_RESOURCES: c->resources = v; break;
-    case F_DETACH: c->detach = on; break;
-    case F_TTY: c->tty = on; break;
-    case F_ALL: c->all = on; break;
-    case F_FORCE: c->force = on; break;
+    case F_BUNDLE:
+        c->bundle = v;
+        break;
+    case F_PID_FILE:
+        c->pid_file = v;
+        break;
+    case F_CONSOLE:
+        c->console_socket = v;
+        break;
+    case F_PROCESS:
+        c->process = v;
+        break;
+    case F_CWD:
+        c->cwd = v;
+        break;
+    case F_RESOURCES:
+        c->resources = v;
+        break;
+    case F_DETACH:
+        c->detach = on;
+        break;
+    case F_TTY:
+        c->tty = on;
+        break;
+    case F_ALL:
+        c->all = on;
+        break;
+    case F_FORCE:
+        c->force = on;
+        break;
     case F_PRESERVE_FDS:
         if (strcmp(v, "0"))
             return FAIL("--preserve-fds %s: passing extra descriptors is not supported", v);
@@ -236,8 +252,8 @@ rt_id_valid(const char *id)
 }
 
 static const char *const signal_names[] = {
-    NULL,   "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT", "BUS",   "FPE",  "KILL", "USR1",
-    "SEGV", "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD", "CONT",  "STOP", "TSTP", "TTIN",
+    NULL,   "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1",
+    "SEGV", "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CONT", "STOP", "TSTP", "TTIN",
     "TTOU", "URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",   "PWR",  "SYS",
 };
 
@@ -259,8 +275,7 @@ rt_parse_signal(const char *s)
 
 /* The positional arguments of the verb: ID first. */
 static int
-positional(struct rt_cmd *c, const struct verb *v, char **args, size_t n, char *err,
-           size_t errlen)
+positional(struct rt_cmd *c, const struct verb *v, char **args, size_t n, char *err, size_t errlen)
 {
     if (n < v->min_args || n > v->max_args)
         return FAIL("%s: %s", v->name,

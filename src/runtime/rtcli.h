@@ -57,8 +57,8 @@ struct rt_cmd {
     const char *env[RT_MAX_ENV + 1];
     size_t nenv;
     bool detach, tty, all, force, ps_json;
-    int signal;      /* kill: 1..64 */
-    char **args;     /* exec: the command after the ID (NULL-terminated), NULL when none */
+    int signal;  /* kill: 1..64 */
+    char **args; /* exec: the command after the ID (NULL-terminated), NULL when none */
     size_t nargs;
 };
 

@@ -48,8 +48,7 @@ path_clean(const char *p)
 
 /* memory, cpus and boot files: annotation, else environment, else default. */
 static int
-vm_settings(json_t *ann, const struct rt_env *env, struct rt_config *out, char *err,
-            size_t errlen)
+vm_settings(json_t *ann, const struct rt_env *env, struct rt_config *out, char *err, size_t errlen)
 {
     const char *mem = json_string_value(json_object_get(ann, RT_ANN_MEMORY));
     const char *cpus = json_string_value(json_object_get(ann, RT_ANN_CPUS));
@@ -83,7 +82,8 @@ check_annotations(json_t *ann, char *err, size_t errlen)
         return FAIL("annotations must be an object");
     const char *key;
     json_t *v;
-    json_object_foreach(ann, key, v) {
+    json_object_foreach(ann, key, v)
+    {
         if (!json_is_string(v))
             return FAIL("annotations.%s must be a string", key);
         if (!strncmp(key, "io.libuvm.", 10) && strcmp(key, RT_ANN_MEMORY) &&
@@ -108,7 +108,8 @@ default_path(json_t *process, char *err, size_t errlen)
     }
     size_t i;
     json_t *e;
-    json_array_foreach(env, i, e) {
+    json_array_foreach(env, i, e)
+    {
         if (!json_is_string(e))
             return FAIL("process.env[%zu] is not a string", i);
         if (!strncmp(json_string_value(e), "PATH=", 5))
@@ -219,9 +220,8 @@ rtconfig_vm_id(const char *root, const char *id, char out[64])
     size_t n = 0;
     for (; id[n] && n < 40; n++) {
         char c = id[n];
-        out[n] = (isalnum((unsigned char)c) || c == '_' || c == '-' || (c == '.' && n > 0))
-                     ? c
-                     : '_';
+        out[n] = (isalnum((unsigned char)c) || c == '_' || c == '-' || (c == '.' && n > 0)) ? c
+                                                                                            : '_';
     }
     snprintf(out + n, 64 - n, "-%016" PRIx64, h);
 }

@@ -38,8 +38,8 @@ struct rt_env {
 };
 
 struct rt_config {
-    char *spec;       /* the spec for uvm_create_container (JSON text) */
-    char *rootfs;     /* absolute host path */
+    char *spec;   /* the spec for uvm_create_container (JSON text) */
+    char *rootfs; /* absolute host path */
     bool rootfs_ro;
     bool terminal;
     char *boot_files; /* NULL: the library's default */

@@ -17,9 +17,9 @@ rt_pidfile_write(const char *path, pid_t pid)
     char digits[24];
     int n = snprintf(digits, sizeof(digits), "%d", (int)pid);
     const char *slash = strrchr(path, '/');
-    cleanup_free char *tmp =
-        slash ? xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1)
-              : xasprintf(".%s.XXXXXX", path);
+    cleanup_free char *tmp = slash ? xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path,
+                                               slash + 1)
+                                   : xasprintf(".%s.XXXXXX", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -75,8 +75,8 @@ rt_read_fd(int fd, size_t max, char **out, size_t *len)
 int
 rt_read_file(int dirfd, const char *path, size_t max, int nofollow, char **out, size_t *len)
 {
-    cleanup_close int fd =
-        openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+    cleanup_close int fd = openat(dirfd, path,
+                                  O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
         return -errno;
     struct stat st;

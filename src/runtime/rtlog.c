@@ -19,7 +19,10 @@ utf8_len(const unsigned char *s)
 {
     if (s[0] < 0x80)
         return 1;
-    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (n == 0 || s[0] == 0xc0 || s[0] == 0xc1 || s[0] > 0xf4)
         return 0;
     for (size_t i = 1; i < n; i++)
@@ -76,8 +79,7 @@ rtlog_line(const char *level, const char *msg, time_t t, bool json)
     cleanup_free char *esc = xmalloc(6 * strlen(msg) + 1);
     rtlog_json_escape(msg, esc);
     if (json)
-        return xasprintf("{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s\"}\n", level, esc,
-                         when);
+        return xasprintf("{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s\"}\n", level, esc, when);
     return xasprintf("time=\"%s\" level=%s msg=\"%s\"\n", when, level, esc);
 }
 

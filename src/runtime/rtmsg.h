@@ -79,8 +79,7 @@ size_t rtmsg_encode(void *buf, enum rtmsg_type type, uint16_t flags, int32_t arg
 
 /* Decode one packet of n bytes that came with nfds descriptors (not stored: the caller keeps
  * them). 0, or -1 with a one-line reason in err. */
-int rtmsg_decode(const void *buf, size_t n, size_t nfds, struct rtmsg *m, char *err,
-                 size_t errlen);
+int rtmsg_decode(const void *buf, size_t n, size_t nfds, struct rtmsg *m, char *err, size_t errlen);
 
 /* A process name: [a-z0-9]{1,RTMSG_NAME_MAX}. */
 bool rtmsg_name_valid(const char *s, size_t len);

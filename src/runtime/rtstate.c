@@ -22,11 +22,11 @@
 char *
 rtstate_encode(const struct rt_state *s)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", s->id,
-                          "bundle", s->bundle, "rootfs", s->rootfs, "created", s->created,
-                          "vm_id", s->vm_id, "uvm_runtime_dir", s->uvm_runtime_dir, "holder_pid",
-                          (json_int_t)s->holder_pid, "holder_start",
-                          (json_int_t)s->holder_start, "init_pid", (json_int_t)s->init_pid);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", s->id, "bundle",
+                          s->bundle, "rootfs", s->rootfs, "created", s->created, "vm_id", s->vm_id,
+                          "uvm_runtime_dir", s->uvm_runtime_dir, "holder_pid",
+                          (json_int_t)s->holder_pid, "holder_start", (json_int_t)s->holder_start,
+                          "init_pid", (json_int_t)s->init_pid);
     if (!j)
         return NULL;
     char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);

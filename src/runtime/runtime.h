@@ -9,7 +9,7 @@
 #include "rtcli.h"
 #include "rtmsg.h"
 
-#define RT_CALL_TIMEOUT_MS 120000  /* a start, exec or kill answered by the holder */
+#define RT_CALL_TIMEOUT_MS 120000   /* a start, exec or kill answered by the holder */
 #define RT_CREATE_TIMEOUT_MS 600000 /* boot + share + crun create (libuvm bounds each) */
 #define RT_DELETE_TIMEOUT_MS 180000 /* the holder's delete: crun delete, QEMU and virtiofsd gone */
 

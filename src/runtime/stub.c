@@ -37,16 +37,23 @@ static bool
 forwarded(int sig)
 {
     switch (sig) {
-    case SIGCHLD: case SIGWINCH: case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL:
-    case SIGTRAP: case SIGSYS: case SIGKILL: case SIGSTOP:
+    case SIGCHLD:
+    case SIGWINCH:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGKILL:
+    case SIGSTOP:
         return false;
     default:
         return sig >= 1 && sig <= 64;
     }
 }
 
-static void __attribute__((noreturn))
-stub_loop(int conn, int sfd, int tty)
+static void __attribute__((noreturn)) stub_loop(int conn, int sfd, int tty)
 {
     struct rtmsg *m = xmalloc(sizeof(*m));
     char err[128];
@@ -81,8 +88,7 @@ stub_loop(int conn, int sfd, int tty)
 /* In the stub: wait for the go from its parent (the attach answered), then serve. With a
  * terminal, the stub's own session has the host pty as its controlling terminal: the shim's
  * resizes of the master reach the stub as SIGWINCH. */
-static void __attribute__((noreturn))
-stub_child(int conn, int go, bool detach, int tty)
+static void __attribute__((noreturn)) stub_child(int conn, int go, bool detach, int tty)
 {
     if (detach) {
         rt_stdio_null();

@@ -52,9 +52,8 @@ test_cli_shim_calls(void **state)
 {
     struct rt_cmd c;
     char err[256];
-    assert_int_equal(parse(&c, err, G, "create", "--bundle", "/b", "--pid-file", "/b/init.pid",
-                           "c1", NULL),
-                     0);
+    assert_int_equal(
+        parse(&c, err, G, "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1", NULL), 0);
     assert_int_equal(c.verb, RT_CREATE);
     assert_string_equal(c.root, "/run/containerd/runc/default");
     assert_string_equal(c.log, "/b/log.json");
@@ -64,9 +63,9 @@ test_cli_shim_calls(void **state)
     assert_string_equal(c.id, "c1");
     assert_null(c.console_socket);
 
-    assert_int_equal(parse(&c, err, G, "--systemd-cgroup", "create", "--bundle", "/b",
-                           "--pid-file", "/b/init.pid", "--console-socket", "/tmp/pty1/pty.sock",
-                           "--no-pivot", "c1", NULL),
+    assert_int_equal(parse(&c, err, G, "--systemd-cgroup", "create", "--bundle", "/b", "--pid-file",
+                           "/b/init.pid", "--console-socket", "/tmp/pty1/pty.sock", "--no-pivot",
+                           "c1", NULL),
                      0);
     assert_true(c.systemd_cgroup);
     assert_string_equal(c.console_socket, "/tmp/pty1/pty.sock");
@@ -97,8 +96,7 @@ test_cli_shim_calls(void **state)
     assert_null(c.args);
     /* tty exec: --console-socket before --detach */
     assert_int_equal(parse(&c, err, G, "exec", "--process", "/tmp/p", "--console-socket",
-                           "/tmp/pty2/pty.sock", "--detach", "--pid-file", "/b/e2.pid", "c4",
-                           NULL),
+                           "/tmp/pty2/pty.sock", "--detach", "--pid-file", "/b/e2.pid", "c4", NULL),
                      0);
     assert_string_equal(c.console_socket, "/tmp/pty2/pty.sock");
 
@@ -133,9 +131,8 @@ test_cli_shapes(void **state)
     assert_int_equal(parse(&c, err, "delete", "-f", "x", NULL), 0);
     assert_true(c.force);
     /* exec with a command: flags before the ID, everything after it is the command */
-    assert_int_equal(parse(&c, err, "exec", "-e", "A=1", "--cwd", "/tmp", "x", "sh", "-c",
-                           "exit 5", NULL),
-                     0);
+    assert_int_equal(
+        parse(&c, err, "exec", "-e", "A=1", "--cwd", "/tmp", "x", "sh", "-c", "exit 5", NULL), 0);
     assert_int_equal(c.nargs, 3);
     assert_string_equal(c.args[0], "sh");
     assert_string_equal(c.args[1], "-c");
@@ -376,8 +373,8 @@ test_config_errors(void **state)
                         "root.path is missing: a container needs a root file system");
     expect_config_error("{\"process\":{},\"root\":{\"path\":\"../etc\"}}", &no_env,
                         "root.path '../etc' must not have '.' or '..' components");
-    expect_config_error("{\"process\":{},\"root\":{\"path\":\"r\",\"readonly\":\"yes\"}}",
-                        &no_env, "root.readonly must be a boolean");
+    expect_config_error("{\"process\":{},\"root\":{\"path\":\"r\",\"readonly\":\"yes\"}}", &no_env,
+                        "root.readonly must be a boolean");
     expect_config_error("{\"process\":{},\"root\":{\"path\":\"r\"},\"annotations\":{"
                         "\"io.libuvm.memory-mb\":\"12\"}}",
                         &no_env,
@@ -413,9 +410,8 @@ test_process_and_vm_id(void **state)
     assert_false(t);
     assert_string_equal(out, "{\"args\":[\"true\"],\"env\":[\"" RT_DEFAULT_PATH "\"]}");
     free(out);
-    assert_int_equal(rtconfig_process("{\"args\":[\"sh\"],\"terminal\":true}", &t, &out, err,
-                                      sizeof(err)),
-                     0);
+    assert_int_equal(
+        rtconfig_process("{\"args\":[\"sh\"],\"terminal\":true}", &t, &out, err, sizeof(err)), 0);
     assert_true(t);
     free(out);
     assert_int_equal(rtconfig_process("[1]", &t, &out, err, sizeof(err)), -1);
@@ -494,8 +490,8 @@ test_state(void **state)
 /* ---- the holder protocol ---- */
 
 static size_t
-packet(unsigned char *buf, uint32_t magic, uint16_t type, uint16_t flags, int32_t arg,
-       uint32_t len, const char *payload, size_t n)
+packet(unsigned char *buf, uint32_t magic, uint16_t type, uint16_t flags, int32_t arg, uint32_t len,
+       const char *payload, size_t n)
 {
     memcpy(buf, &magic, 4);
     memcpy(buf + 4, &type, 2);
