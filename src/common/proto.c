@@ -47,6 +47,8 @@ static const struct {
     {PROTO_REQ_MODIFY_SETTINGS, "ModifySettings"},
     {PROTO_REQ_NEGOTIATE_PROTOCOL, "NegotiateProtocol"},
     {PROTO_REQ_DELETE_CONTAINER_STATE, "DeleteContainerState"},
+    {PROTO_REQ_QUIESCE, "Quiesce"},
+    {PROTO_REQ_RESUME, "Resume"},
     {PROTO_NOTIFY_LOG, "Log"},
     {PROTO_STREAM_DATA, "StreamData"},
     {PROTO_STREAM_ACK, "StreamAck"},

@@ -41,6 +41,8 @@ enum proto_type {
     PROTO_REQ_MODIFY_SETTINGS = 0x10100a01u,
     PROTO_REQ_NEGOTIATE_PROTOCOL = 0x10100b01u,
     PROTO_REQ_DELETE_CONTAINER_STATE = 0x10100d01u,
+    PROTO_REQ_QUIESCE = 0x10108001u,  /* libuvm: ready the guest for a template save */
+    PROTO_REQ_RESUME = 0x10108101u,   /* libuvm: a clone's identity, or the end of a quiesce */
     PROTO_NOTIFY_LOG = 0x30100201u,   /* guest -> host, JSON {"level","msg"} */
     PROTO_STREAM_DATA = 0x40100101u,  /* raw bytes, id = stream id, empty = end of stream */
     PROTO_STREAM_ACK = 0x40100201u,   /* empty, id = stream id: one data frame consumed */

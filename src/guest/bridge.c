@@ -11,6 +11,7 @@
 
 #include "bridge.h"
 #include "cleanup.h"
+#include "clone.h"
 #include "container.h"
 #include "crun.h"
 #include "devwait.h"
@@ -42,6 +43,7 @@ struct bridge {
     bool logging;    /* Log notifications enabled (after NegotiateProtocol) */
     bool negotiated;
     bool late_started; /* device modules: loaded once the host has its answer, not before */
+    bool quiesced;     /* for a template save (clone.h): until Resume */
     int64_t init_start_us;
     struct pollfd *pfds;
     uint64_t *keys;
@@ -156,7 +158,30 @@ static const struct {
     {PROTO_REQ_GET_PROPERTIES, properties_handle_get},
     {PROTO_REQ_RESIZE_CONSOLE, process_handle_resize},
     {PROTO_REQ_MODIFY_SETTINGS, modify_handle},
+    {PROTO_REQ_QUIESCE, clone_handle_quiesce},
+    {PROTO_REQ_RESUME, clone_handle_resume},
 };
+
+void
+bridge_quiesce(struct bridge *b)
+{
+    b->quiesced = true;
+    b->logging = false;
+    log_set_sink(NULL, NULL); /* nothing of ours after the answer: the VM is about to pause */
+}
+
+void
+bridge_resume(struct bridge *b)
+{
+    b->quiesced = false; /* the log sink comes back with the answer (dispatch_request) */
+}
+
+/* While quiesced, only what a clone's host sends first is served. */
+static bool
+served_quiesced(uint32_t type)
+{
+    return type == PROTO_REQ_NEGOTIATE_PROTOCOL || type == PROTO_REQ_RESUME;
+}
 
 static void
 dispatch_request(struct bridge *b, const struct proto_header *h, const uint8_t *payload,
@@ -166,7 +191,11 @@ dispatch_request(struct bridge *b, const struct proto_header *h, const uint8_t *
     log_debug("request %s id %llu (%zu bytes)", proto_type_name(h->type),
               (unsigned long long)h->id, len);
     int rc = request_parse(req, payload, len);
-    if (rc == 0) {
+    if (rc == 0 && b->quiesced && !served_quiesced(h->type))
+        rc = request_fail(req, "%s refused: the agent is quiesced for a template save "
+                               "(only NegotiateProtocol and Resume are served until Resume)",
+                          proto_type_name(h->type) ? proto_type_name(h->type) : "request");
+    else if (rc == 0) {
         rc = request_fail(req, "the request type 0x%08x is not supported", h->type);
         for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
             if (handlers[i].type == h->type) {
@@ -179,7 +208,7 @@ dispatch_request(struct bridge *b, const struct proto_header *h, const uint8_t *
     }
     if (rc != BRIDGE_DEFERRED)
         bridge_reply(b, req, rc);
-    if (b->negotiated && !b->logging) {
+    if (b->negotiated && !b->logging && !b->quiesced) {
         b->logging = true; /* the host knows us now: send it our log lines */
         log_set_sink(log_sink, b);
     }
@@ -244,9 +273,17 @@ set_async(struct bridge *b, bool on)
 static int
 on_hangup(struct bridge *b)
 {
-    if (b->host_up) {
+    if (b->host_up && !b->quiesced) {
         log_info("the host closed the bridge");
         return 1;
+    }
+    if (b->host_up) { /* a template or clone: the next host is another connection */
+        log_info("bridge port: the host went away while quiesced; waiting for the next one");
+        b->host_up = false;
+        set_async(b, true);
+        /* Nothing half-sent or half-read belongs to the next host. */
+        proto_outq_release(&b->out);
+        proto_reader_release(&b->in);
     }
     if (!b->host_wait)
         log_debug("bridge port: host not connected yet, waiting");
@@ -291,8 +328,10 @@ reap_children(struct bridge *b)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
-        if (modules_late_reaped(pid, status))
+        if (modules_late_reaped(pid, status)) {
             modify_late_ready(b);
+            clone_late_ready(b);
+        }
         else if (!crun_reaped(b, pid, status))
             process_exited(b, pid, status);
     }

@@ -26,6 +26,11 @@ int bridge_send(struct bridge *b, uint32_t type, uint64_t id, const void *payloa
 /* Answer req (result or error, per the handler convention rc) and free it. */
 void bridge_reply(struct bridge *b, struct request *req, int rc);
 
+/* Quiesce (clone.h): send nothing of our own, serve only NegotiateProtocol and Resume, take a
+ * hang-up as "not connected yet". Resume: back to normal. */
+void bridge_quiesce(struct bridge *b);
+void bridge_resume(struct bridge *b);
+
 /* Run the loop on the opened port fd until the host goes away (0) or a fatal error (-errno,
  * logged). init_start_us: CLOCK_BOOTTIME at the top of main (for GuestTimes). */
 int bridge_run(int port_fd, int64_t init_start_us);

@@ -81,6 +81,12 @@ modify_handle(struct bridge *b, struct request *req)
     return BRIDGE_DEFERRED;
 }
 
+bool
+modify_pending(void)
+{
+    return waiting_head != NULL;
+}
+
 void
 modify_late_ready(struct bridge *b)
 {

@@ -7,6 +7,8 @@
 #ifndef GCS_MODIFY_H
 #define GCS_MODIFY_H
 
+#include <stdbool.h>
+
 #include "bridge.h"
 #include "modifyreq.h"
 
@@ -24,5 +26,7 @@ bridge_handler_fn modify_handle;
 
 /* The late modules are loaded: run the requests that waited for them. */
 void modify_late_ready(struct bridge *b);
+/* Requests are waiting for the late modules. */
+bool modify_pending(void);
 
 #endif

@@ -52,6 +52,17 @@ export_mounted(void)
     return false;
 }
 
+int
+plan9_export_unmount(void)
+{
+    if (!export_mounted())
+        return 0;
+    if (umount2(PLAN9_ROOT, 0) < 0)
+        return -errno;
+    log_info("Plan9: the export " PLAN9_TAG " is unmounted from " PLAN9_ROOT);
+    return 0;
+}
+
 /* The mount tags of the virtio devices bound to 9pnet_virtio, ", " separated, into tags (may
  * be NULL); true when PLAN9_TAG is one of them. */
 static bool

@@ -15,5 +15,8 @@
 #define PLAN9_ROOT "/run/plan9"
 
 modify_fn plan9_modify;
+/* Unmount the export when mounted (no share may be using it): a template save, since QEMU
+ * cannot migrate a mounted 9p device. 0 or -errno. */
+int plan9_export_unmount(void);
 
 #endif

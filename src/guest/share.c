@@ -10,6 +10,15 @@
 
 static struct share *shares;
 
+size_t
+share_count(void)
+{
+    size_t n = 0;
+    for (const struct share *s = shares; s; s = s->next)
+        n++;
+    return n;
+}
+
 const char *
 share_kind_name(enum share_kind kind)
 {

@@ -33,6 +33,8 @@ struct share {
 
 /* "Plan9" or "virtio-fs": errors read "<kind> share <name>: <step>: <reason>". */
 const char *share_kind_name(enum share_kind kind);
+/* Shares mounted or being added. */
+size_t share_count(void);
 
 
 /* Reserve path for a new share: mkdir -p path (recording what was created) and record the share
