@@ -95,6 +95,16 @@ struct uvm_options {              /* zero-initialised == all defaults */
     uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000 */
     bool trust_guest_log_levels; /* false: guest log lines reach the handler at WARNING at
                                   * most (a guest cannot log at ERROR); true: as the guest says */
+    /* Start from the template saved in this directory (uvm_save_template): the VM is a clone.
+     * It has the template's memory, processors, device counts, boot files, kernel options and
+     * additional JSON: leave those options unset (or repeat them; a different value is
+     * UVM_E_INVALID_ARGUMENT naming it). Its own: id, owner, console_pipe, start_timeout_ms,
+     * trust_guest_log_levels. A template made with other boot files, another QEMU or another
+     * QEMU command line is refused with a message saying which. uvm_start then restores the
+     * template's state instead of booting, and gives the clone its identity before returning:
+     * hostname = VM id, fresh entropy, the host's wall clock (docs/design.md). A clone cannot
+     * add VSMB shares (virtio-fs needs shared guest RAM): UVM_E_NOT_SUPPORTED. */
+    const char *template_dir;
 };
 
 struct uvm;
@@ -112,6 +122,16 @@ int uvm_start(struct uvm *vm);
  * uvm_terminate; UVM_E_UNEXPECTED_EXIT when QEMU died otherwise, the guest reset itself (kernel
  * panic, agent death) or a start in progress failed; UVM_E_INVALID_STATE if never started. */
 int uvm_wait(struct uvm *vm);
+/* Save a running, idle linux VM as a template in `dir` (created, or an existing empty
+ * directory; on tmpfs, e.g. /dev/shm, clones start fastest): the guest agent quiesces (syncs,
+ * becomes ready for another host), the VM is paused, its device state and its RAM (only the
+ * pages the guest wrote) are written to `dir`, and the VM is terminated: clones map its RAM
+ * file, it must not run on. Refused (UVM_E_INVALID_STATE, naming it) while anything is attached
+ * (SCSI disks, VPMem devices, shares, network namespaces), while processes or containers run,
+ * or during another save; UVM_E_NOT_SUPPORTED for a clone. A failure undoes everything: the VM
+ * runs on as before and `dir` is left as it was. Templates are not relocatable: a copied RAM
+ * file is refused (save again). */
+int uvm_save_template(struct uvm *vm, const char *dir);
 /* Hard stop: kills QEMU, waits for it, releases the ID. Idempotent. */
 int uvm_terminate(struct uvm *vm);
 /* Release the runtime directories under $UVM_RUNTIME_DIR (default /run/uvm) whose owning process
@@ -145,6 +165,7 @@ struct uvm_timings {
     uint64_t qmp_ready_us;   /* QMP greeting read and capabilities negotiated */
     uint64_t guest_init_us;  /* guest agent (PID 1) started, from the guest's uptime */
     uint64_t agent_ready_us; /* protocol negotiated: uvm_start returns */
+    uint64_t restore_us;     /* a clone: the template's state loaded and the vCPUs running */
 };
 int uvm_get_timings(struct uvm *vm, struct uvm_timings *t);
 

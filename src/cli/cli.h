@@ -34,6 +34,7 @@ struct cli_verb {
 
 int cli_run_main(const struct cli_global *g, int argc, char **argv);
 int cli_create_main(const struct cli_global *g, int argc, char **argv);
+int cli_template_main(const struct cli_global *g, int argc, char **argv);
 
 /* Options shared by the verbs that build a VM (run, create). getopt_long values >= 0x100 so they
  * never clash with a short option; a verb's own long-only options start at CLI_OPT_VERB. */
@@ -46,6 +47,7 @@ enum {
     CLI_OPT_CONSOLE,
     CLI_OPT_TIMEOUT_MS,
     CLI_OPT_ROOTFS,
+    CLI_OPT_TEMPLATE,
     CLI_OPT_VERB = 0x200,
 };
 
@@ -57,7 +59,8 @@ enum {
         {"id", required_argument, NULL, CLI_OPT_ID},                                               \
         {"console", required_argument, NULL, CLI_OPT_CONSOLE},                                     \
         {"timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT_MS},                               \
-        {"rootfs", required_argument, NULL, CLI_OPT_ROOTFS}
+        {"rootfs", required_argument, NULL, CLI_OPT_ROOTFS},                                       \
+        {"template", required_argument, NULL, CLI_OPT_TEMPLATE}
 
 /* Help lines for CLI_VM_LONG_OPTIONS. */
 extern const char cli_vm_options_help[];

@@ -17,6 +17,7 @@
 static const struct cli_verb verbs[] = {
     {"run", cli_run_main, "boot a VM, run a command in it, tear the VM down"},
     {"create", cli_create_main, "print a VM's document and QEMU command line (--dry-run)"},
+    {"template", cli_template_main, "save a booted VM as a template (template create DIR)"},
 };
 
 const char cli_vm_options_help[] =
@@ -29,7 +30,10 @@ const char cli_vm_options_help[] =
     "      --id ID             VM id (default: a generated GUID)\n"
     "      --console PATH      write the serial console to PATH\n"
     "      --timeout-ms N      boot deadline (default $UVM_START_TIMEOUT_MS, else 120000)\n"
-    "      --rootfs initrd|vhd preferred root file system (initrd.img or rootfs.vhd)\n";
+    "      --rootfs initrd|vhd preferred root file system (initrd.img or rootfs.vhd)\n"
+    "      --template DIR      start from the template in DIR (uvmctl template create): a\n"
+    "                          clone, with the template's memory, CPUs, boot files and\n"
+    "                          kernel options (the options above may only repeat them)\n";
 
 static void
 usage(FILE *f)
@@ -143,6 +147,9 @@ cli_vm_option(const char *prog, int opt, const char *arg, struct uvm_options *o)
         if (cli_parse_uint(prog, "timeout-ms", arg, 1, UINT32_MAX, &v) < 0)
             return -1;
         o->start_timeout_ms = (uint32_t)v;
+        return 1;
+    case CLI_OPT_TEMPLATE:
+        o->template_dir = arg;
         return 1;
     case CLI_OPT_ROOTFS:
         if (strcmp(arg, "initrd") == 0) {

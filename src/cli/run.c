@@ -420,11 +420,14 @@ print_timings(const struct run *r, const struct timespec *t_end)
         {"spawn", b->spawn_us},
         {"qmp ready", b->qmp_ready_us},
         {"guest init", b->guest_init_us},
+        {"restored", b->restore_us}, /* clones only */
         {"agent ready", b->agent_ready_us},
     };
 
     fprintf(stderr, "uvmctl: timings in ms (boot steps since uvm_start, then durations):\n");
     for (size_t i = 0; i < sizeof(boot) / sizeof(boot[0]); i++) {
+        if (!strcmp(boot[i].name, "restored") && !r->opts.template_dir)
+            continue;
         if (r->have_timings && boot[i].us)
             fprintf(stderr, "  %-12s %10.1f\n", boot[i].name, (double)boot[i].us / 1e3);
         else

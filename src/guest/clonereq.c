@@ -36,7 +36,7 @@ quiesce_params_parse(struct request *req)
 static bool
 hostname_valid(const char *s, size_t n)
 {
-    if (n == 0 || n > CLONE_HOSTNAME_MAX || s[0] == '.' || s[0] == '-')
+    if (n == 0 || n > CLONE_HOSTNAME_MAX || s[0] == '.')
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -107,7 +107,7 @@ resume_params_parse(struct request *req, struct resume_params *out)
         size_t n = strnlen(host, CLONE_HOSTNAME_MAX + 1);
         if (!hostname_valid(host, n))
             return request_fail(req, "invalid request: field \"Hostname\" must be 1 to %u of "
-                                     "[A-Za-z0-9._-], not starting with '.' or '-'",
+                                     "[A-Za-z0-9._-], not starting with '.'",
                                 CLONE_HOSTNAME_MAX);
         memcpy(out->hostname, host, n + 1);
     }

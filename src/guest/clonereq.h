@@ -30,7 +30,7 @@ struct resume_params {
 /* Quiesce: no fields. 0, or -EINVAL with req->error. */
 int quiesce_params_parse(struct request *req);
 
-/* Resume: "Hostname" 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'; "Entropy" an even
+/* Resume: "Hostname" 1..64 of [A-Za-z0-9._-], not starting with '.' (a VM id); "Entropy" an even
  * number of hex digits (either case) for CLONE_ENTROPY_MIN..MAX bytes; "RealTimeUs" an integer
  * in 1..CLONE_REALTIME_MAX (CLOCK_REALTIME in microseconds). 0, or -EINVAL with req->error. */
 int resume_params_parse(struct request *req, struct resume_params *out);

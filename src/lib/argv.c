@@ -216,10 +216,18 @@ add_machine(struct argv_buf *a, const struct argv_ctx *ctx, const struct spec *s
     else
         add(a, "%lldM", (long long)sp->mem);
     add(a, "-object");
-    /* Shared (memfd) guest RAM: vhost-user devices (virtio-fs) need it, and it must be so from
-     * boot since a share can be added at any time. */
-    add(a, "memory-backend-memfd,id=mem,size=%lldM,share=on%s", (long long)sp->mem,
-        sp->backing && !strcmp(sp->backing, "Physical") ? ",prealloc=on" : "");
+    /* The guest RAM is a file the library hands over (ram.h; QEMU 7.2's memory-backend-file
+     * has no fd= and opens mem-path itself). Shared on a memfd: vhost-user devices (virtio-fs)
+     * need it, from boot since a share can be added at any time, and a template save copies
+     * it. A clone maps its template's RAM file private (copy on write), never preallocated:
+     * that would copy every page. */
+    if (ctx->clone)
+        add(a, "memory-backend-file,id=mem,size=%lldM,mem-path=/proc/self/fd/%d,share=off",
+            (long long)sp->mem, ARGV_RAM_FD);
+    else
+        add(a, "memory-backend-file,id=mem,size=%lldM,mem-path=/proc/self/fd/%d,share=on%s",
+            (long long)sp->mem, ARGV_RAM_FD,
+            sp->backing && !strcmp(sp->backing, "Physical") ? ",prealloc=on" : "");
     add(a, "-smp");
     add(a, "%lld", (long long)sp->cpus);
 }
@@ -335,6 +343,10 @@ add_channels(struct argv_buf *a, const struct argv_ctx *ctx, const struct spec *
     if (sp->console_pipe) {
         add(a, "-add-fd");
         add(a, "fd=%d,set=%d,opaque=console", ARGV_CONSOLE_FD, ARGV_CONSOLE_FDSET);
+    }
+    if (ctx->clone) {
+        add(a, "-incoming");
+        add(a, "defer");
     }
     if (sp->graphics) {
         cleanup_free char *rd = qemu_escape(ctx->rundir);

@@ -4,12 +4,14 @@
 #define UVM_LIB_ARGV_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #define ARGV_QMP_FD 3   /* listening QMP socket, as numbered in the QEMU process */
 #define ARGV_AGENT_FD 4 /* listening agent (virtio-serial) socket */
 #define ARGV_CONSOLE_FD 5 /* connected socket receiving the serial console, or the console_pipe
                            * file opened by the library (then fd set ARGV_CONSOLE_FDSET) */
 #define ARGV_CONSOLE_FDSET 1
+#define ARGV_RAM_FD 6 /* the guest RAM's file (ram.h): a memfd, or a template's RAM file */
 #define ARGV_SPARE_ROOT_PORTS 4
 /* Root ports are rp0 (agent), rp1.. (SCSI controllers), then the VHD root's pmem port, then the
  * 9p export's port, then the spare ports for hot-plugged devices: the first spare's number. */
@@ -48,6 +50,8 @@ struct argv_ctx {
     const char *bios;    /* NULL: QEMU's default firmware */
     const char *name;    /* VM id */
     const char *rundir;  /* runtime directory (vnc socket) */
+    bool clone;          /* started from a template (template.h): the RAM file is mapped
+                          * private, QEMU waits for the template's state (-incoming defer) */
 };
 
 /* Build a NULL-terminated argv from the document. Values are validated (the document may have

@@ -25,6 +25,9 @@ struct res_kind {
     /* New records are added one at a time: an add without a record waits while another record
      * of the kind is being added (VPMem: the guest numbers devices in the order they arrive). */
     bool serial_adds;
+    /* The kind's devices need the guest RAM shared with a daemon (vhost-user): not on a clone,
+     * which maps its template's RAM privately (template.h). */
+    bool needs_shared_ram;
     /* Lock held, the record out of the list: give back what it holds in the VM (hot-plug
      * slots). NULL: nothing. Not called for a record whose host part could not be undone. */
     void (*drop)(struct uvm *vm, struct res *r);

@@ -84,6 +84,9 @@ res_enter(struct res_txn *t, res_find_fn find, const void *key)
     pthread_mutex_lock(&vm->lock);
     for (;;) {
         int rc = t->offline ? 0 : uvm_check_running(vm, t->what);
+        if (rc == 0 && vm->saving)
+            rc = uvm_error(UVM_E_INVALID_STATE, "%s: utility VM '%s' is being saved as a template",
+                           t->what, vm->cfg.id);
         if (rc < 0) {
             pthread_mutex_unlock(&vm->lock);
             t->r = NULL;
@@ -92,6 +95,15 @@ res_enter(struct res_txn *t, res_find_fn find, const void *key)
         struct res *r = find ? find(t, key) : res_find(vm, t->kind, key);
         bool busy = r ? r->state == RES_ADDING || r->state == RES_REMOVING
                       : t->kind->serial_adds && kind_adding(vm, t->kind);
+        if (!busy && !r && t->kind->needs_shared_ram && vm->tpl) {
+            pthread_mutex_unlock(&vm->lock);
+            t->r = NULL;
+            return uvm_error(UVM_E_NOT_SUPPORTED,
+                             "%s: not on a clone of a template: its devices need the guest RAM "
+                             "shared with their daemon, and a clone maps its template's RAM "
+                             "privately",
+                             t->what);
+        }
         if (!busy) {
             t->r = r;
             return 0;

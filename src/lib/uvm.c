@@ -18,6 +18,8 @@
 #include "error.h"
 #include "proto.h"
 #include "qmp.h"
+#include "ram.h"
+#include "template.h"
 #include "timeutil.h"
 #include "kinds.h"
 #include "vm.h"
@@ -74,6 +76,7 @@ build_argv(struct uvm *vm, json_t *doc)
         .bios = access(QBOOT_ROM, R_OK) == 0 ? QBOOT_ROM : NULL,
         .name = vm->cfg.id,
         .rundir = vm->rd.path,
+        .clone = vm->tpl != NULL,
     };
     int rc = argv_build(doc, &ctx, &vm->argv);
     return rc < 0 ? rc : build_jail(vm, doc, ctx.accel);
@@ -108,7 +111,10 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "create: out is NULL");
     *out = NULL;
     struct uvm *vm = uvm_alloc();
-    int rc = options_resolve(opts, &vm->cfg);
+    struct uvm_options merged; /* a clone's: the template's options (template.h) */
+    int rc = opts ? template_open(opts, &vm->tpl, &merged) : 0;
+    if (rc == 0)
+        rc = options_resolve(opts ? &merged : NULL, &vm->cfg);
     if (rc < 0)
         goto fail;
     json_t *doc = document_build(&vm->cfg);
@@ -121,6 +127,8 @@ uvm_create(const struct uvm_options *opts, struct uvm **out)
         rc = prepare_kinds(vm);
     if (rc == 0)
         rc = build_argv(vm, doc);
+    if (rc == 0 && vm->tpl)
+        rc = template_check(vm->tpl, doc, vm->argv, vm->rd.path);
     if (rc == 0)
         vm->document = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
@@ -309,8 +317,12 @@ do_start(struct uvm *vm, int64_t t0)
 {
     int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
     cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
-    cleanup_close int con_qemu = -1, con_ours = -1;
-    int rc = console_fds(vm, &con_qemu, &con_ours);
+    cleanup_close int con_qemu = -1, con_ours = -1, ram = -1;
+    /* The guest RAM's file (ram.h): a clone maps its template's. */
+    int rc = vm->tpl ? template_ram_open(vm->tpl, &ram)
+                     : ram_memfd_new(vm->cfg.memory_mb << 20, &ram);
+    if (rc == 0)
+        rc = console_fds(vm, &con_qemu, &con_ours);
     if (rc < 0)
         return rc;
     if ((rc = rundir_listen(&vm->rd, "qmp.sock", &qmp_listen)) < 0 ||
@@ -322,6 +334,7 @@ do_start(struct uvm *vm, int64_t t0)
         .qmp_fd = qmp_listen,
         .agent_fd = agent_listen,
         .console_fd = con_qemu,
+        .ram_fd = ram,
         .console_reader = steal_fd(&con_ours),
         .jail = vm->jail,
         .fn = on_exit_cb,
@@ -329,6 +342,7 @@ do_start(struct uvm *vm, int64_t t0)
     };
     rc = vmm_spawn(&vc, &vmm);
     close(steal_fd(&con_qemu));
+    close(steal_fd(&ram));
     /* Only QEMU holds the listening sockets from here: if it dies, connects fail at once. */
     close(steal_fd(&qmp_listen));
     close(steal_fd(&agent_listen));
@@ -368,6 +382,8 @@ do_start(struct uvm *vm, int64_t t0)
     pthread_mutex_lock(&vm->lock);
     vm->timings.qmp_ready_us = since(t0);
     pthread_mutex_unlock(&vm->lock);
+    if (vm->tpl && (rc = template_restore(vm, q, t0, deadline)) < 0)
+        return rc;
 
     json_t *resp = NULL;
     rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
@@ -381,6 +397,8 @@ do_start(struct uvm *vm, int64_t t0)
         return rc;
     rc = parse_negotiate(vm, resp, t0);
     json_decref(resp);
+    if (rc == 0 && vm->tpl)
+        rc = template_resume(vm, b, deadline);
     return rc;
 }
 

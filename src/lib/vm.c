@@ -7,6 +7,7 @@
 #include "jail.h"
 #include "qmp.h"
 #include "record.h"
+#include "tplfile.h"
 #include "vm.h"
 #include "vmm.h"
 
@@ -87,6 +88,7 @@ vm_free(struct uvm *vm)
     qmp_free(vm->qmp);
     rundir_release(&vm->rd);
     jail_free(vm->jail);
+    template_free(vm->tpl);
     vm_release_resources(vm);
     argv_free(vm->argv);
     free(vm->document);

@@ -40,6 +40,7 @@ struct bridge;
 struct jail;
 struct res;
 struct res_kind;
+struct template;
 
 struct uvm {
     pthread_mutex_t lock; /* guards everything below that is not immutable */
@@ -50,11 +51,13 @@ struct uvm {
     size_t n_old_documents;
     char **argv;           /* immutable after create; NULL for windows */
     struct jail *jail;     /* QEMU's confinement (jail.h), immutable after create; NULL: none */
+    struct template *tpl;  /* a clone's template (template.h), immutable after create; NULL */
     struct rundir rd;
     enum uvm_state state;
     bool terminating;
     bool undoing;            /* a failed start is killing its QEMU */
     bool releasing;          /* QEMU's exit is releasing the runtime directory (unlocked) */
+    bool saving;             /* uvm_save_template in progress: no hot-plug (res.c) */
     unsigned start_failures; /* wakes waiters of a start that did not happen */
     /* Valid from start until close; the objects outlive terminate so that concurrent callers
      * never see them freed. */

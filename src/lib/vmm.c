@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -176,14 +177,16 @@ vmm_spawn(const struct vmm_config *c, struct vmm **out)
         return uvm_error_errno(-errno, "QEMU log pipe");
     if (console_reader >= 0 && fcntl(console_reader, F_SETFL, O_NONBLOCK) < 0)
         return uvm_error_errno(-errno, "QEMU console");
-    int fds[3] = {c->qmp_fd, c->agent_fd, c->console_fd};
+    if (c->ram_fd >= 0 && c->console_fd < 0)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "QEMU: a RAM fd needs a console fd before it");
+    int fds[4] = {c->qmp_fd, c->agent_fd, c->console_fd, c->ram_fd};
     struct spawn_opts o = {
         .argv = (const char *const *)c->argv,
         .stdin_fd = -1,
         .stdout_fd = log_writer,
         .stderr_fd = log_writer,
         .fds = fds,
-        .n_fds = c->console_fd >= 0 ? 3 : 2,
+        .n_fds = c->ram_fd >= 0 ? 4 : c->console_fd >= 0 ? 3 : 2,
         .clone_flags = c->jail ? jail_clone_flags() : 0,
         .hook = c->jail ? jail_enter : NULL,
         .hook_arg = c->jail,
@@ -236,6 +239,28 @@ pid_t
 vmm_pid(const struct vmm *v)
 {
     return v->pid;
+}
+
+int
+vmm_open_fd(struct vmm *v, int qemu_fd)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)v->pid, qemu_fd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err = errno;
+    pthread_mutex_lock(&v->lock);
+    /* Without a pidfd (spawn.h) the pid is ours until the watcher reaps it. */
+    struct pollfd p = {.fd = v->exited ? -1 : v->child.pidfd, .events = POLLIN};
+    bool running = !v->exited && (p.fd < 0 || poll(&p, 1, 0) == 0);
+    pthread_mutex_unlock(&v->lock);
+    if (!running) {
+        if (fd >= 0)
+            close(fd);
+        return uvm_error(UVM_E_INVALID_STATE, "QEMU pid %d has exited", (int)v->pid);
+    }
+    if (fd < 0)
+        return uvm_error_errno(-err, "open QEMU's fd %d ('%s')", qemu_fd, path);
+    return fd;
 }
 
 int

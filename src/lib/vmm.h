@@ -17,8 +17,9 @@ typedef void (*vmm_exit_fn)(void *opaque, struct vmm *v, int status);
 struct jail;
 struct vmm_config {
     char *const *argv; /* argv[0] looked up in PATH */
-    /* Become fds 3, 4 and 5 in QEMU (borrowed; console_fd -1: none). */
-    int qmp_fd, agent_fd, console_fd;
+    /* Become fds 3, 4, 5 and 6 in QEMU (borrowed; console_fd -1: none, and then no ram_fd;
+     * ram_fd -1: none): argv.h's ARGV_*_FD. */
+    int qmp_fd, agent_fd, console_fd, ram_fd;
     /* The other end of the console (-1: none; taken): the watcher keeps its last
      * VMM_CONSOLE_RING bytes. */
     int console_reader;
@@ -35,6 +36,11 @@ int vmm_spawn(const struct vmm_config *c, struct vmm **out);
 char *vmm_console_tail(struct vmm *v, unsigned lines);
 char *vmm_log_tail(struct vmm *v, unsigned lines);
 pid_t vmm_pid(const struct vmm *v);
+/* A new fd (O_RDONLY, close-on-exec) of the file QEMU has open as its fd `qemu_fd`, opened
+ * through /proc/<pid>/fd while QEMU is known to run (the pidfd is checked after the open, so a
+ * reused pid cannot hand us another process's file). -errno, or UVM_E_INVALID_STATE once QEMU
+ * has exited, with the message set. */
+int vmm_open_fd(struct vmm *v, int qemu_fd);
 /* Send a signal through the pidfd (no PID reuse race). 0 also when already exited. */
 int vmm_kill(struct vmm *v, int sig);
 /* SIGKILL if still running, join the watcher (after the exit callback ran), free. NULL is fine. */

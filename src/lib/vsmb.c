@@ -627,6 +627,7 @@ static const struct share_conf conf = {VSMB_STAGING_DIR, false};
 const struct res_kind vsmb_kind = {
     SHARE_KIND("vsmb", &conf),
     .vm_gone = vsmb_vm_gone,
+    .needs_shared_ram = true, /* vhost-user-fs (virtiofsd maps the guest RAM) */
     .drop = share_drop,
     .free = share_free,
 };
