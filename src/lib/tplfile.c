@@ -306,6 +306,7 @@ decode_files(struct dec *d, json_t *root, struct tpl_manifest *m)
         return rc;
     if (strcmp(state_file, TPL_STATE))
         return bad(d, "File", "must be \"" TPL_STATE "\"");
+    d->where = "Ram";
     if (m->ram_size != m->memory_mb << 20)
         return bad(d, "Size", "is not Options.MemoryMB");
     return 0;
