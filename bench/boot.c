@@ -4,8 +4,14 @@
  * agent-ready of libuvm over N boots, side by side with the median of a bare qemu-system-x86_64
  * boot of the same kernel + initrd to /init (the agent reports through QEMU's debugcon as soon
  * as it runs: `-poweroff-at-start`), their ratio, and the RSS of QEMU for an idle 256 MiB UVM.
- * With two kernels, also the ratio of their medians (the second over the first). Prints
- * figures; asserts nothing about time.
+ * With two kernels, also the ratio of their medians (the second over the first).
+ *
+ * Then, with the last set of boot files, cold boot vs clone side by side: a template is saved
+ * from a booted VM (on /dev/shm), and N times, interleaved, a cold create -> agent ready and a
+ * clone's create -> agent ready (uvm_options.template_dir), the same options; their medians and
+ * ratio (target under TCG: clone <= 0.15x cold). And the memory of 8 idle VMs: the summed PSS
+ * (smaps_rollup) of 8 cold VMs and of 8 clones, each set running at once, measured 3 s after
+ * the last became ready (target: clones <= 0.5x). Prints figures; asserts nothing about time.
  *
  * Usage: bench-boot [RUNS] [NAME=BOOT_FILES_DIR ...]
  *   without NAME=DIR: one set, $UVM_BOOT_FILES_PATH. Boots are interleaved (kernel after
@@ -18,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +57,7 @@ static double
 bare_boot(char *const *uvm_argv, bool same_devices)
 {
     const char *argv[128];
-    char append[4096], chardevs[8][256];
+    char append[4096], chardevs[8][256], memory[256];
     int n = 0, nc = 0;
     for (int i = 0; uvm_argv[i] && n < 120; i++) {
         const char *a = uvm_argv[i];
@@ -66,6 +73,17 @@ bare_boot(char *const *uvm_argv, bool same_devices)
             snprintf(chardevs[nc], sizeof(chardevs[nc]), "null,%.*s", (int)len, id ? id : "");
             argv[n++] = a;
             argv[n++] = chardevs[nc++];
+            i++;
+            continue;
+        }
+        /* libuvm hands QEMU the guest RAM as its fd 6 (a memfd): the same, made by QEMU. */
+        if (!strcmp(a, "-object") && uvm_argv[i + 1] &&
+            !strncmp(uvm_argv[i + 1], "memory-backend-file,id=mem,", 27)) {
+            const char *size = strstr(uvm_argv[i + 1], "size=");
+            snprintf(memory, sizeof(memory), "memory-backend-memfd,id=mem,%.*s,share=on",
+                     size ? (int)strcspn(size, ",") : 0, size ? size : "");
+            argv[n++] = a;
+            argv[n++] = memory;
             i++;
             continue;
         }
@@ -204,6 +222,103 @@ boot_once(struct kernel *k, int ki, int i)
     return 0;
 }
 
+/* ---- clones vs cold boots ------------------------------------------------------------------ */
+
+#define IDLE_VMS 8
+
+static double
+boot_ms(const char *id, const char *boot, const char *tpl, struct uvm **keep)
+{
+    struct uvm_options o = {.id = id, .memory_mb = tpl ? 0 : 256, .boot_files_path = tpl ? NULL
+                                                                                          : boot,
+                            .template_dir = tpl};
+    struct uvm *vm = NULL;
+    double t0 = now_ms();
+    if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0) {
+        fprintf(stderr, "%s: %s failed: %s\n", id, tpl ? "clone" : "cold boot", uvm_last_error());
+        exit(1);
+    }
+    double t = now_ms() - t0;
+    if (keep)
+        *keep = vm;
+    else
+        uvm_close(vm);
+    return t;
+}
+
+/* The summed PSS (KiB) of IDLE_VMS VMs running at once, cold or clones. */
+static long
+idle_pss(const char *boot, const char *tpl)
+{
+    struct uvm *vms[IDLE_VMS];
+    char id[IDLE_VMS][48];
+    for (int i = 0; i < IDLE_VMS; i++) {
+        snprintf(id[i], sizeof(id[i]), "bench-idle-%s-%d", tpl ? "clone" : "cold", i);
+        boot_ms(id[i], boot, tpl, &vms[i]);
+    }
+    sleep(3);
+    long sum = 0;
+    for (int i = 0; i < IDLE_VMS; i++)
+        sum += status_kib(qemu_pid(id[i]), "smaps_rollup", "Pss:");
+    for (int i = 0; i < IDLE_VMS; i++)
+        uvm_close(vms[i]);
+    return sum;
+}
+
+static void
+clone_vs_cold(const char *boot, int runs)
+{
+    char tpl[64];
+    snprintf(tpl, sizeof(tpl), "/dev/shm/uvm-bench-tpl-%d", (int)getpid());
+    struct uvm *src = NULL;
+    boot_ms("bench-tpl-source", boot, NULL, &src);
+    double t0 = now_ms();
+    if (uvm_save_template(src, tpl) < 0) {
+        fprintf(stderr, "save template: %s\n", uvm_last_error());
+        exit(1);
+    }
+    double save = now_ms() - t0;
+    uvm_close(src);
+    double cold[MAX_RUNS], clone[MAX_RUNS], restore[MAX_RUNS];
+    for (int i = 0; i < runs; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "bench-cold-%d", i);
+        cold[i] = boot_ms(id, boot, NULL, NULL);
+        snprintf(id, sizeof(id), "bench-clone-%d", i);
+        struct uvm *vm = NULL;
+        clone[i] = boot_ms(id, boot, tpl, &vm);
+        struct uvm_timings t;
+        uvm_get_timings(vm, &t);
+        restore[i] = t.restore_us / 1e3;
+        uvm_close(vm);
+    }
+    long pss_cold = idle_pss(boot, NULL), pss_clone = idle_pss(boot, tpl);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ram", tpl);
+    struct stat st;
+    long tpl_kib = stat(path, &st) == 0 ? (long)(st.st_blocks / 2) : -1;
+    double mc = median(cold, runs), mk = median(clone, runs);
+    printf("\ncold boot vs clone of a template (%s; %d each, interleaved, 256 MiB; medians in "
+           "ms)\n", boot, runs);
+    printf("  %-44s %10.1f\n", "template save (quiesce -> files written)", save);
+    printf("  %-44s %10s %10s\n", "", "cold", "clone");
+    printf("  %-44s %10.1f %10.1f\n", "create -> start -> agent ready", mc, mk);
+    printf("  %-44s %10s %10.1f\n", "  of which state restored, vCPUs running", "-",
+           median(restore, runs));
+    printf("  %-44s %21.3f\n", "ratio clone / cold (target <= 0.15)", mk / mc);
+    printf("  %-44s %10.1f %10.1f\n", "summed PSS of 8 idle VMs (MiB)", pss_cold / 1024.0,
+           pss_clone / 1024.0);
+    printf("  %-44s %21.3f\n", "ratio clones / cold (target <= 0.5)",
+           (double)pss_clone / (double)pss_cold);
+    printf("  %-44s %21.1f\n", "template RAM file on tmpfs, now (MiB)", tpl_kib / 1024.0);
+    printf("  %-44s %21.3f\n", "ratio with that file counted once more",
+           (double)(pss_clone + tpl_kib) / (double)pss_cold);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tpl);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tpl);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -280,6 +395,8 @@ main(int argc, char **argv)
                kernels[k].name, kernels[0].name, m_ours[k] / m_ours[0], m_bare[k] / m_bare[0],
                m_min[k] / m_min[0]);
     }
+    fflush(stdout);
+    clone_vs_cold(kernels[nk - 1].dir, runs);
     for (int k = 0; k < nk; k++) {
         uvm_close(kernels[k].keep);
         for (char **a = kernels[k].qargv; a && *a; a++)
