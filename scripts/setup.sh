@@ -59,5 +59,7 @@ if [[ ! -x scripts/fetch-kernel.sh ]]; then
     exit 1
 fi
 scripts/fetch-kernel.sh
+# Debian's cloud kernel: only the reference boot of bench/bars.sh (never in the boot files).
+FLAVOUR=cloud scripts/fetch-kernel.sh
 # crun and its libraries for the guest's rootfs.vhd (Debian packages, into .cache/debs).
 scripts/fetch-crun.sh
