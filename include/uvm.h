@@ -166,6 +166,8 @@ struct uvm_timings {
     uint64_t guest_init_us;  /* guest agent (PID 1) started, from the guest's uptime */
     uint64_t agent_ready_us; /* protocol negotiated: uvm_start returns */
     uint64_t restore_us;     /* a clone: the template's state loaded and the vCPUs running */
+    uint64_t kernel_start_us; /* the guest kernel's clock started (its CLOCK_BOOTTIME zero), from
+                               * the guest's uptime at agent ready; 0 for a clone */
 };
 int uvm_get_timings(struct uvm *vm, struct uvm_timings *t);
 

@@ -25,6 +25,7 @@
 #include "attach.h"
 #include "bundle.h"
 #include "cli.h"
+#include "timeline.h"
 #include "tty.h"
 
 #define RUN_BUF_SIZE 65536
@@ -43,6 +44,7 @@ enum {
     OPT_NIC,
     OPT_SHARE,
     OPT_BUNDLE,
+    OPT_TIMELINE,
 };
 
 struct run {
@@ -80,6 +82,9 @@ struct run {
     bool start_attempted, have_timings, have_exit;
     struct uvm_timings boot;
     struct timespec t0, t_exec, t_exit;
+    /* --timeline: where each step began (CLOCK_MONOTONIC; zero: not reached) */
+    const char *timeline;
+    struct timespec t_created, t_start, t_attach, t_detach, t_teardown;
 };
 
 static int ev_pipe[2] = {-1, -1};
@@ -442,6 +447,55 @@ print_timings(const struct run *r, const struct timespec *t_end)
     fprintf(stderr, "  %-12s %10.1f\n", "total", ms_between(&r->t0, t_end));
 }
 
+/* ms since the run began; -1 when `at` was never reached. */
+static double
+since_t0(const struct run *r, const struct timespec *at)
+{
+    return at->tv_sec || at->tv_nsec ? ms_between(&r->t0, at) : -1;
+}
+
+/* The hot-adds (or removals) one after the other from `begin`, as attach.c timed them. */
+static void
+timeline_attach(const struct run *r, struct timeline *t, double begin, bool remove)
+{
+    static const char *const kinds[] = {"disk", "SCSI layer", "VPMem", "NIC"};
+    for (size_t k = 0; k < r->att.count && begin >= 0; k++) {
+        size_t i = remove ? r->att.count - 1 - k : k;
+        const struct attach *a = &r->att.items[i];
+        double ms = remove ? a->remove_ms : a->add_ms;
+        if (!(remove ? a->remove_tried : a->tried))
+            continue;
+        timeline_add(t, TL_DEVICE, begin, begin + ms, "%s %s%s", remove ? "remove" : "add",
+                     kinds[a->kind], a->host ? a->host : "");
+        begin += ms;
+    }
+}
+
+static int
+write_timeline(const struct run *r, const struct timespec *t_end)
+{
+    static struct timeline t; /* large: not on the stack */
+    memset(&t, 0, sizeof(t));
+    t.clone = r->opts.template_dir != NULL;
+    t.total_ms = ms_between(&r->t0, t_end);
+    t.start_ms = since_t0(r, &r->t_start);
+    t.have_lib = r->have_timings;
+    t.lib = r->boot;
+    for (char **a = r->cmd; *a; a++)
+        snprintf(t.command + strlen(t.command), sizeof(t.command) - strlen(t.command), "%s%s",
+                 a == r->cmd ? "" : " ", *a);
+    timeline_add(&t, TL_HOST, 0, since_t0(r, &r->t_created), "create (options, document, argv)");
+    timeline_add_boot(&t);
+    timeline_attach(r, &t, since_t0(r, &r->t_attach), false);
+    if (r->have_exit)
+        timeline_add(&t, TL_COMMAND, since_t0(r, &r->t_exec), since_t0(r, &r->t_exit),
+                     "command: %s", r->cmd && r->cmd[0] ? r->cmd[0] : "(bundle)");
+    timeline_attach(r, &t, since_t0(r, &r->t_detach), true);
+    timeline_add(&t, TL_HOST, since_t0(r, &r->t_teardown), t.total_ms,
+                 "teardown (terminate, runtime directory)");
+    return timeline_write(&t, r->timeline);
+}
+
 /* Exit status for a failed uvm_exec: 127/126 like a shell when the guest says why. */
 static int
 exec_failure_status(int rc, const char *msg)
@@ -457,6 +511,7 @@ exec_failure_status(int rc, const char *msg)
 static int
 run_attach(struct run *r)
 {
+    clock_gettime(CLOCK_MONOTONIC, &r->t_attach);
     if (call_begin(r, STEP_ATTACH) < 0)
         return CLI_EXIT_FAILURE;
     if (run_loop(r, false) < 0)
@@ -536,6 +591,7 @@ run_detach(struct run *r)
         any = any || attach_needs_remove(&r->att, i);
     if (!any || r->vm_exited || r->terminated)
         return 0;
+    clock_gettime(CLOCK_MONOTONIC, &r->t_detach);
     if (call_begin(r, STEP_DETACH) < 0)
         return CLI_EXIT_FAILURE;
     if (run_loop(r, false) < 0)
@@ -562,6 +618,7 @@ run_body(struct run *r)
     }
 
     rc = uvm_create(&r->opts, &r->vm);
+    clock_gettime(CLOCK_MONOTONIC, &r->t_created);
     if (rc < 0) {
         cli_print_error(rc);
         return CLI_EXIT_FAILURE;
@@ -571,6 +628,7 @@ run_body(struct run *r)
     if (got_signal)
         return -1;
     r->start_attempted = true;
+    clock_gettime(CLOCK_MONOTONIC, &r->t_start);
     if (call_begin(r, STEP_START) < 0)
         return CLI_EXIT_FAILURE;
     int interrupted = run_loop(r, false);
@@ -604,6 +662,7 @@ run_body(struct run *r)
 static void
 run_teardown(struct run *r)
 {
+    clock_gettime(CLOCK_MONOTONIC, &r->t_teardown);
     if (r->call_running) { /* only after an internal error: make the call return, then join */
         run_terminate(r);
         pthread_join(r->call_thread, NULL);
@@ -630,6 +689,19 @@ run_teardown(struct run *r)
     }
     free(r->in_buf);
     r->in_buf = NULL;
+}
+
+/* -v's timings and --timeline's file, once the VM is gone. The exit status. */
+static int
+run_report(const struct run *r, int status)
+{
+    struct timespec t_end;
+    clock_gettime(CLOCK_MONOTONIC, &t_end);
+    if (r->timings && r->start_attempted)
+        print_timings(r, &t_end);
+    if (r->timeline && r->start_attempted && write_timeline(r, &t_end) < 0 && status == 0)
+        status = CLI_EXIT_FAILURE;
+    return status;
 }
 
 static void
@@ -684,6 +756,10 @@ usage(FILE *f)
                "  -v, --verbose           print where each hot-add landed, and a timing\n"
                "                          breakdown on stderr (boot steps, each hot-add,\n"
                "                          command = exec to exit, each disk removal, total)\n"
+               "      --timeline FILE     write the phases of the run (QEMU spawn, QMP, firmware,\n"
+               "                          guest kernel, /init, agent ready or the template's\n"
+               "                          restore, each hot-add, the command, teardown) to\n"
+               "                          FILE: a picture when it ends in .svg, data in .json\n"
                "  -h, --help              this help\n"
                "\n"
                "Exit status: COMMAND's (128+N if a signal N killed it); 125 uvmctl failed;\n"
@@ -721,6 +797,14 @@ run_option(struct run *r, const char *prog, int c, const char *name)
     case OPT_BUNDLE:
         r->bundle_dir = optarg;
         return 0;
+    case OPT_TIMELINE:
+        if (!timeline_path_ok(optarg)) {
+            fprintf(stderr, "%s: --timeline '%s': the name must end in .svg or .json\n", prog,
+                    optarg);
+            return -1;
+        }
+        r->timeline = optarg;
+        return 0;
     case 'i':
         r->interactive = true;
         return 0;
@@ -749,6 +833,7 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
         {"nic", required_argument, NULL, OPT_NIC},
         {"share", required_argument, NULL, OPT_SHARE},
         {"bundle", required_argument, NULL, OPT_BUNDLE},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
         {"interactive", no_argument, NULL, 'i'},
         {"tty", no_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
@@ -792,11 +877,7 @@ cli_run_main(const struct cli_global *g, int argc, char **argv)
     if (got_signal) /* the VM is down: exit like a shell killed by that signal */
         status = 128 + got_signal;
 
-    if (r.timings && r.start_attempted) {
-        struct timespec t_end;
-        clock_gettime(CLOCK_MONOTONIC, &t_end);
-        print_timings(&r, &t_end);
-    }
+    status = run_report(&r, status);
     attach_list_free(&r.att);
     return status;
 

@@ -29,6 +29,7 @@ answer_negotiate(const json_t *resp, struct answer_negotiate *out)
         json_integer_value(ready) >= json_integer_value(init)) {
         out->has_guest_startup = true;
         out->guest_startup_us = (uint64_t)(json_integer_value(ready) - json_integer_value(init));
+        out->guest_ready_us = (uint64_t)json_integer_value(ready);
     }
     return 0;
 }

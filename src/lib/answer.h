@@ -25,6 +25,7 @@ struct answer_negotiate {
      * both are integers with 0 <= InitStartUs <= ReadyUs. */
     bool has_guest_startup;
     uint64_t guest_startup_us;
+    uint64_t guest_ready_us; /* with has_guest_startup: ReadyUs, the guest's uptime */
 };
 
 /* The version must be PROTO_VERSION and GuestDefinedCapabilities an object when present. */

@@ -234,6 +234,8 @@ parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
     vm->timings.agent_ready_us = since(t0);
     if (a.has_guest_startup && a.guest_startup_us < vm->timings.agent_ready_us)
         vm->timings.guest_init_us = vm->timings.agent_ready_us - a.guest_startup_us;
+    if (a.has_guest_startup && a.guest_ready_us < vm->timings.agent_ready_us)
+        vm->timings.kernel_start_us = vm->timings.agent_ready_us - a.guest_ready_us;
     pthread_mutex_unlock(&vm->lock);
     return 0;
 }
