@@ -18,6 +18,7 @@ packages=(
     crun                                        # `crun spec` (the containers' test spec)
     tmux                                        # uvmctl run -t under a terminal (tests)
     containerd runc                             # uvm-runtime's tests and bench/ctr (containerd 1.6)
+    chromium                                    # renders uvmctl's --timeline SVG (test)
 )
 
 if ! command -v dpkg-query >/dev/null; then
