@@ -1,7 +1,8 @@
 # Thin wrapper around meson/ninja. The real build is meson.build.
 #   make            configure (once) and build
 #   make check      build, then run the unit and integration tests
-#   make demo       build, boot a UVM and run a command in it, with timings
+#   make demo       build, boot a UVM and run a command in it, with timings (the first time,
+#                   while the tailored kernel builds, on Debian's kernel: scripts/demo.sh)
 #   make bench      run the benchmarks
 #   make soak       200 VM cycles, then 4 VMs hot-plugging for 10 minutes: leaks?
 #   make fuzz       build the fuzz targets (clang, build-fuzz) and run each for FUZZ_SECONDS
@@ -9,7 +10,6 @@
 #   make setup      install what is missing (Debian 12), fetch the guest kernel
 #   make clean      remove the build folders
 BUILD ?= build
-BOOT_FILES ?= $(BUILD)/tools/bootfiles
 MESON ?= meson
 NINJA ?= ninja
 FUZZ_BUILD ?= build-fuzz
@@ -32,9 +32,8 @@ build: $(BUILD)/build.ninja
 check: build
 	$(MESON) test -C $(BUILD) --print-errorlogs --suite unit --suite integration
 
-demo: build
-	$(BUILD)/src/cli/uvmctl run -v --boot-files $(BOOT_FILES) -- \
-	    sh -c 'uname -a; cat /proc/cmdline'
+demo: $(BUILD)/build.ninja
+	scripts/demo.sh $(BUILD)
 
 bench: build
 	$(MESON) test -C $(BUILD) --suite bench --verbose

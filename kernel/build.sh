@@ -11,14 +11,20 @@
 # building, and a second run in the same folder does nothing. The 4 most recently used entries
 # are kept.
 #
+# While make runs, a progress line every PROGRESS_S seconds (default 20): objects built of about
+# how many, and the time elapsed. The total is the last build's count for this key when one is
+# known, else EXPECTED_OBJECTS (a full build of kernel/uvm.config: ~1500 objects).
+#
 # Usage: build.sh --out OUTDIR [--source TARBALL] [--config FRAGMENT] [--work WORKDIR]
-#                 [--cache CACHEDIR] [--jobs N]
+#                 [--cache CACHEDIR] [--jobs N] [--check]
 #   --source  default /usr/src/linux-source-6.1.tar.xz (package linux-source-6.1)
 #   --config  default kernel/uvm.config next to this script
 #   --work    where the source is unpacked and the objects are built (default OUTDIR/work);
 #             an unpacked tree is reused while the source package is unchanged
 #   --cache   default ${XDG_CACHE_HOME:-$HOME/.cache}/libuvm/kernel; "" disables the cache
 #   --jobs    make -j (default: the number of CPUs); make runs under nice -n 10
+#   --check   build nothing: exit 0 when OUTDIR is up to date or the cache has this kernel,
+#             1 when it would have to be built (scripts/demo.sh asks before a first demo)
 set -eu
 umask 022
 
@@ -29,6 +35,9 @@ OUT= WORK=
 CACHE=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/libuvm/kernel
 JOBS=$(nproc 2>/dev/null || echo 2)
 KEEP=4
+CHECK=
+PROGRESS_S=${PROGRESS_S:-20}
+EXPECTED_OBJECTS=1500
 
 die() {
     echo "build-kernel: $*" >&2
@@ -49,6 +58,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=${2:?}; shift 2 ;;
     --cache) CACHE=$2; shift 2 ;;
     --jobs) JOBS=${2:?}; shift 2 ;;
+    --check) CHECK=1; shift ;;
     -h|--help) usage ;;
     *) echo "build-kernel: unknown argument '$1'" >&2; usage ;;
     esac
@@ -89,6 +99,11 @@ install_from() {
     echo "$KEY" > "$OUT/kernel.key"
 }
 
+if [ -n "$CHECK" ]; then
+    { [ -f "$OUT/kernel.key" ] && [ "$(cat "$OUT/kernel.key")" = "$KEY" ] && [ -f "$OUT/vmlinux" ]; } ||
+        { [ -n "$CACHE" ] && [ -f "$CACHE/$KEY/vmlinux" ]; }
+    exit
+fi
 if [ -f "$OUT/kernel.key" ] && [ "$(cat "$OUT/kernel.key")" = "$KEY" ] && [ -f "$OUT/vmlinux" ]; then
     echo "build-kernel: $(cat "$OUT/kernel.release") up to date ($KEY), nothing to do"
     exit 0
@@ -144,9 +159,34 @@ missing=$(sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*=.*\)$/\1/p' \
 [ -z "$missing" ] || die "the fragment did not apply (a dependency is missing):
 $missing"
 
-# 3. Build.
-echo "build-kernel: building with make -j$JOBS in $OBJ (minutes)"
-mk -j"$JOBS" vmlinux
+# 3. Build, saying how far it is every PROGRESS_S seconds (a first build takes 10-15 minutes on
+#    two cores: silence would look like a hang).
+objects() {
+    find "$OBJ" -name '*.o' 2>/dev/null | wc -l
+}
+total=$EXPECTED_OBJECTS
+[ -f "$WORK/objects.count" ] && total=$(cat "$WORK/objects.count")
+echo "build-kernel: building with make -j$JOBS in $OBJ (about $total objects; a first" \
+    "build takes 10-15 minutes on 2 cores)"
+mk -j"$JOBS" vmlinux &
+make_pid=$!
+trap 'kill "$make_pid" 2>/dev/null' EXIT INT TERM
+waited=0
+while kill -0 "$make_pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if [ "$waited" -ge "$PROGRESS_S" ]; then
+        waited=0
+        n=$(objects)
+        pct=$((n * 100 / total))
+        [ "$pct" -le 99 ] || pct=99
+        echo "build-kernel: $n of about $total objects built ($pct %), $(($(date +%s) - start)) s" \
+            "elapsed"
+    fi
+done
+wait "$make_pid" || die "make failed (its messages are above)"
+trap - EXIT INT TERM
+objects > "$WORK/objects.count"
 end=$(date +%s)
 
 # 4. Publish: into the cache (atomically), then into OUT.
