@@ -51,6 +51,7 @@ struct save {
     struct qmp *q;
     struct bridge *b;
     struct vmm *vmm;
+    char *rundir; /* copied under the lock: a terminate meanwhile takes vm->rd away */
     int64_t deadline;
     struct tpl_manifest m;
 };
@@ -181,7 +182,7 @@ describe(struct save *s)
     for (char **a = s->vm->argv; *a && a[1]; a++)
         if (!strcmp(*a, "-accel"))
             m->accel = xstrdup(a[1]);
-    m->argv = tpl_argv_key((const char *const *)s->vm->argv, s->vm->rd.path);
+    m->argv = tpl_argv_key((const char *const *)s->vm->argv, s->rundir);
     cleanup_json json_t *doc = json_loads(s->vm->document, 0, NULL);
     int rc = doc ? template_boot_files(doc, true, m->files, &m->n_files)
                  : uvm_error(UVM_E_PROTOCOL, "save template: the VM document does not parse");
@@ -288,6 +289,7 @@ save(struct uvm *vm, const char *dir)
         s.q = vm->qmp;
         s.b = vm->bridge;
         s.vmm = vm->vmm;
+        s.rundir = xstrdup(vm->rd.path);
     }
     pthread_mutex_unlock(&vm->lock);
     if (rc < 0)
@@ -316,6 +318,7 @@ save(struct uvm *vm, const char *dir)
         rc = uvm_terminate(vm); /* clones map its RAM file: it must not run on */
     }
     tpl_manifest_release(&s.m);
+    free(s.rundir);
     return rc;
 }
 
