@@ -52,7 +52,7 @@ status=0
 demo "$build/tools/bootfiles-debian" || status=$?
 
 echo "demo: waiting for the background build (its progress lines follow)"
-tail -n +1 -f "$log" --pid "$bg" | grep --line-buffered -e 'build-kernel:' -e 'FAILED' -e 'error' || true
+tail -n +1 -f "$log" --pid "$bg" | grep --line-buffered -e '^build-kernel:' -e '^FAILED:' -e ' error: ' || true
 if wait "$bg"; then
     echo "demo: built; 'make demo' now boots the tailored kernel ($build/tools/bootfiles)"
 else
