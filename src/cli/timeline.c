@@ -9,8 +9,7 @@
 #include "timeline.h"
 
 static const char *const kind_names[] = {"host", "boot", "guest", "device", "command"};
-static const char *const kind_colours[] = {"#8c8c8c", "#4a7fc1", "#59a14f", "#e49444",
-                                           "#b65fa5"};
+static const char *const kind_colours[] = {"#8c8c8c", "#4a7fc1", "#59a14f", "#e49444", "#b65fa5"};
 
 void
 timeline_add(struct timeline *t, enum timeline_kind kind, double start_ms, double end_ms,
@@ -75,14 +74,17 @@ write_json(const struct timeline *t, FILE *f)
                                                 "kind", kind_names[t->v[i].kind], "start_ms",
                                                 t->v[i].start_ms, "end_ms", t->v[i].end_ms));
     const struct uvm_timings *l = &t->lib;
-    json_t *root = json_pack(
-        "{s:i, s:s, s:b, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "version", 1,
-        "command", t->command, "clone", t->clone, "total_ms", t->total_ms, "start_ms",
-        t->start_ms, "phases", phases, "library_timings_us", "spawn", (json_int_t)l->spawn_us,
-        "qmp_ready", (json_int_t)l->qmp_ready_us, "kernel_start", (json_int_t)l->kernel_start_us,
-        "guest_init", (json_int_t)l->guest_init_us, "restore", (json_int_t)l->restore_us,
-        "agent_ready", (json_int_t)l->agent_ready_us);
-    int rc = root ? json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : -1;
+    json_t *root = json_pack("{s:i, s:s, s:b, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+                             "version", 1, "command", t->command, "clone", t->clone, "total_ms",
+                             t->total_ms, "start_ms", t->start_ms, "phases", phases,
+                             "library_timings_us", "spawn", (json_int_t)l->spawn_us, "qmp_ready",
+                             (json_int_t)l->qmp_ready_us, "kernel_start",
+                             (json_int_t)l->kernel_start_us, "guest_init",
+                             (json_int_t)l->guest_init_us, "restore", (json_int_t)l->restore_us,
+                             "agent_ready", (json_int_t)l->agent_ready_us);
+    int rc = root ? json_dumpf(root, f,
+                               JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
+                  : -1;
     json_decref(root);
     fputc('\n', f);
     return rc;
@@ -130,8 +132,9 @@ svg_axis(const struct timeline *t, FILE *f, double scale, double height)
         double x = SVG_LEFT + ms * scale;
         fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#dddddd'/>\n", x,
                 SVG_TOP - 8, x, height - 20);
-        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle' "
-                   "fill='#555'>%.0f ms</text>\n",
+        fprintf(f,
+                "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle' "
+                "fill='#555'>%.0f ms</text>\n",
                 x, SVG_TOP - 12, ms);
     }
 }
@@ -141,11 +144,12 @@ write_svg(const struct timeline *t, FILE *f)
 {
     double scale = SVG_WIDTH / (t->total_ms > 0 ? t->total_ms : 1);
     double height = SVG_TOP + SVG_ROW * (double)t->n + 40;
-    fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n"
-               "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
-               "font-family='sans-serif'>\n"
-               "<rect width='100%%' height='100%%' fill='white'/>\n"
-               "<text x='%.0f' y='18' font-size='14'>uvmctl run ",
+    fprintf(f,
+            "<?xml version='1.0' encoding='UTF-8'?>\n"
+            "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
+            "font-family='sans-serif'>\n"
+            "<rect width='100%%' height='100%%' fill='white'/>\n"
+            "<text x='%.0f' y='18' font-size='14'>uvmctl run ",
             SVG_LEFT * 2 + SVG_WIDTH + 320, height, SVG_LEFT);
     xml_text(f, t->command);
     fprintf(f, "%s: %.1f ms</text>\n", t->clone ? " (clone)" : "", t->total_ms);
@@ -154,19 +158,20 @@ write_svg(const struct timeline *t, FILE *f)
         const struct timeline_phase *p = &t->v[i];
         double x = SVG_LEFT + p->start_ms * scale, w = (p->end_ms - p->start_ms) * scale;
         double y = SVG_TOP + SVG_ROW * (double)i;
-        fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'><title>",
-                x, y, w < 1 ? 1 : w, SVG_ROW - 6, kind_colours[p->kind]);
+        fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'><title>", x, y,
+                w < 1 ? 1 : w, SVG_ROW - 6, kind_colours[p->kind]);
         xml_text(f, p->name);
-        fprintf(f, "</title></rect>\n<text x='%.1f' y='%.1f' font-size='11'>", x + (w < 1 ? 1 : w) + 4,
-                y + SVG_ROW - 10);
+        fprintf(f, "</title></rect>\n<text x='%.1f' y='%.1f' font-size='11'>",
+                x + (w < 1 ? 1 : w) + 4, y + SVG_ROW - 10);
         xml_text(f, p->name);
         fprintf(f, " (%.1f ms)</text>\n", p->end_ms - p->start_ms);
     }
     for (size_t k = 0; k < 5; k++)
-        fprintf(f, "<rect x='%.0f' y='%.0f' width='10' height='10' fill='%s'/><text x='%.0f' "
-                   "y='%.0f' font-size='10'>%s</text>\n",
-                SVG_LEFT + 90.0 * (double)k, height - 14, kind_colours[k], SVG_LEFT + 90.0 * (double)k + 14,
-                height - 5, kind_names[k]);
+        fprintf(f,
+                "<rect x='%.0f' y='%.0f' width='10' height='10' fill='%s'/><text x='%.0f' "
+                "y='%.0f' font-size='10'>%s</text>\n",
+                SVG_LEFT + 90.0 * (double)k, height - 14, kind_colours[k],
+                SVG_LEFT + 90.0 * (double)k + 14, height - 5, kind_names[k]);
     fputs("</svg>\n", f);
     return 0;
 }

@@ -34,8 +34,7 @@ check_idle(struct request *req)
     if (np)
         return request_fail(req, "quiesce: %zu process%s running", np, np == 1 ? " is" : "es are");
     if (nc)
-        return request_fail(req, "quiesce: %zu container%s", nc,
-                            nc == 1 ? " exists" : "s exist");
+        return request_fail(req, "quiesce: %zu container%s", nc, nc == 1 ? " exists" : "s exist");
     if (stream_count())
         return request_fail(req, "quiesce: %zu process stream%s still open", stream_count(),
                             stream_count() == 1 ? " is" : "s are");
@@ -98,8 +97,7 @@ reseed(struct request *req, const struct resume_params *p)
     struct {
         struct rand_pool_info info;
         uint8_t buf[CLONE_ENTROPY_MAX];
-    } in = {.info = {.entropy_count = (int)(p->entropy_len * 8),
-                     .buf_size = (int)p->entropy_len}};
+    } in = {.info = {.entropy_count = (int)(p->entropy_len * 8), .buf_size = (int)p->entropy_len}};
     memcpy(in.buf, p->entropy, p->entropy_len);
     if (ioctl(fd, RNDADDENTROPY, &in) < 0)
         return request_fail(req, "resume: RNDADDENTROPY: %s", strerror(errno));
@@ -126,8 +124,7 @@ clone_handle_resume(struct bridge *b, struct request *req)
         return rc;
     explicit_bzero(p.entropy, sizeof(p.entropy));
     if (p.hostname[0] && sethostname(p.hostname, strlen(p.hostname)) < 0)
-        return request_fail(req, "resume: set the hostname to %s: %s", p.hostname,
-                            strerror(errno));
+        return request_fail(req, "resume: set the hostname to %s: %s", p.hostname, strerror(errno));
     bridge_resume(b);
     log_info("resumed%s%s", p.hostname[0] ? " as " : "", p.hostname);
     return 0;

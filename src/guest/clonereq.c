@@ -12,7 +12,8 @@ only_known(struct request *req, const char *what, const char *const *known, size
 {
     const char *key;
     json_t *v;
-    json_object_foreach(req->body, key, v) {
+    json_object_foreach(req->body, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; i < n && !ok; i++)
             ok = !strcmp(key, known[i]);
@@ -71,8 +72,9 @@ parse_entropy(struct request *req, const char *hex, struct resume_params *out)
     for (size_t i = 0; i < n / 2; i++) {
         int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return request_fail(req, "invalid request: field \"Entropy\" has a non-hex digit at "
-                                     "offset %zu",
+            return request_fail(req,
+                                "invalid request: field \"Entropy\" has a non-hex digit at "
+                                "offset %zu",
                                 2 * i + (hi < 0 ? 0 : 1));
         out->entropy[i] = (uint8_t)(hi << 4 | lo);
     }
@@ -106,8 +108,9 @@ resume_params_parse(struct request *req, struct resume_params *out)
     if (host) {
         size_t n = strnlen(host, CLONE_HOSTNAME_MAX + 1);
         if (!hostname_valid(host, n))
-            return request_fail(req, "invalid request: field \"Hostname\" must be 1 to %u of "
-                                     "[A-Za-z0-9._-], not starting with '.'",
+            return request_fail(req,
+                                "invalid request: field \"Hostname\" must be 1 to %u of "
+                                "[A-Za-z0-9._-], not starting with '.'",
                                 CLONE_HOSTNAME_MAX);
         memcpy(out->hostname, host, n + 1);
     }

@@ -14,8 +14,8 @@
 
 #include "request.h"
 
-#define CLONE_HOSTNAME_MAX 64   /* HOST_NAME_MAX */
-#define CLONE_ENTROPY_MIN 32    /* bytes: at least 256 bits, what the CRNG needs to be seeded */
+#define CLONE_HOSTNAME_MAX 64 /* HOST_NAME_MAX */
+#define CLONE_ENTROPY_MIN 32  /* bytes: at least 256 bits, what the CRNG needs to be seeded */
 #define CLONE_ENTROPY_MAX 256
 /* 2^62 us is year 148,000: far enough, and safely inside time_t and int64 arithmetic. */
 #define CLONE_REALTIME_MAX (1ull << 62)
@@ -23,8 +23,8 @@
 struct resume_params {
     char hostname[CLONE_HOSTNAME_MAX + 1]; /* "": unchanged */
     uint8_t entropy[CLONE_ENTROPY_MAX];
-    size_t entropy_len;                    /* 0: none */
-    uint64_t realtime_us;                  /* 0: the clock is not set */
+    size_t entropy_len;   /* 0: none */
+    uint64_t realtime_us; /* 0: the clock is not set */
 };
 
 /* Quiesce: no fields. 0, or -EINVAL with req->error. */

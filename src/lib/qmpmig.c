@@ -13,9 +13,9 @@
 static int
 set_capabilities(struct qmp *q, int64_t deadline)
 {
-    cleanup_json json_t *args =
-        json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
-                  "state", 1, "capability", "events", "state", 1);
+    cleanup_json json_t *args = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities",
+                                          "capability", "x-ignore-shared", "state", 1, "capability",
+                                          "events", "state", 1);
     return qmp_execute(q, "migrate-set-capabilities", args, NULL, deadline);
 }
 

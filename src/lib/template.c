@@ -87,7 +87,7 @@ template_boot_files(json_t *doc, bool with_hash, struct tpl_file files[TPL_FILES
     static const char *const initrd[] = {"VirtualMachine", "Chipset", "LinuxKernelDirect",
                                          "InitRdPath", NULL};
     static const char *const vhd[] = {"VirtualMachine", "Devices", "VirtualPMem", "Devices", "0",
-                                      "HostPath", NULL};
+                                      "HostPath",       NULL};
     const struct {
         const char *role;
         const char *const *path;
@@ -258,8 +258,8 @@ open_part(const struct template *t, const char *name, uint64_t size, int *fd, st
 {
     *fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (*fd < 0)
-        return uvm_error_errno(errno == ENOENT ? UVM_E_NOT_FOUND : -errno,
-                               "template '%s': open %s", t->dir, name);
+        return uvm_error_errno(errno == ENOENT ? UVM_E_NOT_FOUND : -errno, "template '%s': open %s",
+                               t->dir, name);
     if (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode) || (uint64_t)st->st_size != size) {
         close(*fd);
         *fd = -1;
@@ -330,8 +330,8 @@ template_resume(struct uvm *vm, struct bridge *b, int64_t deadline)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     json_int_t us = (json_int_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-    json_t *req = json_pack("{s:s, s:s, s:I}", "Hostname", vm->cfg.id, "Entropy", hex,
-                            "RealTimeUs", us);
+    json_t *req = json_pack("{s:s, s:s, s:I}", "Hostname", vm->cfg.id, "Entropy", hex, "RealTimeUs",
+                            us);
     explicit_bzero(hex, sizeof(hex));
     int rc = bridge_call(b, PROTO_REQ_RESUME, req, NULL, deadline);
     return rc < 0 ? uvm_error_wrap(rc, "clone '%s': the guest's identity", vm->cfg.id) : 0;

@@ -89,8 +89,8 @@ struct dec {
 static int
 bad(const struct dec *d, const char *key, const char *why)
 {
-    return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': %s: %s%s%s %s", d->dir,
-                     TPL_MANIFEST, d->where, *d->where && *key ? "." : "", key, why);
+    return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': %s: %s%s%s %s", d->dir, TPL_MANIFEST,
+                     d->where, *d->where && *key ? "." : "", key, why);
 }
 
 /* Every key of obj is in `known` (NULL-terminated). */
@@ -99,7 +99,8 @@ only_known(const struct dec *d, json_t *obj, const char *const *known)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         bool ok = false;
         for (const char *const *k = known; *k && !ok; k++)
             ok = !strcmp(*k, key);
@@ -148,8 +149,7 @@ static int
 get_u64(const struct dec *d, json_t *obj, const char *key, uint64_t max, uint64_t *out)
 {
     json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
         return bad(d, key, "must be a non-negative integer in range");
     *out = (uint64_t)json_integer_value(v);
     return 0;
@@ -177,8 +177,7 @@ get_i64(const struct dec *d, json_t *obj, const char *key, int64_t *out)
 static int
 decode_file(const struct dec *d, json_t *obj, bool with_hash, struct tpl_file *f)
 {
-    static const char *const keys[] = {"Role", "Path", "Size", "MtimeNs", "Hash", "Version",
-                                       NULL};
+    static const char *const keys[] = {"Role", "Path", "Size", "MtimeNs", "Hash", "Version", NULL};
     int rc = only_known(d, obj, keys);
     uint64_t size = 0;
     if (rc == 0 && with_hash)
@@ -206,9 +205,9 @@ static int
 decode_options(struct dec *d, json_t *o, struct tpl_manifest *m)
 {
     static const char *const keys[] = {
-        "BootFilesPath", "KernelFile",     "RootfsFile",        "MemoryMB",     "ProcessorCount",
-        "VPMemDeviceCount", "SCSIControllerCount", "KernelBootOptions", "MemoryBacking",
-        "GraphicsConsole", "AdditionalJSON", NULL};
+        "BootFilesPath",  "KernelFile",       "RootfsFile",          "MemoryMB",
+        "ProcessorCount", "VPMemDeviceCount", "SCSIControllerCount", "KernelBootOptions",
+        "MemoryBacking",  "GraphicsConsole",  "AdditionalJSON",      NULL};
     d->where = "Options";
     int rc = only_known(d, o, keys);
     if (rc == 0)
@@ -254,8 +253,7 @@ decode_lists(struct dec *d, json_t *root, struct tpl_manifest *m)
     d->where = "";
     if (!json_is_array(files) || json_array_size(files) > TPL_FILES_MAX)
         return bad(d, "Files", "must be an array of at most 4 files");
-    if (!json_is_array(argv) || json_array_size(argv) < 1 ||
-        json_array_size(argv) > TPL_ARGV_MAX)
+    if (!json_is_array(argv) || json_array_size(argv) < 1 || json_array_size(argv) > TPL_ARGV_MAX)
         return bad(d, "Argv", "must be an array of 1 to 512 strings");
     d->where = "Files[]";
     for (size_t i = 0; i < json_array_size(files); i++) {
@@ -315,9 +313,9 @@ decode_files(struct dec *d, json_t *root, struct tpl_manifest *m)
 static int
 decode_root(struct dec *d, json_t *root, struct tpl_manifest *m)
 {
-    static const char *const keys[] = {"Format", "Version", "SourceId", "SavedAt", "Qemu",
-                                       "Accel",  "Options", "Files",    "Argv",    "Ram",
-                                       "State",  NULL};
+    static const char *const keys[] = {"Format", "Version", "SourceId", "SavedAt",
+                                       "Qemu",   "Accel",   "Options",  "Files",
+                                       "Argv",   "Ram",     "State",    NULL};
     json_t *fmt = json_object_get(root, "Format"), *ver = json_object_get(root, "Version");
     if (!json_is_string(fmt) || strcmp(json_string_value(fmt), TPL_FORMAT))
         return uvm_error(UVM_E_INVALID_ARGUMENT,
@@ -359,8 +357,8 @@ tpl_manifest_decode(const char *text, size_t len, const char *dir, struct tpl_ma
     json_error_t jerr;
     cleanup_json json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(root))
-        return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': %s is not a JSON object (%s)",
-                         dir, TPL_MANIFEST, root ? "another JSON value" : jerr.text);
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': %s is not a JSON object (%s)", dir,
+                         TPL_MANIFEST, root ? "another JSON value" : jerr.text);
     struct dec d = {.dir = dir, .where = ""};
     int rc = decode_root(&d, root, m);
     if (rc < 0)
@@ -584,15 +582,15 @@ merge_values(const struct tpl_manifest *m, const struct uvm_options *in, const c
 }
 
 int
-tpl_options_merge(const struct tpl_manifest *m, const struct uvm_options *in,
-                  const char *boot_real, const char *dir, struct uvm_options *out)
+tpl_options_merge(const struct tpl_manifest *m, const struct uvm_options *in, const char *boot_real,
+                  const char *dir, struct uvm_options *out)
 {
     *out = *in;
     if (in->operating_system && *in->operating_system && strcmp(in->operating_system, "linux"))
         return uvm_error(UVM_E_NOT_SUPPORTED, "template '%s': templates are linux VMs", dir);
     if (in->layer_folder_count)
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "template '%s': layer folders are for windows VMs", dir);
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': layer folders are for windows VMs",
+                         dir);
     int rc = merge_values(m, in, dir, out);
     if (rc == 0)
         rc = merge_string(dir, "boot_files_path", boot_real, m->boot_files_path,

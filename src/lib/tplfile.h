@@ -45,9 +45,9 @@ struct tpl_file {
 };
 
 struct tpl_manifest {
-    char *source_id;     /* the VM that was saved */
-    int64_t saved_at;    /* Unix time */
-    char *qemu_version;  /* "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" (query-version) */
+    char *source_id;      /* the VM that was saved */
+    int64_t saved_at;     /* Unix time */
+    char *qemu_version;   /* "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" (query-version) */
     struct tpl_file qemu; /* the binary: role "qemu", hash unused (0) */
     char *accel;
     /* The options a clone inherits. */
@@ -61,14 +61,15 @@ struct tpl_manifest {
     char *additional_json; /* NULL: none */
     struct tpl_file files[TPL_FILES_MAX];
     size_t n_files;
-    char **argv; /* the key (tpl_argv_key), NULL-terminated */
+    char **argv;                 /* the key (tpl_argv_key), NULL-terminated */
     uint64_t ram_size, ram_used; /* bytes: of the guest RAM, of data in the RAM file */
     int64_t ram_ctime_ns;
     uint64_t state_size;
 };
 
 /* An open template (template.h): what a clone keeps for its life. */
-struct template {
+struct template
+{
     char *dir;       /* canonical */
     int dirfd;       /* the directory, open: its files are opened beneath it */
     char *boot_real; /* the clone's boot_files_path, canonical (its merged options point here) */

@@ -64,8 +64,9 @@ check_saveable(struct uvm *vm)
     if (rc < 0)
         return rc;
     if (vm->cfg.windows)
-        return uvm_error(UVM_E_NOT_SUPPORTED, "save template '%s': windows utility VMs cannot "
-                                              "run here",
+        return uvm_error(UVM_E_NOT_SUPPORTED,
+                         "save template '%s': windows utility VMs cannot "
+                         "run here",
                          vm->cfg.id);
     if (vm->tpl)
         return uvm_error(UVM_E_NOT_SUPPORTED,
@@ -112,8 +113,8 @@ open_dir(struct save *s)
         empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
     closedir(d);
     return empty ? 0
-                 : uvm_error(UVM_E_ALREADY_EXISTS,
-                             "save template: '%s' exists and is not empty", s->dir);
+                 : uvm_error(UVM_E_ALREADY_EXISTS, "save template: '%s' exists and is not empty",
+                             s->dir);
 }
 
 static int
@@ -247,8 +248,7 @@ undo(struct save *s, bool stopped)
     struct uvm_error_state err;
     uvm_error_capture(&err);
     if (stopped && qmp_execute(s->q, "cont", NULL, NULL, deadline_after_ms(10000)) < 0)
-        uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; cont: %s",
-                uvm_last_error());
+        uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; cont: %s", uvm_last_error());
     if (bridge_call(s->b, PROTO_REQ_RESUME, json_object(), NULL, deadline_after_ms(10000)) < 0)
         uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; resume the agent: %s",
                 uvm_last_error());
@@ -280,8 +280,8 @@ save_quiesced(struct save *s)
 static int
 save(struct uvm *vm, const char *dir)
 {
-    struct save s = {.vm = vm, .dir = dir, .dirfd = -1,
-                     .deadline = deadline_after_ms(TEMPLATE_SAVE_TIMEOUT_MS)};
+    struct save s = {
+        .vm = vm, .dir = dir, .dirfd = -1, .deadline = deadline_after_ms(TEMPLATE_SAVE_TIMEOUT_MS)};
     pthread_mutex_lock(&vm->lock);
     int rc = check_saveable(vm);
     if (rc == 0) {

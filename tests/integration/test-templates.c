@@ -165,12 +165,12 @@ test_three_clones(void **state)
                                            "date +%s; head -c 16 /dev/urandom | od -An -tx1");
         long long guest_now = 0;
         char rnd[128] = "";
-        assert_int_equal(sscanf(out, "%63s %79s %lld %127[^\n]", boot_id[i], host[i], &guest_now,
-                                rnd),
-                         4);
+        assert_int_equal(
+            sscanf(out, "%63s %79s %lld %127[^\n]", boot_id[i], host[i], &guest_now, rnd), 4);
         long long diff = guest_now - (long long)time(NULL);
-        fprintf(stderr, "clone %d: boot_id %s, hostname %s, clock %+lld s, restored %.0f ms, "
-                        "ready %.0f ms, urandom %s\n",
+        fprintf(stderr,
+                "clone %d: boot_id %s, hostname %s, clock %+lld s, restored %.0f ms, "
+                "ready %.0f ms, urandom %s\n",
                 i, boot_id[i], host[i], diff, tm.restore_us / 1e3, tm.agent_ready_us / 1e3, rnd);
         assert_true(diff >= -2 && diff <= 2);
         char want[32];
@@ -201,8 +201,12 @@ exercise_clone(int i)
     if (uvm_add_plan9(vm, path, "/share", false) < 0)
         fail_msg("clone %d: add plan9: %s", i, uvm_last_error());
     itest_sh("ip netns add %s && ip tuntap add dev %s mode tap", hns, tap);
-    struct uvm_endpoint e = {.id = "tpl-nic", .mac_address = mac, .ip_address = ip,
-                             .prefix_length = 24, .gateway_address = host_ip, .host_ifname = tap};
+    struct uvm_endpoint e = {.id = "tpl-nic",
+                             .mac_address = mac,
+                             .ip_address = ip,
+                             .prefix_length = 24,
+                             .gateway_address = host_ip,
+                             .host_ifname = tap};
     if (uvm_add_netns(vm, "ns", &e, 1) < 0)
         fail_msg("clone %d: add netns: %s", i, uvm_last_error());
     itest_sh("ip link set %s netns %s && ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up",
@@ -237,8 +241,7 @@ exercise_clone(int i)
     assert_string_equal(out, "0\n0\n0\n");
     free(out);
     itest_sh("ip netns del %s", hns);
-    out = itest_host_out("cat %s/disk%d.img | strings | grep -c written-by-clone || true", work,
-                         i);
+    out = itest_host_out("cat %s/disk%d.img | strings | grep -c written-by-clone || true", work, i);
     assert_string_equal(out, "1\n");
     free(out);
 }
@@ -322,8 +325,8 @@ expect_refused(const struct uvm_options *o, int code, const char *what)
         uvm_close(vm);
     }
     if (rc != code || !strstr(uvm_last_error(), what))
-        fail_msg("expected %s saying '%s', got %s: %s", uvm_strerror(code), what,
-                 uvm_strerror(rc), uvm_last_error());
+        fail_msg("expected %s saying '%s', got %s: %s", uvm_strerror(code), what, uvm_strerror(rc),
+                 uvm_last_error());
     fprintf(stderr, "refused as expected: %s\n", uvm_last_error());
 }
 
@@ -382,8 +385,8 @@ test_mismatch_refused(void **state)
 static void
 test_nothing_left(void **state)
 {
-    static const char *const ids[] = {"itest-tpl-source", "itest-clone-0", "itest-clone-1",
-                                      "itest-clone-2", "itest-tpl-refused", "itest-tpl-clone2",
+    static const char *const ids[] = {"itest-tpl-source",  "itest-clone-0",     "itest-clone-1",
+                                      "itest-clone-2",     "itest-tpl-refused", "itest-tpl-clone2",
                                       "itest-tpl-mismatch"};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         assert_int_equal(itest_qemu_pid(ids[i]), -1);

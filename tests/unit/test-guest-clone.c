@@ -13,8 +13,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "clonereq.h"
 #include "cleanup.h"
+#include "clonereq.h"
 #include "guest-req.h"
 #include "proto.h"
 
@@ -84,8 +84,9 @@ test_resume_hostname(void **state)
 {
     struct request *req;
     struct resume_params p;
-    static const char *const bad[] = {"''", "'.x'", "'a b'", "'a/b'", "'a\\\\u00e9'",
-                                      "'x\\\\u0000y'", "42", "null", "['a']"};
+    static const char *const bad[] = {"''",    "'.x'",         "'a b'",
+                                      "'a/b'", "'a\\\\u00e9'", "'x\\\\u0000y'",
+                                      "42",    "null",         "['a']"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char json[256];
         snprintf(json, sizeof(json), "{'Hostname':%s}", bad[i]);
@@ -168,12 +169,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quiesce),
-        cmocka_unit_test(test_resume_full),
-        cmocka_unit_test(test_resume_empty),
-        cmocka_unit_test(test_resume_hostname),
-        cmocka_unit_test(test_resume_entropy),
-        cmocka_unit_test(test_resume_time_and_fields),
+        cmocka_unit_test(test_quiesce),        cmocka_unit_test(test_resume_full),
+        cmocka_unit_test(test_resume_empty),   cmocka_unit_test(test_resume_hostname),
+        cmocka_unit_test(test_resume_entropy), cmocka_unit_test(test_resume_time_and_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,17 +27,39 @@
 #include "tplfile.h"
 
 static const char *const argv_clone[] = {
-    "qemu-system-x86_64", "-name", "guest=clone-1,debug-threads=on", "-m", "256M", "-object",
-    "memory-backend-file,id=mem,size=256M,mem-path=/proc/self/fd/6,share=off", "-append",
-    "console=ttyS0 quiet -- -loglevel info", "-fsdev",
-    "local,id=uvm9p,path=/run/uvm/clone-1/9p,security_model=none", "-chardev",
-    "socket,id=serial0,fd=5", "-incoming", "defer", NULL};
+    "qemu-system-x86_64",
+    "-name",
+    "guest=clone-1,debug-threads=on",
+    "-m",
+    "256M",
+    "-object",
+    "memory-backend-file,id=mem,size=256M,mem-path=/proc/self/fd/6,share=off",
+    "-append",
+    "console=ttyS0 quiet -- -loglevel info",
+    "-fsdev",
+    "local,id=uvm9p,path=/run/uvm/clone-1/9p,security_model=none",
+    "-chardev",
+    "socket,id=serial0,fd=5",
+    "-incoming",
+    "defer",
+    NULL};
 static const char *const argv_source[] = {
-    "qemu-system-x86_64", "-name", "guest=src,debug-threads=on", "-m", "256M", "-object",
+    "qemu-system-x86_64",
+    "-name",
+    "guest=src,debug-threads=on",
+    "-m",
+    "256M",
+    "-object",
     "memory-backend-file,id=mem,size=256M,mem-path=/proc/self/fd/6,share=on,prealloc=on",
-    "-append", "console=ttyS0,115200 console=ttyS0 quiet -- -loglevel info", "-fsdev",
-    "local,id=uvm9p,path=/run/uvm/src/9p,security_model=none", "-chardev",
-    "file,id=serial0,path=/dev/fdset/1", "-add-fd", "fd=5,set=1,opaque=console", NULL};
+    "-append",
+    "console=ttyS0,115200 console=ttyS0 quiet -- -loglevel info",
+    "-fsdev",
+    "local,id=uvm9p,path=/run/uvm/src/9p,security_model=none",
+    "-chardev",
+    "file,id=serial0,path=/dev/fdset/1",
+    "-add-fd",
+    "fd=5,set=1,opaque=console",
+    NULL};
 
 static void
 free_argv(char **a)
@@ -54,9 +76,19 @@ test_argv_key(void **state)
     char **k1 = tpl_argv_key(argv_clone, "/run/uvm/clone-1");
     char **k2 = tpl_argv_key(argv_source, "/run/uvm/src");
     static const char *const want[] = {
-        "qemu-system-x86_64", "-name", "<name>", "-m", "256M", "-object",
-        "memory-backend-file,id=mem,size=256M,mem-path=/proc/self/fd/6", "-append", "<append>",
-        "-fsdev", "local,id=uvm9p,path=<rundir>/9p,security_model=none", "-chardev", "<serial0>",
+        "qemu-system-x86_64",
+        "-name",
+        "<name>",
+        "-m",
+        "256M",
+        "-object",
+        "memory-backend-file,id=mem,size=256M,mem-path=/proc/self/fd/6",
+        "-append",
+        "<append>",
+        "-fsdev",
+        "local,id=uvm9p,path=<rundir>/9p,security_model=none",
+        "-chardev",
+        "<serial0>",
         NULL};
     for (size_t i = 0; want[i]; i++) {
         assert_non_null(k1[i]);
@@ -92,8 +124,8 @@ fill(struct tpl_manifest *m)
     m->source_id = xstrdup("src");
     m->saved_at = 1767225600;
     m->qemu_version = xstrdup("7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)");
-    m->qemu = (struct tpl_file){xstrdup("qemu"), xstrdup("/usr/bin/qemu-system-x86_64"), 100,
-                                12345, 0};
+    m->qemu = (struct tpl_file){xstrdup("qemu"), xstrdup("/usr/bin/qemu-system-x86_64"), 100, 12345,
+                                0};
     m->accel = xstrdup("tcg");
     m->boot_files_path = xstrdup("/boot/files");
     m->kernel_file = xstrdup("kernel");
@@ -105,8 +137,8 @@ fill(struct tpl_manifest *m)
     m->kernel_boot_options = xstrdup("quiet=1");
     m->has_memory_backing = true;
     m->memory_backing = UVM_MEMORY_PHYSICAL;
-    m->files[0] = (struct tpl_file){xstrdup("kernel"), xstrdup("/boot/files/kernel"), 22700016,
-                                    -5, 0xfedcba9876543210ull};
+    m->files[0] = (struct tpl_file){xstrdup("kernel"), xstrdup("/boot/files/kernel"), 22700016, -5,
+                                    0xfedcba9876543210ull};
     m->n_files = 1;
     m->argv = tpl_argv_key(argv_source, "/run/uvm/src");
     m->ram_size = 256ull << 20;
@@ -198,8 +230,8 @@ test_merge(void **state)
     (void)state;
     struct tpl_manifest m;
     fill(&m);
-    struct uvm_options in = {.id = "c1", .console_pipe = "/tmp/c", .start_timeout_ms = 5,
-                             .template_dir = "/t"};
+    struct uvm_options in = {
+        .id = "c1", .console_pipe = "/tmp/c", .start_timeout_ms = 5, .template_dir = "/t"};
     struct uvm_options out;
     assert_int_equal(tpl_options_merge(&m, &in, NULL, "/t", &out), 0);
     assert_string_equal(out.id, "c1");
@@ -234,16 +266,22 @@ test_merge(void **state)
         {{.memory_mb = 512}, NULL, "memory_mb 512 differs from the template's 256"},
         {{.processor_count = 1}, NULL, "processor_count 1 differs from the template's 2"},
         {{.has_vpmem_device_count = true}, NULL, "vpmem_device_count 0 differs"},
-        {{.has_scsi_controller_count = true, .scsi_controller_count = 4}, NULL,
+        {{.has_scsi_controller_count = true, .scsi_controller_count = 4},
+         NULL,
          "scsi_controller_count 4 differs"},
         {{.has_memory_backing_type = true}, NULL, "memory_backing_type 0 differs"},
-        {{.kernel_boot_options = "x"}, NULL, "kernel_boot_options 'x' differs from the "
-                                             "template's 'quiet=1'"},
-        {{.additional_hcs_document_json = "{}"}, NULL, "additional_hcs_document_json '{}' "
-                                                       "differs from the template's (none)"},
+        {{.kernel_boot_options = "x"},
+         NULL,
+         "kernel_boot_options 'x' differs from the "
+         "template's 'quiet=1'"},
+        {{.additional_hcs_document_json = "{}"},
+         NULL,
+         "additional_hcs_document_json '{}' "
+         "differs from the template's (none)"},
         {{.kernel_file = "vmlinuz"}, NULL, "kernel_file 'vmlinuz' differs"},
         {{.rootfs_file = "rootfs.vhd"}, NULL, "rootfs_file 'rootfs.vhd' differs"},
-        {{.has_preferred_rootfs_type = true, .preferred_rootfs_type = UVM_ROOTFS_VHD}, NULL,
+        {{.has_preferred_rootfs_type = true, .preferred_rootfs_type = UVM_ROOTFS_VHD},
+         NULL,
          "preferred_rootfs_type vhd differs from the template's initrd"},
         {{.enable_graphics_console = true}, NULL, "enable_graphics_console true differs"},
         {{0}, "/other", "boot_files_path '/other' differs from the template's '/boot/files'"},
@@ -261,7 +299,7 @@ test_merge(void **state)
 /* --- qmpmig against the fake QMP peer -------------------------------------------------------- */
 
 #define CAPS                                                                                       \
-    "{'execute':'migrate-set-capabilities','arguments':{'capabilities':["                         \
+    "{'execute':'migrate-set-capabilities','arguments':{'capabilities':["                          \
     "{'capability':'x-ignore-shared','state':true},{'capability':'events','state':true}]}}"
 #define GETFD "{'execute':'getfd','arguments':{'fdname':'uvm-migration'}}"
 
@@ -388,14 +426,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_argv_key),
-        cmocka_unit_test(test_manifest_roundtrip),
-        cmocka_unit_test(test_manifest_strict),
-        cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_save_stream),
-        cmocka_unit_test(test_save_failed),
-        cmocka_unit_test(test_load_refused),
-        cmocka_unit_test(test_load_and_version),
+        cmocka_unit_test(test_argv_key),        cmocka_unit_test(test_manifest_roundtrip),
+        cmocka_unit_test(test_manifest_strict), cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_save_stream),     cmocka_unit_test(test_save_failed),
+        cmocka_unit_test(test_load_refused),    cmocka_unit_test(test_load_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
