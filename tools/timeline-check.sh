@@ -18,6 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 export UVM_RUNTIME_DIR="$tmp/run"
 
 "$uvmctl" run --timeline "$tmp/cold.json" -- true
+"$uvmctl" run -v --timeline "$tmp/verbose.json" -- true 2>/dev/null
 "$uvmctl" run --timeline "$tmp/cold.svg" -- sh -c 'echo hello >/dev/null'
 "$uvmctl" template create "$tmp/tpl"
 "$uvmctl" run --template "$tmp/tpl" --timeline "$tmp/clone.json" -- true
@@ -61,6 +62,15 @@ check("cold", ["create", "QEMU spawned", "QEMU up", "QEMU init + firmware", "gue
                "/init", "command: true", "teardown"])
 check("clone", ["create", "QEMU spawned", "QEMU up", "template state loaded", "agent:",
                 "command: true", "teardown"])
+
+# -v: the guest kernel's milestones from its log, on its clock: inside the kernel's phase.
+t = json.load(open(f"{tmp}/verbose.json"))
+marks = [p for p in t["phases"] if p["kind"] == "printk"]
+lib, s = t["library_timings_us"], t["start_ms"]
+assert len(marks) >= 3, f"verbose: kernel milestones {marks}"
+for p in marks:
+    assert s + lib["kernel_start"] / 1e3 <= p["start_ms"] <= s + lib["agent_ready"] / 1e3, p
+print(f"verbose: {len(marks)} kernel milestones inside the guest's boot")
 
 # The screenshot: decode the PNG (8-bit RGB or RGBA, filter types 0-4) and look for the bars.
 data = open(f"{tmp}/cold.png", "rb").read()

@@ -84,6 +84,7 @@ struct run {
     struct timespec t0, t_exec, t_exit;
     /* --timeline: where each step began (CLOCK_MONOTONIC; zero: not reached) */
     const char *timeline;
+    struct timeline_kmsg kmsg; /* with -v */
     struct timespec t_created, t_start, t_attach, t_detach, t_teardown;
 };
 
@@ -486,6 +487,7 @@ write_timeline(const struct run *r, const struct timespec *t_end)
                  a == r->cmd ? "" : " ", *a);
     timeline_add(&t, TL_HOST, 0, since_t0(r, &r->t_created), "create (options, document, argv)");
     timeline_add_boot(&t);
+    timeline_add_kmsg(&t, &r->kmsg);
     timeline_attach(r, &t, since_t0(r, &r->t_attach), false);
     if (r->have_exit)
         timeline_add(&t, TL_COMMAND, since_t0(r, &r->t_exec), since_t0(r, &r->t_exit),
@@ -649,6 +651,8 @@ run_body(struct run *r)
     int status = r->att.count ? run_attach(r) : 0;
     if (status == 0)
         status = run_command(r);
+    if (status >= 0 && r->timeline && r->timings && !r->vm_exited && !got_signal)
+        timeline_read_kmsg(r->vm, &r->kmsg); /* before the teardown, not timed as a phase */
     if (status < 0)
         return -1;
     /* also after a failed hot-add or exec: disks already mounted are left clean */
@@ -759,7 +763,9 @@ usage(FILE *f)
                "      --timeline FILE     write the phases of the run (QEMU spawn, QMP, firmware,\n"
                "                          guest kernel, /init, agent ready or the template's\n"
                "                          restore, each hot-add, the command, teardown) to\n"
-               "                          FILE: a picture when it ends in .svg, data in .json\n"
+               "                          FILE: a picture when it ends in .svg, data in .json;\n"
+               "                          with -v also the guest kernel's milestones (its log,\n"
+               "                          read after COMMAND: about a second more)\n"
                "  -h, --help              this help\n"
                "\n"
                "Exit status: COMMAND's (128+N if a signal N killed it); 125 uvmctl failed;\n"

@@ -3,13 +3,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "timeline.h"
 
-static const char *const kind_names[] = {"host", "boot", "guest", "device", "command"};
-static const char *const kind_colours[] = {"#8c8c8c", "#4a7fc1", "#59a14f", "#e49444", "#b65fa5"};
+static const char *const kind_names[] = {"host", "boot", "guest", "device", "command", "printk"};
+static const char *const kind_colours[] = {"#8c8c8c", "#4a7fc1", "#59a14f",
+                                           "#e49444", "#b65fa5", "#222222"};
+#define TL_KINDS 6
 
 void
 timeline_add(struct timeline *t, enum timeline_kind kind, double start_ms, double end_ms,
@@ -56,6 +59,75 @@ timeline_add_boot(struct timeline *t)
         timeline_add(t, TL_GUEST, AT(l->guest_init_us), AT(l->agent_ready_us),
                      "/init (agent) -> agent ready");
 #undef AT
+}
+
+/* The kernel log lines worth a mark: where a boot's time goes (docs/performance.md). */
+static const char *const milestones[] = {
+    "smpboot: Total of",
+    "ACPI: Interpreter enabled",
+    "PCI: Using configuration",
+    "pci 0000:00:00.0",
+    "clocksource: Switched to",
+    "Freeing initrd memory",
+    "Freeing unused kernel image (initmem)",
+    "Run /init",
+};
+
+/* One /dev/kmsg record "prio,seq,usec,flags;text": a milestone into k. */
+static void
+kmsg_record(const char *line, struct timeline_kmsg *k)
+{
+    unsigned long long us = 0;
+    const char *text = strchr(line, ';');
+    if (!text || sscanf(line, "%*u,%*u,%llu", &us) != 1 || k->n >= TIMELINE_KMSG_MAX)
+        return;
+    text++;
+    for (size_t i = 0; i < sizeof(milestones) / sizeof(milestones[0]); i++)
+        if (!strncmp(text, milestones[i], strlen(milestones[i]))) {
+            for (size_t j = 0; j < k->n; j++)
+                if (!strncmp(k->v[j].text, milestones[i], strlen(milestones[i])))
+                    return; /* the first of each */
+            k->v[k->n].us = us;
+            snprintf(k->v[k->n].text, sizeof(k->v[k->n].text), "%.*s", (int)strcspn(text, "\r\n"),
+                     text);
+            k->n++;
+            return;
+        }
+}
+
+void
+timeline_read_kmsg(struct uvm *vm, struct timeline_kmsg *k)
+{
+    k->n = 0;
+    const char *argv[] = {"timeout", "1", "cat", "/dev/kmsg", NULL};
+    struct uvm_process_config cfg = {.argv = argv, .create_stdout = true};
+    struct uvm_process *p = NULL;
+    int out = -1, code = 0;
+    if (uvm_exec(vm, &cfg, &p) < 0 || uvm_process_stdio(p, NULL, &out, NULL) < 0) {
+        uvm_process_close(p);
+        return;
+    }
+    FILE *f = fdopen(out, "r");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f))
+        kmsg_record(line, k);
+    if (f)
+        fclose(f);
+    else
+        close(out);
+    uvm_process_wait(p, &code);
+    uvm_process_close(p);
+}
+
+void
+timeline_add_kmsg(struct timeline *t, const struct timeline_kmsg *k)
+{
+    if (!t->have_lib || !t->lib.kernel_start_us)
+        return;
+    double zero = t->start_ms + (double)t->lib.kernel_start_us / 1e3;
+    for (size_t i = 0; i < k->n; i++)
+        timeline_add(t, TL_PRINTK, zero + (double)k->v[i].us / 1e3, zero + (double)k->v[i].us / 1e3,
+                     "kernel: %s", k->v[i].text);
 }
 
 bool
@@ -164,9 +236,12 @@ write_svg(const struct timeline *t, FILE *f)
         fprintf(f, "</title></rect>\n<text x='%.1f' y='%.1f' font-size='11'>",
                 x + (w < 1 ? 1 : w) + 4, y + SVG_ROW - 10);
         xml_text(f, p->name);
-        fprintf(f, " (%.1f ms)</text>\n", p->end_ms - p->start_ms);
+        if (p->kind == TL_PRINTK) /* a point on the guest's clock */
+            fputs("</text>\n", f);
+        else
+            fprintf(f, " (%.1f ms)</text>\n", p->end_ms - p->start_ms);
     }
-    for (size_t k = 0; k < 5; k++)
+    for (size_t k = 0; k < TL_KINDS; k++)
         fprintf(f,
                 "<rect x='%.0f' y='%.0f' width='10' height='10' fill='%s'/><text x='%.0f' "
                 "y='%.0f' font-size='10'>%s</text>\n",

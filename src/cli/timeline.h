@@ -16,7 +16,7 @@
 
 #define TIMELINE_MAX 96
 
-enum timeline_kind { TL_HOST, TL_BOOT, TL_GUEST, TL_DEVICE, TL_COMMAND };
+enum timeline_kind { TL_HOST, TL_BOOT, TL_GUEST, TL_DEVICE, TL_COMMAND, TL_PRINTK };
 
 struct timeline_phase {
     char name[96];
@@ -40,6 +40,21 @@ void timeline_add(struct timeline *t, enum timeline_kind kind, double start_ms, 
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The boot phases from t->lib (set t->start_ms, t->lib, t->have_lib, t->clone first). */
 void timeline_add_boot(struct timeline *t);
+/* With -v: the guest kernel's own milestones, from its log (/dev/kmsg records carry their
+ * printk time in microseconds whatever printk.time says), read by a process in the guest after
+ * the command (about a second). Kept in `kmsg` until timeline_add_kmsg places them. */
+#define TIMELINE_KMSG_MAX 16
+struct timeline_kmsg {
+    size_t n;
+    struct {
+        unsigned long long us;
+        char text[80];
+    } v[TIMELINE_KMSG_MAX];
+};
+void timeline_read_kmsg(struct uvm *vm, struct timeline_kmsg *k);
+/* Add them as points on the guest kernel's clock (needs t->lib.kernel_start_us). */
+void timeline_add_kmsg(struct timeline *t, const struct timeline_kmsg *k);
+
 /* Write FILE: SVG when its name ends in ".svg", JSON when in ".json". 0, or -1 with a message
  * on stderr. */
 int timeline_write(const struct timeline *t, const char *path);
