@@ -11,9 +11,10 @@
 # building, and a second run in the same folder does nothing. The 4 most recently used entries
 # are kept.
 #
-# While make runs, a progress line every PROGRESS_S seconds (default 20): objects built of about
-# how many, and the time elapsed. The total is the last build's count for this key when one is
-# known, else EXPECTED_OBJECTS (a full build of kernel/uvm.config: ~1500 objects).
+# While it unpacks, configures and builds, a progress line every PROGRESS_S seconds (default 20;
+# kernel/progress.sh, which is not part of the key): the time elapsed and, while make runs, the
+# objects built of about how many (the last build's count in WORKDIR, else EXPECTED_OBJECTS: a
+# full build of kernel/uvm.config makes ~1500).
 #
 # Usage: build.sh --out OUTDIR [--source TARBALL] [--config FRAGMENT] [--work WORKDIR]
 #                 [--cache CACHEDIR] [--jobs N] [--check]
@@ -36,8 +37,8 @@ CACHE=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/libuvm/kernel
 JOBS=$(nproc 2>/dev/null || echo 2)
 KEEP=4
 CHECK=
-PROGRESS_S=${PROGRESS_S:-20}
 EXPECTED_OBJECTS=1500
+. "$here/progress.sh"
 
 die() {
     echo "build-kernel: $*" >&2
@@ -132,7 +133,8 @@ if [ ! -f "$WORK/src.stamp" ] || [ "$(cat "$WORK/src.stamp")" != "$SRC_ID" ]; th
     echo "build-kernel: unpacking $SOURCE"
     rm -rf "$SRC" "$OBJ" "$WORK/src.stamp"
     mkdir -p "$SRC"
-    tar -xf "$SOURCE" -C "$SRC" --strip-components=1
+    progress_run "unpacking the source" tar -xf "$SOURCE" -C "$SRC" --strip-components=1 ||
+        die "unpacking '$SOURCE' failed"
     echo "$SRC_ID" > "$WORK/src.stamp"
 fi
 
@@ -142,11 +144,15 @@ mk() {
 }
 mkdir -p "$OBJ"
 log=$WORK/config.log
-{
-    mk tinyconfig &&
-        "$SRC/scripts/kconfig/merge_config.sh" -m -O "$OBJ" "$OBJ/.config" "$CONFIG" &&
-        mk olddefconfig
-} > "$log" 2>&1 || { cat "$log" >&2; die "configuration failed (log above)"; }
+configure() {
+    {
+        mk tinyconfig &&
+            "$SRC/scripts/kconfig/merge_config.sh" -m -O "$OBJ" "$OBJ/.config" "$CONFIG" &&
+            mk olddefconfig
+    } > "$log" 2>&1
+}
+echo "build-kernel: configuring (tinyconfig + $(basename "$CONFIG"))"
+progress_run "configuring" configure || { cat "$log" >&2; die "configuration failed (log above)"; }
 # Every CONFIG_X=v and "# CONFIG_X is not set" of the fragment must be in the result.
 missing=$(sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*=.*\)$/\1/p' \
     -e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1=n/p' "$CONFIG" |
@@ -159,33 +165,22 @@ missing=$(sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*=.*\)$/\1/p' \
 [ -z "$missing" ] || die "the fragment did not apply (a dependency is missing):
 $missing"
 
-# 3. Build, saying how far it is every PROGRESS_S seconds (a first build takes 10-15 minutes on
-#    two cores: silence would look like a hang).
+# 3. Build, saying how far it is (a first build takes 10-15 minutes on two cores: silence would
+#    look like a hang).
 objects() {
     find "$OBJ" -name '*.o' 2>/dev/null | wc -l
 }
 total=$EXPECTED_OBJECTS
 [ -f "$WORK/objects.count" ] && total=$(cat "$WORK/objects.count")
+progress_detail() {
+    n=$(objects)
+    pct=$((n * 100 / total))
+    [ "$pct" -le 99 ] || pct=99
+    echo ": $n of about $total objects built ($pct %)"
+}
 echo "build-kernel: building with make -j$JOBS in $OBJ (about $total objects; a first" \
     "build takes 10-15 minutes on 2 cores)"
-mk -j"$JOBS" vmlinux &
-make_pid=$!
-trap 'kill "$make_pid" 2>/dev/null' EXIT INT TERM
-waited=0
-while kill -0 "$make_pid" 2>/dev/null; do
-    sleep 1
-    waited=$((waited + 1))
-    if [ "$waited" -ge "$PROGRESS_S" ]; then
-        waited=0
-        n=$(objects)
-        pct=$((n * 100 / total))
-        [ "$pct" -le 99 ] || pct=99
-        echo "build-kernel: $n of about $total objects built ($pct %), $(($(date +%s) - start)) s" \
-            "elapsed"
-    fi
-done
-wait "$make_pid" || die "make failed (its messages are above)"
-trap - EXIT INT TERM
+progress_run "building" mk -j"$JOBS" vmlinux || die "make failed (its messages are above)"
 objects > "$WORK/objects.count"
 end=$(date +%s)
 
