@@ -258,8 +258,12 @@ idle_pss(const char *boot, const char *tpl)
     }
     sleep(3);
     long sum = 0;
-    for (int i = 0; i < IDLE_VMS; i++)
-        sum += status_kib(qemu_pid(id[i]), "smaps_rollup", "Pss:");
+    for (int i = 0; i < IDLE_VMS && sum >= 0; i++) {
+        long kib = status_kib(qemu_pid(id[i]), "smaps_rollup", "Pss:");
+        if (kib < 0) /* no QEMU found by its name, or its smaps unreadable: say so, not 0 */
+            fprintf(stderr, "PSS of %s: not found\n", id[i]);
+        sum = kib < 0 ? -1 : sum + kib;
+    }
     for (int i = 0; i < IDLE_VMS; i++)
         uvm_close(vms[i]);
     return sum;
@@ -293,6 +297,10 @@ clone_vs_cold(const char *boot, int runs)
         uvm_close(vm);
     }
     long pss_cold = idle_pss(boot, NULL), pss_clone = idle_pss(boot, tpl);
+    if (pss_cold <= 0 || pss_clone <= 0) {
+        fprintf(stderr, "the PSS of the idle VMs could not be read\n");
+        exit(1);
+    }
     char path[128];
     snprintf(path, sizeof(path), "%s/ram", tpl);
     struct stat st;
