@@ -12,8 +12,10 @@
  * it: every option is a known one with the number of arguments it takes, every key=value
  * option (QemuOpts syntax: ',' separates, ',,' is a literal ',') has only keys argv.c writes
  * for that option, none twice, and the values that come from strings (the VPMem image, the
- * runtime directory) read back unchanged. Also: argv_join's shell quoting reads back as the
- * argv, and argv_host_files names the document's files.
+ * runtime directory) read back unchanged; the guest RAM backend names only the RAM fd, and
+ * "-incoming defer" appears only on a clone's command line (each input is built cold and as a
+ * clone). Also: argv_join's shell quoting reads back as the argv, and argv_host_files names
+ * the document's files.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,10 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RUNDIR "/run/uvm/fuzz,rd=x"
+#define RAM_PATH "/proc/self/fd/6" /* ARGV_RAM_FD */
 #define VHD_ROOT "x,share=off,readonly=off.vhd"
 
-static const char *const images[] = {VHD_ROOT, "a,b", "pmem.vhd", "x,,y", "mem-path=z,",
-                                     ",id=evil"};
+static const char *const images[] = {VHD_ROOT, "a,b",         "pmem.vhd",
+                                     "x,,y",   "mem-path=z,", ",id=evil"};
 static char workdir[] = "/tmp/uvm-fuzz-argv.XXXXXX";
 static int cwd_fd = -1; /* where libFuzzer runs: its corpus paths may be relative */
 
@@ -91,14 +94,15 @@ static const struct option_rule {
     {"-smp", KEYVAL, "cpus", {0}},
     {"-nodefaults", FLAG, NULL, {0}},
     {"-no-user-config", FLAG, NULL, {0}},
-    {"-sandbox", KEYVAL, "enable",
-     {"obsolete", "elevateprivileges", "spawn", "resourcecontrol"}},
+    {"-sandbox", KEYVAL, "enable", {"obsolete", "elevateprivileges", "spawn", "resourcecontrol"}},
     {"-no-reboot", FLAG, NULL, {0}},
     {"-display", KEYVAL, "type", {0}},
     {"-kernel", RAW, NULL, {0}},
     {"-initrd", RAW, NULL, {0}},
     {"-append", RAW, NULL, {0}},
-    {"-device", KEYVAL, "driver",
+    {"-device",
+     KEYVAL,
+     "driver",
      {"id", "bus", "chassis", "slot", "chassis_nr", "shpc", "io-reserve", "mem-reserve",
       "pref64-reserve", "max_ports", "nr", "chardev", "name", "memdev", "fsdev", "mount_tag"}},
     {"-chardev", KEYVAL, "backend", {"id", "fd", "server", "wait", "path"}},
@@ -107,6 +111,7 @@ static const struct option_rule {
     {"-serial", RAW, NULL, {0}},
     {"-add-fd", KEYVAL, NULL, {"fd", "set", "opaque"}},
     {"-vnc", KEYVAL, "vnc", {0}},
+    {"-incoming", RAW, NULL, {0}},
 };
 
 struct kv {
@@ -174,8 +179,13 @@ check_keyval(const struct option_rule *r, const char *arg, const char *pmem0)
                        kv[i].key);
     }
     const char *v;
-    if (!strcmp(r->name, "-object") && (v = kv_get(kv, n, "mem-path")))
-        FUZZ_CHECK(pmem0 && !strcmp(v, pmem0), "mem-path '%s' for image '%s'", v, pmem0);
+    if (!strcmp(r->name, "-object") && (v = kv_get(kv, n, "mem-path"))) {
+        const char *id = kv_get(kv, n, "id");
+        if (id && !strcmp(id, "mem")) /* the guest RAM: the file the library hands over */
+            FUZZ_CHECK(!strcmp(v, RAM_PATH), "RAM mem-path '%s'", v);
+        else
+            FUZZ_CHECK(pmem0 && !strcmp(v, pmem0), "mem-path '%s' for image '%s'", v, pmem0);
+    }
     if (!strcmp(r->name, "-fsdev"))
         FUZZ_CHECK((v = kv_get(kv, n, "path")) && !strcmp(v, RUNDIR "/" ARGV_PLAN9_DIR),
                    "fsdev path '%s'", v);
@@ -190,9 +200,10 @@ check_keyval(const struct option_rule *r, const char *arg, const char *pmem0)
 }
 
 static void
-check_argv(char **argv, const char *pmem0)
+check_argv(char **argv, const char *pmem0, bool clone)
 {
     FUZZ_CHECK(argv && argv[0] && !strcmp(argv[0], "qemu-system-x86_64"), "argv[0]");
+    bool incoming = false;
     for (size_t i = 1; argv[i]; i++) {
         const struct option_rule *r = NULL;
         for (size_t k = 0; k < sizeof(rules) / sizeof(rules[0]) && !r; k++)
@@ -205,7 +216,12 @@ check_argv(char **argv, const char *pmem0)
         i++;
         if (r->kind == KEYVAL)
             check_keyval(r, argv[i], pmem0);
+        if (!strcmp(r->name, "-incoming")) {
+            FUZZ_CHECK(clone && !incoming && !strcmp(argv[i], "defer"), "-incoming '%s'", argv[i]);
+            incoming = true;
+        }
     }
+    FUZZ_CHECK(incoming == clone, "a clone without -incoming");
 }
 
 /* POSIX shell words of a line argv_join made (spaces, '...' quotes, \ outside quotes). */
@@ -265,6 +281,44 @@ config_for(uint8_t b, struct uvm_config *c)
     };
 }
 
+/* The command line of a cold VM, or of a clone of a template (same devices, -incoming), built
+ * from the merged document and checked. */
+static void
+build_and_check(json_t *doc, bool clone)
+{
+    struct argv_ctx ctx = {.qemu = "qemu-system-x86_64",
+                           .accel = "tcg",
+                           .bios = "/usr/share/qemu/qboot.rom",
+                           .name = "fuzz",
+                           .rundir = RUNDIR,
+                           .clone = clone};
+    char **argv = NULL;
+    /* relative image paths are the images of the work directory */
+    if (chdir(workdir) < 0)
+        abort();
+    int rc = argv_build(doc, &ctx, &argv);
+    if (fchdir(cwd_fd) < 0)
+        abort();
+    FUZZ_CHECK(rc == 0 || rc == UVM_E_INVALID_ARGUMENT || rc == UVM_E_NOT_FOUND, "argv: %d %s", rc,
+               uvm_last_error());
+    if (rc != 0)
+        return;
+    json_t *dev0 = json_object_get(
+        json_object_get(json_object_get(json_object_get(json_object_get(doc, "VirtualMachine"),
+                                                        "Devices"),
+                                        "VirtualPMem"),
+                        "Devices"),
+        "0");
+    const char *pmem0 = json_string_value(json_object_get(dev0, "HostPath"));
+    check_argv(argv, pmem0, clone);
+    check_join(argv);
+    const char *files[4];
+    FUZZ_CHECK(argv_host_files(doc, files) == 0, "host files");
+    for (size_t i = 0; files[i]; i++)
+        FUZZ_CHECK(i < 3, "more than 3 host files");
+    argv_free(argv);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -275,33 +329,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *doc = document_build(&c);
     int rc = document_merge(doc, extra);
     FUZZ_CHECK(rc == 0 || rc == UVM_E_INVALID_ARGUMENT, "merge: %d", rc);
-    struct argv_ctx ctx = {.qemu = "qemu-system-x86_64",
-                           .accel = "tcg",
-                           .bios = "/usr/share/qemu/qboot.rom",
-                           .name = "fuzz",
-                           .rundir = RUNDIR};
-    char **argv = NULL;
-    if (rc == 0) { /* relative image paths are the images of the work directory */
-        if (chdir(workdir) < 0)
-            abort();
-        rc = argv_build(doc, &ctx, &argv);
-        if (fchdir(cwd_fd) < 0)
-            abort();
-    }
-    FUZZ_CHECK(rc == 0 || rc == UVM_E_INVALID_ARGUMENT || rc == UVM_E_NOT_FOUND, "argv: %d %s",
-               rc, uvm_last_error());
     if (rc == 0) {
-        json_t *dev0 = json_object_get(json_object_get(json_object_get(json_object_get(
-                                           json_object_get(doc, "VirtualMachine"), "Devices"),
-                                           "VirtualPMem"), "Devices"), "0");
-        const char *pmem0 = json_string_value(json_object_get(dev0, "HostPath"));
-        check_argv(argv, pmem0);
-        check_join(argv);
-        const char *files[4];
-        FUZZ_CHECK(argv_host_files(doc, files) == 0, "host files");
-        for (size_t i = 0; files[i]; i++)
-            FUZZ_CHECK(i < 3, "more than 3 host files");
-        argv_free(argv);
+        build_and_check(doc, false);
+        build_and_check(doc, true);
     }
     json_decref(doc);
     free(extra);

@@ -91,7 +91,7 @@ for t in "${targets[@]}"; do
         -artifact_prefix="$build/fuzz-artifacts/$t-" ${extra[$t]:-} "${dict[@]}" \
         "$work" "$seeds" >"$log" 2>&1 || rc=$?
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true) # none: died at once
     printf 'fuzz %-14s %3s s  %9s runs  %6s exec/s  cov %5s  corpus %5s  rss %4s MB  %s\n' \
         "$t" "$seconds" "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" \
         "${cov:-?}" "$(find "$work" "$seeds" -type f | wc -l)" "$(stat peak_rss_mb)" \
