@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Target "guest-request": the guest agent's decoding of host requests and its pure parsers
- * (src/guest/request.c, modifyreq.c, execparams.c, ttyreq.c, ctrconf.c, nicconf.c, shareconf.c,
+ * (src/guest/request.c, modifyreq.c, clonereq.c, execparams.c, ttyreq.c, ctrconf.c, nicconf.c, shareconf.c,
  * nsid.c, mountpath.c, layercheck.c), as the agent runs them before any side effect: the
  * handlers that would mount, exec or configure are not linked; the decoded settings are checked
  * instead.
  *
  * Input: 1 byte (the request type: ExecuteProcess, in a container when the body names one,
- * ModifySettings, CreateContainer, ResizeConsole, or another), then the request's JSON payload.
+ * ModifySettings, CreateContainer, ResizeConsole, Quiesce, Resume, or another), then the
+ * request's JSON payload.
  * Properties: decoding ends with a result or an error naming the field; what is accepted is
  * what the parsers promise (argv non-empty with a non-empty argv[0], KEY=value environment with
  * a PATH, stdio pipes only with a handle, a terminal only on stdout, valid namespace and
  * container ids, a container's bundle and cgroup under its id, normalised absolute mount paths,
  * unicast MACs, interface names, virtio-fs tags and options without "source", Plan9 share
- * names, bounded overlay options); the agent's response is always a JSON object with an integer
+ * names, bounded overlay options, a clone's hostname, entropy and clock); the agent's response is always a JSON object with an integer
  * Result (and an ErrorMessage string when it failed).
  */
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "clonereq.h"
 #include "ctrconf.h"
 #include "execparams.h"
 #include "fuzz-util.h"
@@ -40,10 +42,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const uint32_t types[8] = {
-    PROTO_REQ_EXECUTE_PROCESS,   PROTO_REQ_MODIFY_SETTINGS,    PROTO_REQ_CREATE_CONTAINER,
-    PROTO_REQ_RESIZE_CONSOLE,    PROTO_REQ_WAIT_PROCESS,       PROTO_REQ_NEGOTIATE_PROTOCOL,
-    PROTO_REQ_SIGNAL_PROCESS,    PROTO_REQ_GET_PROPERTIES,
+static const uint32_t types[] = {
+    PROTO_REQ_EXECUTE_PROCESS, PROTO_REQ_MODIFY_SETTINGS, PROTO_REQ_CREATE_CONTAINER,
+    PROTO_REQ_RESIZE_CONSOLE,  PROTO_REQ_WAIT_PROCESS,    PROTO_REQ_NEGOTIATE_PROTOCOL,
+    PROTO_REQ_SIGNAL_PROCESS,  PROTO_REQ_GET_PROPERTIES,  PROTO_REQ_QUIESCE,
+    PROTO_REQ_RESUME,
 };
 
 /* An independent statement of "normalised absolute path": no "//", "/./", "/../", no trailing
@@ -167,8 +170,7 @@ check_layers(json_t *settings)
         FUZZ_CHECK(strlen(options) <= LAYERS_OPTIONS_MAX && !strncmp(options, "lowerdir=", 9),
                    "options '%s'", options);
         for (size_t i = 0; i < n; i++)
-            FUZZ_CHECK(!strpbrk(paths[i], ":,\\") && normalised(paths[i]), "layer '%s'",
-                       paths[i]);
+            FUZZ_CHECK(!strpbrk(paths[i], ":,\\") && normalised(paths[i]), "layer '%s'", paths[i]);
     }
 }
 
@@ -188,7 +190,8 @@ check_modify(struct request *req)
     /* Every string of the settings through the mount path check, against normalised(). */
     const char *key;
     json_t *v;
-    json_object_foreach(m.settings, key, v) {
+    json_object_foreach(m.settings, key, v)
+    {
         const char *s = json_string_value(v);
         if (!s)
             continue;
@@ -250,6 +253,27 @@ check_resize(struct request *req)
         FUZZ_CHECK(r.pid >= 1 && r.pid <= INT32_MAX, "resize of pid %u", r.pid);
 }
 
+/* A clone's identity: a hostname of 1..64 of [A-Za-z0-9._-] not starting with '.', entropy of
+ * 32..256 bytes or none, a clock in 1..2^62 us or not set. */
+static void
+check_resume(struct request *req)
+{
+    struct resume_params r;
+    if (resume_params_parse(req, &r) != 0)
+        return;
+    size_t n = strnlen(r.hostname, sizeof(r.hostname));
+    FUZZ_CHECK(n < sizeof(r.hostname), "hostname not terminated");
+    FUZZ_CHECK(all_of(r.hostname,
+                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") &&
+                   r.hostname[0] != '.',
+               "hostname '%s'", r.hostname);
+    FUZZ_CHECK(r.entropy_len == 0 ||
+                   (r.entropy_len >= CLONE_ENTROPY_MIN && r.entropy_len <= CLONE_ENTROPY_MAX),
+               "entropy of %zu bytes", r.entropy_len);
+    FUZZ_CHECK(r.realtime_us <= CLONE_REALTIME_MAX, "clock %llu",
+               (unsigned long long)r.realtime_us);
+}
+
 /* The agent answers every request: a JSON object with an integer Result. */
 static void
 check_response(struct request *req)
@@ -258,8 +282,8 @@ check_response(struct request *req)
     char *text = request_response_json(req, &len);
     FUZZ_CHECK(text, "no response");
     json_t *j = json_loadb(text, len, 0, NULL);
-    FUZZ_CHECK(json_is_object(j) && json_is_integer(json_object_get(j, "Result")),
-               "response %s", text);
+    FUZZ_CHECK(json_is_object(j) && json_is_integer(json_object_get(j, "Result")), "response %s",
+               text);
     FUZZ_CHECK(!req->error || json_is_string(json_object_get(j, "ErrorMessage")),
                "error response without a message: %s", text);
     json_decref(j);
@@ -270,7 +294,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_input in = {data, size};
-    uint32_t type = types[fuzz_u8(&in) & 7];
+    uint32_t type = types[fuzz_u8(&in) % (sizeof(types) / sizeof(types[0]))];
     struct request *req = request_new(type, 1);
     if (request_parse(req, in.data, in.len) == 0) {
         FUZZ_CHECK(json_is_object(req->body) && req->activity_id, "parsed without a body");
@@ -284,6 +308,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_container_create(req);
         else if (type == PROTO_REQ_RESIZE_CONSOLE)
             check_resize(req);
+        else if (type == PROTO_REQ_QUIESCE)
+            (void)quiesce_params_parse(req);
+        else if (type == PROTO_REQ_RESUME)
+            check_resume(req);
     } else {
         FUZZ_CHECK(req->error, "failed without an error");
     }

@@ -118,7 +118,7 @@ qmp = [
 write("qmp", qmp)
 
 # guest-request: type (0 exec, 1 modify, 2 create container, 3 resize console, 4 wait,
-# 5 negotiate, 6 signal, 7 properties), then the payload
+# 5 negotiate, 6 signal, 7 properties, 8 quiesce, 9 resume), then the payload
 def modify(rt, settings, rq="Add"):
     return bytes([1]) + j({"Request": {"ResourceType": rt, "RequestType": rq, "Settings": settings}}).encode()
 
@@ -145,6 +145,9 @@ greq = [
     bytes([6]) + j({"ProcessId": 7, "Options": {"Signal": 9}}).encode(),
     bytes([7]) + j({"Query": {"PropertyTypes": ["ProcessList"]}}).encode(),
     bytes([1]) + b'{"Request":{"ResourceType":"x","ResourceType":"y"}}',
+    bytes([8]) + j({"ActivityId": "a"}).encode(),
+    bytes([9]) + j({"Hostname": "uvm-3f2a.clone", "Entropy": "0123456789abcdefABCDEF" * 4, "RealTimeUs": 1796300000000000}).encode(),
+    bytes([9]) + j({"Hostname": ".x", "Entropy": "abc", "RealTimeUs": -1, "ContainerId": "c"}).encode(),
 ]
 write("guest-request", greq)
 
