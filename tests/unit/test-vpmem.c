@@ -27,12 +27,12 @@
 #define NIMG 6
 
 static char dir[64], rundir[96];
-static char img[NIMG][128];            /* 2 MiB raw images (distinct files) */
-static char big[128];                  /* 4 MiB raw */
-static char odd[128];                  /* 3 MiB + 5 bytes raw: padded copy */
+static char img[NIMG][128];             /* 2 MiB raw images (distinct files) */
+static char big[128];                   /* 4 MiB raw */
+static char odd[128];                   /* 3 MiB + 5 bytes raw: padded copy */
 static char fixed[128], fixed_odd[128]; /* fixed VHDs: 2 MiB / 1 MiB of data + footer */
 static char qcow[128], dynvhd[128], vhdx[128], empty[128];
-static char fill[UVM_MAX_VPMEM][128];   /* 2 MiB raw images that take devices (take_devices) */
+static char fill[UVM_MAX_VPMEM][128]; /* 2 MiB raw images that take devices (take_devices) */
 
 /* ---- expected QMP commands and guest requests ---- */
 
@@ -100,8 +100,8 @@ check_request(struct fixture *f, size_t i, const char *type, unsigned n, const c
     json_t *settings = json_pack("{s:i, s:s}", "DeviceNumber", (int)n, "MountPath", mount);
     if (size)
         json_object_set_new(settings, "BackingSize", json_integer((json_int_t)size));
-    json_t *want = json_pack("{s:s, s:s, s:o}", "ResourceType", "VPMemDevice", "RequestType",
-                             type, "Settings", settings);
+    json_t *want = json_pack("{s:s, s:s, s:o}", "ResourceType", "VPMemDevice", "RequestType", type,
+                             "Settings", settings);
     json_t *got = fixture_request(f, i);
     if (!got || !json_equal(got, want)) {
         char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
@@ -312,7 +312,7 @@ take_steps(struct script *s, struct want *w, unsigned from, unsigned to, bool vh
         script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
                            want_add(w, object_add(n, (int)(2000 + n), 2 * MiB)), FAKE_QMP_OK));
         script_step(s, (struct fake_qmp_step)FAKE_QMP_CMD(
-                           want_add(w, device_add(n, h / 32, h % 32)), FAKE_QMP_OK));
+                           want_add(w, device_add(n, h / 31, h % 31)), FAKE_QMP_OK));
     }
 }
 
@@ -747,8 +747,9 @@ test_vhd_boot(void **state)
         FAKE_QMP_CMD(want_add(&w, object_add(2, 102, 2 * MiB)), FAKE_QMP_OK),
         FAKE_QMP_CMD(want_add(&w, device_add(2, 0, 1)), FAKE_QMP_OK),
     };
-    const struct fixture_config vhd = {
-        .vpmem_count = 3, .rootfs_type = UVM_ROOTFS_VHD, .rundir = rundir};
+    const struct fixture_config vhd = {.vpmem_count = 3,
+                                       .rootfs_type = UVM_ROOTFS_VHD,
+                                       .rundir = rundir};
     struct fixture *f = fixture_new(steps, ARRAY_SIZE(steps), &vhd);
     /* device 0 is the root file system: never handed out, and not counted as parked */
     uint32_t loc = 99;
@@ -785,55 +786,55 @@ test_second_bridge(void **state)
 {
     struct want w = {0};
     struct script s = {0};
-    take_steps(&s, &w, 0, 32, false);
+    take_steps(&s, &w, 0, 31, false);
     script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
                                                           FDSET(1, 101)));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(32, 101, 2 * MiB)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(31, 101, 2 * MiB)),
                                                        FAKE_QMP_OK));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(31, 1, 0)),
                                                        FAKE_QMP_OK));
     script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
                                                           FDSET(2, 102)));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(33, 102, 2 * MiB)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(32, 102, 2 * MiB)),
                                                        FAKE_QMP_OK));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 1)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 1)),
                                                        FAKE_QMP_OK));
-    struct fixture *f = fixture_new(s.steps, s.n, LINUX(34));
-    take_devices(f, 0, 32);
+    struct fixture *f = fixture_new(s.steps, s.n, LINUX(33));
+    take_devices(f, 0, 31);
     uint32_t loc = 99;
     assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
-    assert_int_equal(loc, 32);
+    assert_int_equal(loc, 31);
     assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
-    assert_int_equal(loc, 33);
-    check_request(f, 33, "Add", 33, "/tmp/p33", 2 * MiB);
+    assert_int_equal(loc, 32);
+    check_request(f, 32, "Add", 32, "/tmp/p32", 2 * MiB);
     fixture_finish(f, (const char *const *)w.s, w.n);
     want_free(&w);
     want_free(&s.replies);
-    /* a VHD boot shifts the slots by one: device 33 is the first on vpmembr1; the last of 128
-     * is slot 30 (0x1e) of vpmembr3 */
+    /* a VHD boot shifts the slots by one: device 32 is the first on vpmembr1; the last of 128
+     * is slot 2 of vpmembr4 (31 slots per bridge: the last holds the window placeholder) */
     s.n = 0;
-    take_steps(&s, &w, 1, 33, true);
+    take_steps(&s, &w, 1, 32, true);
     script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
                                                           FDSET(3, 103)));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(33, 103, 2 * MiB)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(32, 103, 2 * MiB)),
                                                        FAKE_QMP_OK));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(33, 1, 0)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(32, 1, 0)),
                                                        FAKE_QMP_OK));
-    take_steps(&s, &w, 34, UVM_MAX_VPMEM - 1, true);
+    take_steps(&s, &w, 33, UVM_MAX_VPMEM - 1, true);
     script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD_FD(want_add(&w, xstrdup(ADD_FD)),
                                                           FDSET(4, 104)));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(
-                        want_add(&w, object_add(127, 104, 2 * MiB)), FAKE_QMP_OK));
-    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(127, 3, 30)),
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, object_add(127, 104, 2 * MiB)),
+                                                       FAKE_QMP_OK));
+    script_step(&s, (struct fake_qmp_step)FAKE_QMP_CMD(want_add(&w, device_add(127, 4, 2)),
                                                        FAKE_QMP_OK));
     f = fixture_new(s.steps, s.n,
                     &(struct fixture_config){.vpmem_count = UVM_MAX_VPMEM,
                                              .rootfs_type = UVM_ROOTFS_VHD,
                                              .rundir = rundir});
-    take_devices(f, 1, 33);
+    take_devices(f, 1, 32);
     assert_int_equal(add_vpmem(f, img[0], true, &loc, NULL), 0);
-    assert_int_equal(loc, 33);
-    take_devices(f, 34, UVM_MAX_VPMEM - 1);
+    assert_int_equal(loc, 32);
+    take_devices(f, 33, UVM_MAX_VPMEM - 1);
     assert_int_equal(add_vpmem(f, img[1], true, &loc, NULL), 0);
     assert_int_equal(loc, UVM_MAX_VPMEM - 1);
     assert_int_equal(add_vpmem(f, img[2], true, &loc, NULL), UVM_E_NO_AVAILABLE_LOCATION);
@@ -1164,9 +1165,9 @@ test_concurrent_distinct(void **state)
             json_pack("{s:o}", "qmp", jq(w.s[3 * n])),
             json_pack("{s:o}", "qmp", jq(w.s[3 * n + 1])),
             json_pack("{s:o}", "qmp", jq(w.s[3 * n + 2])),
-            json_pack("{s:{s:s, s:s, s:{s:i, s:s, s:i}}}", "guest", "ResourceType",
-                      "VPMemDevice", "RequestType", "Add", "Settings", "DeviceNumber", (int)n,
-                      "MountPath", mount, "BackingSize", (int)(2 * MiB)),
+            json_pack("{s:{s:s, s:s, s:{s:i, s:s, s:i}}}", "guest", "ResourceType", "VPMemDevice",
+                      "RequestType", "Add", "Settings", "DeviceNumber", (int)n, "MountPath", mount,
+                      "BackingSize", (int)(2 * MiB)),
         };
         for (unsigned k = 0; k < 4; k++) {
             json_t *got = json_array_get(t.events, 4 * n + k);
