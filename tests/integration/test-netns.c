@@ -138,6 +138,46 @@ test_ping_tcp_two_namespaces(void **state)
     itest_sh("ip -n %s link set %s netns 1", hns_a, tap0);
 }
 
+/* Six NICs in one namespace: four on the spare root ports, the last two behind the hot-plug
+ * bridge, whose windows the guest kernel opened at boot for its placeholder (qboot opens none):
+ * each gets its BARs and a driver, and the last one carries a ping. */
+static void
+test_nics_behind_the_bridge(void **state)
+{
+    struct uvm_endpoint e[6];
+    char ips[6][16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(ips[i], sizeof(ips[i]), "10.200.%d.2", 40 + i);
+        e[i] = (struct uvm_endpoint){.ip_address = ips[i], .prefix_length = 24,
+                                     .host_netns = hns_b};
+    }
+    e[5].host_netns = NULL;
+    e[5].host_ifname = tap0;
+    if (uvm_add_netns(vm, "br", e, 6) < 0)
+        fail_msg("add 6 NICs: %s", uvm_last_error());
+    itest_sh("ip link set %s netns %s && ip -n %s addr add 10.200.45.1/24 dev %s && "
+             "ip -n %s link set %s up",
+             tap0, hns_a, hns_a, tap0, hns_a, tap0);
+    int code;
+    char *out = in_ns("br",
+                      "ip -o -4 addr show | grep -c ' inet 10.200.4'; "
+                      "ping -c 2 -W 5 10.200.45.1 >/dev/null && echo ping-ok",
+                      &code);
+    assert_int_equal(code, 0);
+    assert_string_equal(out, "6\nping-ok\n");
+    free(out);
+    /* where they sit, in the guest's view of its PCI tree: two behind a pci-bridge (1b36:0001),
+     * four behind PCIe root ports (1b36:000c) */
+    out = in_ns("br",
+                "for n in /sys/class/net/eth*; do cat $n/device/../../device; done | sort | "
+                "uniq -c | tr -s ' '",
+                &code);
+    assert_string_equal(out, " 2 0x0001\n 4 0x000c\n");
+    free(out);
+    assert_int_equal(uvm_remove_netns(vm, "br"), 0);
+    itest_sh("ip -n %s link set %s netns 1", hns_a, tap0);
+}
+
 /* Add the same id 8 times, remove 8 times: only the last tears down. */
 static void
 test_refcount(void **state)
@@ -239,6 +279,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_ping_tcp_two_namespaces),
+        cmocka_unit_test(test_nics_behind_the_bridge),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_rollback),
     };
