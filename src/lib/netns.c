@@ -329,7 +329,10 @@ ns_drop(struct uvm *vm, struct res *r)
         hotslot_put(vm, ns->nics[i].port);
 }
 
-/* Lock held: a MAC already used by a NIC of this VM (both kinds, broken records too). */
+/* Lock held: a MAC already used by a NIC of this VM (both kinds, broken records too). A NIC
+ * whose device QEMU no longer has (never plugged, or deleted before a later step failed) frees
+ * its MAC, but only in a record no thread is adding or removing: device_gone is written
+ * without the lock by that thread, so a busy record keeps all its MACs. */
 static bool
 mac_in_use(struct uvm *vm, const char *mac)
 {
@@ -338,7 +341,10 @@ mac_in_use(struct uvm *vm, const char *mac)
         if (r->kind != &netns_kind && r->kind != &nic_kind)
             continue;
         struct net_ns *ns = (struct net_ns *)r;
+        bool settled = r->state == RES_READY || r->state == RES_BROKEN;
         for (size_t i = 0; i < ns->nnics; i++) {
+            if (settled && ns->nics[i].device_gone)
+                continue;
             const char *m = json_string_value(json_object_get(ns->nics[i].settings, "MacAddress"));
             if (m && !strcasecmp(m, mac))
                 return true;
@@ -404,6 +410,7 @@ nic_add(struct res_txn *t, struct net_nic *nic, const struct guest_part *g)
         return rc;
     rc = host_plug(t, nic, mac, &t->dirty);
     bool plugged = rc == 0;
+    nic->device_gone = !plugged; /* QEMU has no device with its MAC (a backend may be left) */
     if (rc == 0 && nic->tap_created)
         rc = tap_up(nic, &tap_ns);
     if (rc == 0)

@@ -1184,6 +1184,33 @@ test_rollback_device_add_second(void **state)
     TRACE_NONE();
 }
 
+/* device_add fails and so does the rollback's netdev_del: the namespace's record is kept
+ * (broken) with its port, but QEMU has no NIC with the MAC, so an add with that MAC (hcsshim
+ * endpoints come with theirs) works at the next port; a plugged NIC's MAC stays taken. */
+static void
+test_mac_free_after_failed_rollback(void **state)
+{
+    (void)state;
+    struct script s = {0};
+    cmd_fd(&s, getfd(0), FAKE_QMP_OK);
+    cmd(&s, netdev_add(0), FAKE_QMP_OK);
+    cmd(&s, device_add(0, MAC0, SPARE0),
+        FAKE_QMP_ERROR("GenericError", "Bus \\'rp3\\' does not support hotplugging"));
+    cmd(&s, netdev_del(0), FAKE_QMP_ERROR("GenericError", "netdev_del refused"));
+    plug(&s, 1, MAC0, SPARE0 + 1);
+    struct fixture *f = start(&s, CFG(.scsi_count = 1));
+    ASSERT_RC(uvm_add_netns(f->vm, "ns1", &EP0, 1), UVM_E_HYPERVISOR);
+    assert_non_null(strstr(uvm_last_error(), "does not support hotplugging"));
+    check_free_slots(f, 3);
+    ASSERT_RC(uvm_add_netns(f->vm, "ns2", &EP0, 1), 0);
+    check_free_slots(f, 2);
+    ASSERT_RC(uvm_add_netns(f->vm, "ns3", &EP0, 1), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "is used by another NIC of this VM"));
+    trace_drop();
+    finish(f, &s);
+    trace_drop();
+}
+
 /* What QEMU answers a device_add whose netdev is missing. */
 #define NO_NETDEV_ERROR \
     FAKE_QMP_ERROR("GenericError", "Property \\'virtio-net-pci.netdev\\' can\\'t find value \\'net0\\'")
@@ -2143,6 +2170,7 @@ main(void)
         cmocka_unit_test_setup(test_no_endpoints, reset),
         cmocka_unit_test_setup(test_rollback_device_add_second, reset),
         cmocka_unit_test_setup(test_netdev_add_fails, reset),
+        cmocka_unit_test_setup(test_mac_free_after_failed_rollback, reset),
         cmocka_unit_test_setup(test_tap_open_fails, reset),
         cmocka_unit_test_setup(test_getfd_fails, reset),
         cmocka_unit_test_setup(test_guest_network_add_fails, reset),
