@@ -12,6 +12,7 @@
  * Each injected fault and what was checked after it is printed.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@
 #include "fixture.h"
 #include "uvm.h"
 
-static char dir[64], rundir[96], disk[128], layer[128], pmem[128];
+static char dir[64], rundir[96], disk[128], layer[128], pmem[128], p9dir[128], vsmbdir[128];
 
 #define MAC0 "52:54:00:12:34:56"
 
@@ -132,11 +133,66 @@ netns_add_other_mac(struct uvm *vm, long *slot)
     return uvm_add_netns(vm, "ns1", &e, 1);
 }
 
+static int
+plan9_add(struct uvm *vm, long *slot)
+{
+    *slot = -1; /* no QEMU object: the export is fixed at start */
+    return uvm_add_plan9(vm, p9dir, "/mnt/p9", false);
+}
+
+static int
+plan9_remove(struct uvm *vm)
+{
+    return uvm_remove_plan9(vm, p9dir);
+}
+
+/* The hot-plug slot of the last vhost-user-fs-pci device_add QEMU was sent: its root port. */
+static pthread_mutex_t bus_lock = PTHREAD_MUTEX_INITIALIZER;
+static long last_fs_port = -1;
+
+static void
+on_command(void *opaque, const char *command)
+{
+    (void)opaque;
+    json_t *c = json_loads(command, 0, NULL);
+    json_t *a = json_object_get(c, "arguments");
+    const char *drv = json_string_value(json_object_get(a, "driver"));
+    const char *bus = json_string_value(json_object_get(a, "bus"));
+    if (drv && !strcmp(drv, "vhost-user-fs-pci") && bus && !strncmp(bus, "rp", 2)) {
+        pthread_mutex_lock(&bus_lock);
+        last_fs_port = strtol(bus + 2, NULL, 10);
+        pthread_mutex_unlock(&bus_lock);
+    }
+    json_decref(c);
+}
+
+static int
+vsmb_add(struct uvm *vm, long *slot)
+{
+    const struct uvm_vsmb_options o = {.read_only = true};
+    pthread_mutex_lock(&bus_lock);
+    last_fs_port = -1;
+    pthread_mutex_unlock(&bus_lock);
+    int rc = uvm_add_vsmb(vm, vsmbdir, NULL, &o);
+    pthread_mutex_lock(&bus_lock);
+    *slot = rc < 0 ? -1 : last_fs_port;
+    pthread_mutex_unlock(&bus_lock);
+    return rc;
+}
+
+static int
+vsmb_remove(struct uvm *vm)
+{
+    return uvm_remove_vsmb(vm, vsmbdir);
+}
+
 static const struct kind kinds[] = {
     {"scsi disk", {.scsi_count = 1}, scsi_add, scsi_remove, false, NULL},
     {"scsi layer", {.scsi_count = 1}, layer_add, layer_remove, false, NULL},
     {"vpmem", {.vpmem_count = 4}, vpmem_add, vpmem_remove, true, NULL},
     {"netns + nic", {0}, netns_add, netns_remove, false, netns_add_other_mac},
+    {"plan9", {.shares = true}, plan9_add, plan9_remove, false, NULL},
+    {"vsmb (virtio-fs)", {.shares = true}, vsmb_add, vsmb_remove, false, NULL},
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -159,7 +215,9 @@ start(const struct kind *k)
     static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
     struct fixture_config cfg = k->cfg;
     cfg.rundir = rundir;
-    return fixture_new(qemu, 1, &cfg);
+    struct fixture *f = fixture_new(qemu, 1, &cfg);
+    fake_qmp_set_hook(f->fq, on_command, NULL);
+    return f;
 }
 
 static struct fake_qemu *
@@ -168,26 +226,105 @@ qemu_of(struct fixture *f)
     return fake_qmp_qemu(f->fq);
 }
 
-/* What QEMU holds, fd set numbers aside (QEMU's choice, not the library's bookkeeping: a set
- * a tolerated remove-fd failure left behind shifts them). Owned. */
+/* A word of the state with the names QEMU or the library numbers replaced by '*': fd set
+ * numbers (QEMU's choice; a set a tolerated remove-fd failure left behind shifts them) and share
+ * names (a counter: a share added again is a new name, never one QEMU may still hold). */
+static char *
+normalised(const char *w)
+{
+    static const char *const numbered[] = {"fdset:", "vfs-s", "vfsdev-s", "9p/s", "vsmb/s"};
+    for (size_t i = 0; i < ARRAY_SIZE(numbered); i++) {
+        const char *at = strstr(w, numbered[i]);
+        if (at) {
+            size_t head = (size_t)(at - w) + strlen(numbered[i]);
+            size_t digits = strspn(w + head, "0123456789abcdef");
+            return xasprintf("%.*s*%s", (int)head, w, w + head + digits);
+        }
+    }
+    return xstrdup(w);
+}
+
+/* The entries of a staging directory of the runtime directory, as "host:<dir>/<name>". */
+static void
+staging_entries(const char *sub, char **words, size_t *n, size_t max)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", rundir, sub);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d)) && *n < max;)
+        if (e->d_name[0] != '.')
+            words[(*n)++] = xasprintf("host:%s/%s", sub, e->d_name);
+    closedir(d);
+}
+
+/* Our child processes, as "child:<comm>" (the daemons the library started). */
+static void
+child_processes(char **words, size_t *n, size_t max)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[96], comm[64];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+        FILE *fp = fopen(path, "r");
+        for (long pid; fp && fscanf(fp, "%ld", &pid) == 1 && *n < max;) {
+            snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+            FILE *c = fopen(path, "r");
+            if (c && fgets(comm, sizeof(comm), c)) {
+                comm[strcspn(comm, "\n")] = '\0';
+                words[(*n)++] = xasprintf("child:%s", comm);
+            }
+            if (c)
+                fclose(c);
+        }
+        if (fp)
+            fclose(fp);
+    }
+    closedir(d);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What QEMU holds, what the host holds for the VM (staging entries of shares, daemons), sorted,
+ * numbered names aside (normalised). Owned. */
 static char *
 objects(struct fixture *f)
 {
-    cleanup_free char *s = fake_qemu_objects(qemu_of(f));
-    char *out = xmalloc(strlen(s) + 1), *o = out;
-    for (const char *p = s; *p;) {
-        const char *set = strstr(p, "fdset:");
-        if (!set) {
-            strcpy(o, p);
-            return out;
-        }
-        memcpy(o, p, (size_t)(set - p));
-        o += set - p;
-        memcpy(o, "fdset:*", 7);
-        o += 7;
-        p = set + 6 + strspn(set + 6, "0123456789");
+    enum { MAX = 128 };
+    char *words[MAX];
+    size_t n = 0;
+    cleanup_free char *q = fake_qemu_objects(qemu_of(f));
+    for (char *save = NULL, *w = strtok_r(q, " ", &save); w && n < MAX;
+         w = strtok_r(NULL, " ", &save))
+        words[n++] = xstrdup(w);
+    staging_entries("9p", words, &n, MAX);
+    staging_entries("vsmb", words, &n, MAX);
+    child_processes(words, &n, MAX);
+    for (size_t i = 0; i < n; i++) {
+        char *w = normalised(words[i]);
+        free(words[i]);
+        words[i] = w;
     }
-    *o = '\0';
+    qsort(words, n, sizeof(char *), cmp_str);
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(words[i]) + 1;
+    char *out = xmalloc(len);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(out, " ");
+        strcat(out, words[i]);
+        free(words[i]);
+    }
     return out;
 }
 
@@ -236,12 +373,6 @@ clean_free(struct clean *c)
     free(c->before);
     free(c->added);
     free(c->removed);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The sorted union of two object lists (owned). */
@@ -466,7 +597,6 @@ run_kind(const struct kind *k)
 {
     struct clean c = {0};
     clean_run(k, &c);
-    assert_true(c.add_cmds > 0);
     for (unsigned n = 1; n <= c.add_cmds; n++)
         add_qmp_fault(k, &c, n);
     for (unsigned n = 1; n <= c.add_cmds; n++)
@@ -503,6 +633,18 @@ test_netns_nic(void **state)
 }
 
 static void
+test_plan9(void **state)
+{
+    run_kind(&kinds[4]);
+}
+
+static void
+test_vsmb(void **state)
+{
+    run_kind(&kinds[5]);
+}
+
+static void
 make_file(const char *path, const char *head, off_t size)
 {
     FILE *fp = fopen(path, "w");
@@ -527,6 +669,10 @@ setup(void **state)
     make_file(disk, "raw data", 0);
     make_file(layer, "vhdxfile and more", 0);
     make_file(pmem, NULL, 2 << 20);
+    snprintf(p9dir, sizeof(p9dir), "%s/p9share", dir);
+    snprintf(vsmbdir, sizeof(vsmbdir), "%s/vsmbshare", dir);
+    assert_int_equal(mkdir(p9dir, 0755), 0);
+    assert_int_equal(mkdir(vsmbdir, 0755), 0);
     return 0;
 }
 
@@ -546,6 +692,8 @@ main(void)
         cmocka_unit_test(test_scsi_layer),
         cmocka_unit_test(test_vpmem),
         cmocka_unit_test(test_netns_nic),
+        cmocka_unit_test(test_plan9),
+        cmocka_unit_test(test_vsmb),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
