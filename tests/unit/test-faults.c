@@ -559,6 +559,72 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
                   what, outcome, held, slot_text(c));
 }
 
+/* The remove's retry, with its first command failing too: 0 when the retry failed with the
+ * injected error and changed nothing QEMU holds (`held`), 1 when it had nothing left to send. */
+static int
+retry_fails(struct fixture *f, const struct kind *k, const char *what, const char *held)
+{
+    struct fake_qemu *q = qemu_of(f);
+    unsigned s0 = fake_qemu_served(q);
+    fake_qemu_fail_nth(q, 1);
+    int rc = k->remove(f->vm);
+    fake_qemu_fail_nth(q, 0);
+    if (fake_qemu_served(q) == s0) { /* no QMP command left: the retry is the guest's alone */
+        if (rc < 0)
+            fail_msg("%s: the retry failed: %s", what, uvm_last_error());
+        return 1;
+    }
+    if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+        fail_msg("%s: the retry with its first command failing returned %d: %s", what, rc,
+                 uvm_last_error());
+    expect_objects(f, held, what);
+    return 0;
+}
+
+/* QEMU fails the n-th command of the remove and every one after it; then the retry fails at
+ * its first command; then a retry without a fault finishes the remove. A remove has no
+ * rollback: it keeps the record with what is left, and each retry resumes there. */
+static void
+remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    long slot = 0;
+    assert_int_equal(k->add(f->vm, &slot), 0);
+    fake_qemu_fail_from(q, n);
+    int rc = k->remove(f->vm);
+    fake_qemu_fail_nth(q, 0);
+    char what[160];
+    snprintf(what, sizeof(what), "%s remove, command %u (%s) and all after it failed", k->name,
+             n, fake_qemu_failed(q));
+    cleanup_free char *held = objects(f);
+    const char *outcome = "tolerated (the remove succeeded)";
+    if (rc < 0) {
+        if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+            fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        bool done = retry_fails(f, k, what, held);
+        outcome = done ? "failed; the retry had no QMP command left and worked"
+                       : "failed; its retry failing at its first command changed nothing; a "
+                         "clean retry worked";
+        if (!done && k->remove(f->vm) < 0)
+            fail_msg("%s: the clean retry failed: %s", what, uvm_last_error());
+    }
+    cleanup_free char *after = objects(f);
+    const char *want = k->keeps_plug ? c->added : c->before;
+    cleanup_free char *with_set = merged(want, "fdset:*");
+    bool set_left = strcmp(after, want) != 0;
+    if (set_left && strcmp(after, with_set))
+        fail_msg("%s: QEMU holds [%s] after the remove, expected [%s]", what, after, want);
+    retry_and_remove(f, k, c, what, set_left ? "fdset:*" : "");
+    fixture_finish_qemu(f);
+    assert_int_equal(open_fds(), fds);
+    print_message("  %s: %s; the VM then held [%s]%s, the next add landed as a clean one (%s), "
+                  "no fd left\n",
+                  what, outcome, after, set_left ? " (a refused remove-fd's set)" : "",
+                  slot_text(c));
+}
+
 /* The guest agent fails its part of the add (when = 0) or of the remove (when = 1). */
 static void
 guest_fault(const struct kind *k, const struct clean *c, int when)
@@ -603,6 +669,8 @@ run_kind(const struct kind *k)
         add_cascade_fault(k, &c, n);
     for (unsigned n = 1; n <= c.remove_cmds; n++)
         remove_qmp_fault(k, &c, n);
+    for (unsigned n = 1; n <= c.remove_cmds; n++)
+        remove_cascade_fault(k, &c, n);
     guest_fault(k, &c, 0);
     guest_fault(k, &c, 1);
     clean_free(&c);
