@@ -28,6 +28,7 @@
 
 #include "cleanup.h"
 #include "fake-qemu.h"
+#include "faultstate.h"
 #include "fixture.h"
 #include "uvm.h"
 
@@ -197,18 +198,6 @@ static const struct kind kinds[] = {
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static size_t
-open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    size_t n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 static struct fixture *
 start(const struct kind *k)
 {
@@ -226,106 +215,10 @@ qemu_of(struct fixture *f)
     return fake_qmp_qemu(f->fq);
 }
 
-/* A word of the state with the names QEMU or the library numbers replaced by '*': fd set
- * numbers (QEMU's choice; a set a tolerated remove-fd failure left behind shifts them) and share
- * names (a counter: a share added again is a new name, never one QEMU may still hold). */
-static char *
-normalised(const char *w)
-{
-    static const char *const numbered[] = {"fdset:", "vfs-s", "vfsdev-s", "9p/s", "vsmb/s"};
-    for (size_t i = 0; i < ARRAY_SIZE(numbered); i++) {
-        const char *at = strstr(w, numbered[i]);
-        if (at) {
-            size_t head = (size_t)(at - w) + strlen(numbered[i]);
-            size_t digits = strspn(w + head, "0123456789abcdef");
-            return xasprintf("%.*s*%s", (int)head, w, w + head + digits);
-        }
-    }
-    return xstrdup(w);
-}
-
-/* The entries of a staging directory of the runtime directory, as "host:<dir>/<name>". */
-static void
-staging_entries(const char *sub, char **words, size_t *n, size_t max)
-{
-    char path[160];
-    snprintf(path, sizeof(path), "%s/%s", rundir, sub);
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d)) && *n < max;)
-        if (e->d_name[0] != '.')
-            words[(*n)++] = xasprintf("host:%s/%s", sub, e->d_name);
-    closedir(d);
-}
-
-/* Our child processes, as "child:<comm>" (the daemons the library started). */
-static void
-child_processes(char **words, size_t *n, size_t max)
-{
-    DIR *d = opendir("/proc/self/task");
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[96], comm[64];
-        snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
-        FILE *fp = fopen(path, "r");
-        for (long pid; fp && fscanf(fp, "%ld", &pid) == 1 && *n < max;) {
-            snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-            FILE *c = fopen(path, "r");
-            if (c && fgets(comm, sizeof(comm), c)) {
-                comm[strcspn(comm, "\n")] = '\0';
-                words[(*n)++] = xasprintf("child:%s", comm);
-            }
-            if (c)
-                fclose(c);
-        }
-        if (fp)
-            fclose(fp);
-    }
-    closedir(d);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* What QEMU holds, what the host holds for the VM (staging entries of shares, daemons), sorted,
- * numbered names aside (normalised). Owned. */
 static char *
 objects(struct fixture *f)
 {
-    enum { MAX = 128 };
-    char *words[MAX];
-    size_t n = 0;
-    cleanup_free char *q = fake_qemu_objects(qemu_of(f));
-    for (char *save = NULL, *w = strtok_r(q, " ", &save); w && n < MAX;
-         w = strtok_r(NULL, " ", &save))
-        words[n++] = xstrdup(w);
-    staging_entries("9p", words, &n, MAX);
-    staging_entries("vsmb", words, &n, MAX);
-    child_processes(words, &n, MAX);
-    for (size_t i = 0; i < n; i++) {
-        char *w = normalised(words[i]);
-        free(words[i]);
-        words[i] = w;
-    }
-    qsort(words, n, sizeof(char *), cmp_str);
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(words[i]) + 1;
-    char *out = xmalloc(len);
-    out[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            strcat(out, " ");
-        strcat(out, words[i]);
-        free(words[i]);
-    }
-    return out;
+    return fault_state(f, rundir);
 }
 
 static void
@@ -373,6 +266,12 @@ clean_free(struct clean *c)
     free(c->before);
     free(c->added);
     free(c->removed);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The sorted union of two object lists (owned). */
@@ -448,7 +347,7 @@ retry_and_remove(struct fixture *f, const struct kind *k, const struct clean *c,
 static void
 add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     fake_qemu_fail_nth(q, n);
@@ -463,7 +362,7 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     expect_objects(f, c->before, what);
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
     print_message("  %s: UVM_E_HYPERVISOR, QEMU holds what it did before, the retry landed as a "
                   "clean add (%s), remove ok, no fd left\n",
                   what, slot_text(c));
@@ -475,7 +374,7 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 static void
 add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     fake_qemu_fail_from(q, n);
@@ -507,7 +406,7 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
         fail_msg("%s: after the remove QEMU holds [%s], more than the failure left [%s]", what,
                  after, left);
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
     print_message("  %s: UVM_E_HYPERVISOR, QEMU keeps [%s]; the retry (slot %ld%s) made it "
                   "hold [%s], remove ok, no fd left\n",
                   what, left, slot, moved ? ", another one" : "", added);
@@ -517,7 +416,7 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 static void
 remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     long slot = 0;
@@ -553,7 +452,7 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     }
     retry_and_remove(f, k, c, what, left);
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
     print_message("  %s: %s, QEMU holds [%s], the next add landed as a clean one (%s), no fd "
                   "left\n",
                   what, outcome, held, slot_text(c));
@@ -587,7 +486,7 @@ retry_fails(struct fixture *f, const struct kind *k, const char *what, const cha
 static void
 remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     long slot = 0;
@@ -618,7 +517,7 @@ remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
         fail_msg("%s: QEMU holds [%s] after the remove, expected [%s]", what, after, want);
     retry_and_remove(f, k, c, what, set_left ? "fdset:*" : "");
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
     print_message("  %s: %s; the VM then held [%s]%s, the next add landed as a clean one (%s), "
                   "no fd left\n",
                   what, outcome, after, set_left ? " (a refused remove-fd's set)" : "",
@@ -629,7 +528,7 @@ remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 static void
 guest_fault(const struct kind *k, const struct clean *c, int when)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     long slot = 0;
     if (when == 1)
@@ -651,7 +550,7 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
         fail_msg("%s: the retried remove failed: %s", k->name, uvm_last_error());
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
     print_message("  %s %s, the guest failing: UVM_E_GUEST, QEMU holds what it did before%s, "
                   "the retry landed as a clean one (%s), no fd left\n",
                   k->name, what, when == 0 && k->keeps_plug ? " and the device kept" : "",
