@@ -256,7 +256,7 @@ clean_run(const struct kind *k, struct clean *c)
     c->remove_cmds = fake_qemu_served(q) - s1;
     assert_string_equal(c->removed, k->keeps_plug ? c->added : c->before);
     fixture_finish_qemu(f);
-    print_message("%s: add %u commands, remove %u; QEMU holds [%s] once added\n", k->name,
+    print_message("%s: add %u commands, remove %u; once added the VM holds [%s] (QEMU objects, host entries, daemons)\n", k->name,
                   c->add_cmds, c->remove_cmds, c->added);
 }
 
@@ -341,6 +341,14 @@ retry_and_remove(struct fixture *f, const struct kind *k, const struct clean *c,
         fail_msg("%s: the remove after the retry failed: %s", what, uvm_last_error());
 }
 
+static char last_err[512]; /* the error of the fault, for the report */
+
+static void
+keep_error(void)
+{
+    snprintf(last_err, sizeof(last_err), "%s", uvm_last_error());
+}
+
 /* ---- the faults --------------------------------------------------------------------------- */
 
 /* QEMU fails the n-th command of the add. */
@@ -359,10 +367,14 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
              fake_qemu_failed(q));
     if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
         fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    keep_error();
     expect_objects(f, c->before, what);
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: UVM_E_HYPERVISOR, QEMU holds what it did before, the retry landed as a "
                   "clean add (%s), remove ok, no fd left\n",
                   what, slot_text(c));
@@ -386,6 +398,7 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
              fake_qemu_failed(q));
     if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
         fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    keep_error();
     cleanup_free char *left = objects(f);
     rc = (*left && k->add_after_broken ? k->add_after_broken : k->add)(f->vm, &slot);
     if (rc < 0)
@@ -407,6 +420,9 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
                  after, left);
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: UVM_E_HYPERVISOR, QEMU keeps [%s]; the retry (slot %ld%s) made it "
                   "hold [%s], remove ok, no fd left\n",
                   what, left, slot, moved ? ", another one" : "", added);
@@ -431,6 +447,7 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     if (rc < 0) {
         if (!strstr(uvm_last_error(), "injected failure"))
             fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        keep_error();
         /* still attached: the retry finishes the job */
         rc = k->remove(f->vm);
         if (rc < 0)
@@ -453,6 +470,9 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     retry_and_remove(f, k, c, what, left);
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: %s, QEMU holds [%s], the next add landed as a clean one (%s), no fd "
                   "left\n",
                   what, outcome, held, slot_text(c));
@@ -502,6 +522,7 @@ remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
     if (rc < 0) {
         if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
             fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        keep_error();
         bool done = retry_fails(f, k, what, held);
         outcome = done ? "failed; the retry had no QMP command left and worked"
                        : "failed; its retry failing at its first command changed nothing; a "
@@ -518,6 +539,9 @@ remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
     retry_and_remove(f, k, c, what, set_left ? "fdset:*" : "");
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: %s; the VM then held [%s]%s, the next add landed as a clean one (%s), "
                   "no fd left\n",
                   what, outcome, after, set_left ? " (a refused remove-fd's set)" : "",
@@ -543,6 +567,7 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
     const char *what = when == 0 ? "add" : "remove";
     if (rc != UVM_E_GUEST)
         fail_msg("%s %s with the guest failing: %d: %s", k->name, what, rc, uvm_last_error());
+    keep_error();
     /* a failed add undoes QEMU's part, but a device QEMU 7.2 cannot unplug stays, kept for
      * the image */
     expect_objects(f, when == 0 && !k->keeps_plug ? c->before : c->added, what);
@@ -551,6 +576,9 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s %s, the guest failing: UVM_E_GUEST, QEMU holds what it did before%s, "
                   "the retry landed as a clean one (%s), no fd left\n",
                   k->name, what, when == 0 && k->keeps_plug ? " and the device kept" : "",
