@@ -225,8 +225,8 @@ static int
 parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
 {
     struct answer_negotiate a;
-    if (answer_negotiate(resp, &a) < 0)
-        return uvm_error_wrap(UVM_E_PROTOCOL, "start '%s'", vm->cfg.id);
+    if (answer_negotiate(resp, &a) < 0) /* start_failure names the VM */
+        return uvm_error_wrap(UVM_E_PROTOCOL, "NegotiateProtocol");
     pthread_mutex_lock(&vm->lock);
     vm->conn.protocol_version = a.version;
     vm->conn.namespace_add_request_supported = a.namespace_add_request_supported;
@@ -283,6 +283,8 @@ start_failure(struct uvm *vm, int rc)
         rc = UVM_E_UNEXPECTED_EXIT;
         free(why);
         why = xstrdup(vm->exit_msg);
+        if (*qlog && strstr(why, qlog)) /* the exit's message quotes QEMU's last words */
+            qlog[0] = '\0';
     }
     pthread_mutex_unlock(&vm->lock);
     rc = uvm_error(rc, "start '%s': %s%s%s%s%s", vm->cfg.id, why, *qlog ? "; QEMU: " : "",
@@ -395,6 +397,8 @@ do_start(struct uvm *vm, int64_t t0)
     if (rc == UVM_E_TIMEOUT)
         rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
                        vm->cfg.start_timeout_ms);
+    else if (rc < 0)
+        rc = uvm_error_wrap(rc, "NegotiateProtocol");
     if (rc < 0)
         return rc;
     rc = parse_negotiate(vm, resp, t0);

@@ -129,3 +129,20 @@ fault_state(struct fixture *f, const char *rundir)
     return out;
 }
 
+
+char *
+fault_children(void)
+{
+    char *words[64];
+    size_t n = 0;
+    child_processes(words, &n, 64);
+    qsort(words, n, sizeof(char *), cmp_str);
+    char *out = xstrdup("");
+    for (size_t i = 0; i < n; i++) {
+        char *t = xasprintf("%s%s%s", out, i ? " " : "", words[i]);
+        free(out);
+        free(words[i]);
+        out = t;
+    }
+    return out;
+}

@@ -17,6 +17,9 @@
  * Owned. */
 char *fault_state(struct fixture *f, const char *rundir);
 
+/* The test process's children, "child:<comm>" sorted and joined by spaces (owned). */
+char *fault_children(void);
+
 /* The fds open in this process (/proc/self/fd). */
 size_t fault_open_fds(void);
 
