@@ -240,6 +240,26 @@ parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
     return 0;
 }
 
+/* The agent's first answer: the protocol version and its capabilities. */
+static int
+negotiate(struct uvm *vm, struct bridge *b, int64_t deadline, int64_t t0)
+{
+    json_t *resp = NULL;
+    int rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
+                         json_pack("{s:i, s:i}", "MinimumVersion", PROTO_VERSION, "MaximumVersion",
+                                   PROTO_VERSION),
+                         &resp, deadline);
+    if (rc == UVM_E_TIMEOUT)
+        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
+                       vm->cfg.start_timeout_ms);
+    else if (rc < 0)
+        rc = uvm_error_wrap(rc, "NegotiateProtocol");
+    if (rc == 0)
+        rc = parse_negotiate(vm, resp, t0);
+    json_decref(resp);
+    return rc;
+}
+
 /* A boot that did not finish: log where the vCPUs are, for a bug report. */
 static void
 log_cpu_state(struct uvm *vm)
@@ -389,20 +409,7 @@ do_start(struct uvm *vm, int64_t t0)
     if (vm->tpl && (rc = template_restore(vm, q, t0, deadline)) < 0)
         return rc;
 
-    json_t *resp = NULL;
-    rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
-                     json_pack("{s:i, s:i}", "MinimumVersion", PROTO_VERSION, "MaximumVersion",
-                               PROTO_VERSION),
-                     &resp, deadline);
-    if (rc == UVM_E_TIMEOUT)
-        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
-                       vm->cfg.start_timeout_ms);
-    else if (rc < 0)
-        rc = uvm_error_wrap(rc, "NegotiateProtocol");
-    if (rc < 0)
-        return rc;
-    rc = parse_negotiate(vm, resp, t0);
-    json_decref(resp);
+    rc = negotiate(vm, b, deadline, t0);
     if (rc == 0 && vm->tpl)
         rc = template_resume(vm, b, deadline);
     return rc;

@@ -88,8 +88,7 @@ expect_nothing_left(const char *id, int fds, const char *what)
 {
     char *rd = rundir_of(id);
     struct stat st;
-    int daemons = count_of(itest_host_out("pgrep -f '[v]irtiofsd --socket-path=%s/' | wc -l",
-                                          rd));
+    int daemons = count_of(itest_host_out("pgrep -f '[v]irtiofsd --socket-path=%s/' | wc -l", rd));
     if (itest_qemu_pid(id) > 0 || daemons || stat(rd, &st) == 0 || itest_mounts_below(rd) ||
         open_fds() != fds)
         fail_msg("%s: left: QEMU %d, virtiofsd %d, runtime directory %s, mounts %d, fds %d -> "

@@ -129,7 +129,6 @@ fault_state(struct fixture *f, const char *rundir)
     return out;
 }
 
-
 char *
 fault_children(void)
 {

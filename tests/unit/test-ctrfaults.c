@@ -63,8 +63,8 @@ static struct fixture *
 start(struct agent *a)
 {
     static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
-    struct fixture *f = fixture_new(qemu, 1, &(struct fixture_config){.rundir = rundir,
-                                                                       .shares = true});
+    struct fixture *f = fixture_new(qemu, 1,
+                                    &(struct fixture_config){.rundir = rundir, .shares = true});
     pthread_mutex_lock(&f->guest.lock);
     f->guest.respond = respond;
     f->guest.opaque = a;
@@ -105,8 +105,8 @@ expect_error(int rc, int code, const char *what, const char *text1, const char *
 static int
 create(struct fixture *f, struct uvm_container **c)
 {
-    struct uvm_container_config cfg = {.id = "c1", .spec_json = spec, .create_stdout = true,
-                                       .create_stderr = true};
+    struct uvm_container_config cfg = {
+        .id = "c1", .spec_json = spec, .create_stdout = true, .create_stderr = true};
     return uvm_create_container(f->vm, &cfg, c);
 }
 
@@ -203,7 +203,8 @@ exec_refused(const char *before, const char *with, bool is_start)
     size_t fds_before = fault_open_fds();
     agent_fail(f, &a, PROTO_REQ_EXECUTE_PROCESS, 1);
     struct uvm_container_process_config pc = {.process_json = "{\"args\":[\"ps\"]}",
-                                              .create_stdin = true, .create_stdout = true};
+                                              .create_stdin = true,
+                                              .create_stdout = true};
     int rc = is_start ? uvm_container_start(c, &p) : uvm_container_exec(c, &pc, &p);
     const char *what = is_start ? "start" : "exec";
     expect_error(rc, UVM_E_GUEST, is_start ? "start container 'c1'" : "exec in container 'c1'",

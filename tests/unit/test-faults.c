@@ -256,8 +256,9 @@ clean_run(const struct kind *k, struct clean *c)
     c->remove_cmds = fake_qemu_served(q) - s1;
     assert_string_equal(c->removed, k->keeps_plug ? c->added : c->before);
     fixture_finish_qemu(f);
-    print_message("%s: add %u commands, remove %u; once added the VM holds [%s] (QEMU objects, host entries, daemons)\n", k->name,
-                  c->add_cmds, c->remove_cmds, c->added);
+    print_message("%s: add %u commands, remove %u; once added the VM holds [%s] (QEMU objects, "
+                  "host entries, daemons)\n",
+                  k->name, c->add_cmds, c->remove_cmds, c->added);
 }
 
 static void
@@ -515,8 +516,8 @@ remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
     int rc = k->remove(f->vm);
     fake_qemu_fail_nth(q, 0);
     char what[160];
-    snprintf(what, sizeof(what), "%s remove, command %u (%s) and all after it failed", k->name,
-             n, fake_qemu_failed(q));
+    snprintf(what, sizeof(what), "%s remove, command %u (%s) and all after it failed", k->name, n,
+             fake_qemu_failed(q));
     cleanup_free char *held = objects(f);
     const char *outcome = "tolerated (the remove succeeded)";
     if (rc < 0) {
@@ -683,12 +684,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scsi_disk),
-        cmocka_unit_test(test_scsi_layer),
-        cmocka_unit_test(test_vpmem),
-        cmocka_unit_test(test_netns_nic),
-        cmocka_unit_test(test_plan9),
-        cmocka_unit_test(test_vsmb),
+        cmocka_unit_test(test_scsi_disk), cmocka_unit_test(test_scsi_layer),
+        cmocka_unit_test(test_vpmem),     cmocka_unit_test(test_netns_nic),
+        cmocka_unit_test(test_plan9),     cmocka_unit_test(test_vsmb),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

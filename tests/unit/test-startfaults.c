@@ -45,7 +45,8 @@ static char dir[64], bin[96], empty_bin[96], boot[96], run[96], tiny[96], path_e
 static struct uvm *
 create(void)
 {
-    struct uvm_options o = {.id = VM_ID, .boot_files_path = boot,
+    struct uvm_options o = {.id = VM_ID,
+                            .boot_files_path = boot,
                             .start_timeout_ms = START_TIMEOUT_MS};
     struct uvm *vm = NULL;
     if (uvm_create(&o, &vm) < 0)
@@ -136,13 +137,16 @@ test_start_steps(void **state)
     char bad[160];
     snprintf(bad, sizeof(bad), "%s/qemu-system-x86_64", empty_bin);
     FILE *fp = fopen(bad, "w");
-    fputs("\x7f" "ELF not really\n", fp);
+    fputs("\x7f"
+          "ELF not really\n",
+          fp);
     fclose(fp);
     chmod(bad, 0755);
     setenv("PATH", empty_bin, 1); /* a QEMU that cannot be executed */
     check_failed_start(vm, uvm_start(vm), -ENOEXEC, "exec", "QEMU not executable");
     unlink(bad);
-    start_fault("exit", UVM_E_UNEXPECTED_EXIT, "QEMU exited with status 1: fake qemu: injected: "
+    start_fault("exit", UVM_E_UNEXPECTED_EXIT,
+                "QEMU exited with status 1: fake qemu: injected: "
                 "cannot initialise",
                 "QEMU exits at once");
     start_fault("no-greeting", UVM_E_TIMEOUT, "", "QMP greeting never comes");
@@ -153,7 +157,8 @@ test_start_steps(void **state)
                 "the agent never connects");
     start_fault("refuse", UVM_E_GUEST, "NegotiateProtocol: guest: injected: protocol refused",
                 "NegotiateProtocol refused");
-    start_fault("bad-version", UVM_E_PROTOCOL, "'sf': NegotiateProtocol: the guest agent "
+    start_fault("bad-version", UVM_E_PROTOCOL,
+                "'sf': NegotiateProtocol: the guest agent "
                 "negotiated an unsupported protocol",
                 "NegotiateProtocol with version 3");
     assert_int_equal(fault_open_fds(), fds);
@@ -200,9 +205,8 @@ unfill(const char *path)
 static void
 test_enospc(void **state)
 {
-    assert_int_equal(mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV,
-                           "size=256k,nr_inodes=64,mode=0700"),
-                     0);
+    assert_int_equal(
+        mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV, "size=256k,nr_inodes=64,mode=0700"), 0);
     setenv("UVM_RUNTIME_DIR", tiny, 1);
     size_t fds = fault_open_fds();
     fill(tiny, false);
@@ -229,8 +233,9 @@ test_enospc(void **state)
     char saved[96];
     snprintf(saved, sizeof(saved), "%s", run);
     snprintf(run, sizeof(run), "%s", tiny); /* where check_failed_start looks */
-    check_failed_start(vm, rc, -ENOSPC, strerror(ENOSPC), "start, no inode in the runtime "
-                                                         "directory");
+    check_failed_start(vm, rc, -ENOSPC, strerror(ENOSPC),
+                       "start, no inode in the runtime "
+                       "directory");
     snprintf(run, sizeof(run), "%s", saved);
     assert_int_equal(fault_open_fds(), fds);
     setenv("UVM_RUNTIME_DIR", run, 1);
@@ -245,7 +250,8 @@ emfile_child(unsigned extra)
 {
     /* First a whole run without a limit: this process's spawner thread (and its pidfd of the
      * process, replacing the parent's) exists before the count. */
-    struct uvm_options o = {.id = VM_ID, .boot_files_path = boot,
+    struct uvm_options o = {.id = VM_ID,
+                            .boot_files_path = boot,
                             .start_timeout_ms = START_TIMEOUT_MS};
     struct uvm *vm = NULL;
     if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0)
