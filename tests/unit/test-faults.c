@@ -12,6 +12,8 @@
  * Each injected fault and what was checked after it is printed.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -640,6 +643,70 @@ test_vsmb(void **state)
     run_kind(&kinds[5]);
 }
 
+/* Make empty files in path until the file system has no inode left. */
+static void
+fill_inodes(const char *path)
+{
+    for (int i = 0;; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s/fill%d", path, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            assert_int_equal(errno, ENOSPC);
+            return;
+        }
+        close(fd);
+    }
+}
+
+/* A share added while the runtime directory has no inode left (a tiny tmpfs): the staging
+ * entry cannot be made; the add fails saying so and leaves nothing; once there is room again
+ * the retry lands as a clean add. */
+static void
+share_enospc(const struct kind *k, const char *tiny)
+{
+    struct clean c = {0};
+    clean_run(k, &c);
+    char saved[96];
+    snprintf(saved, sizeof(saved), "%s", rundir);
+    snprintf(rundir, sizeof(rundir), "%s", tiny); /* the fixture's and objects()' */
+    size_t fds = fault_open_fds();
+    struct fixture *f = start(k);
+    fill_inodes(tiny);
+    long slot = 0;
+    int rc = k->add(f->vm, &slot);
+    if (rc != -ENOSPC || !strstr(uvm_last_error(), strerror(ENOSPC)))
+        fail_msg("%s add without an inode: %d %s", k->name, rc, uvm_last_error());
+    keep_error();
+    expect_objects(f, c.before, "the add without an inode");
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -f '%s'/fill*", tiny);
+    assert_int_equal(system(cmd), 0);
+    retry_and_remove(f, k, &c, "the add without an inode", "");
+    fixture_finish_qemu(f);
+    assert_int_equal(fault_open_fds(), fds);
+    snprintf(rundir, sizeof(rundir), "%s", saved);
+    print_message("    \"%s\"\n  %s add, no inode left in the runtime directory: -ENOSPC, the VM "
+                  "holds what it did before, the retry with room landed as a clean add (%s), "
+                  "no fd left\n",
+                  last_err, k->name, slot_text(&c));
+    last_err[0] = '\0';
+    clean_free(&c);
+}
+
+static void
+test_shares_enospc(void **state)
+{
+    char tiny[96];
+    snprintf(tiny, sizeof(tiny), "%s/tiny", dir);
+    assert_int_equal(mkdir(tiny, 0700), 0);
+    assert_int_equal(
+        mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=64,mode=0700"), 0);
+    share_enospc(&kinds[4], tiny);
+    share_enospc(&kinds[5], tiny);
+    assert_int_equal(umount(tiny), 0);
+}
+
 static void
 make_file(const char *path, const char *head, off_t size)
 {
@@ -684,9 +751,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scsi_disk), cmocka_unit_test(test_scsi_layer),
-        cmocka_unit_test(test_vpmem),     cmocka_unit_test(test_netns_nic),
-        cmocka_unit_test(test_plan9),     cmocka_unit_test(test_vsmb),
+        cmocka_unit_test(test_scsi_disk),     cmocka_unit_test(test_scsi_layer),
+        cmocka_unit_test(test_vpmem),         cmocka_unit_test(test_netns_nic),
+        cmocka_unit_test(test_plan9),         cmocka_unit_test(test_vsmb),
+        cmocka_unit_test(test_shares_enospc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
