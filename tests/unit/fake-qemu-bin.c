@@ -4,7 +4,8 @@
  * library spawns it as it spawns QEMU (vmm.h: the QMP listening socket is fd 3, the agent's is
  * fd 4), and it fails the step FAKE_QEMU_MODE names:
  *
- *   ok            QMP greeting, every command answered {"return": {}} ("quit" exits 0); the agent
+ *   ok            QMP greeting, every command answered {"return": {}} (add-fd with its set and
+ *                 fd numbers, device_del followed by DEVICE_DELETED, "quit" exits 0); the agent
  *                 answers NegotiateProtocol with version 4 and every other request with Result 0
  *   exit          says "injected: cannot initialise" on stderr and exits 1 at once
  *   no-greeting   accepts QMP and says nothing
@@ -31,6 +32,7 @@
 #include "proto.h"
 
 static const char *mode = "ok";
+static int next_set = 1000, next_fd = 100; /* add-fd's answers */
 
 static bool
 is(const char *m)
@@ -57,10 +59,19 @@ qmp_line(int fd, const char *line)
 {
     json_t *cmd = json_loads(line, 0, NULL);
     const char *ex = json_string_value(json_object_get(cmd, "execute"));
-    json_t *reply = ex && !strcmp(ex, "qmp_capabilities") && is("cap-error")
-                        ? json_pack("{s:{s:s, s:s}}", "error", "class", "GenericError", "desc",
-                                    "injected: capabilities refused")
-                        : json_pack("{s:{}}", "return");
+    json_t *args = json_object_get(cmd, "arguments");
+    json_t *reply;
+    if (ex && !strcmp(ex, "qmp_capabilities") && is("cap-error"))
+        reply = json_pack("{s:{s:s, s:s}}", "error", "class", "GenericError", "desc",
+                          "injected: capabilities refused");
+    else if (ex && !strcmp(ex, "add-fd")) /* the set asked for, or the next one */
+        reply = json_pack("{s:{s:I, s:i}}", "return", "fdset-id",
+                          json_object_get(args, "fdset-id")
+                              ? json_integer_value(json_object_get(args, "fdset-id"))
+                              : (json_int_t)next_set++,
+                          "fd", next_fd++);
+    else
+        reply = json_pack("{s:{}}", "return");
     json_t *id = json_object_get(cmd, "id");
     if (id)
         json_object_set(reply, "id", id);
@@ -71,6 +82,15 @@ qmp_line(int fd, const char *line)
     json_decref(reply);
     if (ex && !strcmp(ex, "quit"))
         exit(0);
+    const char *dev = json_string_value(json_object_get(args, "id"));
+    if (ex && !strcmp(ex, "device_del") && dev) { /* the guest lets go at once */
+        json_t *ev = json_pack("{s:s, s:{s:s}}", "event", "DEVICE_DELETED", "data", "device", dev);
+        char *t = json_dumps(ev, JSON_COMPACT);
+        put(fd, t);
+        put(fd, "\r\n");
+        free(t);
+        json_decref(ev);
+    }
     json_decref(cmd);
 }
 

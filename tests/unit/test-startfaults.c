@@ -16,6 +16,7 @@
  * Each fault and what was checked is printed. Deadlines are short (start_timeout_ms) so that a
  * step that never comes fails quickly; nothing checks wall time.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -242,7 +243,18 @@ test_enospc(void **state)
     assert_int_equal(umount(tiny), 0);
 }
 
-/* In a child: RLIMIT_NOFILE at `extra` fds above those open, then create + start + close.
+/* The RLIMIT_NOFILE that leaves exactly `extra` fds to open: the limit bounds fd numbers, so
+ * it is the (extra + 1)-th free number (holes below it are the room). */
+static rlim_t
+limit_for(unsigned extra)
+{
+    unsigned free_seen = 0;
+    for (int n = 0;; n++)
+        if (fcntl(n, F_GETFD) < 0 && errno == EBADF && free_seen++ == extra)
+            return (rlim_t)n;
+}
+
+/* In a child: the soft RLIMIT_NOFILE leaving `extra` fds, then create + start + close.
  * Exit status: 0 success, 1 an EMFILE failure after which nothing was left, 2 anything else
  * (said on stderr). */
 static int
@@ -259,8 +271,9 @@ emfile_child(unsigned extra)
     uvm_close(vm);
     vm = NULL;
     size_t fds = fault_open_fds();
-    /* the count has ".", ".." and the directory's own fd: fds - 3 are open */
-    struct rlimit rl = {.rlim_cur = fds - 3 + extra, .rlim_max = fds - 3 + extra};
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_NOFILE, &old);
+    rl = (struct rlimit){.rlim_cur = limit_for(extra), .rlim_max = old.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 2;
     int rc = uvm_create(&o, &vm);
@@ -271,8 +284,9 @@ emfile_child(unsigned extra)
         step = "start";
         rc = uvm_start(vm);
         snprintf(e, sizeof(e), "%s", uvm_last_error());
-        uvm_close(vm);
+        uvm_close(vm); /* at the limit too: the release must not need more fds */
     }
+    setrlimit(RLIMIT_NOFILE, &old); /* for the checks */
     cleanup_free char *children = fault_children();
     bool clean = fault_open_fds() == fds && !exists(run, VM_ID) && !*children;
     if (rc == 0 && clean)
@@ -315,6 +329,99 @@ test_emfile(void **state)
     fail_msg("64 fds were not enough");
 }
 
+/* Entries of the VM's Plan9 staging directory (its binds). */
+static int
+p9_entries(void)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s/%s/9p", run, VM_ID);
+    DIR *d = opendir(p);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A Plan9 (scsi false) or a SCSI add with the soft fd limit leaving `extra` fds: 0 added (and
+ * removed), 1 failed with EMFILE leaving nothing (its error in err), 2 anything else. */
+static int
+hotplug_at_limit(struct uvm *vm, bool scsi, unsigned extra, char *err, size_t len)
+{
+    char p9[160], disk[160];
+    snprintf(p9, sizeof(p9), "%s/p9", dir);
+    snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_NOFILE, &old);
+    size_t fds = fault_open_fds();
+    rl = (struct rlimit){.rlim_cur = limit_for(extra), .rlim_max = old.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &rl);
+    int c = -1;
+    int32_t l = -1;
+    int rc = scsi ? uvm_add_scsi(vm, disk, NULL, &c, &l) : uvm_add_plan9(vm, p9, "/mnt/p9", false);
+    snprintf(err, len, "%s", rc < 0 ? uvm_last_error() : "");
+    setrlimit(RLIMIT_NOFILE, &old);
+    if (rc == 0 && (scsi ? uvm_remove_scsi(vm, disk) : uvm_remove_plan9(vm, p9)) < 0)
+        return 2;
+    if (fault_open_fds() != fds || p9_entries() != 0)
+        return 2;
+    return rc == 0 ? 0 : strstr(err, strerror(EMFILE)) ? 1 : 2;
+}
+
+/* In a child: a started VM (the stand-in QEMU), then each add at every fd limit until it works;
+ * then the VM is closed. */
+static int
+emfile_hotplug_child(void)
+{
+    struct uvm_options o = {.id = VM_ID,
+                            .boot_files_path = boot,
+                            .start_timeout_ms = START_TIMEOUT_MS};
+    struct uvm *vm = NULL;
+    if (uvm_create(&o, &vm) < 0 || uvm_start(vm) < 0) {
+        fprintf(stderr, "  create or start: %s\n", uvm_last_error());
+        return 2;
+    }
+    char err[512] = "";
+    int rc = 0;
+    for (int scsi = 0; scsi < 2 && rc == 0; scsi++) {
+        unsigned extra = 0;
+        while (extra < 64 && (rc = hotplug_at_limit(vm, scsi, extra, err, sizeof(err))) == 1)
+            fprintf(stderr, "  %s add, %u fds free: \"%s\"; nothing left\n",
+                    scsi ? "SCSI" : "Plan9", extra++, err);
+        if (rc == 0 && extra == 0)
+            rc = 2; /* it never failed */
+        if (rc == 0)
+            fprintf(stderr, "  %s add: works with %u fds free\n", scsi ? "SCSI" : "Plan9", extra);
+    }
+    if (rc != 0)
+        fprintf(stderr, "  unexpected: %d \"%s\", fds %zu, Plan9 entries %d\n", rc, err,
+                fault_open_fds(), p9_entries());
+    uvm_close(vm);
+    return rc == 0 && !exists(run, VM_ID) ? 0 : 2;
+}
+
+/* EMFILE at every step of a Plan9 and a SCSI add (the stand-in answers add-fd and device_del
+ * as QEMU does): each fails with EMFILE and leaves nothing; with enough fds both work. */
+static void
+test_emfile_hotplug(void **state)
+{
+    setenv("FAKE_QEMU_MODE", "ok", 1);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(emfile_hotplug_child());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("hot-plug at the fd limit: status 0x%x", (unsigned)status);
+    print_message("  EMFILE in hot-plug: a Plan9 and a SCSI add at each fd limit failed with "
+                  "EMFILE and left nothing (the fds as before, no staging entry), until each "
+                  "succeeded\n");
+}
+
 static int
 setup(void **state)
 {
@@ -325,7 +432,9 @@ setup(void **state)
     snprintf(boot, sizeof(boot), "%s/boot", dir);
     snprintf(run, sizeof(run), "%s/run", dir);
     snprintf(tiny, sizeof(tiny), "%s/tiny", dir);
-    const char *d[] = {bin, empty_bin, boot, tiny};
+    char p9[160];
+    snprintf(p9, sizeof(p9), "%s/p9", dir);
+    const char *d[] = {bin, empty_bin, boot, tiny, p9};
     for (size_t i = 0; i < ARRAY_SIZE(d); i++)
         assert_int_equal(mkdir(d[i], 0700), 0);
     const char *fake = getenv("FAKE_QEMU_BIN");
@@ -341,6 +450,12 @@ setup(void **state)
         assert_non_null(fp);
         fclose(fp);
     }
+    char disk[160];
+    snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+    FILE *img = fopen(disk, "w");
+    assert_non_null(img);
+    fputs("raw data", img);
+    fclose(img);
     snprintf(path_env, sizeof(path_env), "%s:/usr/sbin:/usr/bin:/sbin:/bin", bin);
     setenv("PATH", path_env, 1);
     setenv("UVM_RUNTIME_DIR", run, 1);
@@ -363,10 +478,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean),
-        cmocka_unit_test(test_start_steps),
-        cmocka_unit_test(test_enospc),
-        cmocka_unit_test(test_emfile),
+        cmocka_unit_test(test_clean),          cmocka_unit_test(test_start_steps),
+        cmocka_unit_test(test_enospc),         cmocka_unit_test(test_emfile),
+        cmocka_unit_test(test_emfile_hotplug),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
