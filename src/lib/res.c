@@ -187,8 +187,10 @@ res_end(struct res_txn *t, int rc)
 {
     struct uvm *vm = t->vm;
     pthread_mutex_lock(&vm->lock);
-    if (rc < 0)
-        rc = uvm_error_wrap(uvm_failure_code(vm, rc), "%s", *t->fail ? t->fail : t->what);
+    if (rc < 0) {
+        vm_wait_gone(vm, t->qmp); /* a closed QMP connection: QEMU is going, say why */
+        rc = vm_failure(vm, rc, *t->fail ? t->fail : t->what);
+    }
     struct res *gone = settle(t, rc);
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);

@@ -237,18 +237,19 @@ lock_wait(int lock_fd, const char *id, const char *path)
     }
 }
 
-/* Only the lock file in it? */
-static bool
+/* Only the lock file in it? 1 yes, 0 no, or -errno when it cannot be read (e.g. EMFILE). */
+static int
 only_lock(int dir_fd)
 {
     int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
     if (!d) {
+        int err = errno;
         if (fd >= 0)
             close(fd);
-        return false;
+        return -err;
     }
-    bool only = true;
+    int only = 1;
     struct dirent *e;
     while (only && (e = readdir(d)))
         only = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
@@ -288,12 +289,20 @@ lock_take(int dir_fd, const char *id, const char *path, int *out)
         if (fstat(fd, &st) == 0 && st.st_nlink == 0)
             return -EAGAIN;
         pid_t owner = lock_owner(fd);
-        if (owner > 0 || (owner == 0 && only_lock(dir_fd))) {
+        int only = owner == 0 ? only_lock(dir_fd) : 0;
+        if (only < 0) {
+            if (created)
+                unlinkat(dir_fd, RUNDIR_LOCK_NAME, 0);
+            return uvm_error_errno(only, "read runtime directory '%s'", path);
+        }
+        if (owner > 0 || only) {
             if (owner > 0)
                 uvm_log(UVM_LOG_INFO, id, "reusing runtime directory '%s' left by pid %d", path,
                         (int)owner);
             if ((rc = lock_mark(fd, path)) == 0)
                 *out = steal_fd(&fd);
+            else if (created) /* e.g. ENOSPC: leave no empty lock behind */
+                unlinkat(dir_fd, RUNDIR_LOCK_NAME, 0);
             return rc;
         }
     }
@@ -308,7 +317,8 @@ lock_take(int dir_fd, const char *id, const char *path, int *out)
 static int
 claim_once(int base_fd, const char *id, const char *path, struct rundir *rd)
 {
-    if (mkdirat(base_fd, id, 0700) < 0 && errno != EEXIST)
+    bool made = mkdirat(base_fd, id, 0700) == 0;
+    if (!made && errno != EEXIST)
         return uvm_error_errno(-errno, "create runtime directory '%s'", path);
     cleanup_close int dir_fd = -1, lock_fd = -1;
     int rc = id_open(base_fd, id, path, &dir_fd);
@@ -316,6 +326,11 @@ claim_once(int base_fd, const char *id, const char *path, struct rundir *rd)
         rc = lock_take(dir_fd, id, path, &lock_fd);
     if (rc == 0 && fchmod(dir_fd, 0700) < 0)
         rc = uvm_error_errno(-errno, "chmod runtime directory '%s'", path);
+    if (rc < 0 && made && rc != -EAGAIN) { /* a failed claim leaves no directory it made */
+        if (lock_fd >= 0)
+            unlinkat(dir_fd, RUNDIR_LOCK_NAME, 0);
+        unlinkat(base_fd, id, AT_REMOVEDIR); /* only if empty */
+    }
     if (rc < 0)
         return rc;
     struct rdclean_stats st;
@@ -337,6 +352,9 @@ rundir_claim(const char *id, struct rundir *rd)
     int rc = base_open(&base, &base_fd);
     if (rc < 0)
         return rc;
+    cleanup_close int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (spare < 0)
+        return uvm_error_errno(-errno, "runtime directory for '%s': reserve an fd", id);
     cleanup_free char *path = xasprintf("%s/%s", base, id);
     for (unsigned i = 0; i < CLAIM_ATTEMPTS; i++)
         if ((rc = claim_once(base_fd, id, path, rd)) != -EAGAIN)
@@ -346,6 +364,7 @@ rundir_claim(const char *id, struct rundir *rd)
     if (rc < 0)
         return rc;
     rd->base_fd = steal_fd(&base_fd);
+    rd->spare_fd = steal_fd(&spare);
     rd->path = steal_ptr(&path);
     return 0;
 }
@@ -381,12 +400,13 @@ rundir_release(struct rundir *rd)
     char *path = __atomic_exchange_n(&rd->path, NULL, __ATOMIC_ACQ_REL);
     if (!path)
         return;
+    close(rd->spare_fd); /* room to read the mount table and walk the directory */
     struct rdclean_stats st;
     dir_remove(rd->base_fd, rd->dir_fd, path, &st);
     close(rd->dir_fd);
     close(rd->base_fd);
     close(rd->lock_fd); /* last: the ID is free once the directory is gone */
-    rd->dir_fd = rd->base_fd = rd->lock_fd = -1;
+    rd->dir_fd = rd->base_fd = rd->lock_fd = rd->spare_fd = -1;
     free(path);
 }
 

@@ -20,6 +20,8 @@ struct rundir {
     int base_fd; /* O_PATH of the base */
     int dir_fd;  /* O_RDONLY|O_DIRECTORY of the ID directory */
     int lock_fd; /* holds the flock */
+    int spare_fd; /* /dev/null, closed first at release: room for the cleanup when the
+                     process is at its fd limit (EMFILE) */
 };
 
 #define RUNDIR_DEFAULT_BASE "/run/uvm"

@@ -225,8 +225,8 @@ static int
 parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
 {
     struct answer_negotiate a;
-    if (answer_negotiate(resp, &a) < 0)
-        return uvm_error_wrap(UVM_E_PROTOCOL, "start '%s'", vm->cfg.id);
+    if (answer_negotiate(resp, &a) < 0) /* start_failure names the VM */
+        return uvm_error_wrap(UVM_E_PROTOCOL, "NegotiateProtocol");
     pthread_mutex_lock(&vm->lock);
     vm->conn.protocol_version = a.version;
     vm->conn.namespace_add_request_supported = a.namespace_add_request_supported;
@@ -238,6 +238,26 @@ parse_negotiate(struct uvm *vm, json_t *resp, int64_t t0)
         vm->timings.kernel_start_us = vm->timings.agent_ready_us - a.guest_ready_us;
     pthread_mutex_unlock(&vm->lock);
     return 0;
+}
+
+/* The agent's first answer: the protocol version and its capabilities. */
+static int
+negotiate(struct uvm *vm, struct bridge *b, int64_t deadline, int64_t t0)
+{
+    json_t *resp = NULL;
+    int rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
+                         json_pack("{s:i, s:i}", "MinimumVersion", PROTO_VERSION, "MaximumVersion",
+                                   PROTO_VERSION),
+                         &resp, deadline);
+    if (rc == UVM_E_TIMEOUT)
+        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
+                       vm->cfg.start_timeout_ms);
+    else if (rc < 0)
+        rc = uvm_error_wrap(rc, "NegotiateProtocol");
+    if (rc == 0)
+        rc = parse_negotiate(vm, resp, t0);
+    json_decref(resp);
+    return rc;
 }
 
 /* A boot that did not finish: log where the vCPUs are, for a bug report. */
@@ -283,6 +303,8 @@ start_failure(struct uvm *vm, int rc)
         rc = UVM_E_UNEXPECTED_EXIT;
         free(why);
         why = xstrdup(vm->exit_msg);
+        if (*qlog && strstr(why, qlog)) /* the exit's message quotes QEMU's last words */
+            qlog[0] = '\0';
     }
     pthread_mutex_unlock(&vm->lock);
     rc = uvm_error(rc, "start '%s': %s%s%s%s%s", vm->cfg.id, why, *qlog ? "; QEMU: " : "",
@@ -387,18 +409,7 @@ do_start(struct uvm *vm, int64_t t0)
     if (vm->tpl && (rc = template_restore(vm, q, t0, deadline)) < 0)
         return rc;
 
-    json_t *resp = NULL;
-    rc = bridge_call(b, PROTO_REQ_NEGOTIATE_PROTOCOL,
-                     json_pack("{s:i, s:i}", "MinimumVersion", PROTO_VERSION, "MaximumVersion",
-                               PROTO_VERSION),
-                     &resp, deadline);
-    if (rc == UVM_E_TIMEOUT)
-        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
-                       vm->cfg.start_timeout_ms);
-    if (rc < 0)
-        return rc;
-    rc = parse_negotiate(vm, resp, t0);
-    json_decref(resp);
+    rc = negotiate(vm, b, deadline, t0);
     if (rc == 0 && vm->tpl)
         rc = template_resume(vm, b, deadline);
     return rc;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The VM core (vm.h): allocation, references, call guards, state checks. */
+#include <errno.h>
+
 #include "argv.h"
 #include "bridge.h"
 #include "cleanup.h"
@@ -7,6 +9,7 @@
 #include "jail.h"
 #include "qmp.h"
 #include "record.h"
+#include "timeutil.h"
 #include "tplfile.h"
 #include "vm.h"
 #include "vmm.h"
@@ -31,6 +34,28 @@ uvm_failure_code(struct uvm *vm, int rc)
     if (vm->exited)
         return UVM_E_UNEXPECTED_EXIT;
     return rc;
+}
+
+void
+vm_wait_gone(struct uvm *vm, struct qmp *q)
+{
+    if (!q || vm->exited || vm->terminating || !qmp_broken(q))
+        return;
+    struct timespec ts = deadline_timespec(deadline_after_ms(VM_GONE_WAIT_MS));
+    while (!vm->exited && !vm->terminating)
+        if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
+            break;
+}
+
+int
+vm_failure(struct uvm *vm, int rc, const char *what)
+{
+    int code = uvm_failure_code(vm, rc);
+    if (code == UVM_E_UNEXPECTED_EXIT && vm->exit_msg)
+        return uvm_error_wrap(code, "%s: %s", what, vm->exit_msg);
+    if (code == UVM_E_INVALID_STATE && code != rc)
+        return uvm_error_wrap(code, "%s: utility VM '%s' was terminated", what, vm->cfg.id);
+    return uvm_error_wrap(code, "%s", what);
 }
 
 int

@@ -113,6 +113,14 @@ int uvm_check_running(struct uvm *vm, const char *what);
 /* Lock held. The code a failed operation reports: a QMP or agent failure caused by the VM
  * being terminated (UVM_E_INVALID_STATE) or having exited (UVM_E_UNEXPECTED_EXIT) says so. */
 int uvm_failure_code(struct uvm *vm, int rc);
+/* Lock held. A call failed while QEMU's QMP connection (q) is closed: QEMU is going (killed,
+ * crashed) and its watcher has not said so yet. Wait for it (at most VM_GONE_WAIT_MS) so that
+ * uvm_failure_code and the message can tell. No wait when q is open or the exit is known. */
+#define VM_GONE_WAIT_MS 2000u
+void vm_wait_gone(struct uvm *vm, struct qmp *q);
+/* Lock held, after vm_wait_gone: wrap the error of a failed call (code rc, saying `what`) with
+ * why the VM is gone, and return the code uvm_failure_code gives. */
+int vm_failure(struct uvm *vm, int rc, const char *what);
 /* The name of a state, for messages. */
 const char *vm_state_name(enum uvm_state s);
 

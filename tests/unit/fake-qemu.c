@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A model of QEMU's objects behind the fake QMP peer: see fake-qemu.h. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "fake-qemu.h"
@@ -17,6 +21,7 @@ struct object {
     char *id;
     const char *ref_kind; /* a device's backend, or NULL */
     char *ref;
+    int fd; /* a socket chardev's connection to its server, or -1 */
 };
 
 struct fake_qemu {
@@ -46,6 +51,8 @@ fake_qemu_free(struct fake_qemu *q)
     for (size_t i = 0; i < q->n; i++) {
         free(q->obj[i].id);
         free(q->obj[i].ref);
+        if (q->obj[i].fd >= 0)
+            close(q->obj[i].fd);
     }
     pthread_mutex_destroy(&q->lock);
     free(q);
@@ -65,7 +72,7 @@ add(struct fake_qemu *q, const char *kind, const char *id, const char *ref_kind,
 {
     if (q->n == MAX_OBJECTS)
         abort();
-    q->obj[q->n++] = (struct object){kind, xstrdup(id), ref_kind, ref ? xstrdup(ref) : NULL};
+    q->obj[q->n++] = (struct object){kind, xstrdup(id), ref_kind, ref ? xstrdup(ref) : NULL, -1};
 }
 
 static void
@@ -73,6 +80,8 @@ del(struct fake_qemu *q, struct object *o)
 {
     free(o->id);
     free(o->ref);
+    if (o->fd >= 0)
+        close(o->fd); /* the server sees its client go */
     *o = q->obj[--q->n];
 }
 
@@ -128,6 +137,29 @@ add_fd(struct fake_qemu *q, const json_t *args, size_t nfds)
 
 /* A backend's add: kind, the key naming it; the netdev's "fd" and the block node's fd set
  * must exist. */
+/* A client socket chardev connects to its server at once, as QEMU's does at chardev-add (a
+ * vhost-user-fs daemon then serves it until it goes). *fd: the connection or -1. */
+static json_t *
+chardev_connect(const json_t *args, int *fd)
+{
+    *fd = -1;
+    const json_t *data = json_object_get(json_object_get(args, "backend"), "data");
+    const char *path = str(json_object_get(json_object_get(data, "addr"), "data"), "path");
+    if (!path || json_is_true(json_object_get(data, "server")))
+        return NULL;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        if (s >= 0)
+            close(s);
+        return error("GenericError", "Failed to connect to '%s': %s", path, strerror(e));
+    }
+    *fd = s;
+    return NULL;
+}
+
 static json_t *
 backend_add(struct fake_qemu *q, const char *kind, const char *key, const json_t *args)
 {
@@ -148,9 +180,14 @@ backend_add(struct fake_qemu *q, const char *kind, const char *key, const json_t
     struct object *named = fdname ? find(q, "fdname", fdname) : NULL;
     if (fdname && !named)
         return error("GenericError", "File descriptor named '%s' has not been found", fdname);
+    int conn = -1;
+    json_t *refused = !strcmp(kind, "chardev") ? chardev_connect(args, &conn) : NULL;
+    if (refused)
+        return refused;
     if (named)
         del(q, named); /* the netdev takes it */
     add(q, kind, id, NULL, NULL);
+    q->obj[q->n - 1].fd = conn;
     return ok();
 }
 

@@ -6,7 +6,8 @@
  * It answers as QEMU 7.2 does for the commands libuvm sends: add-fd (the fd set named, or the
  * lowest id not in use; the command must carry one fd) / remove-fd, getfd / closefd, blockdev-add / -del,
  * object-add / -del, netdev_add (its "fd" name is consumed) / netdev_del, chardev-add /
- * chardev-remove, device_add (its drive, memdev, netdev or chardev must exist) / device_del
+ * chardev-remove (a client socket chardev connects to its server at chardev-add, as QEMU does,
+ * and closes the connection at chardev-remove), device_add (its drive, memdev, netdev or chardev must exist) / device_del
  * (answered, then DEVICE_DELETED for it; an unknown id is DeviceNotFound); everything else gets
  * {"return": {}}. An id in use, a missing object, or a backend still used by a device is an
  * error, and a command that fails changes nothing. The n-th command from a point on can be made

@@ -1,20 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The resource tests' fixture: see fixture.h. The only test file that knows struct uvm. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "argv.h"
 #include "bridge.h"
 #include "cleanup.h"
 #include "fixture.h"
 #include "qmp.h"
+#include "share.h"
 #include "timeutil.h"
 #include "vm.h"
 
@@ -37,6 +42,12 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
     vm->cfg.windows = cfg->windows;
     if (cfg->rundir)
         vm->rd.path = xstrdup(cfg->rundir);
+    if (cfg->rundir && cfg->shares) {
+        vm->rd.dir_fd = open(cfg->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(vm->rd.dir_fd >= 0);
+        assert_int_equal(share_prepare(vm, &plan9_kind), 0);
+        assert_int_equal(share_prepare(vm, &vsmb_kind), 0);
+    }
     vm->state = UVM_STATE_RUNNING;
     vm->qmp = qmp_new(qfd, "unit");
     assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
@@ -67,6 +78,16 @@ free_all(struct fixture *f)
     struct uvm *vm = f->vm;
     fake_qmp_free(f->fq);
     vm_release_resources(vm);
+    if (vm->rd.dir_fd >= 0) { /* the staging directories, as rundir_release removes them */
+        static const char *const staging[] = {ARGV_PLAN9_DIR, VSMB_STAGING_DIR};
+        for (size_t i = 0; i < 2; i++) {
+            char path[256];
+            snprintf(path, sizeof(path), "%s/%s", vm->rd.path, staging[i]);
+            umount2(path, MNT_DETACH); /* 9p's bind of itself; vsmb's is a plain directory */
+            assert_int_equal(rmdir(path), 0);
+        }
+        close(vm->rd.dir_fd);
+    }
     for (size_t i = 0; i < vm->n_old_documents; i++)
         free(vm->old_documents[i]);
     free(vm->old_documents);

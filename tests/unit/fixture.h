@@ -35,6 +35,8 @@ struct fixture_config {
     bool windows;
     const char *rundir; /* the VM's runtime directory path (a test's directory; not removed),
                            or NULL */
+    bool shares;        /* (root, with rundir) the staging directories of Plan9 and VSMB shares,
+                           as uvm_create makes them; detached and removed at finish */
 };
 
 struct fixture {

@@ -12,6 +12,9 @@
  * Each injected fault and what was checked after it is printed.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,10 +31,11 @@
 
 #include "cleanup.h"
 #include "fake-qemu.h"
+#include "faultstate.h"
 #include "fixture.h"
 #include "uvm.h"
 
-static char dir[64], rundir[96], disk[128], layer[128], pmem[128];
+static char dir[64], rundir[96], disk[128], layer[128], pmem[128], p9dir[128], vsmbdir[128];
 
 #define MAC0 "52:54:00:12:34:56"
 
@@ -132,26 +137,69 @@ netns_add_other_mac(struct uvm *vm, long *slot)
     return uvm_add_netns(vm, "ns1", &e, 1);
 }
 
+static int
+plan9_add(struct uvm *vm, long *slot)
+{
+    *slot = -1; /* no QEMU object: the export is fixed at start */
+    return uvm_add_plan9(vm, p9dir, "/mnt/p9", false);
+}
+
+static int
+plan9_remove(struct uvm *vm)
+{
+    return uvm_remove_plan9(vm, p9dir);
+}
+
+/* The hot-plug slot of the last vhost-user-fs-pci device_add QEMU was sent: its root port. */
+static pthread_mutex_t bus_lock = PTHREAD_MUTEX_INITIALIZER;
+static long last_fs_port = -1;
+
+static void
+on_command(void *opaque, const char *command)
+{
+    (void)opaque;
+    json_t *c = json_loads(command, 0, NULL);
+    json_t *a = json_object_get(c, "arguments");
+    const char *drv = json_string_value(json_object_get(a, "driver"));
+    const char *bus = json_string_value(json_object_get(a, "bus"));
+    if (drv && !strcmp(drv, "vhost-user-fs-pci") && bus && !strncmp(bus, "rp", 2)) {
+        pthread_mutex_lock(&bus_lock);
+        last_fs_port = strtol(bus + 2, NULL, 10);
+        pthread_mutex_unlock(&bus_lock);
+    }
+    json_decref(c);
+}
+
+static int
+vsmb_add(struct uvm *vm, long *slot)
+{
+    const struct uvm_vsmb_options o = {.read_only = true};
+    pthread_mutex_lock(&bus_lock);
+    last_fs_port = -1;
+    pthread_mutex_unlock(&bus_lock);
+    int rc = uvm_add_vsmb(vm, vsmbdir, NULL, &o);
+    pthread_mutex_lock(&bus_lock);
+    *slot = rc < 0 ? -1 : last_fs_port;
+    pthread_mutex_unlock(&bus_lock);
+    return rc;
+}
+
+static int
+vsmb_remove(struct uvm *vm)
+{
+    return uvm_remove_vsmb(vm, vsmbdir);
+}
+
 static const struct kind kinds[] = {
     {"scsi disk", {.scsi_count = 1}, scsi_add, scsi_remove, false, NULL},
     {"scsi layer", {.scsi_count = 1}, layer_add, layer_remove, false, NULL},
     {"vpmem", {.vpmem_count = 4}, vpmem_add, vpmem_remove, true, NULL},
     {"netns + nic", {0}, netns_add, netns_remove, false, netns_add_other_mac},
+    {"plan9", {.shares = true}, plan9_add, plan9_remove, false, NULL},
+    {"vsmb (virtio-fs)", {.shares = true}, vsmb_add, vsmb_remove, false, NULL},
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static size_t
-open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    size_t n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static struct fixture *
 start(const struct kind *k)
@@ -159,7 +207,9 @@ start(const struct kind *k)
     static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
     struct fixture_config cfg = k->cfg;
     cfg.rundir = rundir;
-    return fixture_new(qemu, 1, &cfg);
+    struct fixture *f = fixture_new(qemu, 1, &cfg);
+    fake_qmp_set_hook(f->fq, on_command, NULL);
+    return f;
 }
 
 static struct fake_qemu *
@@ -168,27 +218,10 @@ qemu_of(struct fixture *f)
     return fake_qmp_qemu(f->fq);
 }
 
-/* What QEMU holds, fd set numbers aside (QEMU's choice, not the library's bookkeeping: a set
- * a tolerated remove-fd failure left behind shifts them). Owned. */
 static char *
 objects(struct fixture *f)
 {
-    cleanup_free char *s = fake_qemu_objects(qemu_of(f));
-    char *out = xmalloc(strlen(s) + 1), *o = out;
-    for (const char *p = s; *p;) {
-        const char *set = strstr(p, "fdset:");
-        if (!set) {
-            strcpy(o, p);
-            return out;
-        }
-        memcpy(o, p, (size_t)(set - p));
-        o += set - p;
-        memcpy(o, "fdset:*", 7);
-        o += 7;
-        p = set + 6 + strspn(set + 6, "0123456789");
-    }
-    *o = '\0';
-    return out;
+    return fault_state(f, rundir);
 }
 
 static void
@@ -226,8 +259,9 @@ clean_run(const struct kind *k, struct clean *c)
     c->remove_cmds = fake_qemu_served(q) - s1;
     assert_string_equal(c->removed, k->keeps_plug ? c->added : c->before);
     fixture_finish_qemu(f);
-    print_message("%s: add %u commands, remove %u; QEMU holds [%s] once added\n", k->name,
-                  c->add_cmds, c->remove_cmds, c->added);
+    print_message("%s: add %u commands, remove %u; once added the VM holds [%s] (QEMU objects, "
+                  "host entries, daemons)\n",
+                  k->name, c->add_cmds, c->remove_cmds, c->added);
 }
 
 static void
@@ -311,13 +345,21 @@ retry_and_remove(struct fixture *f, const struct kind *k, const struct clean *c,
         fail_msg("%s: the remove after the retry failed: %s", what, uvm_last_error());
 }
 
+static char last_err[512]; /* the error of the fault, for the report */
+
+static void
+keep_error(void)
+{
+    snprintf(last_err, sizeof(last_err), "%s", uvm_last_error());
+}
+
 /* ---- the faults --------------------------------------------------------------------------- */
 
 /* QEMU fails the n-th command of the add. */
 static void
 add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     fake_qemu_fail_nth(q, n);
@@ -329,10 +371,14 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
              fake_qemu_failed(q));
     if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
         fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    keep_error();
     expect_objects(f, c->before, what);
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: UVM_E_HYPERVISOR, QEMU holds what it did before, the retry landed as a "
                   "clean add (%s), remove ok, no fd left\n",
                   what, slot_text(c));
@@ -344,7 +390,7 @@ add_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 static void
 add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     fake_qemu_fail_from(q, n);
@@ -356,6 +402,7 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
              fake_qemu_failed(q));
     if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
         fail_msg("%s: the add returned %d: %s", what, rc, uvm_last_error());
+    keep_error();
     cleanup_free char *left = objects(f);
     rc = (*left && k->add_after_broken ? k->add_after_broken : k->add)(f->vm, &slot);
     if (rc < 0)
@@ -376,7 +423,10 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
         fail_msg("%s: after the remove QEMU holds [%s], more than the failure left [%s]", what,
                  after, left);
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: UVM_E_HYPERVISOR, QEMU keeps [%s]; the retry (slot %ld%s) made it "
                   "hold [%s], remove ok, no fd left\n",
                   what, left, slot, moved ? ", another one" : "", added);
@@ -386,7 +436,7 @@ add_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
 static void
 remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
     long slot = 0;
@@ -401,6 +451,7 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     if (rc < 0) {
         if (!strstr(uvm_last_error(), "injected failure"))
             fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        keep_error();
         /* still attached: the retry finishes the job */
         rc = k->remove(f->vm);
         if (rc < 0)
@@ -422,17 +473,90 @@ remove_qmp_fault(const struct kind *k, const struct clean *c, unsigned n)
     }
     retry_and_remove(f, k, c, what, left);
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s: %s, QEMU holds [%s], the next add landed as a clean one (%s), no fd "
                   "left\n",
                   what, outcome, held, slot_text(c));
+}
+
+/* The remove's retry, with its first command failing too: 0 when the retry failed with the
+ * injected error and changed nothing QEMU holds (`held`), 1 when it had nothing left to send. */
+static int
+retry_fails(struct fixture *f, const struct kind *k, const char *what, const char *held)
+{
+    struct fake_qemu *q = qemu_of(f);
+    unsigned s0 = fake_qemu_served(q);
+    fake_qemu_fail_nth(q, 1);
+    int rc = k->remove(f->vm);
+    fake_qemu_fail_nth(q, 0);
+    if (fake_qemu_served(q) == s0) { /* no QMP command left: the retry is the guest's alone */
+        if (rc < 0)
+            fail_msg("%s: the retry failed: %s", what, uvm_last_error());
+        return 1;
+    }
+    if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+        fail_msg("%s: the retry with its first command failing returned %d: %s", what, rc,
+                 uvm_last_error());
+    expect_objects(f, held, what);
+    return 0;
+}
+
+/* QEMU fails the n-th command of the remove and every one after it; then the retry fails at
+ * its first command; then a retry without a fault finishes the remove. A remove has no
+ * rollback: it keeps the record with what is left, and each retry resumes there. */
+static void
+remove_cascade_fault(const struct kind *k, const struct clean *c, unsigned n)
+{
+    size_t fds = fault_open_fds();
+    struct fixture *f = start(k);
+    struct fake_qemu *q = qemu_of(f);
+    long slot = 0;
+    assert_int_equal(k->add(f->vm, &slot), 0);
+    fake_qemu_fail_from(q, n);
+    int rc = k->remove(f->vm);
+    fake_qemu_fail_nth(q, 0);
+    char what[160];
+    snprintf(what, sizeof(what), "%s remove, command %u (%s) and all after it failed", k->name, n,
+             fake_qemu_failed(q));
+    cleanup_free char *held = objects(f);
+    const char *outcome = "tolerated (the remove succeeded)";
+    if (rc < 0) {
+        if (rc != UVM_E_HYPERVISOR || !strstr(uvm_last_error(), "injected failure"))
+            fail_msg("%s: the remove returned %d: %s", what, rc, uvm_last_error());
+        keep_error();
+        bool done = retry_fails(f, k, what, held);
+        outcome = done ? "failed; the retry had no QMP command left and worked"
+                       : "failed; its retry failing at its first command changed nothing; a "
+                         "clean retry worked";
+        if (!done && k->remove(f->vm) < 0)
+            fail_msg("%s: the clean retry failed: %s", what, uvm_last_error());
+    }
+    cleanup_free char *after = objects(f);
+    const char *want = k->keeps_plug ? c->added : c->before;
+    cleanup_free char *with_set = merged(want, "fdset:*");
+    bool set_left = strcmp(after, want) != 0;
+    if (set_left && strcmp(after, with_set))
+        fail_msg("%s: QEMU holds [%s] after the remove, expected [%s]", what, after, want);
+    retry_and_remove(f, k, c, what, set_left ? "fdset:*" : "");
+    fixture_finish_qemu(f);
+    assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
+    print_message("  %s: %s; the VM then held [%s]%s, the next add landed as a clean one (%s), "
+                  "no fd left\n",
+                  what, outcome, after, set_left ? " (a refused remove-fd's set)" : "",
+                  slot_text(c));
 }
 
 /* The guest agent fails its part of the add (when = 0) or of the remove (when = 1). */
 static void
 guest_fault(const struct kind *k, const struct clean *c, int when)
 {
-    size_t fds = open_fds();
+    size_t fds = fault_open_fds();
     struct fixture *f = start(k);
     long slot = 0;
     if (when == 1)
@@ -447,6 +571,7 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
     const char *what = when == 0 ? "add" : "remove";
     if (rc != UVM_E_GUEST)
         fail_msg("%s %s with the guest failing: %d: %s", k->name, what, rc, uvm_last_error());
+    keep_error();
     /* a failed add undoes QEMU's part, but a device QEMU 7.2 cannot unplug stays, kept for
      * the image */
     expect_objects(f, when == 0 && !k->keeps_plug ? c->before : c->added, what);
@@ -454,7 +579,10 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
         fail_msg("%s: the retried remove failed: %s", k->name, uvm_last_error());
     retry_and_remove(f, k, c, what, "");
     fixture_finish_qemu(f);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(fault_open_fds(), fds);
+    if (*last_err)
+        print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
     print_message("  %s %s, the guest failing: UVM_E_GUEST, QEMU holds what it did before%s, "
                   "the retry landed as a clean one (%s), no fd left\n",
                   k->name, what, when == 0 && k->keeps_plug ? " and the device kept" : "",
@@ -466,13 +594,14 @@ run_kind(const struct kind *k)
 {
     struct clean c = {0};
     clean_run(k, &c);
-    assert_true(c.add_cmds > 0);
     for (unsigned n = 1; n <= c.add_cmds; n++)
         add_qmp_fault(k, &c, n);
     for (unsigned n = 1; n <= c.add_cmds; n++)
         add_cascade_fault(k, &c, n);
     for (unsigned n = 1; n <= c.remove_cmds; n++)
         remove_qmp_fault(k, &c, n);
+    for (unsigned n = 1; n <= c.remove_cmds; n++)
+        remove_cascade_fault(k, &c, n);
     guest_fault(k, &c, 0);
     guest_fault(k, &c, 1);
     clean_free(&c);
@@ -503,6 +632,82 @@ test_netns_nic(void **state)
 }
 
 static void
+test_plan9(void **state)
+{
+    run_kind(&kinds[4]);
+}
+
+static void
+test_vsmb(void **state)
+{
+    run_kind(&kinds[5]);
+}
+
+/* Make empty files in path until the file system has no inode left. */
+static void
+fill_inodes(const char *path)
+{
+    for (int i = 0;; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s/fill%d", path, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            assert_int_equal(errno, ENOSPC);
+            return;
+        }
+        close(fd);
+    }
+}
+
+/* A share added while the runtime directory has no inode left (a tiny tmpfs): the staging
+ * entry cannot be made; the add fails saying so and leaves nothing; once there is room again
+ * the retry lands as a clean add. */
+static void
+share_enospc(const struct kind *k, const char *tiny)
+{
+    struct clean c = {0};
+    clean_run(k, &c);
+    char saved[96];
+    snprintf(saved, sizeof(saved), "%s", rundir);
+    snprintf(rundir, sizeof(rundir), "%s", tiny); /* the fixture's and objects()' */
+    size_t fds = fault_open_fds();
+    struct fixture *f = start(k);
+    fill_inodes(tiny);
+    long slot = 0;
+    int rc = k->add(f->vm, &slot);
+    if (rc != -ENOSPC || !strstr(uvm_last_error(), strerror(ENOSPC)))
+        fail_msg("%s add without an inode: %d %s", k->name, rc, uvm_last_error());
+    keep_error();
+    expect_objects(f, c.before, "the add without an inode");
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -f '%s'/fill*", tiny);
+    assert_int_equal(system(cmd), 0);
+    retry_and_remove(f, k, &c, "the add without an inode", "");
+    fixture_finish_qemu(f);
+    assert_int_equal(fault_open_fds(), fds);
+    snprintf(rundir, sizeof(rundir), "%s", saved);
+    print_message("    \"%s\"\n  %s add, no inode left in the runtime directory: -ENOSPC, the VM "
+                  "holds what it did before, the retry with room landed as a clean add (%s), "
+                  "no fd left\n",
+                  last_err, k->name, slot_text(&c));
+    last_err[0] = '\0';
+    clean_free(&c);
+}
+
+static void
+test_shares_enospc(void **state)
+{
+    char tiny[96];
+    snprintf(tiny, sizeof(tiny), "%s/tiny", dir);
+    assert_int_equal(mkdir(tiny, 0700), 0);
+    assert_int_equal(
+        mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=64,mode=0700"), 0);
+    share_enospc(&kinds[4], tiny);
+    share_enospc(&kinds[5], tiny);
+    assert_int_equal(umount(tiny), 0);
+}
+
+static void
 make_file(const char *path, const char *head, off_t size)
 {
     FILE *fp = fopen(path, "w");
@@ -527,6 +732,10 @@ setup(void **state)
     make_file(disk, "raw data", 0);
     make_file(layer, "vhdxfile and more", 0);
     make_file(pmem, NULL, 2 << 20);
+    snprintf(p9dir, sizeof(p9dir), "%s/p9share", dir);
+    snprintf(vsmbdir, sizeof(vsmbdir), "%s/vsmbshare", dir);
+    assert_int_equal(mkdir(p9dir, 0755), 0);
+    assert_int_equal(mkdir(vsmbdir, 0755), 0);
     return 0;
 }
 
@@ -542,10 +751,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scsi_disk),
-        cmocka_unit_test(test_scsi_layer),
-        cmocka_unit_test(test_vpmem),
-        cmocka_unit_test(test_netns_nic),
+        cmocka_unit_test(test_scsi_disk),     cmocka_unit_test(test_scsi_layer),
+        cmocka_unit_test(test_vpmem),         cmocka_unit_test(test_netns_nic),
+        cmocka_unit_test(test_plan9),         cmocka_unit_test(test_vsmb),
+        cmocka_unit_test(test_shares_enospc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
