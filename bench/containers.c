@@ -6,7 +6,8 @@
  *   crun       uvm_exec of `/usr/bin/crun --version` (a dynamically linked start, with address
  *              randomization as every uvm_exec; the agent's own crun calls run without it)
  *   container  uvm_create_container + uvm_container_start + uvm_container_wait of `true`, in
- *              a busybox root file system shared read-only (virtio-fs) with `crun spec`'s
+ *              a busybox root file system shared read-only with cached I/O (virtio-fs
+ *              cache=always; CACHEIO=0 in the environment: cache=auto) with `crun spec`'s
  *              default spec (pid, mount, ipc, uts and network namespaces, its mounts)
  * then, per container, uvm_container_delete (timed apart: not on the path to the exit).
  * Prints median and p95 of each, their ratio and difference, and the container's steps. The
@@ -176,7 +177,11 @@ main(int argc, char **argv)
     struct uvm *vm = NULL;
     char rootfs[128], *root = NULL;
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
-    struct uvm_vsmb_options so = {.read_only = true};
+    /* read-only with cached I/O, as hcsshim's DefaultVSMBOptions(readOnly) shares an image root:
+     * otherwise virtio-fs drops the page cache at each open and every exec reads the binary
+     * again (docs/performance.md); CACHEIO=0 measures that */
+    const char *cio = getenv("CACHEIO");
+    struct uvm_vsmb_options so = {.read_only = true, .cache_io = !cio || strcmp(cio, "0") != 0};
     int rc = uvm_create(&o, &vm);
     if (rc == 0)
         rc = uvm_start(vm);
