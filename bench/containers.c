@@ -3,8 +3,11 @@
  * bench/containers: what a container costs over a bare process, in one running VM (booted from
  * rootfs.vhd, which has crun). Interleaved, RUNS times each:
  *   exec       uvm_exec of `true` + uvm_process_wait (its output delivered)
+ *   crun       uvm_exec of `/usr/bin/crun --version` (a dynamically linked start, with address
+ *              randomization as every uvm_exec; the agent's own crun calls run without it)
  *   container  uvm_create_container + uvm_container_start + uvm_container_wait of `true`, in
- *              a busybox root file system shared read-only (virtio-fs) with `crun spec`'s
+ *              a busybox root file system shared read-only with cached I/O (virtio-fs
+ *              cache=always; CACHEIO=0 in the environment: cache=auto) with `crun spec`'s
  *              default spec (pid, mount, ipc, uts and network namespaces, its mounts)
  * then, per container, uvm_container_delete (timed apart: not on the path to the exit).
  * Prints median and p95 of each, their ratio and difference, and the container's steps. The
@@ -63,10 +66,10 @@ make_bundle(void)
     return text;
 }
 
+/* uvm_exec of argv (`true`, or crun --version: the floor of a dynamically linked start). */
 static int
-exec_true(struct uvm *vm, double *ms)
+exec_argv(struct uvm *vm, const char *const *argv, double *ms)
 {
-    static const char *const argv[] = {"true", NULL};
     struct uvm_process_config cfg = {.argv = argv, .create_stdout = true, .create_stderr = true};
     struct uvm_process *p = NULL;
     double t0 = now_ms();
@@ -86,10 +89,8 @@ struct ctr_times {
 static int
 container_true(struct uvm *vm, const char *spec, const char *root, struct ctr_times *t)
 {
-    struct uvm_container_config cfg = {.spec_json = spec,
-                                       .root_path = root,
-                                       .create_stdout = true,
-                                       .create_stderr = true};
+    struct uvm_container_config cfg = {
+        .spec_json = spec, .root_path = root, .create_stdout = true, .create_stderr = true};
     struct uvm_container *c = NULL;
     int code = -1;
     double t0 = now_ms();
@@ -118,16 +119,22 @@ report(const char *what, double *v, int n)
     printf("  %-34s median %8.1f ms   p95 %8.1f ms\n", what, med, percentile(v, n, 0.95));
 }
 
+static const char *const true_argv[] = {"true", NULL};
+static const char *const crun_argv[] = {"/usr/bin/crun", "--version", NULL};
+
 static int
 measure(struct uvm *vm, const char *spec, const char *root, int runs)
 {
-    static double ex[MAXRUNS], tot[MAXRUNS], cr[MAXRUNS], st[MAXRUNS], wt[MAXRUNS], de[MAXRUNS];
+    static double ex[MAXRUNS], cv[MAXRUNS], tot[MAXRUNS], cr[MAXRUNS], st[MAXRUNS], wt[MAXRUNS],
+        de[MAXRUNS];
     struct ctr_times t;
     /* one of each first, not counted: page cache, crun's first start */
-    if (exec_true(vm, &ex[0]) < 0 || container_true(vm, spec, root, &t) < 0)
+    if (exec_argv(vm, true_argv, &ex[0]) < 0 || exec_argv(vm, crun_argv, &cv[0]) < 0 ||
+        container_true(vm, spec, root, &t) < 0)
         return -1;
     for (int i = 0; i < runs; i++) {
-        if (exec_true(vm, &ex[i]) < 0 || container_true(vm, spec, root, &t) < 0)
+        if (exec_argv(vm, true_argv, &ex[i]) < 0 || exec_argv(vm, crun_argv, &cv[i]) < 0 ||
+            container_true(vm, spec, root, &t) < 0)
             return -1;
         tot[i] = t.total;
         cr[i] = t.create;
@@ -137,6 +144,7 @@ measure(struct uvm *vm, const char *spec, const char *root, int runs)
     }
     printf("bench-containers: `true`, %d interleaved runs each, one VM\n", runs);
     report("exec (uvm_exec + wait)", ex, runs);
+    report("exec of crun --version (randomized)", cv, runs);
     report("container (create + start + exit)", tot, runs);
     report("  create (crun create)", cr, runs);
     report("  start (the agent opens exec.fifo)", st, runs);
@@ -169,7 +177,11 @@ main(int argc, char **argv)
     struct uvm *vm = NULL;
     char rootfs[128], *root = NULL;
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
-    struct uvm_vsmb_options so = {.read_only = true};
+    /* read-only with cached I/O, as hcsshim's DefaultVSMBOptions(readOnly) shares an image root:
+     * otherwise virtio-fs drops the page cache at each open and every exec reads the binary
+     * again (docs/performance.md); CACHEIO=0 measures that */
+    const char *cio = getenv("CACHEIO");
+    struct uvm_vsmb_options so = {.read_only = true, .cache_io = !cio || strcmp(cio, "0") != 0};
     int rc = uvm_create(&o, &vm);
     if (rc == 0)
         rc = uvm_start(vm);

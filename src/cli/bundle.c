@@ -127,7 +127,9 @@ int
 bundle_start(struct bundle *b, struct uvm *vm, const struct bundle_stdio *io,
              const char *netns, struct uvm_process **init)
 {
-    struct uvm_vsmb_options o = {.read_only = b->rootfs_ro};
+    /* a read-only root is shared with cached I/O, as hcsshim's DefaultVSMBOptions(readOnly):
+     * virtio-fs then keeps its page cache across opens (docs/containers.md, "Cost") */
+    struct uvm_vsmb_options o = {.read_only = b->rootfs_ro, .cache_io = b->rootfs_ro};
     char *guest = NULL, *spec = spec_for(b, io);
     int rc = spec ? uvm_add_vsmb(vm, b->rootfs, NULL, &o) : -ENOMEM;
     if (rc == 0)

@@ -105,7 +105,8 @@ check_namespaces(struct request *req, json_t *lnx, bool *own_pid)
 }
 
 /* OciSpecification: an object with process (the init), root.path and, if present, a linux
- * object; linux.cgroupsPath is set to the container's cgroup. */
+ * object; linux.cgroupsPath is set to the container's cgroup, linux.personality to "LINUX"
+ * when the spec has none. */
 static int
 check_spec(struct request *req, json_t *spec, struct ctr_create *c)
 {
@@ -133,6 +134,10 @@ check_spec(struct request *req, json_t *spec, struct ctr_create *c)
         return rc;
     cleanup_free char *cg = xasprintf(CTR_CGROUP_ROOT "/%s", c->id);
     json_object_set_new(lnx, "cgroupsPath", json_string(cg));
+    /* crun runs without address space randomization (crun.c); a persona set by crun
+     * (personality(2) with the domain alone) gives it back to the container's processes. */
+    if (!json_object_get(lnx, "personality"))
+        json_object_set_new(lnx, "personality", json_pack("{s:s}", "domain", "LINUX"));
     return 0;
 }
 

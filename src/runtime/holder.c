@@ -103,7 +103,9 @@ static int
 share_root(struct holder *h, char **guest)
 {
     int64_t t = now_us();
-    struct uvm_vsmb_options so = {.read_only = h->a->cfg.rootfs_ro};
+    /* a read-only root with cached I/O, as hcsshim's DefaultVSMBOptions(readOnly) (bundle.c) */
+    struct uvm_vsmb_options so = {.read_only = h->a->cfg.rootfs_ro,
+                                  .cache_io = h->a->cfg.rootfs_ro};
     int rc = uvm_add_vsmb(h->vm, h->a->cfg.rootfs, NULL, &so);
     if (rc == 0)
         rc = uvm_get_vsmb_uvm_path(h->vm, h->a->cfg.rootfs, guest);

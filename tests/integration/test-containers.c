@@ -172,6 +172,40 @@ test_pid_namespace_and_exec(void **state)
     uvm_container_close(c);
 }
 
+/* crun runs without address space randomization (it is faster under TCG); the container's
+ * init and execs have it back: personality 0, not ADDR_NO_RANDOMIZE (0x0040000). */
+static void
+test_address_randomization(void **state)
+{
+    struct itest_run r;
+    const char *pers[] = {"cat", "/proc/self/personality", NULL};
+    assert_int_equal(run_args("pers", pers, NULL, &r), 0);
+    assert_string_equal(r.out, "00000000\n");
+    itest_run_free(&r);
+
+    struct uvm_container *c = NULL;
+    const char *sleep[] = {"sleep", "100", NULL};
+    assert_int_equal(create("pers2", spec_for(sleep), false, &c), 0);
+    assert_int_equal(uvm_container_start(c, NULL), 0);
+    struct uvm_container_process_config pc = {
+        .process_json = "{\"args\":[\"cat\",\"/proc/self/personality\",\"/proc/1/personality\"],"
+                        "\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}",
+        .create_stdout = true,
+        .create_stderr = true};
+    struct uvm_process *p = NULL;
+    if (uvm_container_exec(c, &pc, &p) < 0)
+        fail_msg("exec: %s", uvm_last_error());
+    assert_int_equal(itest_collect(p, NULL, &r), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "00000000\n00000000\n");
+    itest_run_free(&r);
+    assert_int_equal(uvm_container_signal(c, 9), 0);
+    int code = -1;
+    assert_int_equal(uvm_container_wait(c, &code), 0);
+    assert_int_equal(uvm_container_delete(c), 0);
+    uvm_container_close(c);
+}
+
 /* hostname, user, env and cwd from the spec; the root is read-only. */
 static void
 test_spec_fields(void **state)
@@ -644,6 +678,7 @@ main(void)
         cmocka_unit_test(test_output_and_exit_codes),
         cmocka_unit_test(test_sigkill),
         cmocka_unit_test(test_pid_namespace_and_exec),
+        cmocka_unit_test(test_address_randomization),
         cmocka_unit_test(test_spec_fields),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_missing_executable),

@@ -73,6 +73,10 @@ test_create_full(void **state)
     json_t *lnx = json_object_get(c.spec, "linux");
     assert_string_equal(json_string_value(json_object_get(lnx, "cgroupsPath")), "/c/c1");
     assert_int_equal(json_array_size(json_object_get(lnx, "namespaces")), 3);
+    /* no personality in the spec: "LINUX", which gives crun's children randomization back */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(lnx, "personality"), "domain")),
+        "LINUX");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(c.spec, "root"), "path")),
         "/run/gcs/c/c1/rootfs");
@@ -130,6 +134,18 @@ test_create_defaults(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(c.spec, "linux"),
                                                           "cgroupsPath")),
                         "/c/c2");
+    ctr_create_release(&c);
+    request_free(req);
+
+    /* the spec's own personality is kept */
+    assert_int_equal(create("c3",
+                            "{'OciSpecification':{'process':{'args':['true']},'root':{'path':"
+                            "'/r'},'linux':{'personality':{'domain':'LINUX32'}}}}",
+                            &req, &c),
+                     0);
+    json_t *pers = json_object_get(json_object_get(c.spec, "linux"), "personality");
+    assert_string_equal(json_string_value(json_object_get(pers, "domain")), "LINUX32");
+    assert_int_equal(json_object_size(pers), 1);
     ctr_create_release(&c);
     request_free(req);
 }
