@@ -35,6 +35,7 @@ struct fixture_config {
     bool windows;
     const char *rundir; /* the VM's runtime directory path (a test's directory; not removed),
                            or NULL */
+    struct uvm_timeouts timeouts; /* the VM's deadlines (0: the defaults) */
 };
 
 struct fixture {
