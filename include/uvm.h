@@ -111,7 +111,8 @@ struct uvm_options {              /* zero-initialised == all defaults */
     /* libuvm additions */
     uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000: uvm_start, from QEMU's
                                 * spawn until the guest agent negotiated */
-    struct uvm_timeouts timeouts; /* the other deadlines (above) */
+    /* the other deadlines (above) */
+    struct uvm_timeouts timeouts;
     bool trust_guest_log_levels; /* false: guest log lines reach the handler at WARNING at
                                   * most (a guest cannot log at ERROR); true: as the guest says */
     /* Start from the template saved in this directory (uvm_save_template): the VM is a clone.

@@ -65,7 +65,7 @@ struct bridge {
     bool broken, stop;
     int broken_code;
     char *broken_msg;
-    struct bridgelog log; /* lines made under the lock, delivered after unlocking */
+    struct bridgelog log;           /* lines made under the lock, delivered after unlocking */
     unsigned call_ms, container_ms; /* BRIDGE_DEADLINE_CALL, _CONTAINER (set before sharing) */
 };
 

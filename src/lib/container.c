@@ -298,8 +298,7 @@ uvm_container_start(struct uvm_container *c, struct uvm_process **init)
     json_t *req = json_pack("{s:s, s:{s:{}}}", "ContainerId", c->id, "Settings",
                             "ProcessParameters");
     json_t *resp = NULL;
-    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS, req, &resp,
-                     BRIDGE_DEADLINE_CONTAINER);
+    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS, req, &resp, BRIDGE_DEADLINE_CONTAINER);
     json_decref(resp);
     if (rc < 0)
         return uvm_error_wrap(rc, "start container '%s'", c->id);
@@ -402,8 +401,7 @@ uvm_container_delete(struct uvm_container *c)
     if (rc < 0)
         return rc;
     rc = bridge_call(c->bridge, PROTO_REQ_DELETE_CONTAINER_STATE,
-                     json_pack("{s:s}", "ContainerId", c->id), NULL,
-                     BRIDGE_DEADLINE_CONTAINER);
+                     json_pack("{s:s}", "ContainerId", c->id), NULL, BRIDGE_DEADLINE_CONTAINER);
     if (rc < 0)
         return uvm_error_wrap(rc, "delete container '%s'", c->id);
     pthread_mutex_lock(&c->lock);

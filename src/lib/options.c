@@ -285,7 +285,6 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
     return 0;
 }
 
-
 /* Each deadline 0 (its default) or 1..UVM_TIMEOUT_MAX_MS. */
 static int
 resolve_timeouts(const struct uvm_timeouts *t, struct uvm_timeouts *out)

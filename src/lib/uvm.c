@@ -343,7 +343,6 @@ connect_channels(struct uvm *vm, struct qmp **qp, struct bridge **bp)
     *qp = q;
     *bp = b;
     return rc;
-
 }
 
 static int

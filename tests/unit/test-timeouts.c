@@ -26,7 +26,7 @@
 #include "qmpcmd.h"
 #include "timeutil.h"
 
-#define SHORT_MS 200u  /* the deadline configured */
+#define SHORT_MS 200u   /* the deadline configured */
 #define FROZEN_MS 3000u /* how long the fake guest sleeps before answering: past SHORT_MS */
 
 static char disk[64];
@@ -171,10 +171,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_qmp_command_ms),
-        cmocka_unit_test(test_unplug_ms),
-        cmocka_unit_test(test_qmp_command_ms_vm),
-        cmocka_unit_test(test_agent_call_ms),
+        cmocka_unit_test(test_qmp_command_ms),    cmocka_unit_test(test_unplug_ms),
+        cmocka_unit_test(test_qmp_command_ms_vm), cmocka_unit_test(test_agent_call_ms),
         cmocka_unit_test(test_container_ms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
