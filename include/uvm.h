@@ -71,9 +71,10 @@ enum uvm_memory_backing {
 /* How long a call waits on QEMU or the guest before it fails with UVM_E_TIMEOUT, per VM, in
  * milliseconds: 0 is the default, else 1..UVM_TIMEOUT_MAX_MS. The message of a call that hit one
  * names it ("... (uvm_options.timeouts.agent_call_ms: 30000 ms)"). A stuck guest or QEMU holds
- * only the calls on its own VM, and each for at most its deadline; uvm_terminate never waits for
- * the guest. The boot has its own (start_timeout_ms); uvm_process_wait waits for as long as the
- * process runs (or the VM does). */
+ * only the calls on its own VM, each round trip for at most its deadline (an add or a remove
+ * makes a few); uvm_terminate never waits for the guest and ends the calls waiting on it. The
+ * boot has its own (start_timeout_ms); uvm_process_wait waits for as long as the process runs
+ * (or the VM does). */
 struct uvm_timeouts {
     uint32_t qmp_command_ms; /* 0: 10000. One QMP command (or batch) answered by QEMU */
     uint32_t unplug_ms;      /* 0: 10000. device_del until QEMU's DEVICE_DELETED: the guest
