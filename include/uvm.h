@@ -68,6 +68,24 @@ enum uvm_memory_backing {
     UVM_MEMORY_PHYSICAL = 2,
 };
 
+/* How long a call waits on QEMU or the guest before it fails with UVM_E_TIMEOUT, per VM, in
+ * milliseconds: 0 is the default, else 1..UVM_TIMEOUT_MAX_MS. The message of a call that hit one
+ * names it ("... (uvm_options.timeouts.agent_call_ms: 30000 ms)"). A stuck guest or QEMU holds
+ * only the calls on its own VM, each round trip for at most its deadline (an add or a remove
+ * makes a few); uvm_terminate never waits for the guest and ends the calls waiting on it. The
+ * boot has its own (start_timeout_ms); uvm_process_wait waits for as long as the process runs
+ * (or the VM does). */
+struct uvm_timeouts {
+    uint32_t qmp_command_ms; /* 0: 10000. One QMP command (or batch) answered by QEMU */
+    uint32_t unplug_ms;      /* 0: 10000. device_del until QEMU's DEVICE_DELETED: the guest
+                              * lets the device go (every remove of a hot-plugged device) */
+    uint32_t agent_call_ms;  /* 0: 30000. One guest agent request: exec, signal, resize, the
+                              * guest part of every add and remove, uvm_modify's GuestRequest */
+    uint32_t container_ms;   /* 0: 60000. A container's create, start, signal, delete and
+                              * state request (the guest runs crun) */
+};
+#define UVM_TIMEOUT_MAX_MS 86400000u /* 24 h */
+
 struct uvm_options {              /* zero-initialised == all defaults */
     const char *id;               /* NULL: generated GUID */
     const char *owner;            /* NULL: program name */
@@ -92,7 +110,10 @@ struct uvm_options {              /* zero-initialised == all defaults */
     bool has_memory_backing_type;
     enum uvm_memory_backing memory_backing_type;
     /* libuvm additions */
-    uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000 */
+    uint32_t start_timeout_ms; /* 0: $UVM_START_TIMEOUT_MS, else 120000: uvm_start, from QEMU's
+                                * spawn until the guest agent negotiated */
+    /* the other deadlines (above) */
+    struct uvm_timeouts timeouts;
     bool trust_guest_log_levels; /* false: guest log lines reach the handler at WARNING at
                                   * most (a guest cannot log at ERROR); true: as the guest says */
     /* Start from the template saved in this directory (uvm_save_template): the VM is a clone.

@@ -65,7 +65,8 @@ struct bridge {
     bool broken, stop;
     int broken_code;
     char *broken_msg;
-    struct bridgelog log; /* lines made under the lock, delivered after unlocking */
+    struct bridgelog log;           /* lines made under the lock, delivered after unlocking */
+    unsigned call_ms, container_ms; /* BRIDGE_DEADLINE_CALL, _CONTAINER (set before sharing) */
 };
 
 static void
@@ -503,6 +504,8 @@ bridge_new(int fd, const char *vm_id, bool trust_guest_log_levels, struct bridge
     struct bridge *b = xcalloc(1, sizeof(*b));
     b->fd = fd;
     b->vm_id = xstrdup(vm_id);
+    b->call_ms = BRIDGE_TIMEOUT_MS;
+    b->container_ms = BRIDGE_CONTAINER_TIMEOUT_MS;
     bridgelog_init(&b->log, b->vm_id, trust_guest_log_levels);
     b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&b->lock, NULL);
@@ -586,7 +589,7 @@ int
 bridge_guest_part(struct bridge *b, const struct guest_part *g, json_t *typed)
 {
     const json_t *req = g && g->custom ? g->request : typed;
-    int rc = req ? bridge_modify(b, req, deadline_after_ms(BRIDGE_TIMEOUT_MS)) : 0;
+    int rc = req ? bridge_modify(b, req, BRIDGE_DEADLINE_CALL) : 0;
     json_decref(typed);
     return rc;
 }
@@ -665,11 +668,33 @@ wait_answer(struct bridge *b, struct pending *p, const char *what, int64_t deadl
     *pp = p->next;
 }
 
+void
+bridge_set_timeouts(struct bridge *b, unsigned call_ms, unsigned container_ms)
+{
+    b->call_ms = call_ms ? call_ms : BRIDGE_TIMEOUT_MS;
+    b->container_ms = container_ms ? container_ms : BRIDGE_CONTAINER_TIMEOUT_MS;
+}
+
+/* A BRIDGE_DEADLINE_* as an absolute deadline, and the option it comes from (else NULL). */
+static int64_t
+resolve_deadline(struct bridge *b, int64_t deadline, const char **knob, unsigned *ms)
+{
+    *knob = NULL;
+    if (deadline == BRIDGE_DEADLINE_CALL)
+        *knob = "agent_call_ms", *ms = b->call_ms;
+    else if (deadline == BRIDGE_DEADLINE_CONTAINER)
+        *knob = "container_ms", *ms = b->container_ms;
+    return *knob ? deadline_after_ms(*ms) : deadline;
+}
+
 int
 bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
 {
     if (resp)
         *resp = NULL;
+    const char *knob;
+    unsigned ms = 0;
+    deadline = resolve_deadline(b, deadline, &knob, &ms);
     cleanup_free char *text = encode(type, req);
     if (!text)
         return UVM_E_INVALID_ARGUMENT;
@@ -684,7 +709,9 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
         return rc;
     flush_logs(b);
     rc = p->rc;
-    if (rc < 0) {
+    if (rc == UVM_E_TIMEOUT && knob) {
+        uvm_error(rc, "%s (uvm_options.timeouts.%s: %u ms)", p->msg, knob, ms);
+    } else if (rc < 0) {
         uvm_error(rc, "%s", p->msg);
     } else {
         if (uvm_log_enabled(UVM_LOG_DEBUG)) {

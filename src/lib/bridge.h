@@ -11,7 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BRIDGE_TIMEOUT_MS 30000u /* one agent request */
+#define BRIDGE_TIMEOUT_MS 30000u           /* one agent request: timeouts.agent_call_ms */
+#define BRIDGE_CONTAINER_TIMEOUT_MS 60000u /* a container request (crun): timeouts.container_ms */
+/* Deadlines bridge_call turns into now + the bridge's own timeout of that kind: a call that runs
+ * out of one fails with UVM_E_TIMEOUT and a message naming the option. */
+#define BRIDGE_DEADLINE_CALL ((int64_t)-1)      /* an agent request */
+#define BRIDGE_DEADLINE_CONTAINER ((int64_t)-2) /* a container request */
 
 struct bridge;
 
@@ -24,6 +29,9 @@ int bridge_new(int fd, const char *vm_id, bool trust_guest_log_levels, struct br
 /* Test hook: the clock of the log rate limit (monotonic microseconds; NULL: the real one). The
  * bucket starts full at the clock's current value. */
 void bridge_set_clock(struct bridge *b, int64_t (*clock)(void *opaque), void *opaque);
+/* The VM's deadlines (uvm_options.timeouts) in ms, 0: the defaults above. Set before the bridge
+ * is shared with other threads. */
+void bridge_set_timeouts(struct bridge *b, unsigned call_ms, unsigned container_ms);
 /* Stop the thread, fail pending calls, close every fd, free. NULL is fine. */
 void bridge_free(struct bridge *b);
 /* Fail all pending and future calls with code and message (the VM exited). First call wins. */
@@ -32,7 +40,8 @@ void bridge_shutdown(struct bridge *b, int code, const char *fmt, ...)
 
 /* Send a request (req consumed; ActivityId is added, and ContainerId = the UVM's null GUID
  * unless req has one: a container's requests name it) and wait for its response
- * until deadline (DEADLINE_NEVER allowed: the call then ends with the VM at the latest).
+ * until deadline (DEADLINE_NEVER allowed: the call then ends with the VM at the latest; or a
+ * BRIDGE_DEADLINE_*).
  * 0 and *resp (new reference, may be NULL) on Result 0; UVM_E_GUEST with the guest's message on
  * a failed Result; UVM_E_PROTOCOL on a malformed response; UVM_E_TIMEOUT; the shutdown code. */
 int bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline);
@@ -49,7 +58,7 @@ struct guest_part {
 int bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline);
 /* A resource kind's guest part: g NULL or not custom -> `typed` ({ResourceType, RequestType,
  * Settings}: the kind's own request, taken; NULL: send nothing); custom -> g->request (or
- * nothing). Sent with bridge_modify and the agent deadline. */
+ * nothing). Sent with bridge_modify and BRIDGE_DEADLINE_CALL. */
 int bridge_guest_part(struct bridge *b, const struct guest_part *g, json_t *typed);
 /* {ResourceType, RequestType, Settings} (settings taken). */
 json_t *bridge_guest_request(const char *resource_type, const char *request_type,

@@ -25,8 +25,6 @@
 #include "timeutil.h"
 #include "vm.h"
 
-/* crun create/exec/delete under TCG on a loaded host: generous, but bounded. */
-#define CONTAINER_TIMEOUT_MS 60000u
 #define BUNDLE_ROOT "/run/gcs/c"
 
 struct uvm_container {
@@ -203,7 +201,7 @@ send_create(struct uvm_container *c, const struct uvm_container_config *cfg, cha
     json_t *resp = NULL;
     rc = bridge_call(c->bridge, PROTO_REQ_CREATE_CONTAINER,
                      create_request(c, want, terminal, config, handle), &resp,
-                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
+                     BRIDGE_DEADLINE_CONTAINER);
     int pid = rc == 0 ? process_pid_of(resp, "create container", c->id) : rc;
     json_decref(resp);
     if (pid < 0) {
@@ -300,8 +298,7 @@ uvm_container_start(struct uvm_container *c, struct uvm_process **init)
     json_t *req = json_pack("{s:s, s:{s:{}}}", "ContainerId", c->id, "Settings",
                             "ProcessParameters");
     json_t *resp = NULL;
-    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS, req, &resp,
-                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
+    rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS, req, &resp, BRIDGE_DEADLINE_CONTAINER);
     json_decref(resp);
     if (rc < 0)
         return uvm_error_wrap(rc, "start container '%s'", c->id);
@@ -348,7 +345,7 @@ do_exec(struct uvm_container *c, const struct uvm_container_process_config *cfg,
     json_t *resp = NULL;
     rc = bridge_call(c->bridge, PROTO_REQ_EXECUTE_PROCESS,
                      exec_request(c, want, terminal, process, handle), &resp,
-                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
+                     BRIDGE_DEADLINE_CONTAINER);
     json_decref(process);
     int pid = rc == 0 ? process_pid_of(resp, "exec in container", c->id) : rc;
     json_decref(resp);
@@ -404,8 +401,7 @@ uvm_container_delete(struct uvm_container *c)
     if (rc < 0)
         return rc;
     rc = bridge_call(c->bridge, PROTO_REQ_DELETE_CONTAINER_STATE,
-                     json_pack("{s:s}", "ContainerId", c->id), NULL,
-                     deadline_after_ms(CONTAINER_TIMEOUT_MS));
+                     json_pack("{s:s}", "ContainerId", c->id), NULL, BRIDGE_DEADLINE_CONTAINER);
     if (rc < 0)
         return uvm_error_wrap(rc, "delete container '%s'", c->id);
     pthread_mutex_lock(&c->lock);
@@ -445,7 +441,7 @@ do_list(struct uvm *vm, struct uvm_container_info **list, size_t *count)
     json_t *resp = NULL;
     rc = bridge_call(b, PROTO_REQ_GET_PROPERTIES,
                      json_pack("{s:{s:[s]}}", "Query", "PropertyTypes", "ContainerList"), &resp,
-                     deadline_after_ms(BRIDGE_TIMEOUT_MS));
+                     BRIDGE_DEADLINE_CALL);
     if (rc == 0 && (rc = answer_container_list(resp, list, count)) < 0)
         uvm_error_wrap(rc, "list containers");
     json_decref(resp);

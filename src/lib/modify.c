@@ -122,7 +122,7 @@ guest_modify(struct uvm *vm, json_t *guest_request)
     pthread_mutex_unlock(&vm->lock);
     if (rc < 0)
         return rc;
-    rc = bridge_modify(b, guest_request, deadline_after_ms(BRIDGE_TIMEOUT_MS));
+    rc = bridge_modify(b, guest_request, BRIDGE_DEADLINE_CALL);
     if (rc < 0)
         return uvm_error_wrap(rc, "modify '%s'", vm->cfg.id);
     return 0;

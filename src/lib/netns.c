@@ -38,7 +38,6 @@
 #include "proto.h"
 #include "qmp.h"
 #include "qmpcmd.h"
-#include "qmpfd.h"
 #include "res.h"
 #include "tap.h"
 #include "timeutil.h"
@@ -222,7 +221,7 @@ host_plug(struct res_txn *t, const struct net_nic *nic, const char *mac, bool *d
     cleanup_close int fd = tap_open(nic->tap);
     if (fd < 0)
         return fd;
-    int rc = qmp_getfd(t->qmp, fd, fdname, deadline_after_ms(QMPC_TIMEOUT_MS));
+    int rc = qmpc_getfd(t->qmp, fd, fdname);
     close(steal_fd(&fd)); /* QEMU's copy is the tap's only attached file from here on */
     if (rc < 0)
         return rc;
@@ -240,7 +239,7 @@ host_plug(struct res_txn *t, const struct net_nic *nic, const char *mac, bool *d
     if ((rc = qmpc_plug(t->qmp, &be, dargs, dirty, &unused)) < 0 && unused) {
         struct uvm_error_state st;
         uvm_error_capture(&st);
-        if (qmp_closefd(t->qmp, fdname, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+        if (qmpc_closefd(t->qmp, fdname) < 0)
             uvm_log(UVM_LOG_DEBUG, t->vm->cfg.id, "netdev %s: closefd %s: %s", netdev, fdname,
                     uvm_last_error());
         uvm_error_restore(&st, rc);

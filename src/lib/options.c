@@ -9,10 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "cleanup.h"
 #include "error.h"
 #include "hostcmd.h"
 #include "options.h"
+#include "qmpcmd.h"
 
 #ifndef UVM_DEFAULT_BOOT_FILES
 #define UVM_DEFAULT_BOOT_FILES "/usr/local/share/libuvm/bootfiles"
@@ -283,6 +285,29 @@ resolve_linux(const struct uvm_options *o, struct uvm_config *c)
     return 0;
 }
 
+/* Each deadline 0 (its default) or 1..UVM_TIMEOUT_MAX_MS. */
+static int
+resolve_timeouts(const struct uvm_timeouts *t, struct uvm_timeouts *out)
+{
+    const struct {
+        const char *name;
+        uint32_t given, def, *out;
+    } knobs[] = {
+        {"qmp_command_ms", t->qmp_command_ms, QMPC_TIMEOUT_MS, &out->qmp_command_ms},
+        {"unplug_ms", t->unplug_ms, QMPC_UNPLUG_TIMEOUT_MS, &out->unplug_ms},
+        {"agent_call_ms", t->agent_call_ms, BRIDGE_TIMEOUT_MS, &out->agent_call_ms},
+        {"container_ms", t->container_ms, BRIDGE_CONTAINER_TIMEOUT_MS, &out->container_ms},
+    };
+    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+        if (knobs[i].given > UVM_TIMEOUT_MAX_MS)
+            return uvm_error(UVM_E_INVALID_ARGUMENT,
+                             "timeouts.%s %u ms is out of range (1..%u, or 0 for the default %u)",
+                             knobs[i].name, knobs[i].given, UVM_TIMEOUT_MAX_MS, knobs[i].def);
+        *knobs[i].out = knobs[i].given ? knobs[i].given : knobs[i].def;
+    }
+    return 0;
+}
+
 static int
 resolve(const struct uvm_options *o, struct uvm_config *c)
 {
@@ -333,6 +358,8 @@ resolve(const struct uvm_options *o, struct uvm_config *c)
         c->additional_json = xstrdup(o->additional_hcs_document_json);
 
     c->trust_guest_log_levels = o->trust_guest_log_levels;
+    if ((rc = resolve_timeouts(&o->timeouts, &c->timeouts)) < 0)
+        return rc;
     c->start_timeout_ms = o->start_timeout_ms;
     if (!c->start_timeout_ms) {
         const char *env = getenv("UVM_START_TIMEOUT_MS");

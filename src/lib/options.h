@@ -43,6 +43,7 @@ struct uvm_config {
     bool has_memory_backing;
     enum uvm_memory_backing memory_backing;
     uint32_t start_timeout_ms;
+    struct uvm_timeouts timeouts; /* every one set: the defaults are qmpcmd.h's and bridge.h's */
     bool trust_guest_log_levels;
 };
 

@@ -163,7 +163,7 @@ do_exec(struct uvm *vm, const struct uvm_process_config *cfg, struct uvm_process
 
     json_t *resp = NULL;
     rc = bridge_call(b, PROTO_REQ_EXECUTE_PROCESS, exec_request(cfg, handle), &resp,
-                     deadline_after_ms(BRIDGE_TIMEOUT_MS));
+                     BRIDGE_DEADLINE_CALL);
     int pid = rc == 0 ? process_pid_of(resp, "exec", cfg->argv[0]) : rc;
     json_decref(resp);
     if (pid < 0) {
@@ -323,7 +323,7 @@ uvm_process_signal(struct uvm_process *p, int sig)
     rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
                      with_container(p, json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid,
                                                  "Options", "Signal", sig)),
-                     NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
+                     NULL, BRIDGE_DEADLINE_CALL);
     if (rc < 0)
         return uvm_error_wrap(rc, "signal %d to process %d", sig, p->pid);
     return 0;
@@ -351,7 +351,7 @@ uvm_process_resize(struct uvm_process *p, unsigned rows, unsigned cols)
     rc = bridge_call(p->bridge, PROTO_REQ_RESIZE_CONSOLE,
                      with_container(p, json_pack("{s:i, s:i, s:i}", "ProcessId", p->pid,
                                                  "Height", (int)rows, "Width", (int)cols)),
-                     NULL, deadline_after_ms(BRIDGE_TIMEOUT_MS));
+                     NULL, BRIDGE_DEADLINE_CALL);
     if (rc < 0)
         return uvm_error_wrap(rc, "resize the terminal of process %d to %ux%u", p->pid, rows,
                               cols);

@@ -51,6 +51,7 @@ TAILQ_HEAD(qmp_event_list, qmp_event);
 struct qmp {
     int fd;
     char *vm_id;
+    struct qmp_timeouts timeouts; /* the typed layer's (set before sharing) */
 
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on every state change */
@@ -123,6 +124,18 @@ qmp_new(int fd, const char *vm_id)
     pthread_cond_init(&q->cond, &attr);
     pthread_condattr_destroy(&attr);
     return q;
+}
+
+void
+qmp_set_timeouts(struct qmp *q, struct qmp_timeouts t)
+{
+    q->timeouts = t;
+}
+
+struct qmp_timeouts
+qmp_get_timeouts(const struct qmp *q)
+{
+    return q->timeouts;
 }
 
 /* With lock held (or no other user). */

@@ -28,6 +28,16 @@ int64_t qmp_deadline(unsigned timeout_ms);
 struct qmp *qmp_new(int fd, const char *vm_id);
 void qmp_free(struct qmp *q);
 
+/* The deadlines the typed layer (qmpcmd.h) gives this client's commands, in milliseconds (0:
+ * its defaults). The transport itself only takes absolute deadlines and never reads them. Set
+ * before the client is shared with other threads. */
+struct qmp_timeouts {
+    unsigned command_ms; /* one command or batch */
+    unsigned unplug_ms;  /* device_del -> DEVICE_DELETED */
+};
+void qmp_set_timeouts(struct qmp *q, struct qmp_timeouts t);
+struct qmp_timeouts qmp_get_timeouts(const struct qmp *q);
+
 /* Read the greeting and send qmp_capabilities. 0 or UVM_E_TIMEOUT / UVM_E_HYPERVISOR
  * (message set with uvm_error). */
 int qmp_handshake(struct qmp *q, int64_t deadline);

@@ -17,12 +17,11 @@
 
 struct qmp;
 
-#define QMPC_TIMEOUT_MS 10000u        /* one command (or batch) */
-#define QMPC_UNPLUG_TIMEOUT_MS 10000u /* device_del -> DEVICE_DELETED (the guest's part) */
-
-/* How long qmpc_device_del waits for DEVICE_DELETED, for all VMs (tests lower it; 0 restores
- * QMPC_UNPLUG_TIMEOUT_MS). */
-void qmpc_set_unplug_timeout_ms(unsigned ms);
+/* The deadlines, unless the client has its own (qmp_set_timeouts: the VM's
+ * uvm_options.timeouts). A call that runs out of one fails with UVM_E_TIMEOUT, and its message
+ * names the option. */
+#define QMPC_TIMEOUT_MS 10000u        /* one command (or batch): timeouts.qmp_command_ms */
+#define QMPC_UNPLUG_TIMEOUT_MS 10000u /* device_del -> DEVICE_DELETED: timeouts.unplug_ms */
 
 /* A backend: how it is made (command + arguments, borrowed) and how it is deleted (command,
  * the key naming it, its id). */
@@ -57,5 +56,11 @@ int qmpc_plug(struct qmp *q, const struct qmpc_backend *be, json_t *device, bool
 /* qmpc_device_del, then the backend's delete. A retry after a failure resumes: a device that
  * is already gone is skipped. */
 int qmpc_unplug(struct qmp *q, const char *device_id, const struct qmpc_backend *be);
+
+/* qmpfd.h's calls with the command deadline. */
+int qmpc_add_fd(struct qmp *q, int fd, int *fdset_id, int *qemu_fd);
+int qmpc_remove_fd(struct qmp *q, int fdset_id);
+int qmpc_getfd(struct qmp *q, int fd, const char *name);
+int qmpc_closefd(struct qmp *q, const char *name);
 
 #endif

@@ -22,10 +22,8 @@
 #include "modreq.h"
 #include "qmp.h"
 #include "qmpcmd.h"
-#include "qmpfd.h"
 #include "res.h"
 #include "scsi.h"
-#include "timeutil.h"
 
 struct scsi_disk {
     struct res res;
@@ -66,7 +64,7 @@ find_slot(const struct res_txn *t, const void *slot)
 static void
 drop_fdset(struct res_txn *t, const struct scsi_disk *d, int fdset)
 {
-    if (qmp_remove_fd(t->qmp, fdset, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+    if (qmpc_remove_fd(t->qmp, fdset) < 0)
         uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "scsi %u:%u: fd set %d stays in QEMU: %s", d->c,
                 d->l, fdset, uvm_last_error());
 }
@@ -93,7 +91,7 @@ host_attach(struct res_txn *t, struct scsi_disk *d, const struct image_info *img
     char node[32], bus[32];
     topo_scsi_names(d->c, d->l, node, bus);
     int set = -1;
-    int rc = qmp_add_fd(t->qmp, fd, &set, NULL, deadline_after_ms(QMPC_TIMEOUT_MS));
+    int rc = qmpc_add_fd(t->qmp, fd, &set, NULL);
     if (rc < 0)
         return rc;
     cleanup_json json_t *bargs = blockdev_args(node, img, set, read_only);

@@ -250,7 +250,8 @@ negotiate(struct uvm *vm, struct bridge *b, int64_t deadline, int64_t t0)
                                    PROTO_VERSION),
                          &resp, deadline);
     if (rc == UVM_E_TIMEOUT)
-        rc = uvm_error(UVM_E_TIMEOUT, "the guest agent did not answer within %u ms",
+        rc = uvm_error(UVM_E_TIMEOUT,
+                       "the guest agent did not answer within %u ms (uvm_options.start_timeout_ms)",
                        vm->cfg.start_timeout_ms);
     else if (rc < 0)
         rc = uvm_error_wrap(rc, "NegotiateProtocol");
@@ -336,11 +337,42 @@ console_fds(struct uvm *vm, int *qemu, int *ours)
     return 0;
 }
 
+/* Connect QMP and the agent's channel, with the VM's deadlines; published in vm (also when
+ * the bridge fails: undo_start frees them). */
+static int
+connect_channels(struct uvm *vm, struct qmp **qp, struct bridge **bp)
+{
+    cleanup_close int qmp_fd = -1, agent_fd = -1;
+    int rc;
+    /* QEMU holds the listening sockets: connecting succeeds at once, no polling. */
+    if ((rc = rundir_connect(&vm->rd, "qmp.sock", &qmp_fd)) < 0 ||
+        (rc = rundir_connect(&vm->rd, "gcs.sock", &agent_fd)) < 0)
+        return rc;
+    struct qmp *q = qmp_new(steal_fd(&qmp_fd), vm->cfg.id);
+    if (!q)
+        return UVM_E_HYPERVISOR; /* qmp_new said why */
+    const struct uvm_timeouts *t = &vm->cfg.timeouts;
+    qmp_set_timeouts(q, (struct qmp_timeouts){t->qmp_command_ms, t->unplug_ms});
+    struct bridge *b = NULL;
+    rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, vm->cfg.trust_guest_log_levels, &b);
+    if (b)
+        bridge_set_timeouts(b, t->agent_call_ms, t->container_ms);
+    pthread_mutex_lock(&vm->lock);
+    vm->qmp = q;
+    vm->bridge = b;
+    if (b && vm->exited)
+        bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
+    pthread_mutex_unlock(&vm->lock);
+    *qp = q;
+    *bp = b;
+    return rc;
+}
+
 static int
 do_start(struct uvm *vm, int64_t t0)
 {
     int64_t deadline = deadline_after_ms(vm->cfg.start_timeout_ms);
-    cleanup_close int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, agent_fd = -1;
+    cleanup_close int qmp_listen = -1, agent_listen = -1;
     cleanup_close int con_qemu = -1, con_ours = -1, ram = -1;
     /* The guest RAM's file (ram.h): a clone maps its template's. */
     int rc = vm->tpl ? template_ram_open(vm->tpl, &ram)
@@ -381,22 +413,9 @@ do_start(struct uvm *vm, int64_t t0)
         return uvm_error(UVM_E_INVALID_STATE, "terminated while starting");
     uvm_log(UVM_LOG_DEBUG, vm->cfg.id, "QEMU pid %d", (int)vmm_pid(vmm));
 
-    /* QEMU holds the listening sockets: connecting succeeds at once, no polling. */
-    if ((rc = rundir_connect(&vm->rd, "qmp.sock", &qmp_fd)) < 0 ||
-        (rc = rundir_connect(&vm->rd, "gcs.sock", &agent_fd)) < 0)
-        return rc;
-    struct qmp *q = qmp_new(steal_fd(&qmp_fd), vm->cfg.id);
-    if (!q)
-        return UVM_E_HYPERVISOR; /* qmp_new said why */
+    struct qmp *q = NULL;
     struct bridge *b = NULL;
-    rc = bridge_new(steal_fd(&agent_fd), vm->cfg.id, vm->cfg.trust_guest_log_levels, &b);
-    pthread_mutex_lock(&vm->lock);
-    vm->qmp = q;
-    vm->bridge = b;
-    if (b && vm->exited)
-        bridge_shutdown(b, UVM_E_UNEXPECTED_EXIT, "utility VM '%s' exited", vm->cfg.id);
-    pthread_mutex_unlock(&vm->lock);
-    if (rc < 0)
+    if ((rc = connect_channels(vm, &q, &b)) < 0)
         return rc;
 
     /* The agent needs seconds to boot; the QMP greeting comes first. */

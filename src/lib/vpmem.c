@@ -32,9 +32,7 @@
 #include "modreq.h"
 #include "qmp.h"
 #include "qmpcmd.h"
-#include "qmpfd.h"
 #include "res.h"
-#include "timeutil.h"
 #include "vpmem.h"
 
 struct vpmem_dev {
@@ -144,7 +142,7 @@ backing_file(struct uvm *vm, unsigned n, const struct image_info *img, int fd, i
 static void
 drop_fdset(struct res_txn *t, unsigned n, int fdset)
 {
-    if (qmp_remove_fd(t->qmp, fdset, deadline_after_ms(QMPC_TIMEOUT_MS)) < 0)
+    if (qmpc_remove_fd(t->qmp, fdset) < 0)
         uvm_log(UVM_LOG_WARNING, t->vm->cfg.id, "VPMem device %u: fd set %d stays in QEMU: %s", n,
                 fdset, uvm_last_error());
 }
@@ -170,7 +168,7 @@ host_plug(struct res_txn *t, unsigned n, int map_fd, uint64_t size)
     char mem[32], id[32], bus[32], addr[16];
     topo_vpmem_place(t->vm, n, bus, addr, id, mem);
     int fdset = -1, qemu_fd = -1;
-    int rc = qmp_add_fd(t->qmp, map_fd, &fdset, &qemu_fd, deadline_after_ms(QMPC_TIMEOUT_MS));
+    int rc = qmpc_add_fd(t->qmp, map_fd, &fdset, &qemu_fd);
     if (rc < 0)
         return rc;
     cleanup_json json_t *oargs = object_args(mem, qemu_fd, size);

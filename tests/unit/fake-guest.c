@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,8 +87,9 @@ guest_main(void *arg)
                                   .size = (uint32_t)(PROTO_HEADER_SIZE + strlen(resp)),
                                   .id = h.id};
         proto_header_encode(out, &rh);
-        if (write(g->fd, out, sizeof(out)) != (ssize_t)sizeof(out) ||
-            write(g->fd, resp, strlen(resp)) != (ssize_t)strlen(resp))
+        /* MSG_NOSIGNAL: a late answer may find the host gone (it timed out and closed) */
+        if (send(g->fd, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out) ||
+            send(g->fd, resp, strlen(resp), MSG_NOSIGNAL) != (ssize_t)strlen(resp))
             break;
     }
     return NULL;

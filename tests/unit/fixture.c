@@ -54,6 +54,11 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
     assert_int_equal(bridge_new(sp[0], "unit", false, &vm->bridge), 0);
+    /* as uvm_start does with the VM's options (0: the defaults) */
+    vm->cfg.timeouts = cfg->timeouts;
+    qmp_set_timeouts(vm->qmp,
+                     (struct qmp_timeouts){cfg->timeouts.qmp_command_ms, cfg->timeouts.unplug_ms});
+    bridge_set_timeouts(vm->bridge, cfg->timeouts.agent_call_ms, cfg->timeouts.container_ms);
     fake_guest_start(&f->guest, sp[1]);
     f->vm = vm;
     return f;

@@ -37,6 +37,7 @@ struct fixture_config {
                            or NULL */
     bool shares;        /* (root, with rundir) the staging directories of Plan9 and VSMB shares,
                            as uvm_create makes them; detached and removed at finish */
+    struct uvm_timeouts timeouts; /* the VM's deadlines (0: the defaults) */
 };
 
 struct fixture {

@@ -348,6 +348,42 @@ test_start_timeout(void **state)
     config_release(&c);
 }
 
+/* uvm_options.timeouts: 0 is each default, 1..UVM_TIMEOUT_MAX_MS as given, above is refused
+ * naming the option. */
+static void
+test_timeouts(void **state)
+{
+    struct uvm_options o = linux_opts();
+    struct uvm_config c;
+    assert_int_equal(resolve(&o, &c), 0);
+    assert_int_equal(c.timeouts.qmp_command_ms, 10000);
+    assert_int_equal(c.timeouts.unplug_ms, 10000);
+    assert_int_equal(c.timeouts.agent_call_ms, 30000);
+    assert_int_equal(c.timeouts.container_ms, 60000);
+    config_release(&c);
+    o.timeouts = (struct uvm_timeouts){1, 2, UVM_TIMEOUT_MAX_MS, 4};
+    assert_int_equal(resolve(&o, &c), 0);
+    assert_int_equal(c.timeouts.qmp_command_ms, 1);
+    assert_int_equal(c.timeouts.unplug_ms, 2);
+    assert_int_equal(c.timeouts.agent_call_ms, UVM_TIMEOUT_MAX_MS);
+    assert_int_equal(c.timeouts.container_ms, 4);
+    config_release(&c);
+    o.timeouts.agent_call_ms = UVM_TIMEOUT_MAX_MS + 1;
+    assert_int_equal(resolve(&o, &c), UVM_E_INVALID_ARGUMENT);
+    assert_string_equal(uvm_last_error(), "timeouts.agent_call_ms 86400001 ms is out of range "
+                                          "(1..86400000, or 0 for the default 30000)");
+    o.timeouts = (struct uvm_timeouts){.qmp_command_ms = UINT32_MAX};
+    assert_int_equal(resolve(&o, &c), UVM_E_INVALID_ARGUMENT);
+    assert_string_equal(uvm_last_error(), "timeouts.qmp_command_ms 4294967295 ms is out of range "
+                                          "(1..86400000, or 0 for the default 10000)");
+    o.timeouts = (struct uvm_timeouts){.unplug_ms = UVM_TIMEOUT_MAX_MS + 1};
+    assert_int_equal(resolve(&o, &c), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "timeouts.unplug_ms"));
+    o.timeouts = (struct uvm_timeouts){.container_ms = UVM_TIMEOUT_MAX_MS + 1};
+    assert_int_equal(resolve(&o, &c), UVM_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(uvm_last_error(), "timeouts.container_ms"));
+}
+
 static void
 test_windows(void **state)
 {
@@ -416,6 +452,7 @@ main(void)
         cmocka_unit_test(test_memory_backing),
         cmocka_unit_test(test_console_and_kernel_options),
         cmocka_unit_test(test_start_timeout),
+        cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_windows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
