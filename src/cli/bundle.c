@@ -9,7 +9,7 @@
 
 #include "bundle.h"
 
-static int
+__attribute__((format(printf, 3, 4))) static int
 fail(const char *prog, const char *dir, const char *fmt, ...)
 {
     va_list ap;

@@ -94,16 +94,18 @@ reseed(struct request *req, const struct resume_params *p)
     cleanup_close int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return request_fail(req, "resume: open /dev/urandom: %s", strerror(errno));
-    struct {
-        struct rand_pool_info info;
-        uint8_t buf[CLONE_ENTROPY_MAX];
-    } in = {.info = {.entropy_count = (int)(p->entropy_len * 8), .buf_size = (int)p->entropy_len}};
-    memcpy(in.buf, p->entropy, p->entropy_len);
-    if (ioctl(fd, RNDADDENTROPY, &in) < 0)
+    /* struct rand_pool_info ends in a flexible array: the bytes follow it in one buffer */
+    _Alignas(struct rand_pool_info) uint8_t in[sizeof(struct rand_pool_info) + CLONE_ENTROPY_MAX];
+    struct rand_pool_info *info = (struct rand_pool_info *)in;
+    info->entropy_count = (int)(p->entropy_len * 8);
+    info->buf_size = (int)p->entropy_len;
+    memcpy(in + sizeof(*info), p->entropy, p->entropy_len);
+    int rc = ioctl(fd, RNDADDENTROPY, in);
+    explicit_bzero(in, sizeof(in));
+    if (rc < 0)
         return request_fail(req, "resume: RNDADDENTROPY: %s", strerror(errno));
     if (ioctl(fd, RNDRESEEDCRNG) < 0)
         return request_fail(req, "resume: RNDRESEEDCRNG: %s", strerror(errno));
-    explicit_bzero(&in, sizeof(in));
     return 0;
 }
 
