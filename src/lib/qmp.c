@@ -400,6 +400,11 @@ dispatch(struct qmp *q, json_t *msg, const json_error_t *err)
     }
 
     if (json_is_string(json_object_get(m, "event"))) {
+        json_t *data = json_object_get(m, "data");
+        if (data && !json_is_object(data)) {
+            set_broken(q, "protocol error: event from QEMU whose data is not a JSON object");
+            return;
+        }
         queue_event(q, steal_ptr(&m));
         return;
     }

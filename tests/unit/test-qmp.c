@@ -968,6 +968,28 @@ test_not_an_object(void **state)
     finish_ok(f);
 }
 
+/* An event whose data is not an object (a string here) is a protocol error: it is never handed
+ * out to a waiter (found by the qmp fuzz target). */
+static void
+test_event_data_not_an_object(void **state)
+{
+    static const struct fake_qmp_step script[] = {
+        FAKE_QMP_HANDSHAKE(),
+        FAKE_QMP_RAW_STR("{\"event\":\"SHUTDOWN\",\"data\":\"device\",\"timestamp\":"
+                         "{\"seconds\":1,\"microseconds\":2}}\r\n"),
+    };
+    struct fake_qmp *f;
+    struct qmp *q = CONNECT_HS(script, &f);
+    json_t *data = NULL;
+    assert_int_equal(qmp_wait_event(q, "SHUTDOWN", NULL, &data, qmp_deadline(LONG_MS)),
+                     UVM_E_HYPERVISOR);
+    assert_null(data);
+    assert_error_contains("data is not a JSON object");
+    assert_true(qmp_broken(q));
+    qmp_free(q);
+    finish_ok(f);
+}
+
 /* A reply line for command `id` that is exactly `len` bytes long, CRLF not counted. */
 static char *
 reply_of_length(const char *id, size_t len)
@@ -1162,6 +1184,7 @@ main(void)
         cmocka_unit_test_setup(test_late_reply_dropped, setup),
         cmocka_unit_test_setup(test_garbage_line, setup),
         cmocka_unit_test_setup(test_not_an_object, setup),
+        cmocka_unit_test_setup(test_event_data_not_an_object, setup),
         cmocka_unit_test_setup(test_oversized_line, setup),
         cmocka_unit_test_setup(test_oversized_line_without_newline, setup),
         cmocka_unit_test_setup(test_max_line_accepted, setup),
