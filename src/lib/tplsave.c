@@ -48,7 +48,8 @@ struct save {
     struct uvm *vm;
     const char *dir;
     int dirfd;
-    bool created; /* we made the directory: removed again on failure */
+    bool created;        /* we made the directory: removed again on failure */
+    bool migrate_failed; /* QEMU may still be writing the state: migrate_cancel first */
     struct qmp *q;
     struct bridge *b;
     struct vmm *vmm;
@@ -102,8 +103,8 @@ save_state(struct save *s)
 {
     cleanup_close int fd = -1;
     int rc = create_part(s, TPL_STATE, &fd);
-    if (rc == 0)
-        rc = qmpm_save(s->q, fd, s->deadline);
+    if (rc == 0 && (rc = qmpm_save(s->q, fd, s->deadline)) < 0)
+        s->migrate_failed = true;
     struct stat st;
     if (rc == 0 && (fdatasync(fd) < 0 || fstat(fd, &st) < 0))
         rc = uvm_error_errno(-errno, "save template: the state file");
@@ -225,6 +226,10 @@ undo(struct save *s, bool stopped)
         (void)rmdir(s->dir);
     struct uvm_error_state err;
     uvm_error_capture(&err);
+    if (s->migrate_failed &&
+        qmp_execute(s->q, "migrate_cancel", NULL, NULL, deadline_after_ms(10000)) < 0)
+        uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; migrate_cancel: %s",
+                uvm_last_error());
     if (stopped && qmp_execute(s->q, "cont", NULL, NULL, deadline_after_ms(10000)) < 0)
         uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; cont: %s", uvm_last_error());
     if (bridge_call(s->b, PROTO_REQ_RESUME, json_object(), NULL, deadline_after_ms(10000)) < 0)

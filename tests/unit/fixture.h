@@ -35,6 +35,8 @@ struct fixture_config {
     bool windows;
     const char *rundir; /* the VM's runtime directory path (a test's directory; not removed),
                            or NULL */
+    bool saveable;      /* with what uvm_save_template reads: boot files, memory, a command
+                           line ("true -accel tcg"), a document without files; no QEMU */
 };
 
 struct fixture {
