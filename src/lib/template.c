@@ -165,6 +165,7 @@ template_open(const struct uvm_options *opts, struct template **tpl, struct uvm_
         return uvm_error_errno(errno == ENOENT ? UVM_E_NOT_FOUND : -errno, "template '%s'",
                                opts->template_dir);
     struct template *t = xcalloc(1, sizeof(*t));
+    t->state_fd = -1;
     t->dir = xstrdup(real);
     int rc = tpldir_open(real, &t->dirfd);
     if (rc == 0)
@@ -255,10 +256,18 @@ template_check(struct template *t, json_t *doc, char *const *argv, const char *r
 /* --- start ----------------------------------------------------------------------------------- */
 
 int
-template_ram_open(struct template *t, int *fd)
+template_files_open(struct template *t, int *fd)
 {
     struct stat st;
-    int rc = tpldir_part(t->dirfd, t->dir, TPL_RAM, t->m.ram_size, fd, &st);
+    if (t->state_fd >= 0)
+        close(t->state_fd);
+    t->state_fd = -1;
+    /* QEMU parses the state: it will read a sealed copy whose hash is the manifest's. */
+    int rc = tpldir_state_memfd(t->dirfd, t->dir, TPL_STATE, t->m.state_size, t->m.state_hash,
+                                &t->state_fd);
+    if (rc < 0)
+        return rc;
+    rc = tpldir_part(t->dirfd, t->dir, TPL_RAM, t->m.ram_size, fd, &st);
     if (rc == 0 && ns_of(&st.st_ctim) != t->m.ram_ctime_ns) {
         close(*fd);
         *fd = -1;
@@ -269,6 +278,8 @@ template_ram_open(struct template *t, int *fd)
                        "the recorded one; a copied template must be saved again)",
                        t->dir);
     }
+    if (rc < 0 && t->state_fd >= 0)
+        close(steal_fd(&t->state_fd));
     return rc;
 }
 
@@ -284,11 +295,9 @@ template_restore(struct uvm *vm, struct qmp *q, int64_t t0, int64_t deadline)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "template '%s' was made with QEMU %s, this is QEMU %s", t->dir,
                          t->m.qemu_version, version);
-    /* QEMU parses the state: it reads a sealed copy whose hash is the manifest's. */
-    cleanup_close int fd = -1;
-    if ((rc = tpldir_state_memfd(t->dirfd, t->dir, TPL_STATE, t->m.state_size, t->m.state_hash,
-                                 &fd)) < 0)
-        return rc;
+    cleanup_close int fd = steal_fd(&t->state_fd); /* template_files_open's */
+    if (fd < 0)
+        return uvm_error(UVM_E_INVALID_STATE, "template '%s': the state was not opened", t->dir);
     rc = qmpm_load(q, fd, deadline);
     if (rc < 0)
         return uvm_error_wrap(rc, "template '%s'", t->dir);

@@ -399,6 +399,8 @@ template_free(struct template *t)
         return;
     if (t->dirfd >= 0)
         close(t->dirfd);
+    if (t->state_fd >= 0)
+        close(t->state_fd);
     tpl_manifest_release(&t->m);
     free(t->boot_real);
     free(t->dir);

@@ -75,6 +75,8 @@ struct template
     char *dir;       /* canonical */
     int dirfd;       /* the directory, open: its files are opened beneath it */
     char *boot_real; /* the clone's boot_files_path, canonical (its merged options point here) */
+    int state_fd;    /* the checked, sealed copy of the state (tpldir.h), from
+                        template_files_open until template_restore loads it; else -1 */
     struct tpl_manifest m;
 };
 const char *template_dir(const struct template *t);
