@@ -12,7 +12,8 @@ usage(FILE *f)
 {
     fprintf(f, "Usage: uvmctl template create [OPTION]... DIR\n"
                "Boot a VM, wait until its agent is ready, and save it as a template in DIR\n"
-               "(created; or an existing empty directory). Then start clones of it with\n"
+               "(created; or an existing empty directory of ours, not group or world\n"
+               "writable). Then start clones of it with\n"
                "'uvmctl run --template DIR -- COMMAND'. A template on tmpfs (/dev/shm) starts\n"
                "clones fastest; it holds the guest RAM the VM wrote (tens of MiB) and the\n"
                "devices' state. Remove it with rm -r when done.\n"

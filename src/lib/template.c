@@ -23,6 +23,7 @@
 #include "spawn.h"
 #include "template.h"
 #include "timeutil.h"
+#include "tpldir.h"
 #include "vm.h"
 
 #define TEMPLATE_ENTROPY_BYTES 64
@@ -126,18 +127,18 @@ file_free(struct tpl_file *f)
 static int
 read_manifest(struct template *t)
 {
-    cleanup_close int fd = openat(t->dirfd, TPL_MANIFEST, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    cleanup_close int fd = -1;
     struct stat st;
-    if (fd < 0 && errno == ENOENT)
+    int rc = tpldir_part(t->dirfd, t->dir, TPL_MANIFEST, TPLDIR_ANY_SIZE, &fd, &st);
+    if (rc == UVM_E_NOT_FOUND)
         return uvm_error(UVM_E_NOT_FOUND,
                          "template '%s' has no %s (not a template, or its save did not finish)",
                          t->dir, TPL_MANIFEST);
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return uvm_error_errno(-errno, "template '%s': %s", t->dir, TPL_MANIFEST);
-    if (!S_ISREG(st.st_mode) || st.st_size > TPL_MANIFEST_MAX)
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "template '%s': %s is not a regular file of at most %u bytes", t->dir,
-                         TPL_MANIFEST, TPL_MANIFEST_MAX);
+    if (rc < 0)
+        return rc;
+    if (st.st_size > TPL_MANIFEST_MAX)
+        return uvm_error(UVM_E_INVALID_ARGUMENT, "template '%s': %s is larger than %u bytes",
+                         t->dir, TPL_MANIFEST, TPL_MANIFEST_MAX);
     cleanup_free char *text = xmalloc((size_t)st.st_size + 1);
     size_t len = 0;
     while (len < (size_t)st.st_size) {
@@ -164,9 +165,11 @@ template_open(const struct uvm_options *opts, struct template **tpl, struct uvm_
         return uvm_error_errno(errno == ENOENT ? UVM_E_NOT_FOUND : -errno, "template '%s'",
                                opts->template_dir);
     struct template *t = xcalloc(1, sizeof(*t));
+    t->state_fd = -1;
     t->dir = xstrdup(real);
-    t->dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = t->dirfd < 0 ? uvm_error_errno(-errno, "template '%s'", real) : read_manifest(t);
+    int rc = tpldir_open(real, &t->dirfd);
+    if (rc == 0)
+        rc = read_manifest(t);
     if (rc == 0 && opts->boot_files_path && *opts->boot_files_path) {
         if (realpath(opts->boot_files_path, real))
             t->boot_real = xstrdup(real);
@@ -252,29 +255,19 @@ template_check(struct template *t, json_t *doc, char *const *argv, const char *r
 
 /* --- start ----------------------------------------------------------------------------------- */
 
-/* A file of the template, read-only, of the recorded size; *st filled. */
-static int
-open_part(const struct template *t, const char *name, uint64_t size, int *fd, struct stat *st)
-{
-    *fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (*fd < 0)
-        return uvm_error_errno(errno == ENOENT ? UVM_E_NOT_FOUND : -errno, "template '%s': open %s",
-                               t->dir, name);
-    if (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode) || (uint64_t)st->st_size != size) {
-        close(*fd);
-        *fd = -1;
-        return uvm_error(UVM_E_INVALID_ARGUMENT,
-                         "template '%s': %s is not a regular file of %" PRIu64 " bytes", t->dir,
-                         name, size);
-    }
-    return 0;
-}
-
 int
-template_ram_open(struct template *t, int *fd)
+template_files_open(struct template *t, int *fd)
 {
     struct stat st;
-    int rc = open_part(t, TPL_RAM, t->m.ram_size, fd, &st);
+    if (t->state_fd >= 0)
+        close(t->state_fd);
+    t->state_fd = -1;
+    /* QEMU parses the state: it will read a sealed copy whose hash is the manifest's. */
+    int rc = tpldir_state_memfd(t->dirfd, t->dir, TPL_STATE, t->m.state_size, t->m.state_hash,
+                                &t->state_fd);
+    if (rc < 0)
+        return rc;
+    rc = tpldir_part(t->dirfd, t->dir, TPL_RAM, t->m.ram_size, fd, &st);
     if (rc == 0 && ns_of(&st.st_ctim) != t->m.ram_ctime_ns) {
         close(*fd);
         *fd = -1;
@@ -285,6 +278,8 @@ template_ram_open(struct template *t, int *fd)
                        "the recorded one; a copied template must be saved again)",
                        t->dir);
     }
+    if (rc < 0 && t->state_fd >= 0)
+        close(steal_fd(&t->state_fd));
     return rc;
 }
 
@@ -300,10 +295,9 @@ template_restore(struct uvm *vm, struct qmp *q, int64_t t0, int64_t deadline)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "template '%s' was made with QEMU %s, this is QEMU %s", t->dir,
                          t->m.qemu_version, version);
-    cleanup_close int fd = -1;
-    struct stat st;
-    if ((rc = open_part(t, TPL_STATE, t->m.state_size, &fd, &st)) < 0)
-        return rc;
+    cleanup_close int fd = steal_fd(&t->state_fd); /* template_files_open's */
+    if (fd < 0)
+        return uvm_error(UVM_E_INVALID_STATE, "template '%s': the state was not opened", t->dir);
     rc = qmpm_load(q, fd, deadline);
     if (rc < 0)
         return uvm_error_wrap(rc, "template '%s'", t->dir);

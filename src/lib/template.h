@@ -10,7 +10,7 @@
  * clone its identity once the guest runs. The lifecycle (uvm.c) calls these at its steps:
  *
  *   uvm_create:  template_open (options merged) ... argv ... template_check
- *   uvm_start:   template_ram_open -> QEMU spawned (-incoming defer) -> QMP up ->
+ *   uvm_start:   template_files_open -> QEMU spawned (-incoming defer) -> QMP up ->
  *                template_restore (version, state loaded, cont) -> agent negotiated ->
  *                template_resume (clock, entropy, hostname)
  */
@@ -39,9 +39,11 @@ int template_open(const struct uvm_options *opts, struct template **tpl,
  * (size and mtime, else the content hash), so is the QEMU binary, and the command line's key
  * matches. UVM_E_INVALID_ARGUMENT naming the difference. */
 int template_check(struct template *t, json_t *doc, char *const *argv, const char *rundir);
-/* The template's RAM file, read-only (QEMU maps it private), unchanged since the save (size
- * and ctime as recorded). */
-int template_ram_open(struct template *t, int *fd);
+/* Before QEMU is spawned: the template's RAM file into *fd, read-only (QEMU maps it private),
+ * unchanged since the save (size and ctime as recorded); and the state checked against the
+ * manifest's hash into a sealed memfd kept in t for template_restore (tpldir.h): a tampered
+ * template never gets a QEMU started. */
+int template_files_open(struct template *t, int *fd);
 /* QEMU is up (-incoming defer): its version is the template's, the state is loaded, the vCPUs
  * run. Sets vm->timings.restore_us (t0: uvm_start's start, monotonic microseconds). */
 int template_restore(struct uvm *vm, struct qmp *q, int64_t t0, int64_t deadline);

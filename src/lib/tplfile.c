@@ -76,6 +76,10 @@ tpl_manifest_encode(const struct tpl_manifest *m)
         "Files", files, "Argv", argv, "Ram", "File", TPL_RAM, "Size", (json_int_t)m->ram_size,
         "Used", (json_int_t)m->ram_used, "CtimeNs", (json_int_t)m->ram_ctime_ns, "State", "File",
         TPL_STATE, "Size", (json_int_t)m->state_size);
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016" PRIx64, m->state_hash);
+    if (j)
+        json_object_set_new(json_object_get(j, "State"), "Hash", json_string(hex));
     return j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 }
 
@@ -174,6 +178,21 @@ get_i64(const struct dec *d, json_t *obj, const char *key, int64_t *out)
     return 0;
 }
 
+/* "Hash": 16 hex digits. */
+static int
+get_hash(const struct dec *d, json_t *obj, uint64_t *out)
+{
+    cleanup_free char *hex = NULL;
+    int rc = get_str(d, obj, "Hash", false, &hex);
+    if (rc < 0)
+        return rc;
+    char *end = NULL;
+    *out = strtoull(hex, &end, 16);
+    if (strlen(hex) != 16 || *end || hex[0] == '-' || hex[0] == '+')
+        return bad(d, "Hash", "must be 16 hex digits");
+    return 0;
+}
+
 static int
 decode_file(const struct dec *d, json_t *obj, bool with_hash, struct tpl_file *f)
 {
@@ -191,14 +210,7 @@ decode_file(const struct dec *d, json_t *obj, bool with_hash, struct tpl_file *f
     f->size = size;
     if (rc < 0 || !with_hash)
         return rc;
-    cleanup_free char *hex = NULL;
-    if ((rc = get_str(d, obj, "Hash", false, &hex)) < 0)
-        return rc;
-    char *end = NULL;
-    f->hash = strtoull(hex, &end, 16);
-    if (strlen(hex) != 16 || *end || hex[0] == '-' || hex[0] == '+')
-        return bad(d, "Hash", "must be 16 hex digits");
-    return 0;
+    return get_hash(d, obj, &f->hash);
 }
 
 static int
@@ -279,7 +291,7 @@ static int
 decode_files(struct dec *d, json_t *root, struct tpl_manifest *m)
 {
     static const char *const ram_keys[] = {"File", "Size", "Used", "CtimeNs", NULL};
-    static const char *const state_keys[] = {"File", "Size", NULL};
+    static const char *const state_keys[] = {"File", "Size", "Hash", NULL};
     json_t *ram = NULL, *state = NULL;
     cleanup_free char *ram_file = NULL, *state_file = NULL;
     d->where = "";
@@ -300,7 +312,8 @@ decode_files(struct dec *d, json_t *root, struct tpl_manifest *m)
     d->where = "State";
     if ((rc = only_known(d, state, state_keys)) < 0 ||
         (rc = get_str(d, state, "File", false, &state_file)) < 0 ||
-        (rc = get_u64(d, state, "Size", INT64_MAX, &m->state_size)) < 0)
+        (rc = get_u64(d, state, "Size", INT64_MAX, &m->state_size)) < 0 ||
+        (rc = get_hash(d, state, &m->state_hash)) < 0)
         return rc;
     if (strcmp(state_file, TPL_STATE))
         return bad(d, "File", "must be \"" TPL_STATE "\"");
@@ -386,6 +399,8 @@ template_free(struct template *t)
         return;
     if (t->dirfd >= 0)
         close(t->dirfd);
+    if (t->state_fd >= 0)
+        close(t->state_fd);
     tpl_manifest_release(&t->m);
     free(t->boot_real);
     free(t->dir);

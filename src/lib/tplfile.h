@@ -13,7 +13,8 @@
  *     hash of the content, compared only when size or mtime differ);
  *   - the QEMU command line with the per-VM parts replaced by placeholders (the key);
  *   - the RAM file's size and ctime (a RAM file written after the save is refused) and the
- *     state file's size.
+ *     state file's size and content hash (QEMU parses it: a changed or swapped one is refused,
+ *     tpldir.h).
  * The manifest is written by the library and read back strictly: unknown fields, wrong types,
  * out-of-range numbers and oversized texts are refused.
  */
@@ -27,7 +28,7 @@
 #include "uvm.h"
 
 #define TPL_FORMAT "libuvm-template"
-#define TPL_VERSION 1
+#define TPL_VERSION 2 /* 2: State.Hash */
 #define TPL_MANIFEST "template.json"
 #define TPL_RAM "ram"
 #define TPL_STATE "state"
@@ -65,6 +66,7 @@ struct tpl_manifest {
     uint64_t ram_size, ram_used; /* bytes: of the guest RAM, of data in the RAM file */
     int64_t ram_ctime_ns;
     uint64_t state_size;
+    uint64_t state_hash; /* FNV-1a 64 of the state file */
 };
 
 /* An open template (template.h): what a clone keeps for its life. */
@@ -73,6 +75,8 @@ struct template
     char *dir;       /* canonical */
     int dirfd;       /* the directory, open: its files are opened beneath it */
     char *boot_real; /* the clone's boot_files_path, canonical (its merged options point here) */
+    int state_fd;    /* the checked, sealed copy of the state (tpldir.h), from
+                        template_files_open until template_restore loads it; else -1 */
     struct tpl_manifest m;
 };
 const char *template_dir(const struct template *t);

@@ -4,7 +4,8 @@
  *
  *   checks (lock): running, linux, not a clone, no resource record, not saving already;
  *                  the VM is marked `saving` (res.c refuses hot-plugs meanwhile)
- *   directory:     created (or an existing empty one), files written under temporary names
+ *   directory:     created (or an existing empty one: ours, not group/world writable, locked
+ *                  against a second save; tpldir.h), files written under temporary names
  *   agent:         Quiesce (nothing in use, 9p export unmounted, synced, silent)
  *   QMP:           stop; query-version; migrate to <dir>/state (qmpmig.h, x-ignore-shared)
  *   RAM:           QEMU's RAM memfd (its fd 6) copied sparse to <dir>/ram
@@ -13,7 +14,6 @@
  * Any failure after the quiesce: the files removed, `cont`, Resume {} (the agent serves again),
  * the VM runs on as before.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -37,6 +37,7 @@
 #include "record.h"
 #include "template.h"
 #include "timeutil.h"
+#include "tpldir.h"
 #include "vm.h"
 #include "vmm.h"
 
@@ -47,7 +48,8 @@ struct save {
     struct uvm *vm;
     const char *dir;
     int dirfd;
-    bool created; /* we made the directory: removed again on failure */
+    bool created;        /* we made the directory: removed again on failure */
+    bool migrate_failed; /* QEMU may still be writing the state: migrate_cancel first */
     struct qmp *q;
     struct bridge *b;
     struct vmm *vmm;
@@ -87,36 +89,6 @@ check_saveable(struct uvm *vm)
     return 0;
 }
 
-/* The directory: created, or an existing empty one. */
-static int
-open_dir(struct save *s)
-{
-    if (mkdir(s->dir, 0700) == 0)
-        s->created = true;
-    else if (errno != EEXIST)
-        return uvm_error_errno(-errno, "save template: create '%s'", s->dir);
-    s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (s->dirfd < 0)
-        return uvm_error_errno(-errno, "save template: open '%s'", s->dir);
-    if (s->created)
-        return 0;
-    int dup = fcntl(s->dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-    if (!d) {
-        if (dup >= 0)
-            close(dup);
-        return uvm_error_errno(-errno, "save template: read '%s'", s->dir);
-    }
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir(d)))
-        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-    closedir(d);
-    return empty ? 0
-                 : uvm_error(UVM_E_ALREADY_EXISTS, "save template: '%s' exists and is not empty",
-                             s->dir);
-}
-
 static int
 create_part(struct save *s, const char *name, int *fd)
 {
@@ -131,13 +103,20 @@ save_state(struct save *s)
 {
     cleanup_close int fd = -1;
     int rc = create_part(s, TPL_STATE, &fd);
-    if (rc == 0)
-        rc = qmpm_save(s->q, fd, s->deadline);
+    if (rc == 0 && (rc = qmpm_save(s->q, fd, s->deadline)) < 0)
+        s->migrate_failed = true;
     struct stat st;
     if (rc == 0 && (fdatasync(fd) < 0 || fstat(fd, &st) < 0))
         rc = uvm_error_errno(-errno, "save template: the state file");
-    if (rc == 0)
+    if (rc == 0) {
         s->m.state_size = (uint64_t)st.st_size;
+        if (s->m.state_size > TPLDIR_STATE_MAX)
+            rc = uvm_error(UVM_E_HYPERVISOR, "save template: QEMU wrote a state of %llu bytes",
+                           (unsigned long long)s->m.state_size);
+    }
+    int err = rc == 0 ? tpldir_hash_fd(fd, s->m.state_size, &s->m.state_hash) : 0;
+    if (err < 0)
+        rc = uvm_error_errno(err, "save template: hash the state file");
     return rc;
 }
 
@@ -247,6 +226,10 @@ undo(struct save *s, bool stopped)
         (void)rmdir(s->dir);
     struct uvm_error_state err;
     uvm_error_capture(&err);
+    if (s->migrate_failed &&
+        qmp_execute(s->q, "migrate_cancel", NULL, NULL, deadline_after_ms(10000)) < 0)
+        uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; migrate_cancel: %s",
+                uvm_last_error());
     if (stopped && qmp_execute(s->q, "cont", NULL, NULL, deadline_after_ms(10000)) < 0)
         uvm_log(UVM_LOG_WARNING, s->vm->cfg.id, "save template failed; cont: %s", uvm_last_error());
     if (bridge_call(s->b, PROTO_REQ_RESUME, json_object(), NULL, deadline_after_ms(10000)) < 0)
@@ -295,7 +278,7 @@ save(struct uvm *vm, const char *dir)
     if (rc < 0)
         return rc;
     int64_t t0 = now_us();
-    rc = open_dir(&s);
+    rc = tpldir_open_save(dir, &s.dirfd, &s.created);
     if (rc == 0) {
         rc = bridge_call(s.b, PROTO_REQ_QUIESCE, json_object(), NULL, s.deadline);
         if (rc < 0)

@@ -375,7 +375,7 @@ do_start(struct uvm *vm, int64_t t0)
     cleanup_close int qmp_listen = -1, agent_listen = -1;
     cleanup_close int con_qemu = -1, con_ours = -1, ram = -1;
     /* The guest RAM's file (ram.h): a clone maps its template's. */
-    int rc = vm->tpl ? template_ram_open(vm->tpl, &ram)
+    int rc = vm->tpl ? template_files_open(vm->tpl, &ram)
                      : ram_memfd_new(vm->cfg.memory_mb << 20, &ram);
     if (rc == 0)
         rc = console_fds(vm, &con_qemu, &con_ours);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -246,7 +247,7 @@ vmm_open_fd(struct vmm *v, int qemu_fd)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)v->pid, qemu_fd);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     int err = errno;
     pthread_mutex_lock(&v->lock);
     /* Without a pidfd (spawn.h) the pid is ours until the watcher reaps it. */
@@ -260,6 +261,12 @@ vmm_open_fd(struct vmm *v, int qemu_fd)
     }
     if (fd < 0)
         return uvm_error_errno(-err, "open QEMU's fd %d ('%s')", qemu_fd, path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return uvm_error(UVM_E_PROTOCOL, "QEMU's fd %d ('%s') is not a regular file", qemu_fd,
+                         path);
+    }
     return fd;
 }
 

@@ -38,8 +38,11 @@ char *vmm_log_tail(struct vmm *v, unsigned lines);
 pid_t vmm_pid(const struct vmm *v);
 /* A new fd (O_RDONLY, close-on-exec) of the file QEMU has open as its fd `qemu_fd`, opened
  * through /proc/<pid>/fd while QEMU is known to run (the pidfd is checked after the open, so a
- * reused pid cannot hand us another process's file). -errno, or UVM_E_INVALID_STATE once QEMU
- * has exited, with the message set. */
+ * reused pid cannot hand us another process's file). QEMU may be the guest's by now and may
+ * have put anything at that fd: the open never blocks (O_NONBLOCK: a FIFO without a writer
+ * would wait forever) nor takes a terminal, and only a regular file is returned
+ * (UVM_E_PROTOCOL otherwise). -errno, or UVM_E_INVALID_STATE once QEMU has exited, with the
+ * message set. */
 int vmm_open_fd(struct vmm *v, int qemu_fd);
 /* Send a signal through the pidfd (no PID reuse race). 0 also when already exited. */
 int vmm_kill(struct vmm *v, int sig);

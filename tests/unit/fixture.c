@@ -48,6 +48,19 @@ fixture_new(const struct fake_qmp_step *steps, size_t n, const struct fixture_co
         assert_int_equal(share_prepare(vm, &plan9_kind), 0);
         assert_int_equal(share_prepare(vm, &vsmb_kind), 0);
     }
+    if (cfg->saveable) {
+        vm->cfg.boot_files_path = xstrdup("/boot-files");
+        vm->cfg.kernel_path = xstrdup("/boot-files/kernel");
+        vm->cfg.rootfs_file = xstrdup("initrd.img");
+        vm->cfg.memory_mb = 1;
+        vm->argv = xcalloc(4, sizeof(char *));
+        vm->argv[0] = xstrdup("true");
+        vm->argv[1] = xstrdup("-accel");
+        vm->argv[2] = xstrdup("tcg");
+        vm->document = xstrdup("{}");
+        if (!vm->rd.path)
+            vm->rd.path = xstrdup("/run/uvm/unit");
+    }
     vm->state = UVM_STATE_RUNNING;
     vm->qmp = qmp_new(qfd, "unit");
     assert_int_equal(qmp_handshake(vm->qmp, deadline_after_ms(5000)), 0);
@@ -97,6 +110,9 @@ free_all(struct fixture *f)
         free(vm->old_documents[i]);
     free(vm->old_documents);
     free(vm->document);
+    for (char **a = vm->argv; a && *a; a++)
+        free(*a);
+    free(vm->argv);
     free(vm->rd.path);
     config_release(&vm->cfg);
     pthread_mutex_destroy(&vm->lock);

@@ -38,6 +38,8 @@ struct fixture_config {
     bool shares;        /* (root, with rundir) the staging directories of Plan9 and VSMB shares,
                            as uvm_create makes them; detached and removed at finish */
     struct uvm_timeouts timeouts; /* the VM's deadlines (0: the defaults) */
+    bool saveable;      /* with what uvm_save_template reads: boot files, memory, a command
+                           line ("true -accel tcg"), a document without files; no QEMU */
 };
 
 struct fixture {

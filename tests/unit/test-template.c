@@ -145,6 +145,7 @@ fill(struct tpl_manifest *m)
     m->ram_used = 47ull << 20;
     m->ram_ctime_ns = 1796307127123456789;
     m->state_size = 500188;
+    m->state_hash = 0x0123456789abcdefull;
 }
 
 static void
@@ -169,6 +170,7 @@ test_manifest_roundtrip(void **state)
     assert_int_equal(back.files[0].mtime_ns, -5);
     assert_int_equal(back.ram_ctime_ns, 1796307127123456789);
     assert_int_equal(back.ram_used, 47ull << 20);
+    assert_int_equal(back.state_hash, 0x0123456789abcdefull);
     for (size_t i = 0; m.argv[i]; i++)
         assert_string_equal(back.argv[i], m.argv[i]);
     cleanup_free char *again = tpl_manifest_encode(&back);
@@ -199,7 +201,7 @@ test_manifest_strict(void **state)
 {
     (void)state;
     refused("\"libuvm-template\"", "\"other\"", "is not a libuvm template manifest");
-    refused("\"Version\": 1", "\"Version\": 2", "manifest version 2, this libuvm reads version 1");
+    refused("\"Version\": 2", "\"Version\": 1", "manifest version 1, this libuvm reads version 2");
     refused("\"SourceId\"", "\"Bogus\": 1, \"SourceId\"", "Bogus is not a known field");
     refused("\"MemoryMB\": 256", "\"MemoryMB\": -256", "Options.MemoryMB must be a non-negative");
     refused("\"MemoryMB\": 256", "\"MemoryMB\": 512", "Ram.Size is not Options.MemoryMB");
@@ -216,6 +218,9 @@ test_manifest_strict(void **state)
     refused("\"Role\": \"kernel\"", "\"Role\": \"ker\\u0001nel\"", "control character");
     refused("\"File\": \"ram\"", "\"File\": \"../etc/passwd\"", "Ram.File must be \"ram\"");
     refused("\"File\": \"state\"", "\"File\": \"/x\"", "State.File must be \"state\"");
+    /* The state's hash (QEMU parses the file: tpldir.h checks it) is not optional. */
+    refused("\"Hash\": \"0123456789abcdef\"", "\"Hash\": \"0123\"", "State.Hash must be 16 hex");
+    refused(",\n    \"Hash\": \"0123456789abcdef\"", "", "State.Hash must be a string");
     refused("\"Argv\": [", "\"Argv\": [1, ", "Argv[] must be a string");
     refused("\"Files\": [", "\"Files\": [{}, {}, {}, {}, ", "at most 4 files");
     refused("\"Qemu\": {", "\"Qemu\": [], \"Accel2\": {", "Accel2 is not a known field");
