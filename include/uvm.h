@@ -356,7 +356,9 @@ int uvm_container_signal(struct uvm_container *c, int signal);
 int uvm_container_wait(struct uvm_container *c, int *exit_code);
 /* Delete the container in the guest (`crun delete --force`: kills what still runs, removes its
  * cgroup, mounts and bundle), then the shares its create added (hcsshim: DeleteContainerState).
- * Processes stay valid objects (their stdio drained, their waits answered). */
+ * A share whose remove fails (the guest did not let go in time) is kept and the call fails
+ * naming it; calling delete again (or close) removes what is left. Processes stay valid
+ * objects (their stdio drained, their waits answered). */
 int uvm_container_delete(struct uvm_container *c);
 /* Delete if not deleted yet (errors ignored) and free. NULL is fine. */
 void uvm_container_close(struct uvm_container *c);

@@ -571,11 +571,20 @@ bridge_free(struct bridge *b)
     free(b);
 }
 
+static int call_named(struct bridge *b, uint32_t type, const char *what, json_t *req,
+                      json_t **resp, int64_t deadline);
+
 int
 bridge_modify(struct bridge *b, const json_t *guest_request, int64_t deadline)
 {
+    /* the step a timeout names: "ModifySettings (Network Add)" */
+    const char *res = json_string_value(json_object_get(guest_request, "ResourceType"));
+    const char *type = json_string_value(json_object_get(guest_request, "RequestType"));
+    char what[96];
+    snprintf(what, sizeof(what), "%s (%.32s %.16s)", proto_type_name(PROTO_REQ_MODIFY_SETTINGS),
+             res ? res : "?", type ? type : "?");
     json_t *req = json_pack("{s:O}", "Request", (json_t *)guest_request);
-    return bridge_call(b, PROTO_REQ_MODIFY_SETTINGS, req, NULL, deadline);
+    return call_named(b, PROTO_REQ_MODIFY_SETTINGS, what, req, NULL, deadline);
 }
 
 json_t *
@@ -690,6 +699,14 @@ resolve_deadline(struct bridge *b, int64_t deadline, const char **knob, unsigned
 int
 bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t deadline)
 {
+    return call_named(b, type, proto_type_name(type), req, resp, deadline);
+}
+
+/* bridge_call, `what` naming the request in a timeout and the log. */
+static int
+call_named(struct bridge *b, uint32_t type, const char *what, json_t *req, json_t **resp,
+           int64_t deadline)
+{
     if (resp)
         *resp = NULL;
     const char *knob;
@@ -698,7 +715,6 @@ bridge_call(struct bridge *b, uint32_t type, json_t *req, json_t **resp, int64_t
     cleanup_free char *text = encode(type, req);
     if (!text)
         return UVM_E_INVALID_ARGUMENT;
-    const char *what = proto_type_name(type);
     pthread_mutex_lock(&b->lock);
     struct pending *p = send_request(b, type, text);
     int rc = p ? 0 : b->broken ? b->broken_code : UVM_E_INVALID_ARGUMENT;

@@ -186,6 +186,24 @@ container_free(struct uvm_container *c)
     uvm_unref(vm);
 }
 
+/* CreateContainer timed out: the agent may still create the container (late, or once it
+ * thaws), and nobody could delete it then (no handle), its id taken for good. The agent answers
+ * in order, so a DeleteContainerState sent now is applied after that create: the guest ends
+ * without the container even when this one times out too. The create's error is kept. */
+static void
+undo_late_create(struct uvm_container *c)
+{
+    struct uvm_error_state st;
+    uvm_error_capture(&st);
+    if (bridge_call(c->bridge, PROTO_REQ_DELETE_CONTAINER_STATE,
+                    json_pack("{s:s}", "ContainerId", c->id), NULL, BRIDGE_DEADLINE_CONTAINER) < 0)
+        uvm_log(UVM_LOG_WARNING, c->vm->cfg.id,
+                "container %s: its create timed out; the delete sent after it failed too (the "
+                "guest applies it in order if it ever reads it): %s",
+                c->id, uvm_last_error());
+    uvm_error_restore(&st, 0);
+}
+
 /* Streams, request, answer: the init process. */
 static int
 send_create(struct uvm_container *c, const struct uvm_container_config *cfg, char *config,
@@ -204,6 +222,8 @@ send_create(struct uvm_container *c, const struct uvm_container_config *cfg, cha
                      BRIDGE_DEADLINE_CONTAINER);
     int pid = rc == 0 ? process_pid_of(resp, "create container", c->id) : rc;
     json_decref(resp);
+    if (rc == UVM_E_TIMEOUT)
+        undo_late_create(c);
     if (pid < 0) {
         bridge_stream_remove(c->bridge, handle);
         for (int i = 0; i < 3; i++)
@@ -392,27 +412,63 @@ uvm_container_wait(struct uvm_container *c, int *exit_code)
     return uvm_process_wait(c->init, exit_code);
 }
 
+/* The container's shares, removed; those whose remove failed (the guest did not let go in
+ * time: it may still use them) stay on the container for a retried delete or the close. */
+static int
+delete_shares(struct uvm_container *c)
+{
+    pthread_mutex_lock(&c->lock);
+    char **shares = c->shares;
+    size_t n = c->nshares, kept = 0;
+    c->shares = NULL;
+    c->nshares = 0;
+    pthread_mutex_unlock(&c->lock);
+    int rc = 0;
+    for (size_t i = n; i-- > 0;) { /* the last made first */
+        int r = uvm_remove_vsmb(c->vm, shares[i]);
+        if (r < 0 && rc == 0)
+            rc = uvm_error_wrap(r, "delete container '%s': share '%s' kept", c->id, shares[i]);
+        if (r == 0) {
+            free(shares[i]);
+            shares[i] = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) /* what is kept, in its order */
+        if (shares[i])
+            shares[kept++] = shares[i];
+    pthread_mutex_lock(&c->lock);
+    c->shares = kept ? shares : NULL;
+    c->nshares = kept;
+    pthread_mutex_unlock(&c->lock);
+    if (!kept)
+        free(shares);
+    return rc;
+}
+
 int
 uvm_container_delete(struct uvm_container *c)
 {
     if (!c)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "delete container: NULL container");
-    int rc = check_usable(c, "delete");
-    if (rc < 0)
-        return rc;
-    rc = bridge_call(c->bridge, PROTO_REQ_DELETE_CONTAINER_STATE,
-                     json_pack("{s:s}", "ContainerId", c->id), NULL, BRIDGE_DEADLINE_CONTAINER);
-    if (rc < 0)
-        return uvm_error_wrap(rc, "delete container '%s'", c->id);
+    if (uvm_is_closed(c->vm))
+        return uvm_error(UVM_E_CLOSED, "delete container '%s': its utility VM '%s' was closed",
+                         c->id, c->vm->cfg.id);
     pthread_mutex_lock(&c->lock);
-    c->deleted = true;
-    char **shares = c->shares;
-    size_t n = c->nshares;
-    c->shares = NULL;
-    c->nshares = 0;
+    bool deleted = c->deleted, shares_left = c->nshares > 0;
     pthread_mutex_unlock(&c->lock);
-    remove_shares(c->vm, shares, n);
-    return 0;
+    if (deleted && !shares_left) /* a delete whose share removal failed is retried */
+        return uvm_error(UVM_E_INVALID_STATE, "delete container '%s': it was deleted", c->id);
+    if (!deleted) {
+        int rc = bridge_call(c->bridge, PROTO_REQ_DELETE_CONTAINER_STATE,
+                             json_pack("{s:s}", "ContainerId", c->id), NULL,
+                             BRIDGE_DEADLINE_CONTAINER);
+        if (rc < 0)
+            return uvm_error_wrap(rc, "delete container '%s'", c->id);
+        pthread_mutex_lock(&c->lock);
+        c->deleted = true;
+        pthread_mutex_unlock(&c->lock);
+    }
+    return delete_shares(c);
 }
 
 void
@@ -421,9 +477,9 @@ uvm_container_close(struct uvm_container *c)
     if (!c)
         return;
     pthread_mutex_lock(&c->lock);
-    bool deleted = c->deleted;
+    bool done = c->deleted && c->nshares == 0;
     pthread_mutex_unlock(&c->lock);
-    if (!deleted && !uvm_is_closed(c->vm) && uvm_container_delete(c) < 0)
+    if (!done && !uvm_is_closed(c->vm) && uvm_container_delete(c) < 0)
         uvm_log(UVM_LOG_DEBUG, c->vm->cfg.id, "close container %s: %s", c->id,
                 uvm_last_error());
     container_free(c);

@@ -504,13 +504,14 @@ ns_attach(struct res_txn *t, struct net_ns *ns)
     for (size_t j = done; j-- > 0;)
         if (nic_teardown(t, &ns->nics[j], NULL) < 0)
             t->dirty = true;
-    if (guest_ns(t, "Remove", ns->res.key) < 0)
-        t->dirty = true;
-    if (t->dirty)
+    /* The namespace is the guest's alone: its remove failing (a frozen agent reads it later, in
+     * order, before any later request) holds no QEMU id, so the NICs' slots are free again. */
+    bool guest_left = guest_ns(t, "Remove", ns->res.key) < 0;
+    if (t->dirty || guest_left)
         uvm_log(UVM_LOG_WARNING, t->vm->cfg.id,
-                "add netns '%s': the rollback did not complete; the guest or QEMU may hold parts "
-                "of it until the VM ends",
-                ns->res.key);
+                "add netns '%s': the rollback did not complete; the %s may hold parts of it "
+                "until the VM ends",
+                ns->res.key, t->dirty ? "guest or QEMU" : "guest");
     return uvm_error_restore(&st, rc);
 }
 

@@ -251,7 +251,8 @@ negotiate(struct uvm *vm, struct bridge *b, int64_t deadline, int64_t t0)
                          &resp, deadline);
     if (rc == UVM_E_TIMEOUT)
         rc = uvm_error(UVM_E_TIMEOUT,
-                       "the guest agent did not answer within %u ms (uvm_options.start_timeout_ms)",
+                       "NegotiateProtocol: the guest agent did not answer within %u ms "
+                       "(uvm_options.start_timeout_ms)",
                        vm->cfg.start_timeout_ms);
     else if (rc < 0)
         rc = uvm_error_wrap(rc, "NegotiateProtocol");

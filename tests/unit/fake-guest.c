@@ -59,6 +59,14 @@ guest_main(void *arg)
             snprintf(kind, sizeof(kind), "%s/%s", res ? res : "", type ? type : "");
             counts = !strcmp(kind, g->fail_match);
         }
+        if (counts && g->freeze_skip > 0) {
+            g->freeze_skip--;
+        } else if (counts && g->freeze_next > 0) {
+            g->freeze_next--;
+            g->frozen = true;
+            while (g->frozen) /* received, and nothing more read or answered */
+                pthread_cond_wait(&g->thaw, &g->lock);
+        }
         bool fail = false;
         if (counts && g->fail_skip > 0) {
             g->fail_skip--;
@@ -102,15 +110,29 @@ fake_guest_start(struct fake_guest *g, int fd)
     g->requests = json_array();
     g->calls = json_array();
     pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->thaw, NULL);
     pthread_create(&g->thread, NULL, guest_main, g);
+}
+
+void
+fake_guest_thaw(struct fake_guest *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->freeze_next = 0;
+    g->freeze_skip = 0;
+    g->frozen = false;
+    pthread_cond_broadcast(&g->thaw);
+    pthread_mutex_unlock(&g->lock);
 }
 
 void
 fake_guest_stop(struct fake_guest *g)
 {
+    fake_guest_thaw(g); /* a guest still frozen: its answer finds the host gone */
     pthread_join(g->thread, NULL);
     close(g->fd);
     json_decref(g->requests);
     json_decref(g->calls);
+    pthread_cond_destroy(&g->thaw);
     pthread_mutex_destroy(&g->lock);
 }

@@ -8,6 +8,11 @@
  * every request's type and body in `calls`; frames that are not requests are ignored.
  * `fail_match` ("ResourceType/RequestType", e.g. "Network/Remove") limits fail_next and
  * fail_skip to the requests it names; `fail_skip` lets that many pass before failing.
+ *
+ * A frozen agent: `freeze_next` holds the next n requests (after `freeze_skip` pass; fail_match
+ * limits both) received, recorded and unanswered, and the guest reads nothing more, until
+ * fake_guest_thaw(); then each held request is answered (late: the host may have given up on
+ * it) and the guest goes on.
  */
 #ifndef UVM_TESTS_FAKE_GUEST_H
 #define UVM_TESTS_FAKE_GUEST_H
@@ -28,6 +33,10 @@ struct fake_guest {
     int fail_skip;        /* ... after letting this many through */
     const char *fail_match; /* NULL: every request counts, else only "ResourceType/RequestType" */
     unsigned delay_ms;    /* wait before each answer */
+    int freeze_next;      /* hold the next n requests unanswered until thawed */
+    int freeze_skip;      /* ... after letting this many through */
+    bool frozen;          /* a request is held now */
+    pthread_cond_t thaw;  /* frozen cleared */
     json_t *requests;     /* the "Request" objects received */
     json_t *calls;        /* every request received: [type, whole body], in order */
     /* Called from the fake guest's thread for each request, before it is answered. */
@@ -40,6 +49,8 @@ struct fake_guest {
 
 /* Serve requests on fd (owned from now on) from a thread. */
 void fake_guest_start(struct fake_guest *g, int fd);
+/* Let a frozen guest answer what it holds and go on (freeze_next is cleared). */
+void fake_guest_thaw(struct fake_guest *g);
 /* After the other end was closed: join the thread, close fd, free what was recorded. */
 void fake_guest_stop(struct fake_guest *g);
 

@@ -12,6 +12,8 @@
  *   bad-greeting  accepts QMP and writes a line that is not QMP
  *   cap-error     answers qmp_capabilities with an error
  *   no-agent      QMP as ok; never accepts the agent's connection
+ *   frozen        QMP as ok; the agent's connection accepted and its requests read, never
+ *                 answered (an agent frozen in the guest)
  *   refuse        the agent refuses NegotiateProtocol (Result E_FAIL, with a message)
  *   bad-version   the agent negotiates protocol version 3
  *
@@ -115,7 +117,7 @@ agent_frames(int fd, const uint8_t *buf, size_t len)
     while (len - used >= PROTO_HEADER_SIZE && proto_header_decode(buf + used, &h) == 0 &&
            len - used >= h.size) {
         used += h.size;
-        if (PROTO_CLASS(h.type) != PROTO_CLASS_REQUEST)
+        if (PROTO_CLASS(h.type) != PROTO_CLASS_REQUEST || is("frozen"))
             continue;
         const char *a = agent_answer(h.type);
         uint8_t out[PROTO_HEADER_SIZE];

@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "fixture.h"
 #include "qmp.h"
+#include "rdclean.h"
 #include "share.h"
 #include "timeutil.h"
 #include "vm.h"
@@ -102,6 +103,12 @@ free_all(struct fixture *f)
             char path[256];
             snprintf(path, sizeof(path), "%s/%s", vm->rd.path, staging[i]);
             umount2(path, MNT_DETACH); /* 9p's bind of itself; vsmb's is a plain directory */
+            /* what a resource kept until close left there (a share whose remove failed) */
+            int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            assert_true(fd >= 0);
+            rdclean_mounts(fd, path, "unit");
+            assert_int_equal(rdclean_files(fd, path, "unit"), 0);
+            close(fd);
             assert_int_equal(rmdir(path), 0);
         }
         close(vm->rd.dir_fd);

@@ -256,6 +256,184 @@ delete_refused(const char *before, const char *with)
                   with);
 }
 
+/* ---- the guest agent frozen ---------------------------------------------------------------- */
+
+#define CALL_MS 300 /* agent_call_ms: a share's guest part */
+#define CTR_MS 400  /* container_ms: create, start, exec, delete */
+
+enum op { OP_CREATE, OP_START, OP_EXEC, OP_DELETE };
+static const char *const op_names[] = {"create", "start", "exec", "delete"};
+
+static struct fixture *
+start_frozen(struct agent *a)
+{
+    static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
+    struct fixture *f = fixture_new(qemu, 1,
+                                    &(struct fixture_config){.rundir = rundir,
+                                                             .shares = true,
+                                                             .timeouts = {.agent_call_ms = CALL_MS,
+                                                                          .container_ms = CTR_MS}});
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.respond = respond;
+    f->guest.opaque = a;
+    pthread_mutex_unlock(&f->guest.lock);
+    return f;
+}
+
+/* Run op on the container (*c made by OP_CREATE); *p: a process the op made. */
+static int
+run_op(struct fixture *f, enum op op, struct uvm_container **c, struct uvm_process **p)
+{
+    static const struct uvm_container_process_config pc = {.process_json = "{\"args\":[\"ps\"]}",
+                                                           .create_stdin = true,
+                                                           .create_stdout = true};
+    switch (op) {
+    case OP_CREATE:
+        return create(f, c);
+    case OP_START:
+        return uvm_container_start(*c, p);
+    case OP_EXEC:
+        return uvm_container_exec(*c, &pc, p);
+    default:
+        return uvm_container_delete(*c);
+    }
+}
+
+/* Bring a new container to where op applies: created (and started, for an exec). */
+static void
+before_op(struct fixture *f, enum op op, struct uvm_container **c)
+{
+    if (op == OP_CREATE)
+        return;
+    assert_int_equal(create(f, c), 0);
+    if (op == OP_EXEC)
+        assert_int_equal(uvm_container_start(*c, NULL), 0);
+}
+
+/* The guest requests each op sends in a clean run. */
+static void
+count_requests(size_t counts[4])
+{
+    struct agent a = {0};
+    struct fixture *f = start_frozen(&a);
+    struct uvm_container *c = NULL;
+    for (enum op op = OP_CREATE; op <= OP_DELETE; op++) {
+        struct uvm_process *p = NULL;
+        size_t n = fixture_call_count(f);
+        assert_int_equal(run_op(f, op, &c, &p), 0);
+        counts[op] = fixture_call_count(f) - n;
+        uvm_process_close(p);
+    }
+    uvm_container_close(c);
+    fixture_finish_qemu(f);
+}
+
+/* The deadline a request of this type waits for, and the step a timeout names. */
+static void
+request_step(struct fixture *f, size_t i, char *step, size_t len, const char **knob, int *ms)
+{
+    uint32_t type = 0;
+    json_t *body = fixture_call(f, i, &type);
+    json_t *r = json_object_get(body, "Request");
+    *knob = "container_ms", *ms = CTR_MS;
+    if (type == PROTO_REQ_MODIFY_SETTINGS) {
+        snprintf(step, len, "ModifySettings (%s %s)",
+                 json_string_value(json_object_get(r, "ResourceType")),
+                 json_string_value(json_object_get(r, "RequestType")));
+        *knob = "agent_call_ms", *ms = CALL_MS;
+    } else {
+        snprintf(step, len, "%s", proto_type_name(type));
+    }
+}
+
+/* What the VM must hold after op timed out at its n-th request (`step`): a create is undone,
+ * but a share whose guest part was sent is kept (the guest may use it: nothing is unplugged
+ * under it, and nobody holds it then: it stays until the VM closes); a start or exec changes
+ * nothing the host holds; a delete keeps what it had not removed when the guest froze. */
+static const char *
+frozen_want(enum op op, const char *step, const char *before, const char *with)
+{
+    return op == OP_CREATE && !strcmp(step, "CreateContainer") ? with
+           : op == OP_CREATE                                   ? before
+                                                               : with;
+}
+
+/* The guest agent receives the n-th request of op and never answers it. */
+static void
+frozen_op(const char *before, const char *with, enum op op, size_t n)
+{
+    size_t fds = fault_open_fds();
+    struct agent a = {0};
+    struct fixture *f = start_frozen(&a);
+    struct uvm_container *c = NULL;
+    before_op(f, op, &c);
+    size_t calls = fixture_call_count(f), op_fds = fault_open_fds();
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.freeze_skip = (int)n - 1;
+    f->guest.freeze_next = 1;
+    pthread_mutex_unlock(&f->guest.lock);
+    struct uvm_process *p = NULL;
+    int rc = run_op(f, op, &c, &p);
+    char step[96], what[160], want[256];
+    const char *knob;
+    int ms;
+    request_step(f, calls + n - 1, step, sizeof(step), &knob, &ms);
+    snprintf(what, sizeof(what), "container %s, the guest frozen at request %zu (%s)", op_names[op],
+             n, step);
+    snprintf(want, sizeof(want), "did not answer %s in time (uvm_options.timeouts.%s: %d ms)", step,
+             knob, ms);
+    expect_error(rc, UVM_E_TIMEOUT, what, want, "container 'c1'");
+    assert_null(p);
+    if (op == OP_CREATE)
+        assert_null(c);
+    if (op == OP_START || op == OP_EXEC) /* the process's streams are closed */
+        assert_int_equal(fault_open_fds(), op_fds);
+    cleanup_free char *held = fault_state(f, rundir);
+    bool orphan = op == OP_CREATE && !strcmp(step, "CreateContainer");
+    expect_state(f, frozen_want(op, step, before, with), what);
+    fake_guest_thaw(&f->guest); /* it answers late: dropped by the id */
+    rc = run_op(f, op, &c, &p);
+    if (rc < 0)
+        fail_msg("%s: the retry failed: %s", what, uvm_last_error());
+    if (orphan) { /* a delete followed the create that timed out, before the retry's create */
+        uint32_t type = 0;
+        json_t *del = fixture_call(f, calls + n, &type);
+        const char *id = json_string_value(json_object_get(del, "ContainerId"));
+        if (type != PROTO_REQ_DELETE_CONTAINER_STATE || !id || strcmp(id, "c1"))
+            fail_msg("%s: no DeleteContainerState for c1 after the create", what);
+    }
+    uvm_process_close(p);
+    if (op != OP_DELETE)
+        assert_int_equal(uvm_container_delete(c), 0);
+    expect_state(f, orphan ? with : before, "after the delete");
+    uvm_container_close(c);
+    fixture_finish_qemu(f);
+    cleanup_free char *children = fault_children();
+    assert_string_equal(children, ""); /* the VM closed: the kept share's daemon too */
+    assert_int_equal(fault_open_fds(), fds);
+    print_message("    \"%s\"\n", last_err);
+    print_message("  %s: UVM_E_TIMEOUT naming the container, the step and %s; the VM holds "
+                  "[%s]%s; thawed, %sthe retry worked, delete ok%s, no fd left\n",
+                  what, knob, held,
+                  op == OP_START || op == OP_EXEC ? ", no process, no stream fd" : "",
+                  orphan ? "the guest got a DeleteContainerState for c1 after its create, " : "",
+                  orphan ? " (the kept share stays until the VM closes)" : "");
+}
+
+static void
+test_container_frozen(void **state)
+{
+    char *before = NULL, *with = NULL;
+    clean_state(&before, &with);
+    size_t counts[4];
+    count_requests(counts);
+    for (enum op op = OP_CREATE; op <= OP_DELETE; op++)
+        for (size_t n = 1; n <= counts[op]; n++)
+            frozen_op(before, with, op, n);
+    free(before);
+    free(with);
+}
+
 static void
 test_container_faults(void **state)
 {
@@ -301,6 +479,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_container_faults),
+        cmocka_unit_test(test_container_frozen),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -239,21 +239,46 @@ expect_objects(struct fixture *f, const char *want, const char *when)
 /* What a clean run of the kind does: the commands of its add and remove, what QEMU holds. */
 struct clean {
     unsigned add_cmds, remove_cmds;
+    size_t add_calls, remove_calls; /* the guest requests of the add, of the remove */
+    char *at_request[8];            /* what the VM held when guest request i came (add first) */
     long slot;
     char *before, *added, *removed;
 };
+
+/* The fake guest's hook in a clean run: what the VM holds when each guest request comes (the
+ * host waits for its answer). */
+static struct clean *recording;
+
+static void
+record_state(void *opaque, const json_t *request)
+{
+    (void)request;
+    struct clean *c = recording;
+    size_t i = 0;
+    while (i < ARRAY_SIZE(c->at_request) && c->at_request[i])
+        i++;
+    assert_true(i < ARRAY_SIZE(c->at_request));
+    c->at_request[i] = objects(opaque);
+}
 
 static void
 clean_run(const struct kind *k, struct clean *c)
 {
     struct fixture *f = start(k);
     struct fake_qemu *q = qemu_of(f);
+    recording = c;
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.on_request = record_state;
+    f->guest.opaque = f;
+    pthread_mutex_unlock(&f->guest.lock);
     c->before = objects(f);
     unsigned s0 = fake_qemu_served(q);
     assert_int_equal(k->add(f->vm, &c->slot), 0);
     c->added = objects(f);
     unsigned s1 = fake_qemu_served(q);
+    c->add_calls = fixture_call_count(f);
     assert_int_equal(k->remove(f->vm), 0);
+    c->remove_calls = fixture_call_count(f) - c->add_calls;
     c->removed = objects(f);
     c->add_cmds = s1 - s0;
     c->remove_cmds = fake_qemu_served(q) - s1;
@@ -270,6 +295,8 @@ clean_free(struct clean *c)
     free(c->before);
     free(c->added);
     free(c->removed);
+    for (size_t i = 0; i < ARRAY_SIZE(c->at_request); i++)
+        free(c->at_request[i]);
 }
 
 static int
@@ -589,6 +616,108 @@ guest_fault(const struct kind *k, const struct clean *c, int when)
                   slot_text(c));
 }
 
+/* "ResourceType RequestType" of the i-th guest request (a ModifySettings one). */
+static char *
+request_name(struct fixture *f, size_t i)
+{
+    json_t *r = json_object_get(fixture_call(f, i, NULL), "Request");
+    const char *res = json_string_value(json_object_get(r, "ResourceType"));
+    const char *type = json_string_value(json_object_get(r, "RequestType"));
+    return xasprintf("%s %s", res ? res : "?", type ? type : "?");
+}
+
+#define FROZEN_MS 300 /* agent_call_ms of the frozen-guest series */
+
+/* Late answers the bridge dropped (its log line), counted by the log handler. */
+static pthread_mutex_t drop_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned dropped;
+
+static void
+count_drops(void *opaque, enum uvm_log_level level, const char *vm_id, const char *message)
+{
+    (void)opaque, (void)level, (void)vm_id;
+    if (strstr(message, "dropped a response with unknown id")) {
+        pthread_mutex_lock(&drop_lock);
+        dropped++;
+        pthread_mutex_unlock(&drop_lock);
+    }
+}
+
+static unsigned
+drops(void)
+{
+    pthread_mutex_lock(&drop_lock);
+    unsigned n = dropped;
+    pthread_mutex_unlock(&drop_lock);
+    return n;
+}
+
+/* The guest agent receives the n-th request of the add (when = 0) or of the remove (when = 1)
+ * and never answers it (frozen): the call fails at agent_call_ms naming the option; an add is
+ * rolled back (its guest part was never confirmed) and a remove stops there: the VM holds what
+ * it held when that request went out (nothing more is unplugged under a guest that may still
+ * use it; a clean run recorded it), and the record keeps what is left. Then the guest thaws, answers late
+ * (the bridge drops that answer by its id), and the retry lands as a clean one. */
+static void
+frozen_fault(const struct kind *k, const struct clean *c, int when, size_t n)
+{
+    size_t fds = fault_open_fds();
+    struct fixture_config cfg = k->cfg;
+    cfg.rundir = rundir;
+    cfg.timeouts.agent_call_ms = FROZEN_MS;
+    static const struct fake_qmp_step qemu[] = {FAKE_QMP_QEMU()};
+    struct fixture *f = fixture_new(qemu, 1, &cfg);
+    fake_qmp_set_hook(f->fq, on_command, NULL);
+    long slot = 0;
+    if (when == 1)
+        assert_int_equal(k->add(f->vm, &slot), 0);
+    size_t calls = fixture_call_count(f);
+    unsigned drops0 = drops();
+    pthread_mutex_lock(&f->guest.lock);
+    f->guest.freeze_skip = (int)n - 1;
+    f->guest.freeze_next = 1;
+    pthread_mutex_unlock(&f->guest.lock);
+    int rc = when == 0 ? k->add(f->vm, &slot) : k->remove(f->vm);
+    cleanup_free char *step = request_name(f, calls + n - 1);
+    char what[160];
+    snprintf(what, sizeof(what), "%s %s, the guest frozen at request %zu (%s)", k->name,
+             when == 0 ? "add" : "remove", n, step);
+    /* the call, the step and the deadline's option */
+    cleanup_free char *want = xasprintf("the guest agent did not answer ModifySettings (%s) in "
+                                        "time (uvm_options.timeouts.agent_call_ms: %d ms)",
+                                        step, FROZEN_MS);
+    const char *verb = when == 0 ? "add " : "remove ";
+    if (rc != UVM_E_TIMEOUT || !strstr(uvm_last_error(), want) ||
+        (strncmp(uvm_last_error(), verb, strlen(verb)) &&
+         strncmp(uvm_last_error(), "failed to remove ", 17)))
+        fail_msg("%s: the call returned %d: %s", what, rc, uvm_last_error());
+    keep_error();
+    cleanup_free char *held = objects(f);
+    expect_objects(f,
+                   when == 1       ? c->at_request[c->add_calls + n - 1]
+                   : k->keeps_plug ? c->added
+                                   : c->before,
+                   what);
+    fake_guest_thaw(&f->guest); /* the late answer comes: dropped by its id */
+    if (when == 1 && k->remove(f->vm) < 0)
+        fail_msg("%s: the retried remove failed: %s", what, uvm_last_error());
+    retry_and_remove(f, k, c, what, "");
+    /* the late answer came before the retry's (the agent answers in order): dropped */
+    if (drops() == drops0)
+        fail_msg("%s: the late answer was not seen (dropped) before the retry's", what);
+    fixture_finish_qemu(f);
+    assert_int_equal(fault_open_fds(), fds);
+    print_message("    \"%s\"\n", last_err);
+    last_err[0] = '\0';
+    print_message("  %s: UVM_E_TIMEOUT naming agent_call_ms, the VM holds [%s]%s; thawed, the "
+                  "late answer dropped, %sthe retry landed as a clean one (%s), no fd left\n",
+                  what, held,
+                  when == 1       ? " (as when the request went out)"
+                  : k->keeps_plug ? " (the device kept)"
+                                  : "",
+                  when == 1 ? "the retried remove worked, " : "", slot_text(c));
+}
+
 static void
 run_kind(const struct kind *k)
 {
@@ -604,6 +733,10 @@ run_kind(const struct kind *k)
         remove_cascade_fault(k, &c, n);
     guest_fault(k, &c, 0);
     guest_fault(k, &c, 1);
+    for (size_t n = 1; n <= c.add_calls; n++)
+        frozen_fault(k, &c, 0, n);
+    for (size_t n = 1; n <= c.remove_calls; n++)
+        frozen_fault(k, &c, 1, n);
     clean_free(&c);
 }
 
@@ -722,6 +855,7 @@ make_file(const char *path, const char *head, off_t size)
 static int
 setup(void **state)
 {
+    uvm_set_log_handler(count_drops, NULL, UVM_LOG_WARNING);
     strcpy(dir, "/tmp/uvm-faults-unit-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(rundir, sizeof(rundir), "%s/run", dir);

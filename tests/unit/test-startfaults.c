@@ -154,8 +154,14 @@ test_start_steps(void **state)
     start_fault("bad-greeting", UVM_E_HYPERVISOR, "", "QMP greeting not QMP");
     start_fault("cap-error", UVM_E_HYPERVISOR, "injected: capabilities refused",
                 "qmp_capabilities refused");
-    start_fault("no-agent", UVM_E_TIMEOUT, "the guest agent did not answer",
+    start_fault("no-agent", UVM_E_TIMEOUT,
+                "NegotiateProtocol: the guest agent did not answer within 1500 ms "
+                "(uvm_options.start_timeout_ms)",
                 "the agent never connects");
+    start_fault("frozen", UVM_E_TIMEOUT,
+                "NegotiateProtocol: the guest agent did not answer within 1500 ms "
+                "(uvm_options.start_timeout_ms)",
+                "the agent frozen: NegotiateProtocol received, never answered");
     start_fault("refuse", UVM_E_GUEST, "NegotiateProtocol: guest: injected: protocol refused",
                 "NegotiateProtocol refused");
     start_fault("bad-version", UVM_E_PROTOCOL,
