@@ -212,13 +212,16 @@ ns_remove(struct request *req, const char *id)
 {
     cleanup_free char *path = run_path(id);
     struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? request_fail(req, "network namespace %s not found", id)
-                               : request_fail(req, "network namespace %s: %s: %s", id, path,
-                                              strerror(errno));
+    bool pinned = lstat(path, &st) == 0;
+    if (!pinned && errno != ENOENT)
+        return request_fail(req, "network namespace %s: %s: %s", id, path, strerror(errno));
     int rc = etc_remove(req, id);
     if (rc < 0)
         return rc;
+    if (!pinned) { /* a retry of a remove whose answer the host did not wait for: done already */
+        log_info("network namespace %s: already removed", id);
+        return 0;
+    }
     if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL)
         return request_fail(req, "network namespace %s: umount %s: %s", id, path,
                             strerror(errno));
