@@ -305,6 +305,22 @@ check_open(struct uvm_process *p, const char *what)
                      p->vm->cfg.id);
 }
 
+/* A request about a running process (signal, resize) is refused once its VM is closed or it
+ * has exited; `what` names the call in the error. */
+static int
+check_running(struct uvm_process *p, const char *what)
+{
+    int rc = check_open(p, what);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    bool exited = p->exited;
+    pthread_mutex_unlock(&p->lock);
+    if (exited)
+        return uvm_error(UVM_E_INVALID_STATE, "%s: process %d has exited", what, p->pid);
+    return 0;
+}
+
 int
 uvm_process_signal(struct uvm_process *p, int sig)
 {
@@ -312,14 +328,9 @@ uvm_process_signal(struct uvm_process *p, int sig)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: NULL process");
     if (sig <= 0 || sig >= 65)
         return uvm_error(UVM_E_INVALID_ARGUMENT, "signal: %d is not a signal number", sig);
-    int rc = check_open(p, "signal");
+    int rc = check_running(p, "signal");
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&p->lock);
-    bool exited = p->exited;
-    pthread_mutex_unlock(&p->lock);
-    if (exited)
-        return uvm_error(UVM_E_INVALID_STATE, "signal: process %d has exited", p->pid);
     rc = bridge_call(p->bridge, PROTO_REQ_SIGNAL_PROCESS,
                      with_container(p, json_pack("{s:i, s:{s:i}}", "ProcessId", p->pid,
                                                  "Options", "Signal", sig)),
@@ -340,14 +351,9 @@ uvm_process_resize(struct uvm_process *p, unsigned rows, unsigned cols)
         return uvm_error(UVM_E_INVALID_ARGUMENT,
                          "resize process %d to %ux%u: rows and columns are at most 65535", p->pid,
                          rows, cols);
-    int rc = check_open(p, "resize");
+    int rc = check_running(p, "resize");
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&p->lock);
-    bool exited = p->exited;
-    pthread_mutex_unlock(&p->lock);
-    if (exited)
-        return uvm_error(UVM_E_INVALID_STATE, "resize: process %d has exited", p->pid);
     rc = bridge_call(p->bridge, PROTO_REQ_RESIZE_CONSOLE,
                      with_container(p, json_pack("{s:i, s:i, s:i}", "ProcessId", p->pid,
                                                  "Height", (int)rows, "Width", (int)cols)),
