@@ -30,6 +30,7 @@ struct container {
     pid_t init_pid;               /* 0 until crun create has succeeded */
     bool own_pid_ns;
     unsigned busy;                /* crun calls in flight that a request waits for */
+    struct request *delete_waits; /* a delete that came while busy: run when the calls end */
     unsigned seq;                 /* names the files of each call */
 };
 
@@ -324,17 +325,10 @@ bundle_clean(const struct container *c)
         log_debug("container %s: bundle %s kept: %s", c->id, c->bundle, strerror(errno));
 }
 
+/* What a finished crun call means for its container (which still exists). */
 static void
-on_done(struct bridge *b, void *ctx, int status, const char *error)
+on_done_kind(struct bridge *b, struct container *c, struct op *op, int status, const char *error)
 {
-    struct op *op = ctx;
-    struct container *c = find(op->id);
-    if (c && op->req)
-        c->busy--;
-    if (!c) { /* deleted meanwhile (a kill --all after the init's exit) */
-        op_free(op);
-        return;
-    }
     switch (op->kind) {
     case OP_CREATE:
         create_done(b, c, op, status, error);
@@ -363,6 +357,43 @@ on_done(struct bridge *b, void *ctx, int status, const char *error)
         break;
     }
     op_fail(b, op, status, error); /* when still unanswered: a failure */
+}
+
+static int start_delete(struct container *c, struct request *req);
+
+/* A delete that waited for the container's crun calls: run it now, or, when the container went
+ * with its failed create (or an earlier delete), it is done. */
+static void
+run_waiting_delete(struct bridge *b, const char *id, struct request *req)
+{
+    struct container *c = find(id);
+    if (!c) {
+        log_info("container %s: gone before its waiting delete ran", id);
+        bridge_reply(b, req, 0);
+        return;
+    }
+    int rc = start_delete(c, req);
+    if (rc != BRIDGE_DEFERRED)
+        bridge_reply(b, req, rc);
+}
+
+static void
+on_done(struct bridge *b, void *ctx, int status, const char *error)
+{
+    struct op *op = ctx;
+    struct container *c = find(op->id);
+    if (c && op->req)
+        c->busy--;
+    if (!c) { /* deleted meanwhile (a kill --all after the init's exit) */
+        op_free(op);
+        return;
+    }
+    struct request *waiting = NULL;
+    if (!c->busy)
+        waiting = steal_ptr(&c->delete_waits);
+    on_done_kind(b, c, op, status, error);
+    if (waiting)
+        run_waiting_delete(b, op->id, waiting);
     op_free(op);
 }
 
@@ -569,16 +600,29 @@ container_handle_delete(struct bridge *b, struct request *req)
 {
     if (!req->container_id || !ctr_id_valid(req->container_id))
         return request_fail(req, "invalid request: \"ContainerId\" must name a container");
-    struct container *c = NULL;
-    int rc = find_for(req, "delete", &c);
-    if (rc < 0)
-        return rc;
-    if (c->busy)
-        return request_fail(req, "delete: container %s has %u crun calls in flight", c->id,
-                            c->busy);
+    struct container *c = find(req->container_id);
+    if (!c)
+        return request_fail(req, "delete: container %s not found", req->container_id);
+    /* Being created or deleted, or running a crun call (e.g. a create the host stopped waiting
+     * for): the delete runs once the calls end. */
+    if (c->busy) {
+        if (c->delete_waits)
+            return request_fail(req, "delete: container %s already has a delete waiting for its "
+                                     "%u crun calls in flight",
+                                c->id, c->busy);
+        log_info("container %s: the delete waits for %u crun calls in flight", c->id, c->busy);
+        c->delete_waits = req;
+        return BRIDGE_DEFERRED;
+    }
+    return start_delete(c, req);
+}
+
+static int
+start_delete(struct container *c, struct request *req)
+{
     const char *args[] = {"delete", "--force", c->id, NULL};
     const int none[3] = {-1, -1, -1};
-    rc = op_run(c, op_new(OP_DELETE, c->id, req), args, none);
+    int rc = op_run(c, op_new(OP_DELETE, c->id, req), args, none);
     if (rc < 0)
         return rc;
     c->before_delete = c->state;

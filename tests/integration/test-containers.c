@@ -614,6 +614,59 @@ test_delete_leaves_nothing(void **state)
     free(out);
 }
 
+/* A create the host stops waiting for (a VM whose container_ms is 1 ms, far below what crun
+ * create takes): the library sends the delete at once; the agent holds it while crun create
+ * runs and deletes the container when create ends, so nothing is left in the guest. */
+static void
+test_create_given_up(void **state)
+{
+    struct uvm_options o = {.id = "itest-ctr-given-up",
+                            .memory_mb = 512,
+                            .has_preferred_rootfs_type = true,
+                            .preferred_rootfs_type = UVM_ROOTFS_VHD,
+                            .timeouts = {.container_ms = 1}};
+    struct uvm *v = NULL;
+    if (uvm_create(&o, &v) < 0 || itest_start(v) < 0)
+        fail_msg("boot: %s", uvm_last_error());
+    char rootfs[128];
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+    struct uvm_vsmb_options so = {.read_only = true};
+    char *guest = NULL;
+    if (uvm_add_vsmb(v, rootfs, NULL, &so) < 0 || uvm_get_vsmb_uvm_path(v, rootfs, &guest) < 0)
+        fail_msg("share the rootfs: %s", uvm_last_error());
+    const char *sleep[] = {"sleep", "1000", NULL};
+    json_t *spec = spec_for(sleep);
+    json_object_set_new(json_object_get(spec, "root"), "path", json_string(guest));
+    free(guest);
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    struct uvm_container_config cfg = {.id = "given-up", .spec_json = text};
+    struct uvm_container *c = NULL;
+    int rc = uvm_create_container(v, &cfg, &c);
+    free(text);
+    assert_int_equal(rc, UVM_E_TIMEOUT);
+    assert_non_null(strstr(uvm_last_error(), "container_ms"));
+    assert_null(c);
+    /* the guest ends with no container: no bundle, no crun state, no container list entry */
+    char *out = NULL;
+    for (int i = 0; i < 300; i++) {
+        free(out);
+        out = itest_guest(v, "echo $(ls -A /run/gcs/c | wc -l) $(ls -A /run/crun | wc -l) "
+                             "$(ps -o comm | grep -c sleep)");
+        if (!strcmp(out, "0 0 0\n"))
+            break;
+        usleep(200 * 1000);
+    }
+    assert_string_equal(out, "0 0 0\n");
+    free(out);
+    struct uvm_container_info *list = NULL;
+    size_t n = 99;
+    assert_int_equal(uvm_list_containers(v, &list, &n), 0);
+    assert_int_equal(n, 0);
+    free(list);
+    uvm_close(v);
+}
+
 /* The host's busybox rootfs (busybox-static's /bin/busybox and its applet links) and
  * `crun spec`'s default spec. */
 static void
@@ -689,6 +742,7 @@ main(void)
         cmocka_unit_test(test_netns),
         cmocka_unit_test(test_terminal),
         cmocka_unit_test(test_delete_leaves_nothing),
+        cmocka_unit_test(test_create_given_up),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return itest_finish(failed);
