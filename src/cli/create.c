@@ -97,6 +97,48 @@ create_dry_run(const struct uvm_options *opts)
     return CLI_EXIT_OK;
 }
 
+/* One option of `uvmctl create` besides the VM options: 0 taken, 1 --help, -1 a usage error. */
+static int
+create_option(const char *prog, int c, struct uvm_options *opts, const char **layers,
+              bool *dry_run)
+{
+    uint64_t v = 0;
+    switch (c) {
+    case OPT_DRY_RUN:
+        *dry_run = true;
+        return 0;
+    case OPT_OS:
+        if (strcmp(optarg, "linux") != 0 && strcmp(optarg, "windows") != 0) {
+            fprintf(stderr, "%s: invalid --os '%s' (want linux or windows)\n", prog, optarg);
+            return -1;
+        }
+        opts->operating_system = optarg;
+        return 0;
+    case OPT_LAYER:
+        layers[opts->layer_folder_count++] = optarg;
+        return 0;
+    case OPT_VPMEM:
+        if (cli_parse_uint(prog, "vpmem", optarg, 0, UVM_MAX_VPMEM, &v) < 0)
+            return -1;
+        opts->has_vpmem_device_count = true;
+        opts->vpmem_device_count = (int32_t)v;
+        return 0;
+    case OPT_SCSI:
+        if (cli_parse_uint(prog, "scsi", optarg, 0, 4, &v) < 0)
+            return -1;
+        opts->has_scsi_controller_count = true;
+        opts->scsi_controller_count = (int)v;
+        return 0;
+    case OPT_ADDITIONAL_JSON:
+        opts->additional_hcs_document_json = optarg;
+        return 0;
+    case 'h':
+        return 1;
+    default:
+        return -1;
+    }
+}
+
 int
 cli_create_main(const struct cli_global *g, int argc, char **argv)
 {
@@ -114,7 +156,6 @@ cli_create_main(const struct cli_global *g, int argc, char **argv)
     struct uvm_options opts = {0};
     (void)g;
     bool dry_run = false;
-    uint64_t v = 0;
     int c;
 
     /* at most one --layer per argument */
@@ -131,41 +172,13 @@ cli_create_main(const struct cli_global *g, int argc, char **argv)
             goto usage_error;
         if (applied)
             continue;
-        switch (c) {
-        case OPT_DRY_RUN:
-            dry_run = true;
-            break;
-        case OPT_OS:
-            if (strcmp(optarg, "linux") != 0 && strcmp(optarg, "windows") != 0) {
-                fprintf(stderr, "%s: invalid --os '%s' (want linux or windows)\n", argv[0], optarg);
-                goto usage_error;
-            }
-            opts.operating_system = optarg;
-            break;
-        case OPT_LAYER:
-            layers[opts.layer_folder_count++] = optarg;
-            break;
-        case OPT_VPMEM:
-            if (cli_parse_uint(argv[0], "vpmem", optarg, 0, UVM_MAX_VPMEM, &v) < 0)
-                goto usage_error;
-            opts.has_vpmem_device_count = true;
-            opts.vpmem_device_count = (int32_t)v;
-            break;
-        case OPT_SCSI:
-            if (cli_parse_uint(argv[0], "scsi", optarg, 0, 4, &v) < 0)
-                goto usage_error;
-            opts.has_scsi_controller_count = true;
-            opts.scsi_controller_count = (int)v;
-            break;
-        case OPT_ADDITIONAL_JSON:
-            opts.additional_hcs_document_json = optarg;
-            break;
-        case 'h':
+        int rc = create_option(argv[0], c, &opts, layers, &dry_run);
+        if (rc < 0)
+            goto usage_error;
+        if (rc > 0) {
             usage(stdout);
             status = CLI_EXIT_OK;
             goto out;
-        default:
-            goto usage_error;
         }
     }
     if (optind < argc) {
