@@ -70,8 +70,8 @@ if seen "a shell prompt on the guest terminal" '^/ #'; then
     done
     seen "stty size after the window grew" '^40 120$'
 
-    # Ctrl-C reaches the guest's foreground job (the local terminal is raw).
-    t send-keys -t uvm 'clear' Enter
+    # Ctrl-C reaches the guest's foreground job (the local terminal is raw). (No `clear` first:
+    # keys typed ahead are echoed at once, and the clear that ran after them erased the echo.)
     t send-keys -t uvm 'sleep 100' Enter
     seen "sleep 100 started" '^/ # sleep 100$'
     t send-keys -t uvm C-c
