@@ -464,11 +464,22 @@ test_combined_layers(void **state)
     itest_guest(vm, "rmdir /run/gcs/c/layered 2>/dev/null; true");
 }
 
+static char hns[32], tap[16]; /* test_netns's host namespace and tap */
+
+/* test_netns's host namespace and tap go even when the test failed half-way. */
+static int
+netns_teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null; ip link del %s 2>/dev/null; true",
+             hns, tap);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* A container in a network namespace added with uvm_add_netns reaches a host tap. */
 static void
 test_netns(void **state)
 {
-    char hns[32], tap[16];
     snprintf(hns, sizeof(hns), "uvmit-c-%d", (int)getpid());
     snprintf(tap, sizeof(tap), "uvmitc%d", (int)getpid() % 100000);
     itest_sh("ip netns add %s && ip tuntap add dev %s mode tap", hns, tap);
@@ -509,9 +520,6 @@ test_netns(void **state)
     assert_int_equal(uvm_container_delete(c), 0);
     uvm_container_close(c);
     assert_int_equal(uvm_remove_netns(vm, "cns"), 0);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "ip netns del %s; ip link del %s 2>/dev/null; true", hns, tap);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* A container's init on a terminal (process.terminal, consoleSize): its tty, its size at start
@@ -739,7 +747,7 @@ main(void)
         cmocka_unit_test(test_bind_mount),
         cmocka_unit_test(test_no_pid_namespace),
         cmocka_unit_test(test_combined_layers),
-        cmocka_unit_test(test_netns),
+        cmocka_unit_test_teardown(test_netns, netns_teardown),
         cmocka_unit_test(test_terminal),
         cmocka_unit_test(test_delete_leaves_nothing),
         cmocka_unit_test(test_create_given_up),
