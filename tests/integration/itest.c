@@ -34,6 +34,35 @@ log_to_stderr(void *opaque, enum uvm_log_level level, const char *vm_id, const c
     fprintf(stderr, "[%s] %s: %s\n", names[level], vm_id ? vm_id : "-", msg);
 }
 
+/* The runtime roots of test processes that died (a killed CI run) are released as the library
+ * releases a dead process's directories (mounts detached, taps deleted, files removed), then
+ * removed: each test process has a root of its own, so no later run would look at them. */
+static void
+sweep_dead_roots(void)
+{
+    DIR *d = opendir("/tmp");
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int pid = 0, end = 0;
+        if (sscanf(de->d_name, "uvm-itest-%d%n", &pid, &end) != 1 || de->d_name[end] ||
+            pid <= 0 || itest_pid_alive(pid))
+            continue;
+        char root[64];
+        snprintf(root, sizeof(root), "/tmp/%s", de->d_name);
+        setenv("UVM_RUNTIME_DIR", root, 1);
+        int n = uvm_sweep_runtime_dirs();
+        if (n < 0 || rmdir(root) < 0)
+            fprintf(stderr, "itest: a dead test's runtime root %s: %s\n", root,
+                    n < 0 ? uvm_last_error() : strerror(errno));
+        else if (n > 0)
+            fprintf(stderr, "itest: released %d directories of a dead test in %s\n", n, root);
+    }
+    closedir(d);
+    unsetenv("UVM_RUNTIME_DIR");
+}
+
 void
 itest_init(void)
 {
@@ -48,6 +77,7 @@ itest_init(void)
         printf("SKIP: qemu-system-x86_64 is not installed\n");
         exit(77);
     }
+    sweep_dead_roots();
     snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/uvm-itest-%d", (int)getpid());
     setenv("UVM_RUNTIME_DIR", runtime_dir, 1);
     setenv("UVM_START_TIMEOUT_MS", "60000", 0); /* boots take seconds; bound a hang */
