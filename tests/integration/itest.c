@@ -46,8 +46,8 @@ sweep_dead_roots(void)
     struct dirent *de;
     while ((de = readdir(d))) {
         int pid = 0, end = 0;
-        if (sscanf(de->d_name, "uvm-itest-%d%n", &pid, &end) != 1 || de->d_name[end] ||
-            pid <= 0 || itest_pid_alive(pid))
+        if (sscanf(de->d_name, "uvm-itest-%d%n", &pid, &end) != 1 || de->d_name[end] || pid <= 0 ||
+            itest_pid_alive(pid))
             continue;
         char root[64];
         snprintf(root, sizeof(root), "/tmp/%s", de->d_name);
