@@ -122,4 +122,12 @@ struct fake_qemu *fake_qmp_qemu(struct fake_qmp *f);
 
 void fake_qmp_free(struct fake_qmp *f);
 
+struct qmp;
+/* (fake-qmp-client.c) A QMP client (src/lib/qmp.h, VM id "vm1") connected to a peer serving
+ * the handshake then `steps`, handshake done (a cmocka failure otherwise). */
+struct qmp *fake_qmp_client(const struct fake_qmp_step *steps, size_t n, struct fake_qmp **f);
+
+/* Free the client, stop the peer: a cmocka failure unless its script ran to its end. */
+void fake_qmp_client_finish(struct qmp *q, struct fake_qmp *f);
+
 #endif

@@ -28,32 +28,7 @@
 #define DEVICE_DEL "{'execute':'device_del','arguments':{'id':'n1'}}"
 #define DELETED "{'event':'DEVICE_DELETED','data':{'device':'n1'}}"
 
-static struct qmp *
-start(const struct fake_qmp_step *steps, size_t n, struct fake_qmp **f)
-{
-    struct fake_qmp_step *all = xcalloc(n + 1, sizeof(*all));
-    all[0] = (struct fake_qmp_step)FAKE_QMP_HANDSHAKE();
-    memcpy(all + 1, steps, n * sizeof(*steps));
-    int fd = -1;
-    *f = fake_qmp_start(all, n + 1, &fd);
-    free(all);
-    struct qmp *q = qmp_new(fd, "vm1");
-    assert_non_null(q);
-    assert_int_equal(qmp_handshake(q, deadline_after_ms(5000)), 0);
-    return q;
-}
-
-static void
-finish(struct qmp *q, struct fake_qmp *f)
-{
-    qmp_free(q);
-    cleanup_free char *failure = NULL;
-    if (fake_qmp_finish(f, &failure) < 0)
-        fail_msg("fake QMP: %s", failure);
-    fake_qmp_free(f);
-}
-
-#define START(script, f) start(script, ARRAY_SIZE(script), f)
+#define START(script, f) fake_qmp_client(script, ARRAY_SIZE(script), f)
 
 static json_t *
 args(const char *text)
@@ -78,7 +53,7 @@ test_plug_ok(void **state)
     assert_int_equal(qmpc_plug(q, &be, d, &dirty, &no_backend), 0);
     assert_false(dirty);
     assert_false(no_backend);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* The device fails: the backend is deleted, the device's error (and class) is what returns. */
@@ -101,7 +76,7 @@ test_plug_rollback_keeps_first_error(void **state)
     assert_int_equal(uvm_error_class(), QMP_ERROR_DEVICE_NOT_FOUND);
     assert_false(dirty);
     assert_false(no_backend);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* The rollback fails too: dirty, and still the first error. */
@@ -124,7 +99,7 @@ test_plug_rollback_fails(void **state)
     assert_null(strstr(uvm_last_error(), "in use"));
     assert_int_equal(uvm_error_class(), QMP_ERROR_GENERIC);
     assert_true(dirty);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* The backend fails: the device_add sent with it fails harmlessly, nothing is deleted. */
@@ -145,7 +120,7 @@ test_plug_backend_fails(void **state)
     assert_non_null(strstr(uvm_last_error(), "blockdev-add: Could not open"));
     assert_true(no_backend);
     assert_false(dirty);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 static void
@@ -159,7 +134,7 @@ test_unplug(void **state)
     struct qmp *q = START(script, &f);
     const struct qmpc_backend be = QMPC_BLOCKDEV(NULL, "n1");
     assert_int_equal(qmpc_unplug(q, "n1", &be), 0);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* A retry after DEVICE_DELETED came but the backend's delete failed: QEMU no longer knows the
@@ -180,7 +155,7 @@ test_unplug_retry_device_gone(void **state)
     assert_int_equal(qmpc_unplug(q, "n1", &be), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "blockdev-del: busy"));
     assert_int_equal(qmpc_unplug(q, "n1", &be), 0);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* Another error class of device_del is an error; no DEVICE_DELETED: the (lowered) timeout. */
@@ -201,7 +176,7 @@ test_device_del_errors_and_timeout(void **state)
     assert_string_equal(uvm_last_error(), "QMP 'vm1': timed out waiting for event DEVICE_DELETED "
                                           "(uvm_options.timeouts.unplug_ms: 200 ms)");
     assert_int_equal(uvm_error_class(), 0);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 static void

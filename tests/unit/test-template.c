@@ -308,31 +308,6 @@ test_merge(void **state)
     "{'capability':'x-ignore-shared','state':true},{'capability':'events','state':true}]}}"
 #define GETFD "{'execute':'getfd','arguments':{'fdname':'uvm-migration'}}"
 
-static struct qmp *
-start(const struct fake_qmp_step *steps, size_t n, struct fake_qmp **f)
-{
-    struct fake_qmp_step *all = xcalloc(n + 1, sizeof(*all));
-    all[0] = (struct fake_qmp_step)FAKE_QMP_HANDSHAKE();
-    memcpy(all + 1, steps, n * sizeof(*steps));
-    int fd = -1;
-    *f = fake_qmp_start(all, n + 1, &fd);
-    free(all);
-    struct qmp *q = qmp_new(fd, "vm1");
-    assert_non_null(q);
-    assert_int_equal(qmp_handshake(q, deadline_after_ms(5000)), 0);
-    return q;
-}
-
-static void
-finish(struct qmp *q, struct fake_qmp *f)
-{
-    qmp_free(q);
-    cleanup_free char *failure = NULL;
-    if (fake_qmp_finish(f, &failure) < 0)
-        fail_msg("fake QMP: %s", failure);
-    fake_qmp_free(f);
-}
-
 static void
 test_save_stream(void **state)
 {
@@ -346,10 +321,10 @@ test_save_stream(void **state)
         FAKE_QMP_EVENT("{'event':'MIGRATION','data':{'status':'completed'}}"),
     };
     struct fake_qmp *f;
-    struct qmp *q = start(script, ARRAY_SIZE(script), &f);
+    struct qmp *q = fake_qmp_client(script, ARRAY_SIZE(script), &f);
     cleanup_close int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     assert_int_equal(qmpm_save(q, fd, deadline_after_ms(5000)), 0);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 static void
@@ -367,13 +342,13 @@ test_save_failed(void **state)
                      "VirtFS export path /x is mounted in the guest using mount_tag uvm9p'}}"),
     };
     struct fake_qmp *f;
-    struct qmp *q = start(script, ARRAY_SIZE(script), &f);
+    struct qmp *q = fake_qmp_client(script, ARRAY_SIZE(script), &f);
     cleanup_close int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     assert_int_equal(qmpm_save(q, fd, deadline_after_ms(5000)), UVM_E_HYPERVISOR);
     assert_string_equal(uvm_last_error(),
                         "save the VM state failed: Migration is disabled when VirtFS export path "
                         "/x is mounted in the guest using mount_tag uvm9p");
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 static void
@@ -390,12 +365,12 @@ test_load_refused(void **state)
         FAKE_QMP_CMD("{'execute':'closefd','arguments':{'fdname':'uvm-migration'}}", FAKE_QMP_OK),
     };
     struct fake_qmp *f;
-    struct qmp *q = start(script, ARRAY_SIZE(script), &f);
+    struct qmp *q = fake_qmp_client(script, ARRAY_SIZE(script), &f);
     cleanup_close int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_int_equal(qmpm_load(q, fd, deadline_after_ms(5000)), UVM_E_HYPERVISOR);
     assert_non_null(strstr(uvm_last_error(), "load the template's VM state: "));
     assert_non_null(strstr(uvm_last_error(), "has already been started"));
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 static void
@@ -415,7 +390,7 @@ test_load_and_version(void **state)
         FAKE_QMP_CMD("{'execute':'query-version'}", "{'return':{'qemu':{'major':7}}}"),
     };
     struct fake_qmp *f;
-    struct qmp *q = start(script, ARRAY_SIZE(script), &f);
+    struct qmp *q = fake_qmp_client(script, ARRAY_SIZE(script), &f);
     cleanup_free char *v = NULL;
     assert_int_equal(qmpm_version(q, &v, deadline_after_ms(5000)), 0);
     assert_string_equal(v, "7.2.22 (Debian 1:7.2)");
@@ -424,7 +399,7 @@ test_load_and_version(void **state)
     cleanup_free char *v2 = NULL;
     assert_int_equal(qmpm_version(q, &v2, deadline_after_ms(5000)), UVM_E_PROTOCOL);
     assert_null(v2);
-    finish(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 int

@@ -49,31 +49,6 @@ teardown(void **state)
     return 0;
 }
 
-static struct qmp *
-start_qmp(const struct fake_qmp_step *steps, size_t n, struct fake_qmp **f)
-{
-    struct fake_qmp_step *all = xcalloc(n + 1, sizeof(*all));
-    all[0] = (struct fake_qmp_step)FAKE_QMP_HANDSHAKE();
-    memcpy(all + 1, steps, n * sizeof(*steps));
-    int fd = -1;
-    *f = fake_qmp_start(all, n + 1, &fd);
-    free(all);
-    struct qmp *q = qmp_new(fd, "vm1");
-    assert_non_null(q);
-    assert_int_equal(qmp_handshake(q, deadline_after_ms(5000)), 0);
-    return q;
-}
-
-static void
-finish_qmp(struct qmp *q, struct fake_qmp *f)
-{
-    qmp_free(q);
-    cleanup_free char *failure = NULL;
-    if (fake_qmp_finish(f, &failure) < 0)
-        fail_msg("fake QMP: %s", failure);
-    fake_qmp_free(f);
-}
-
 /* timeouts.qmp_command_ms: QEMU stops answering; every typed command gives up at the VM's
  * deadline (and the client stays usable: a late reply would be dropped by its id). */
 static void
@@ -81,7 +56,7 @@ test_qmp_command_ms(void **state)
 {
     const struct fake_qmp_step script[] = {FAKE_QMP_SILENT()};
     struct fake_qmp *f;
-    struct qmp *q = start_qmp(script, 1, &f);
+    struct qmp *q = fake_qmp_client(script, 1, &f);
     qmp_set_timeouts(q, (struct qmp_timeouts){.command_ms = SHORT_MS});
     cleanup_json json_t *dev = json_pack("{s:s, s:s}", "driver", "scsi-hd", "id", "d1");
     assert_int_equal(qmpc_device_add(q, dev), UVM_E_TIMEOUT);
@@ -94,7 +69,7 @@ test_qmp_command_ms(void **state)
     assert_int_equal(qmpc_device_del(q, "d1"), UVM_E_TIMEOUT);
     assert_non_null(strstr(uvm_last_error(), "device_del: timed out waiting for the reply "
                                              "(uvm_options.timeouts.qmp_command_ms: 200 ms)"));
-    finish_qmp(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* timeouts.unplug_ms: QEMU accepts device_del but the guest never lets the device go. */
@@ -104,12 +79,12 @@ test_unplug_ms(void **state)
     const struct fake_qmp_step script[] = {
         FAKE_QMP_CMD("{'execute':'device_del','arguments':{'id':'d1'}}", FAKE_QMP_OK)};
     struct fake_qmp *f;
-    struct qmp *q = start_qmp(script, 1, &f);
+    struct qmp *q = fake_qmp_client(script, 1, &f);
     qmp_set_timeouts(q, (struct qmp_timeouts){.command_ms = 60000, .unplug_ms = SHORT_MS});
     assert_int_equal(qmpc_device_del(q, "d1"), UVM_E_TIMEOUT);
     assert_string_equal(uvm_last_error(), "QMP 'vm1': timed out waiting for event DEVICE_DELETED "
                                           "(uvm_options.timeouts.unplug_ms: 200 ms)");
-    finish_qmp(q, f);
+    fake_qmp_client_finish(q, f);
 }
 
 /* Through a VM: a SCSI add whose add-fd QEMU never answers fails at the VM's deadline. */
