@@ -277,6 +277,31 @@ itest_pid_alive(int pid)
 }
 
 int
+itest_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    char self[32];
+    snprintf(self, sizeof(self), "Pid:\t%d\n", (int)getpid());
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], buf[512] = "";
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
+        FILE *f = fopen(path, "r");
+        size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[len] = '\0';
+        n += strstr(buf, self) ? 0 : 1;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int
 itest_qemu_pid(const char *id)
 {
     char want[128];

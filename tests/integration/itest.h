@@ -69,6 +69,9 @@ void itest_type(int fd, const char *text);
 bool itest_pid_alive(int pid);
 /* Pid of the QEMU process of VM id (found by its -name guest=<id>), or -1. */
 int itest_qemu_pid(const char *id);
+/* Our open fds, but the library's pidfd of this process (its spawner thread's, spawn.h: it
+ * lives as long as the process). */
+int itest_open_fds(void);
 /* Runtime directory base used by the tests. */
 const char *itest_runtime_dir(void);
 

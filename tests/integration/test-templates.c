@@ -33,33 +33,6 @@ static int source_pid;
 static struct uvm *clones[NCLONES];
 static int fds_before;
 
-/* Our open fds, but the library's pidfd of this process (its spawner thread's, spawn.h: it
- * lives as long as the process). */
-static int
-count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    char self[32];
-    snprintf(self, sizeof(self), "Pid:\t%d\n", (int)getpid());
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], buf[512] = "";
-        snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
-        FILE *f = fopen(path, "r");
-        size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[len] = '\0';
-        n += strstr(buf, self) ? 0 : 1;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static struct uvm *
 create(const struct uvm_options *o)
 {
@@ -72,7 +45,7 @@ create(const struct uvm_options *o)
 static int
 setup(void **state)
 {
-    fds_before = count_fds();
+    fds_before = itest_open_fds();
     strcpy(shm, "/dev/shm/uvm-tpl-it-XXXXXX");
     strcpy(work, "/tmp/uvm-tpl-it-XXXXXX");
     assert_non_null(mkdtemp(shm));
@@ -397,9 +370,9 @@ test_nothing_left(void **state)
     char *out = itest_host_out("ip -o link show | grep -c uvmittpl || true");
     assert_string_equal(out, "0\n");
     free(out);
-    if (count_fds() != fds_before) {
+    if (itest_open_fds() != fds_before) {
         char *fds = itest_host_out("ls -l /proc/%d/fd", (int)getpid());
-        fail_msg("%d fds open, %d before the tests:\n%s", count_fds(), fds_before, fds);
+        fail_msg("%d fds open, %d before the tests:\n%s", itest_open_fds(), fds_before, fds);
     }
 }
 

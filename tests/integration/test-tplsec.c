@@ -30,35 +30,9 @@ static struct uvm *source;
 static int fds_before;
 
 static int
-count_fds(void)
-{
-    /* As test-templates.c: the library's pidfd of this process (spawn.h) is not counted. */
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    char self[32];
-    snprintf(self, sizeof(self), "Pid:\t%d\n", (int)getpid());
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], buf[512] = "";
-        snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
-        FILE *f = fopen(path, "r");
-        size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[len] = '\0';
-        n += strstr(buf, self) ? 0 : 1;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int
 setup(void **state)
 {
-    fds_before = count_fds();
+    fds_before = itest_open_fds();
     strcpy(shm, "/dev/shm/uvm-tplsec-it-XXXXXX");
     assert_non_null(mkdtemp(shm));
     snprintf(tpl, sizeof(tpl), "%s/tpl", shm);
@@ -184,9 +158,9 @@ test_nothing_left(void **state)
     }
     uvm_close(source);
     source = NULL;
-    if (count_fds() != fds_before) {
+    if (itest_open_fds() != fds_before) {
         char *fds = itest_host_out("ls -l /proc/%d/fd", (int)getpid());
-        fail_msg("%d fds open, %d before the tests:\n%s", count_fds(), fds_before, fds);
+        fail_msg("%d fds open, %d before the tests:\n%s", itest_open_fds(), fds_before, fds);
     }
 }
 
