@@ -36,24 +36,12 @@ ns_of(const struct timespec *ts)
 
 /* --- files: identity and content hash ------------------------------------------------------- */
 
+/* The content hash of path's first `size` bytes (its size when it was looked at). */
 static int
-hash_file(int fd, const char *path, uint64_t *hash)
+hash_file(int fd, const char *path, uint64_t size, uint64_t *hash)
 {
-    cleanup_free uint8_t *buf = xmalloc(1u << 20);
-    uint64_t h = TPL_HASH_INIT;
-    for (off_t off = 0;;) {
-        ssize_t n = pread(fd, buf, 1u << 20, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return uvm_error_errno(-errno, "read '%s'", path);
-        if (n == 0)
-            break;
-        h = tpl_hash(h, buf, (size_t)n);
-        off += n;
-    }
-    *hash = h;
-    return 0;
+    int rc = tpldir_hash_fd(fd, size, hash);
+    return rc < 0 ? uvm_error_errno(rc, "read '%s'", path) : 0;
 }
 
 /* Size, mtime and (with_hash) the content hash of path. */
@@ -69,7 +57,7 @@ file_identity(const char *role, const char *path, bool with_hash, struct tpl_fil
     f->size = (uint64_t)st.st_size;
     f->mtime_ns = ns_of(&st.st_mtim);
     f->hash = 0;
-    return with_hash ? hash_file(fd, path, &f->hash) : 0;
+    return with_hash ? hash_file(fd, path, f->size, &f->hash) : 0;
 }
 
 static const char *
@@ -199,7 +187,7 @@ check_file(const struct template *t, const struct tpl_file *want, const struct t
     uint64_t hash = 0;
     cleanup_close int fd = open(have->path, O_RDONLY | O_CLOEXEC);
     int rc = fd < 0 ? uvm_error_errno(-errno, "%s '%s'", have->role, have->path)
-                    : hash_file(fd, have->path, &hash);
+                    : hash_file(fd, have->path, have->size, &hash);
     if (rc < 0)
         return rc;
     if (want->size == have->size && hash == want->hash)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "hash.h"
 #include "error.h"
 #include "tpldir.h"
 #include "tplfile.h"
@@ -144,7 +145,7 @@ static int
 copy_hash(int src, int dst, uint64_t size, uint64_t *hash)
 {
     cleanup_free uint8_t *buf = xmalloc(CHUNK);
-    uint64_t h = TPL_HASH_INIT;
+    uint64_t h = FNV1A64_INIT;
     for (uint64_t off = 0; off < size;) {
         size_t want = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
         ssize_t n = pread(src, buf, want, (off_t)off);
@@ -152,7 +153,7 @@ copy_hash(int src, int dst, uint64_t size, uint64_t *hash)
             continue;
         if (n <= 0)
             return n < 0 ? -errno : -EIO;
-        h = tpl_hash(h, buf, (size_t)n);
+        h = fnv1a64(h, buf, (size_t)n);
         for (ssize_t done = 0; dst >= 0 && done < n;) {
             ssize_t w = write(dst, buf + done, (size_t)(n - done));
             if (w < 0 && errno == EINTR)

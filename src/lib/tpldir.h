@@ -41,7 +41,7 @@ int tpldir_open_save(const char *dir, int *fd, bool *created);
 int tpldir_part(int dirfd, const char *dir, const char *name, uint64_t size, int *fd,
                 struct stat *st);
 
-/* The 64-bit hash (tplfile.h tpl_hash) of the first `size` bytes of fd (pread: the offset is
+/* The 64-bit hash (hash.h fnv1a64) of the first `size` bytes of fd (pread: the offset is
  * untouched). -EIO when the file is shorter. */
 int tpldir_hash_fd(int fd, uint64_t size, uint64_t *hash);
 

@@ -10,17 +10,6 @@
 #include "error.h"
 #include "tplfile.h"
 
-uint64_t
-tpl_hash(uint64_t h, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static const char *const backing_names[] = {"Virtual", "VirtualDeferred", "Physical"};
 
 /* --- encoding -------------------------------------------------------------------------------- */

@@ -106,8 +106,5 @@ int tpl_argv_compare(char *const *tpl, char *const *vm, const char *dir);
 int tpl_options_merge(const struct tpl_manifest *m, const struct uvm_options *in,
                       const char *boot_real, const char *dir, struct uvm_options *out);
 
-/* FNV-1a 64: start with TPL_HASH_INIT, feed the bytes in order. */
-#define TPL_HASH_INIT 0xcbf29ce484222325ull
-uint64_t tpl_hash(uint64_t h, const void *data, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cleanup.h"
+#include "hash.h"
 #include "rtconfig.h"
 
 #define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), -1)
@@ -209,14 +210,8 @@ rtconfig_process(const char *text, bool *terminal, char **out, char *err, size_t
 void
 rtconfig_vm_id(const char *root, const char *id, char out[64])
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 over root, NUL, id */
-    for (const char *s = root;; s++) {
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-        if (!*s)
-            break;
-    }
-    for (const char *s = id; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    /* over root, its NUL, id */
+    uint64_t h = fnv1a64(fnv1a64(FNV1A64_INIT, root, strlen(root) + 1), id, strlen(id));
     size_t n = 0;
     for (; id[n] && n < 40; n++) {
         char c = id[n];

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The state the fault-injection tests check: see faultstate.h. */
 #include <dirent.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,4 +148,40 @@ fault_children(void)
         out = t;
     }
     return out;
+}
+
+/* Fill the file system at path: blocks (a file written until ENOSPC) or inodes (empty files
+ * until ENOSPC). */
+void
+fault_fill(const char *path, bool inodes)
+{
+    char p[160];
+    if (!inodes) {
+        snprintf(p, sizeof(p), "%s/filler", path);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        static const char block[4096];
+        while (write(fd, block, sizeof(block)) > 0)
+            ;
+        assert_int_equal(errno, ENOSPC);
+        close(fd);
+        return;
+    }
+    for (int i = 0;; i++) {
+        snprintf(p, sizeof(p), "%s/i%d", path, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            assert_int_equal(errno, ENOSPC);
+            return;
+        }
+        close(fd);
+    }
+}
+
+void
+fault_unfill(const char *path)
+{
+    char cmd[192];
+    snprintf(cmd, sizeof(cmd), "rm -f '%s'/filler '%s'/i*", path, path);
+    assert_int_equal(system(cmd), 0);
 }

@@ -6,6 +6,7 @@
 #ifndef UVM_TESTS_FAULTSTATE_H
 #define UVM_TESTS_FAULTSTATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fixture.h"
@@ -22,5 +23,10 @@ char *fault_children(void);
 
 /* The fds open in this process (/proc/self/fd). */
 size_t fault_open_fds(void);
+
+/* Fill the file system at path: blocks (a file written until ENOSPC) or inodes (empty files
+ * until ENOSPC); fault_unfill removes what it made. */
+void fault_fill(const char *path, bool inodes);
+void fault_unfill(const char *path);
 
 #endif

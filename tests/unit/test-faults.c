@@ -740,56 +740,11 @@ run_kind(const struct kind *k)
     clean_free(&c);
 }
 
+/* Every fault of one kind (the test's state: its entry of kinds[]). */
 static void
-test_scsi_disk(void **state)
+test_kind(void **state)
 {
-    run_kind(&kinds[0]);
-}
-
-static void
-test_scsi_layer(void **state)
-{
-    run_kind(&kinds[1]);
-}
-
-static void
-test_vpmem(void **state)
-{
-    run_kind(&kinds[2]);
-}
-
-static void
-test_netns_nic(void **state)
-{
-    run_kind(&kinds[3]);
-}
-
-static void
-test_plan9(void **state)
-{
-    run_kind(&kinds[4]);
-}
-
-static void
-test_vsmb(void **state)
-{
-    run_kind(&kinds[5]);
-}
-
-/* Make empty files in path until the file system has no inode left. */
-static void
-fill_inodes(const char *path)
-{
-    for (int i = 0;; i++) {
-        char p[160];
-        snprintf(p, sizeof(p), "%s/fill%d", path, i);
-        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            assert_int_equal(errno, ENOSPC);
-            return;
-        }
-        close(fd);
-    }
+    run_kind(*state);
 }
 
 /* A share added while the runtime directory has no inode left (a tiny tmpfs): the staging
@@ -805,16 +760,14 @@ share_enospc(const struct kind *k, const char *tiny)
     snprintf(rundir, sizeof(rundir), "%s", tiny); /* the fixture's and objects()' */
     size_t fds = fault_open_fds();
     struct fixture *f = start(k);
-    fill_inodes(tiny);
+    fault_fill(tiny, true);
     long slot = 0;
     int rc = k->add(f->vm, &slot);
     if (rc != -ENOSPC || !strstr(uvm_last_error(), strerror(ENOSPC)))
         fail_msg("%s add without an inode: %d %s", k->name, rc, uvm_last_error());
     keep_error();
     expect_objects(f, c.before, "the add without an inode");
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -f '%s'/fill*", tiny);
-    assert_int_equal(system(cmd), 0);
+    fault_unfill(tiny);
     retry_and_remove(f, k, &c, "the add without an inode", "");
     fixture_finish_qemu(f);
     assert_int_equal(fault_open_fds(), fds);
@@ -885,9 +838,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scsi_disk),     cmocka_unit_test(test_scsi_layer),
-        cmocka_unit_test(test_vpmem),         cmocka_unit_test(test_netns_nic),
-        cmocka_unit_test(test_plan9),         cmocka_unit_test(test_vsmb),
+        {"scsi_disk", test_kind, NULL, NULL, (void *)&kinds[0]},
+        {"scsi_layer", test_kind, NULL, NULL, (void *)&kinds[1]},
+        {"vpmem", test_kind, NULL, NULL, (void *)&kinds[2]},
+        {"netns_nic", test_kind, NULL, NULL, (void *)&kinds[3]},
+        {"plan9", test_kind, NULL, NULL, (void *)&kinds[4]},
+        {"vsmb", test_kind, NULL, NULL, (void *)&kinds[5]},
         cmocka_unit_test(test_shares_enospc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -171,42 +171,6 @@ test_start_steps(void **state)
     assert_int_equal(fault_open_fds(), fds);
 }
 
-/* Fill the file system at path: blocks (a file written until ENOSPC) or inodes (empty files
- * until ENOSPC). */
-static void
-fill(const char *path, bool inodes)
-{
-    char p[160];
-    if (!inodes) {
-        snprintf(p, sizeof(p), "%s/filler", path);
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        static const char block[4096];
-        while (write(fd, block, sizeof(block)) > 0)
-            ;
-        assert_int_equal(errno, ENOSPC);
-        close(fd);
-        return;
-    }
-    for (int i = 0;; i++) {
-        snprintf(p, sizeof(p), "%s/i%d", path, i);
-        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            assert_int_equal(errno, ENOSPC);
-            return;
-        }
-        close(fd);
-    }
-}
-
-static void
-unfill(const char *path)
-{
-    char cmd[192];
-    snprintf(cmd, sizeof(cmd), "rm -f '%s'/filler '%s'/i*", path, path);
-    assert_int_equal(system(cmd), 0);
-}
-
 /* ENOSPC in the runtime directory: at create (no block for the lock file's text) and at start
  * (no inode for the sockets). */
 static void
@@ -216,7 +180,7 @@ test_enospc(void **state)
         mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV, "size=256k,nr_inodes=64,mode=0700"), 0);
     setenv("UVM_RUNTIME_DIR", tiny, 1);
     size_t fds = fault_open_fds();
-    fill(tiny, false);
+    fault_fill(tiny, false);
     struct uvm_options o = {.id = VM_ID, .boot_files_path = boot};
     struct uvm *vm = (void *)1;
     int rc = uvm_create(&o, &vm);
@@ -230,13 +194,13 @@ test_enospc(void **state)
     print_message("  create, no space in the runtime directory: %d \"%s\"; no VM directory "
                   "left, no fd\n",
                   rc, e);
-    unfill(tiny);
+    fault_unfill(tiny);
 
     vm = create();
-    fill(tiny, true);
+    fault_fill(tiny, true);
     setenv("FAKE_QEMU_MODE", "ok", 1);
     rc = uvm_start(vm);
-    unfill(tiny);
+    fault_unfill(tiny);
     char saved[96];
     snprintf(saved, sizeof(saved), "%s", run);
     snprintf(run, sizeof(run), "%s", tiny); /* where check_failed_start looks */
