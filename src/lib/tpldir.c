@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "hash.h"
 #include "error.h"
+#include "hash.h"
 #include "tpldir.h"
 #include "tplfile.h"
 
